@@ -1,0 +1,317 @@
+//! Request and response bodies of the client API (`/v1/...`).
+
+use serde::{Deserialize, Serialize};
+
+/// The algorithms a key can be created for. The purpose follows from it and never changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Algorithm {
+    /// FROST (RFC 9591) over Ed25519; signatures are ordinary RFC 8032 Ed25519 signatures.
+    #[serde(rename = "frost-ed25519")]
+    FrostEd25519,
+    /// FROST over secp256k1; signatures are `R (33-byte SEC1) ‖ z (32 bytes)`.
+    #[serde(rename = "frost-secp256k1")]
+    FrostSecp256k1,
+    /// Threshold decryption of RFC 9180 HPKE, DHKEM(X25519, HKDF-SHA256), base mode.
+    #[serde(rename = "hpke-x25519")]
+    HpkeX25519,
+    /// Threshold decryption of ECIES over secp256k1 in eciespy's default format.
+    #[serde(rename = "ecies-secp256k1")]
+    EciesSecp256k1,
+}
+
+impl Algorithm {
+    pub const ALL: [Algorithm; 4] = [
+        Algorithm::FrostEd25519,
+        Algorithm::FrostSecp256k1,
+        Algorithm::HpkeX25519,
+        Algorithm::EciesSecp256k1,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::FrostEd25519 => "frost-ed25519",
+            Algorithm::FrostSecp256k1 => "frost-secp256k1",
+            Algorithm::HpkeX25519 => "hpke-x25519",
+            Algorithm::EciesSecp256k1 => "ecies-secp256k1",
+        }
+    }
+
+    pub fn purpose(self) -> Purpose {
+        match self {
+            Algorithm::FrostEd25519 | Algorithm::FrostSecp256k1 => Purpose::Sign,
+            Algorithm::HpkeX25519 | Algorithm::EciesSecp256k1 => Purpose::Decrypt,
+        }
+    }
+}
+
+impl std::fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Algorithm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Algorithm::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown algorithm {s:?}; expected one of frost-ed25519, frost-secp256k1, hpke-x25519, ecies-secp256k1"
+                )
+            })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Purpose {
+    Sign,
+    Decrypt,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    /// Every participant holds its share and all n confirmations.
+    Active,
+}
+
+/// `POST /v1/keys`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyRequest {
+    /// Unique, `[A-Za-z0-9._-]{1,64}`.
+    pub name: String,
+    pub algorithm: Algorithm,
+    /// Shares needed to sign or decrypt: 2 ≤ t ≤ number of participants.
+    pub threshold: u16,
+    /// Node ids holding a share; all cluster members when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participants: Option<Vec<u16>>,
+}
+
+/// One participant's public verifying share.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyingShare {
+    pub node: u16,
+    /// Hex, the curve's compressed point encoding (32-byte Edwards / 33-byte SEC1).
+    pub verifying_share: String,
+}
+
+/// `GET /v1/keys/{name}`: the public data of a key, identical on every node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    pub name: String,
+    pub algorithm: Algorithm,
+    pub purpose: Purpose,
+    pub threshold: u16,
+    pub participants: Vec<u16>,
+    pub state: KeyState,
+    /// RFC 3339, UTC, set by the coordinator of the ceremony.
+    pub created_at: String,
+    /// Hex: 32-byte Ed25519 point (frost-ed25519), 32-byte X25519 public key (hpke-x25519),
+    /// 33-byte compressed SEC1 point (frost-secp256k1, ecies-secp256k1).
+    pub public_key: String,
+    /// Hex, the frost group verifying key (the Edwards point for hpke-x25519 keys).
+    pub group_verifying_key: String,
+    pub verifying_shares: Vec<VerifyingShare>,
+    /// Cost of the ceremony; only in the answer to the `POST /v1/keys` that created the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceremony: Option<OperationStats>,
+}
+
+/// What an operation cost between nodes, as its coordinator counted it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OperationStats {
+    /// Peer round trips (all retries included).
+    pub rounds: u32,
+    /// Peer requests the coordinator sent.
+    pub peer_requests: u64,
+    /// Bytes on the wire between the coordinator and its peers (request and answer bodies).
+    pub peer_bytes: u64,
+    /// Wall time at the coordinator.
+    pub elapsed_ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyList {
+    pub keys: Vec<KeyInfo>,
+}
+
+/// `GET /v1/health`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerStatus {
+    pub node: u16,
+    pub name: String,
+    pub reachable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `GET /v1/status`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub node: u16,
+    pub name: String,
+    pub sealed: bool,
+    pub keys: usize,
+    pub peers: Vec<PeerStatus>,
+    pub version: String,
+}
+
+/// A node left out of an operation, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Excluded {
+    pub node: u16,
+    pub reason: String,
+}
+
+/// One message to sign; base64.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignItem {
+    pub message: String,
+}
+
+/// `POST /v1/keys/{name}/sign`: either `message` or `batch`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignRequest {
+    /// Base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<Vec<SignItem>>,
+}
+
+/// Answer to a single-message sign request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignResponse {
+    /// Hex.
+    pub signature: String,
+    pub signers: Vec<u16>,
+    pub excluded: Vec<Excluded>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<OperationStats>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignResult {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Answer to a batch sign request: one result per item, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchSignResponse {
+    pub results: Vec<SignResult>,
+    pub signers: Vec<u16>,
+    pub excluded: Vec<Excluded>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<OperationStats>,
+}
+
+/// `POST /v1/keys/{name}/verify`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    /// Base64.
+    pub message: String,
+    /// Hex.
+    pub signature: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyResponse {
+    pub valid: bool,
+}
+
+/// One ciphertext: HPKE (`enc`, `ciphertext`, `info`, `aad`, `aead`) or ECIES (`ciphertext`
+/// alone, eciespy's default format). All byte fields base64.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CiphertextItem {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enc: Option<String>,
+    pub ciphertext: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aad: Option<String>,
+    /// `aes-128-gcm` (default), `aes-256-gcm` or `chacha20-poly1305`; HPKE only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aead: Option<String>,
+}
+
+/// `POST /v1/keys/{name}/decrypt`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecryptRequest {
+    pub ciphertexts: Vec<CiphertextItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecryptResult {
+    /// Base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plaintext: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecryptResponse {
+    pub results: Vec<DecryptResult>,
+    /// Nodes whose verified partials were combined.
+    pub contributors: Vec<u16>,
+    pub excluded: Vec<Excluded>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<OperationStats>,
+}
+
+/// One plaintext to encrypt to the key; byte fields base64.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaintextItem {
+    pub plaintext: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aad: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aead: Option<String>,
+}
+
+/// `POST /v1/keys/{name}/encrypt`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptRequest {
+    pub plaintexts: Vec<PlaintextItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncryptResponse {
+    pub ciphertexts: Vec<CiphertextItem>,
+}
+
+/// The body of every error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A stable, machine-readable code, e.g. `invalid_request`, `not_found`, `conflict`,
+    /// `unauthorized`, `ceremony_failed`, `quorum_unavailable`.
+    pub error: String,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// Nodes to blame, when the failure can be pinned on some.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub culprits: Vec<Excluded>,
+}

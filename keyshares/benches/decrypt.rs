@@ -1,0 +1,110 @@
+//! Costs of threshold decryption (DESIGN.md §6 lists the reference numbers): one node's
+//! partial with its proof, the combiner's check of one partial, a whole 3-of-5 decryption run
+//! sequentially on one core, and an ordinary single-key decryption as the baseline.
+//!
+//! `cargo bench -p keyshares --bench decrypt`; medians land in target/criterion/*/new/estimates.json.
+
+#[path = "../tests/decrypt_support/mod.rs"]
+mod decrypt_support;
+
+use std::time::Duration;
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use decrypt_support::{ed25519_key, secp256k1_key, threshold_decrypt, TestKey};
+use hpke::aead::AesGcm128;
+use hpke::kdf::HkdfSha256;
+use hpke::kem::X25519HkdfSha256;
+use hpke::{Deserializable, Kem, OpModeR, OpModeS, Serializable};
+use keyshares::decrypt::{
+    encrypt, partial_decrypt, standard_public_key, verify_partial, Ciphertext, HpkeAead, Scheme,
+};
+use rand::rngs::OsRng;
+
+const MESSAGE: &[u8] = b"plate: KQ-2024; box: 120,44,310,96";
+
+fn threshold_benches(c: &mut Criterion, name: &str, key: &TestKey, ct: &Ciphertext) {
+    let e = ct.ephemeral().unwrap();
+    let scheme = key.scheme;
+    let partial = partial_decrypt(scheme, &key.shares[&1], e, &mut OsRng).unwrap();
+    let vs = &key.public.verifying_shares[&1];
+
+    c.bench_function(&format!("{name}/partial_decrypt"), |b| {
+        b.iter(|| partial_decrypt(scheme, &key.shares[&1], black_box(e), &mut OsRng).unwrap())
+    });
+    c.bench_function(&format!("{name}/verify_partial"), |b| {
+        b.iter(|| verify_partial(scheme, vs, black_box(e), &partial).unwrap())
+    });
+    c.bench_function(&format!("{name}/threshold_3_of_5_sequential"), |b| {
+        b.iter(|| threshold_decrypt(key, &[1, 3, 5], black_box(ct)).unwrap())
+    });
+}
+
+fn x25519(c: &mut Criterion) {
+    let (key, _) = ed25519_key();
+    let ct = encrypt(
+        Scheme::HpkeX25519,
+        &key.public.group_key,
+        MESSAGE,
+        b"info",
+        b"aad",
+        HpkeAead::Aes128Gcm,
+        &mut OsRng,
+    )
+    .unwrap();
+    threshold_benches(c, "hpke_x25519", &key, &ct);
+
+    // Baseline: the `hpke` crate opening with an ordinary private key.
+    let (sk, pk) = X25519HkdfSha256::derive_keypair(b"benchmark key material, 32 bytes");
+    let (enc, sealed) = hpke::single_shot_seal::<AesGcm128, HkdfSha256, X25519HkdfSha256, _>(
+        &OpModeS::Base,
+        &pk,
+        b"info",
+        MESSAGE,
+        b"aad",
+        &mut OsRng,
+    )
+    .unwrap();
+    let enc_bytes = enc.to_bytes();
+    c.bench_function("hpke_x25519/single_key_open_baseline", |b| {
+        b.iter(|| {
+            let enc = <X25519HkdfSha256 as Kem>::EncappedKey::from_bytes(&enc_bytes).unwrap();
+            hpke::single_shot_open::<AesGcm128, HkdfSha256, X25519HkdfSha256>(
+                &OpModeR::Base,
+                &sk,
+                &enc,
+                b"info",
+                black_box(&sealed),
+                b"aad",
+            )
+            .unwrap()
+        })
+    });
+}
+
+fn secp256k1(c: &mut Criterion) {
+    let (key, _) = secp256k1_key();
+    let pk = standard_public_key(Scheme::EciesSecp256k1, &key.public.group_key).unwrap();
+    let ct = Ciphertext::Ecies {
+        blob: ecies::encrypt(&pk, MESSAGE).unwrap(),
+    };
+    threshold_benches(c, "ecies_secp256k1", &key, &ct);
+
+    // Baseline: the `ecies` crate decrypting with an ordinary secret key.
+    let (sk, pk) = ecies::utils::generate_keypair();
+    let blob = ecies::encrypt(&pk.serialize(), MESSAGE).unwrap();
+    let sk = sk.serialize();
+    c.bench_function("ecies_secp256k1/single_key_decrypt_baseline", |b| {
+        b.iter(|| ecies::decrypt(&sk, black_box(&blob)).unwrap())
+    });
+}
+
+criterion_group! {
+    name = benches;
+    // Short runs: the numbers are for orientation, and the machine is shared.
+    config = Criterion::default()
+        .sample_size(30)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = x25519, secp256k1
+}
+criterion_main!(benches);

@@ -1,0 +1,613 @@
+//! Distributed key generation: Pedersen DKG as in frost `keys::dkg`, with the echo check that
+//! production ceremonies need (DESIGN.md §4).
+//!
+//! One [`Participant`] per node and ceremony. The node moves it through the rounds:
+//!
+//! 1. [`Participant::start`]: round 1, a commitment to a random polynomial with a proof of
+//!    knowledge of its constant term, broadcast to every other participant.
+//! 2. [`Participant::receive_round1`]: store the others' packages and answer with an [`Echo`],
+//!    the digest of every package received (own included), for every other participant.
+//! 3. [`Participant::check_echoes`]: every echo must agree with ours, or some participant sent
+//!    different round-1 packages to different peers and is named. Only then frost's part 2 runs
+//!    (it checks the proofs of knowledge) and yields one secret round-2 package per recipient,
+//!    which the node seals to that recipient.
+//! 4. [`Participant::receive_round2`]: frost's part 3 checks each received share against the
+//!    sender's commitment and yields the [`KeyShare`] and [`PublicKeys`].
+//!
+//! Every error names the participant to blame where the protocol can tell.
+
+use std::collections::BTreeMap;
+
+use frost_core::keys::dkg::{self, round1, round2};
+use frost_core::{Ciphersuite, Identifier};
+use rand_core::{CryptoRng, RngCore};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::curve::{identifier, Curve, Ed25519, Secp256k1};
+use crate::share::{KeyShare, PublicKeys};
+use crate::{from_frost, ProtocolError};
+
+/// Who takes part in a ceremony, and with which threshold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DkgParams {
+    /// This participant's node id.
+    pub me: u16,
+    /// Every participant's node id, this one included.
+    pub participants: Vec<u16>,
+    /// Shares needed to sign or decrypt.
+    pub threshold: u16,
+}
+
+impl DkgParams {
+    pub fn validate(&self) -> Result<(), ProtocolError> {
+        let mut sorted = self.participants.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.len() != self.participants.len() {
+            return Err(ProtocolError::invalid(
+                "participants contain a duplicate id",
+            ));
+        }
+        if !sorted.contains(&self.me) {
+            return Err(ProtocolError::invalid(format!(
+                "node {} is not among the participants",
+                self.me
+            )));
+        }
+        let n = sorted.len();
+        if self.threshold < 2 || usize::from(self.threshold) > n {
+            return Err(ProtocolError::invalid(format!(
+                "threshold must be between 2 and the number of participants ({n}), got {}",
+                self.threshold
+            )));
+        }
+        Ok(())
+    }
+
+    fn others(&self) -> impl Iterator<Item = u16> + '_ {
+        self.participants
+            .iter()
+            .copied()
+            .filter(move |p| *p != self.me)
+    }
+}
+
+/// The digest of every round-1 package a participant received, by sender (DESIGN.md §4.2).
+pub type Echo = BTreeMap<u16, [u8; 32]>;
+
+fn package_digest(bytes: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"keyquorum/dkg/round1/v1");
+    h.update(bytes);
+    h.finalize().into()
+}
+
+/// Wraps frost key material of one ciphersuite into the curve-tagged types.
+pub trait Suite: Ciphersuite {
+    fn wrap(
+        share: frost_core::keys::KeyPackage<Self>,
+        public: frost_core::keys::PublicKeyPackage<Self>,
+    ) -> (KeyShare, PublicKeys);
+}
+
+impl Suite for Ed25519 {
+    fn wrap(
+        share: frost_core::keys::KeyPackage<Self>,
+        public: frost_core::keys::PublicKeyPackage<Self>,
+    ) -> (KeyShare, PublicKeys) {
+        (KeyShare::Ed25519(share), PublicKeys::Ed25519(public))
+    }
+}
+
+impl Suite for Secp256k1 {
+    fn wrap(
+        share: frost_core::keys::KeyPackage<Self>,
+        public: frost_core::keys::PublicKeyPackage<Self>,
+    ) -> (KeyShare, PublicKeys) {
+        (KeyShare::Secp256k1(share), PublicKeys::Secp256k1(public))
+    }
+}
+
+enum Stage<C: Ciphersuite> {
+    Round1 { secret: round1::SecretPackage<C> },
+    Echo { secret: round1::SecretPackage<C> },
+    Round2 { secret: round2::SecretPackage<C> },
+    Done,
+}
+
+/// One node's side of one ceremony. Secret state zeroizes on drop (frost's secret packages do).
+pub struct Participant<C: Suite> {
+    params: DkgParams,
+    stage: Stage<C>,
+    own_round1: Vec<u8>,
+    received: BTreeMap<Identifier<C>, round1::Package<C>>,
+    echo: Echo,
+}
+
+impl<C: Suite> Participant<C> {
+    /// Round 1: returns the participant and the round-1 package to send to every other one.
+    pub fn start<R: RngCore + CryptoRng>(
+        params: DkgParams,
+        rng: &mut R,
+    ) -> Result<(Self, Vec<u8>), ProtocolError> {
+        params.validate()?;
+        let n = u16::try_from(params.participants.len())
+            .map_err(|_| ProtocolError::invalid("too many participants"))?;
+        let (secret, package) =
+            dkg::part1::<C, _>(identifier(params.me)?, n, params.threshold, &mut *rng)
+                .map_err(from_frost)?;
+        let own_round1 = package.serialize().map_err(from_frost)?;
+        let mut echo = Echo::new();
+        echo.insert(params.me, package_digest(&own_round1));
+        let participant = Participant {
+            params,
+            stage: Stage::Round1 { secret },
+            own_round1: own_round1.clone(),
+            received: BTreeMap::new(),
+            echo,
+        };
+        Ok((participant, own_round1))
+    }
+
+    pub fn params(&self) -> &DkgParams {
+        &self.params
+    }
+
+    /// Our own round-1 package, as sent.
+    pub fn own_round1(&self) -> &[u8] {
+        &self.own_round1
+    }
+
+    /// Takes the round-1 package of every other participant; returns the echo to send to all.
+    pub fn receive_round1(
+        &mut self,
+        packages: &BTreeMap<u16, Vec<u8>>,
+    ) -> Result<Echo, ProtocolError> {
+        let secret = match std::mem::replace(&mut self.stage, Stage::Done) {
+            Stage::Round1 { secret } => secret,
+            other => {
+                self.stage = other;
+                return Err(ProtocolError::invalid(
+                    "round-1 packages arrived out of order",
+                ));
+            }
+        };
+        for from in self.params.others() {
+            let bytes = packages
+                .get(&from)
+                .ok_or_else(|| ProtocolError::culprit(from, "sent no round-1 package"))?;
+            let package = round1::Package::<C>::deserialize(bytes).map_err(|e| {
+                ProtocolError::culprit(from, format!("malformed round-1 package: {e}"))
+            })?;
+            let degree_ok = package
+                .commitment()
+                .serialize()
+                .map(|c| c.len() == usize::from(self.params.threshold))
+                .unwrap_or(false);
+            if !degree_ok {
+                return Err(ProtocolError::culprit(
+                    from,
+                    "round-1 commitment does not match the threshold",
+                ));
+            }
+            self.echo.insert(from, package_digest(bytes));
+            self.received.insert(identifier(from)?, package);
+        }
+        if let Some(extra) = packages
+            .keys()
+            .find(|k| !self.params.participants.contains(k))
+        {
+            return Err(ProtocolError::invalid(format!(
+                "round-1 package from non-participant {extra}"
+            )));
+        }
+        self.stage = Stage::Echo { secret };
+        Ok(self.echo.clone())
+    }
+
+    /// Compares every other participant's echo with ours; on agreement runs frost part 2 and
+    /// returns the secret round-2 package for each recipient.
+    pub fn check_echoes(
+        &mut self,
+        echoes: &BTreeMap<u16, Echo>,
+    ) -> Result<BTreeMap<u16, Zeroizing<Vec<u8>>>, ProtocolError> {
+        let secret = match std::mem::replace(&mut self.stage, Stage::Done) {
+            Stage::Echo { secret } => secret,
+            other => {
+                self.stage = other;
+                return Err(ProtocolError::invalid("echoes arrived out of order"));
+            }
+        };
+        for echoer in self.params.others() {
+            let theirs = echoes
+                .get(&echoer)
+                .ok_or_else(|| ProtocolError::culprit(echoer, "sent no echo"))?;
+            if theirs.len() != self.echo.len() || theirs.keys().ne(self.echo.keys()) {
+                return Err(ProtocolError::culprit(echoer, "sent a malformed echo"));
+            }
+            for (origin, digest) in &self.echo {
+                if theirs.get(origin) != Some(digest) {
+                    // Our own package differing means the echoer lies (packages are signed by
+                    // their origin, so no relay can alter them); otherwise the origin equivocated.
+                    let culprit = if *origin == self.params.me {
+                        echoer
+                    } else {
+                        *origin
+                    };
+                    return Err(ProtocolError::culprit(
+                        culprit,
+                        format!(
+                            "equivocation: node {echoer} and node {} received different round-1 packages from node {origin}",
+                            self.params.me
+                        ),
+                    ));
+                }
+            }
+        }
+        let (secret2, outgoing) = dkg::part2(secret, &self.received).map_err(from_frost)?;
+        let mut packages = BTreeMap::new();
+        for (id, package) in outgoing {
+            let to = crate::curve::identifier_to_u16(&id)
+                .ok_or_else(|| ProtocolError::invalid("frost produced an unknown identifier"))?;
+            packages.insert(to, Zeroizing::new(package.serialize().map_err(from_frost)?));
+        }
+        self.stage = Stage::Round2 { secret: secret2 };
+        Ok(packages)
+    }
+
+    /// Takes the (already unsealed) round-2 package from every other participant and finishes.
+    pub fn receive_round2(
+        &mut self,
+        packages: &BTreeMap<u16, Zeroizing<Vec<u8>>>,
+    ) -> Result<(KeyShare, PublicKeys), ProtocolError> {
+        let secret = match std::mem::replace(&mut self.stage, Stage::Done) {
+            Stage::Round2 { secret } => secret,
+            other => {
+                self.stage = other;
+                return Err(ProtocolError::invalid(
+                    "round-2 packages arrived out of order",
+                ));
+            }
+        };
+        let mut received = BTreeMap::new();
+        for from in self.params.others() {
+            let bytes = packages
+                .get(&from)
+                .ok_or_else(|| ProtocolError::culprit(from, "sent no round-2 package"))?;
+            let package = round2::Package::<C>::deserialize(bytes).map_err(|e| {
+                ProtocolError::culprit(from, format!("malformed round-2 package: {e}"))
+            })?;
+            received.insert(identifier(from)?, package);
+        }
+        let (share, public) = dkg::part3(&secret, &self.received, &received).map_err(from_frost)?;
+        Ok(C::wrap(share, public))
+    }
+}
+
+/// A ceremony on either curve, for a node that runs both.
+pub enum Dkg {
+    Ed25519(Participant<Ed25519>),
+    Secp256k1(Participant<Secp256k1>),
+}
+
+macro_rules! each {
+    ($self:expr, $p:ident => $body:expr) => {
+        match $self {
+            Dkg::Ed25519($p) => $body,
+            Dkg::Secp256k1($p) => $body,
+        }
+    };
+}
+
+impl Dkg {
+    pub fn start<R: RngCore + CryptoRng>(
+        curve: Curve,
+        params: DkgParams,
+        rng: &mut R,
+    ) -> Result<(Self, Vec<u8>), ProtocolError> {
+        Ok(match curve {
+            Curve::Ed25519 => {
+                let (p, out) = Participant::start(params, rng)?;
+                (Dkg::Ed25519(p), out)
+            }
+            Curve::Secp256k1 => {
+                let (p, out) = Participant::start(params, rng)?;
+                (Dkg::Secp256k1(p), out)
+            }
+        })
+    }
+
+    pub fn params(&self) -> &DkgParams {
+        each!(self, p => p.params())
+    }
+
+    pub fn receive_round1(
+        &mut self,
+        packages: &BTreeMap<u16, Vec<u8>>,
+    ) -> Result<Echo, ProtocolError> {
+        each!(self, p => p.receive_round1(packages))
+    }
+
+    pub fn check_echoes(
+        &mut self,
+        echoes: &BTreeMap<u16, Echo>,
+    ) -> Result<BTreeMap<u16, Zeroizing<Vec<u8>>>, ProtocolError> {
+        each!(self, p => p.check_echoes(echoes))
+    }
+
+    pub fn receive_round2(
+        &mut self,
+        packages: &BTreeMap<u16, Zeroizing<Vec<u8>>>,
+    ) -> Result<(KeyShare, PublicKeys), ProtocolError> {
+        each!(self, p => p.receive_round2(packages))
+    }
+}
+
+/// Deliberately wrong messages, for the node's test-only fault hooks: they let integration
+/// tests check that misbehaviour is detected and blamed on the right node.
+pub mod faults {
+    use super::*;
+    use frost_core::keys::SigningShare;
+    use frost_core::SigningKey;
+
+    /// A round-1 package whose proof of knowledge belongs to another polynomial.
+    pub fn tampered_round1<R: RngCore + CryptoRng>(
+        curve: Curve,
+        params: &DkgParams,
+        honest: &[u8],
+        rng: &mut R,
+    ) -> Result<Vec<u8>, ProtocolError> {
+        fn go<C: Suite, R: RngCore + CryptoRng>(
+            params: &DkgParams,
+            honest: &[u8],
+            rng: &mut R,
+        ) -> Result<Vec<u8>, ProtocolError> {
+            let honest = round1::Package::<C>::deserialize(honest).map_err(from_frost)?;
+            let (_, other) = Participant::<C>::start(params.clone(), rng)?;
+            let other = round1::Package::<C>::deserialize(&other).map_err(from_frost)?;
+            round1::Package::new(honest.commitment().clone(), *other.proof_of_knowledge())
+                .serialize()
+                .map_err(from_frost)
+        }
+        match curve {
+            Curve::Ed25519 => go::<Ed25519, _>(params, honest, rng),
+            Curve::Secp256k1 => go::<Secp256k1, _>(params, honest, rng),
+        }
+    }
+
+    /// A second, valid round-1 package for the same participant: sending it to some peers and
+    /// the honest one to others is equivocation.
+    pub fn equivocating_round1<R: RngCore + CryptoRng>(
+        curve: Curve,
+        params: &DkgParams,
+        rng: &mut R,
+    ) -> Result<Vec<u8>, ProtocolError> {
+        Dkg::start(curve, params.clone(), rng).map(|(_, package)| package)
+    }
+
+    /// A well-formed round-2 package carrying a random share instead of the polynomial's value.
+    pub fn tampered_round2<R: RngCore + CryptoRng>(
+        curve: Curve,
+        rng: &mut R,
+    ) -> Result<Zeroizing<Vec<u8>>, ProtocolError> {
+        fn go<C: Suite, R: RngCore + CryptoRng>(
+            rng: &mut R,
+        ) -> Result<Zeroizing<Vec<u8>>, ProtocolError> {
+            let random = SigningKey::<C>::new(rng).serialize();
+            let share = SigningShare::<C>::deserialize(&random).map_err(from_frost)?;
+            round2::Package::new(share)
+                .serialize()
+                .map(Zeroizing::new)
+                .map_err(from_frost)
+        }
+        match curve {
+            Curve::Ed25519 => go::<Ed25519, _>(rng),
+            Curve::Secp256k1 => go::<Secp256k1, _>(rng),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::OsRng;
+
+    fn run(
+        curve: Curve,
+        t: u16,
+        ids: &[u16],
+    ) -> Result<Vec<(KeyShare, PublicKeys)>, ProtocolError> {
+        let mut parts = BTreeMap::new();
+        let mut r1 = BTreeMap::new();
+        for &me in ids {
+            let params = DkgParams {
+                me,
+                participants: ids.to_vec(),
+                threshold: t,
+            };
+            let (p, pkg) = Dkg::start(curve, params, &mut OsRng)?;
+            parts.insert(me, p);
+            r1.insert(me, pkg);
+        }
+        let mut echoes = BTreeMap::new();
+        for (me, p) in parts.iter_mut() {
+            let others = r1
+                .iter()
+                .filter(|(k, _)| *k != me)
+                .map(|(k, v)| (*k, v.clone()))
+                .collect();
+            echoes.insert(*me, p.receive_round1(&others)?);
+        }
+        let mut r2: BTreeMap<u16, BTreeMap<u16, Zeroizing<Vec<u8>>>> = BTreeMap::new();
+        for (me, p) in parts.iter_mut() {
+            let others = echoes
+                .iter()
+                .filter(|(k, _)| *k != me)
+                .map(|(k, v)| (*k, v.clone()))
+                .collect();
+            for (to, pkg) in p.check_echoes(&others)? {
+                r2.entry(to).or_default().insert(*me, pkg);
+            }
+        }
+        parts
+            .iter_mut()
+            .map(|(me, p)| p.receive_round2(&r2.remove(me).unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn all_participants_agree_on_public_data() {
+        for curve in [Curve::Ed25519, Curve::Secp256k1] {
+            let out = run(curve, 2, &[1, 3, 4]).unwrap();
+            assert_eq!(out.len(), 3);
+            assert!(out.windows(2).all(|w| w[0].1 == w[1].1));
+            let shares: Vec<u16> = out.iter().map(|(s, _)| s.identifier()).collect();
+            assert_eq!(shares, vec![1, 3, 4]);
+            for (share, public) in &out {
+                assert_eq!(
+                    public.verifying_shares()[&share.identifier()],
+                    share.verifying_share()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bad_params_are_refused() {
+        let bad = [
+            DkgParams {
+                me: 1,
+                participants: vec![1, 2, 3],
+                threshold: 1,
+            },
+            DkgParams {
+                me: 1,
+                participants: vec![1, 2, 3],
+                threshold: 4,
+            },
+            DkgParams {
+                me: 4,
+                participants: vec![1, 2, 3],
+                threshold: 2,
+            },
+            DkgParams {
+                me: 1,
+                participants: vec![1, 2, 2],
+                threshold: 2,
+            },
+        ];
+        for params in bad {
+            assert!(Dkg::start(Curve::Ed25519, params, &mut OsRng).is_err());
+        }
+    }
+
+    #[test]
+    fn equivocation_is_blamed_on_its_origin() {
+        let ids = [1u16, 2, 3];
+        let mut parts = BTreeMap::new();
+        let mut r1 = BTreeMap::new();
+        for &me in &ids {
+            let params = DkgParams {
+                me,
+                participants: ids.to_vec(),
+                threshold: 2,
+            };
+            let (p, pkg) = Dkg::start(Curve::Ed25519, params, &mut OsRng).unwrap();
+            parts.insert(me, p);
+            r1.insert(me, pkg);
+        }
+        let params3 = DkgParams {
+            me: 3,
+            participants: ids.to_vec(),
+            threshold: 2,
+        };
+        let second = faults::equivocating_round1(Curve::Ed25519, &params3, &mut OsRng).unwrap();
+        // Node 3 sends its honest package to node 1 and another one to node 2.
+        let to1 = BTreeMap::from([(2, r1[&2].clone()), (3, r1[&3].clone())]);
+        let to2 = BTreeMap::from([(1, r1[&1].clone()), (3, second)]);
+        let e1 = parts.get_mut(&1).unwrap().receive_round1(&to1).unwrap();
+        let e2 = parts.get_mut(&2).unwrap().receive_round1(&to2).unwrap();
+        let err = parts
+            .get_mut(&1)
+            .unwrap()
+            .check_echoes(&BTreeMap::from([(2, e2), (3, e1.clone())]))
+            .err()
+            .unwrap();
+        assert_eq!(err.culprit_id(), Some(3), "{err}");
+    }
+
+    #[test]
+    fn tampered_packages_are_blamed_on_their_sender() {
+        let ids = [1u16, 2, 3];
+        let mut parts = BTreeMap::new();
+        let mut r1 = BTreeMap::new();
+        for &me in &ids {
+            let params = DkgParams {
+                me,
+                participants: ids.to_vec(),
+                threshold: 2,
+            };
+            let (p, pkg) = Dkg::start(Curve::Secp256k1, params, &mut OsRng).unwrap();
+            parts.insert(me, p);
+            r1.insert(me, pkg);
+        }
+        let params2 = parts[&2].params().clone();
+        let bad = faults::tampered_round1(Curve::Secp256k1, &params2, &r1[&2], &mut OsRng).unwrap();
+        let p1 = parts.get_mut(&1).unwrap();
+        let echo = p1
+            .receive_round1(&BTreeMap::from([(2, bad), (3, r1[&3].clone())]))
+            .unwrap();
+        let err = p1
+            .check_echoes(&BTreeMap::from([(2, echo.clone()), (3, echo)]))
+            .err()
+            .unwrap();
+        assert_eq!(err.culprit_id(), Some(2), "{err}");
+
+        let tampered = faults::tampered_round2(Curve::Ed25519, &mut OsRng).unwrap();
+        let out = run(Curve::Ed25519, 2, &[1, 2, 3]);
+        assert!(out.is_ok());
+        // Round 2: replace node 3's share to node 1 with a random one.
+        let mut parts = BTreeMap::new();
+        let mut r1 = BTreeMap::new();
+        for &me in &ids {
+            let params = DkgParams {
+                me,
+                participants: ids.to_vec(),
+                threshold: 2,
+            };
+            let (p, pkg) = Dkg::start(Curve::Ed25519, params, &mut OsRng).unwrap();
+            parts.insert(me, p);
+            r1.insert(me, pkg);
+        }
+        let mut echoes = BTreeMap::new();
+        for (me, p) in parts.iter_mut() {
+            let others = r1
+                .iter()
+                .filter(|(k, _)| *k != me)
+                .map(|(k, v)| (*k, v.clone()))
+                .collect();
+            echoes.insert(*me, p.receive_round1(&others).unwrap());
+        }
+        let mut to1 = BTreeMap::new();
+        for (me, p) in parts.iter_mut() {
+            let others = echoes
+                .iter()
+                .filter(|(k, _)| *k != me)
+                .map(|(k, v)| (*k, v.clone()))
+                .collect();
+            let out = p.check_echoes(&others).unwrap();
+            if let Some(pkg) = out.get(&1) {
+                to1.insert(*me, pkg.clone());
+            }
+        }
+        to1.insert(3, tampered);
+        let err = parts
+            .get_mut(&1)
+            .unwrap()
+            .receive_round2(&to1)
+            .err()
+            .unwrap();
+        assert_eq!(err.culprit_id(), Some(3), "{err}");
+    }
+}

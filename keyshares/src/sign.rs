@@ -1,0 +1,303 @@
+//! FROST signing rounds (RFC 9591 §5) through frost-ed25519 / frost-secp256k1.
+//!
+//! Signer side: [`commit`] (round 1) gives single-use [`Nonces`] and their public commitments;
+//! [`sign`] (round 2) consumes the nonces, so a nonce can never sign twice.
+//! Coordinator side: [`signing_package`] binds the chosen commitments to the message, and
+//! [`aggregate`] combines the shares, naming every signer whose share is invalid.
+//!
+//! Ed25519 signatures are plain RFC 8032 signatures, `R ‖ z` (64 bytes); secp256k1 ones are
+//! frost-secp256k1's `R (33-byte compressed SEC1) ‖ z (32-byte big-endian)`, 65 bytes.
+
+use std::collections::BTreeMap;
+
+use frost_core::round1::{SigningCommitments, SigningNonces};
+use frost_core::round2::SignatureShare;
+use frost_core::{CheaterDetection, Ciphersuite, Signature, SigningPackage, VerifyingKey};
+use rand_core::{CryptoRng, RngCore};
+
+use crate::curve::{identifier, identifier_to_u16, Curve, Ed25519, Secp256k1};
+use crate::share::{KeyShare, PublicKeys};
+use crate::{from_frost, ProtocolError};
+
+/// A signer's secret nonces for one signing session. frost zeroizes them on drop; they are
+/// consumed by [`sign`], never copied, never serialised.
+pub enum Nonces {
+    Ed25519(SigningNonces<Ed25519>),
+    Secp256k1(SigningNonces<Secp256k1>),
+}
+
+impl std::fmt::Debug for Nonces {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Nonces(<redacted>)")
+    }
+}
+
+/// Round 1: fresh nonces and the commitments to send to the coordinator.
+pub fn commit<R: RngCore + CryptoRng>(
+    share: &KeyShare,
+    rng: &mut R,
+) -> Result<(Nonces, Vec<u8>), ProtocolError> {
+    Ok(match share {
+        KeyShare::Ed25519(k) => {
+            let (n, c) = frost_core::round1::commit(k.signing_share(), rng);
+            (Nonces::Ed25519(n), c.serialize().map_err(from_frost)?)
+        }
+        KeyShare::Secp256k1(k) => {
+            let (n, c) = frost_core::round1::commit(k.signing_share(), rng);
+            (Nonces::Secp256k1(n), c.serialize().map_err(from_frost)?)
+        }
+    })
+}
+
+fn package_of<C: Ciphersuite>(
+    commitments: &BTreeMap<u16, Vec<u8>>,
+    message: &[u8],
+) -> Result<Vec<u8>, ProtocolError> {
+    let mut parsed = BTreeMap::new();
+    for (id, bytes) in commitments {
+        let c = SigningCommitments::<C>::deserialize(bytes)
+            .map_err(|e| ProtocolError::culprit(*id, format!("malformed commitments: {e}")))?;
+        parsed.insert(identifier::<C>(*id)?, c);
+    }
+    SigningPackage::new(parsed, message)
+        .serialize()
+        .map_err(from_frost)
+}
+
+/// Coordinator: the signing package for the chosen signers' commitments and the message.
+pub fn signing_package(
+    curve: Curve,
+    commitments: &BTreeMap<u16, Vec<u8>>,
+    message: &[u8],
+) -> Result<Vec<u8>, ProtocolError> {
+    match curve {
+        Curve::Ed25519 => package_of::<Ed25519>(commitments, message),
+        Curve::Secp256k1 => package_of::<Secp256k1>(commitments, message),
+    }
+}
+
+/// What a signer needs to check in a signing package before it signs: the message and the
+/// signers it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageSummary {
+    pub message: Vec<u8>,
+    pub signers: Vec<u16>,
+}
+
+fn summary_of<C: Ciphersuite>(bytes: &[u8]) -> Result<PackageSummary, ProtocolError> {
+    let p = SigningPackage::<C>::deserialize(bytes).map_err(from_frost)?;
+    Ok(PackageSummary {
+        message: p.message().clone(),
+        signers: p
+            .signing_commitments()
+            .keys()
+            .filter_map(identifier_to_u16)
+            .collect(),
+    })
+}
+
+pub fn summarize(curve: Curve, signing_package: &[u8]) -> Result<PackageSummary, ProtocolError> {
+    match curve {
+        Curve::Ed25519 => summary_of::<Ed25519>(signing_package),
+        Curve::Secp256k1 => summary_of::<Secp256k1>(signing_package),
+    }
+}
+
+/// Round 2: consumes the nonces and returns this signer's signature share. frost checks that
+/// the package carries this signer's own commitments.
+pub fn sign(
+    share: &KeyShare,
+    nonces: Nonces,
+    signing_package: &[u8],
+) -> Result<Vec<u8>, ProtocolError> {
+    match (share, nonces) {
+        (KeyShare::Ed25519(k), Nonces::Ed25519(n)) => {
+            let p = SigningPackage::deserialize(signing_package).map_err(from_frost)?;
+            Ok(frost_core::round2::sign(&p, &n, k)
+                .map_err(from_frost)?
+                .serialize())
+        }
+        (KeyShare::Secp256k1(k), Nonces::Secp256k1(n)) => {
+            let p = SigningPackage::deserialize(signing_package).map_err(from_frost)?;
+            Ok(frost_core::round2::sign(&p, &n, k)
+                .map_err(from_frost)?
+                .serialize())
+        }
+        _ => Err(ProtocolError::invalid("nonces belong to another curve")),
+    }
+}
+
+/// Why an aggregation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AggregateError {
+    /// These signers sent shares that do not verify against their verifying shares.
+    #[error("invalid signature shares from {0:?}")]
+    InvalidShares(Vec<u16>),
+    #[error("{0}")]
+    Protocol(#[from] ProtocolError),
+}
+
+fn aggregate_of<C: Ciphersuite>(
+    public: &frost_core::keys::PublicKeyPackage<C>,
+    signing_package: &[u8],
+    shares: &BTreeMap<u16, Vec<u8>>,
+) -> Result<Vec<u8>, AggregateError> {
+    let package = SigningPackage::<C>::deserialize(signing_package).map_err(from_frost)?;
+    let mut parsed = BTreeMap::new();
+    let mut malformed = Vec::new();
+    for (id, bytes) in shares {
+        match SignatureShare::<C>::deserialize(bytes) {
+            Ok(s) => {
+                parsed.insert(identifier::<C>(*id)?, s);
+            }
+            Err(_) => malformed.push(*id),
+        }
+    }
+    if !malformed.is_empty() {
+        return Err(AggregateError::InvalidShares(malformed));
+    }
+    // frost verifies the group signature and, only when it fails, checks each share: the
+    // cheap path for honest signers, every culprit named otherwise.
+    match frost_core::aggregate_custom(&package, &parsed, public, CheaterDetection::AllCheaters) {
+        Ok(sig) => {
+            // Verified once more, independently of frost's internal check, before it leaves.
+            public
+                .verifying_key()
+                .verify(package.message(), &sig)
+                .map_err(from_frost)?;
+            sig.serialize().map_err(|e| from_frost(e).into())
+        }
+        Err(frost_core::Error::InvalidSignatureShare { culprits }) => Err(
+            AggregateError::InvalidShares(culprits.iter().filter_map(identifier_to_u16).collect()),
+        ),
+        Err(e) => Err(from_frost(e).into()),
+    }
+}
+
+/// Coordinator: combines the signature shares into the group signature, verified.
+pub fn aggregate(
+    public: &PublicKeys,
+    signing_package: &[u8],
+    shares: &BTreeMap<u16, Vec<u8>>,
+) -> Result<Vec<u8>, AggregateError> {
+    match public {
+        PublicKeys::Ed25519(p) => aggregate_of(p, signing_package, shares),
+        PublicKeys::Secp256k1(p) => aggregate_of(p, signing_package, shares),
+    }
+}
+
+fn verify_of<C: Ciphersuite>(group_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    let (Ok(key), Ok(sig)) = (
+        VerifyingKey::<C>::deserialize(group_key),
+        Signature::<C>::deserialize(signature),
+    ) else {
+        return false;
+    };
+    key.verify(message, &sig).is_ok()
+}
+
+/// Verifies a group signature with the group key (frost encoding).
+pub fn verify(curve: Curve, group_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    match curve {
+        Curve::Ed25519 => verify_of::<Ed25519>(group_key, message, signature),
+        Curve::Secp256k1 => verify_of::<Secp256k1>(group_key, message, signature),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dkg::{Dkg, DkgParams};
+    use rand::rngs::OsRng;
+    use zeroize::Zeroizing;
+
+    fn keygen(curve: Curve, t: u16, n: u16) -> Vec<(KeyShare, PublicKeys)> {
+        let ids: Vec<u16> = (1..=n).collect();
+        let mut parts = BTreeMap::new();
+        let mut r1 = BTreeMap::new();
+        for &me in &ids {
+            let params = DkgParams {
+                me,
+                participants: ids.clone(),
+                threshold: t,
+            };
+            let (p, pkg) = Dkg::start(curve, params, &mut OsRng).unwrap();
+            parts.insert(me, p);
+            r1.insert(me, pkg);
+        }
+        let mut echoes = BTreeMap::new();
+        for (me, p) in parts.iter_mut() {
+            let o = r1
+                .iter()
+                .filter(|(k, _)| *k != me)
+                .map(|(k, v)| (*k, v.clone()))
+                .collect();
+            echoes.insert(*me, p.receive_round1(&o).unwrap());
+        }
+        let mut r2: BTreeMap<u16, BTreeMap<u16, Zeroizing<Vec<u8>>>> = BTreeMap::new();
+        for (me, p) in parts.iter_mut() {
+            let o = echoes
+                .iter()
+                .filter(|(k, _)| *k != me)
+                .map(|(k, v)| (*k, v.clone()))
+                .collect();
+            for (to, pkg) in p.check_echoes(&o).unwrap() {
+                r2.entry(to).or_default().insert(*me, pkg);
+            }
+        }
+        parts
+            .iter_mut()
+            .map(|(me, p)| p.receive_round2(&r2[me]).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn threshold_signatures_verify_and_bad_shares_are_named() {
+        for curve in [Curve::Ed25519, Curve::Secp256k1] {
+            let keys = keygen(curve, 3, 5);
+            let public = &keys[0].1;
+            let signers = [0usize, 2, 4];
+            let mut nonces = BTreeMap::new();
+            let mut commitments = BTreeMap::new();
+            for &i in &signers {
+                let (n, c) = commit(&keys[i].0, &mut OsRng).unwrap();
+                nonces.insert(keys[i].0.identifier(), n);
+                commitments.insert(keys[i].0.identifier(), c);
+            }
+            let package = signing_package(curve, &commitments, b"manifest").unwrap();
+            let summary = summarize(curve, &package).unwrap();
+            assert_eq!(summary.message, b"manifest");
+            assert_eq!(summary.signers, vec![1, 3, 5]);
+            let mut shares = BTreeMap::new();
+            for &i in &signers {
+                let id = keys[i].0.identifier();
+                let n = nonces.remove(&id).unwrap();
+                shares.insert(id, sign(&keys[i].0, n, &package).unwrap());
+            }
+            let sig = aggregate(public, &package, &shares).unwrap();
+            assert!(verify(curve, &public.group_key(), b"manifest", &sig));
+            assert!(!verify(curve, &public.group_key(), b"other", &sig));
+
+            // Node 3's share swapped for node 5's: node 3 is named.
+            shares.insert(3, shares[&5].clone());
+            match aggregate(public, &package, &shares) {
+                Err(AggregateError::InvalidShares(c)) => assert_eq!(c, vec![3]),
+                other => panic!("expected culprit, got {other:?}"),
+            }
+        }
+    }
+}
+
+/// Deliberately wrong messages for the node's test-only fault hooks.
+pub mod faults {
+    use super::*;
+    use frost_core::SigningKey;
+
+    /// A well-formed signature share that is not the signer's.
+    pub fn random_share<R: RngCore + CryptoRng>(curve: Curve, rng: &mut R) -> Vec<u8> {
+        match curve {
+            Curve::Ed25519 => SigningKey::<Ed25519>::new(rng).serialize(),
+            Curve::Secp256k1 => SigningKey::<Secp256k1>::new(rng).serialize(),
+        }
+    }
+}

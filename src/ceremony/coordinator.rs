@@ -1,0 +1,338 @@
+//! Coordinating a key ceremony: the node that took `POST /v1/keys` drives every participant
+//! through the rounds, relays their signed messages, and aborts everywhere on the first failure,
+//! naming the node to blame.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::http::StatusCode;
+use api::{CreateKeyRequest, Excluded, KeyInfo};
+use futures::future::join_all;
+
+use super::Confirmation;
+use crate::http::error::ApiError;
+use crate::node::{Counters, Node};
+use crate::peer::{
+    transport, CallError, CeremonySpec, Envelope, PeerErrorCode, PeerRequest, PeerResponse,
+};
+use crate::store::KeyRecord;
+
+/// Communication cost of one operation, as the coordinator counted it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cost {
+    pub rounds: u32,
+    pub peer_requests: u64,
+    pub peer_bytes: u64,
+    pub elapsed_ms: f64,
+}
+
+impl Cost {
+    pub fn to_api(self) -> api::OperationStats {
+        api::OperationStats {
+            rounds: self.rounds,
+            peer_requests: self.peer_requests,
+            peer_bytes: self.peer_bytes,
+            elapsed_ms: self.elapsed_ms,
+        }
+    }
+}
+
+/// Why a phase failed.
+enum Failure {
+    Invalid(String),
+    Conflict(String),
+    Blame {
+        culprits: Vec<Excluded>,
+        unavailable: bool,
+    },
+}
+
+impl Failure {
+    fn into_api(self, name: &str) -> ApiError {
+        match self {
+            Failure::Invalid(m) => ApiError::bad_request(m),
+            Failure::Conflict(m) => ApiError::conflict(m),
+            Failure::Blame {
+                culprits,
+                unavailable,
+            } => {
+                let who: Vec<String> = culprits
+                    .iter()
+                    .map(|c| format!("node {}: {}", c.node, c.reason))
+                    .collect();
+                let status = if unavailable {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::BAD_GATEWAY
+                };
+                ApiError::new(
+                    status,
+                    "ceremony_failed",
+                    format!("key ceremony for {name} failed: {}", who.join("; ")),
+                )
+                .with_culprits(culprits)
+            }
+        }
+    }
+}
+
+fn blame(node: u16, reason: String, unavailable: bool) -> Failure {
+    Failure::Blame {
+        culprits: vec![Excluded { node, reason }],
+        unavailable,
+    }
+}
+
+/// Sends one request to every participant at once and collects their answers.
+async fn phase(
+    node: &Arc<Node>,
+    session: &str,
+    participants: &[u16],
+    counters: &Counters,
+    mut request_for: impl FnMut(u16) -> PeerRequest,
+) -> Result<BTreeMap<u16, PeerResponse>, Failure> {
+    let calls = participants.iter().map(|p| {
+        let request = request_for(*p);
+        async move {
+            (
+                *p,
+                transport::call(node, *p, session, &request, Some(counters)).await,
+            )
+        }
+    });
+    let mut answers = BTreeMap::new();
+    let mut culprits = Vec::new();
+    let mut unavailable = false;
+    for (p, result) in join_all(calls).await {
+        match result {
+            Ok(PeerResponse::Error {
+                code,
+                message,
+                culprit,
+            }) => match code {
+                PeerErrorCode::Conflict => return Err(Failure::Conflict(message)),
+                PeerErrorCode::Invalid if culprit.is_none() => {
+                    return Err(Failure::Invalid(format!("node {p}: {message}")))
+                }
+                _ => culprits.push(Excluded {
+                    node: culprit.unwrap_or(p),
+                    reason: if culprit.is_some_and(|c| c != p) {
+                        format!("reported by node {p}: {message}")
+                    } else {
+                        message
+                    },
+                }),
+            },
+            Ok(answer) => {
+                answers.insert(p, answer);
+            }
+            Err(e) => {
+                unavailable |= matches!(e, CallError::Unreachable(_) | CallError::Timeout);
+                culprits.push(Excluded {
+                    node: p,
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    if culprits.is_empty() {
+        Ok(answers)
+    } else {
+        culprits.sort_by_key(|c| c.node);
+        culprits.dedup_by_key(|c| c.node);
+        Err(Failure::Blame {
+            culprits,
+            unavailable,
+        })
+    }
+}
+
+/// Checks that every participant answered with one envelope for each other participant, and
+/// sorts the envelopes by recipient.
+fn route(
+    answers: BTreeMap<u16, PeerResponse>,
+    participants: &[u16],
+) -> Result<BTreeMap<u16, Vec<Envelope>>, Failure> {
+    let mut routed: BTreeMap<u16, Vec<Envelope>> =
+        participants.iter().map(|p| (*p, Vec::new())).collect();
+    for (p, answer) in answers {
+        let PeerResponse::Outgoing { envelopes } = answer else {
+            return Err(blame(
+                p,
+                "answered with an unexpected message".into(),
+                false,
+            ));
+        };
+        let mut recipients: Vec<u16> = envelopes.iter().map(|e| e.to).collect();
+        recipients.sort_unstable();
+        let expected: Vec<u16> = participants.iter().copied().filter(|q| *q != p).collect();
+        if recipients != expected || envelopes.iter().any(|e| e.from != p) {
+            return Err(blame(
+                p,
+                "sent messages for the wrong set of participants".into(),
+                false,
+            ));
+        }
+        for env in envelopes {
+            routed.entry(env.to).or_default().push(env);
+        }
+    }
+    Ok(routed)
+}
+
+async fn run_phases(
+    node: &Arc<Node>,
+    session: &str,
+    spec: &CeremonySpec,
+    counters: &Counters,
+) -> Result<Confirmation, Failure> {
+    let ps = &spec.participants;
+    let answers = phase(node, session, ps, counters, |_| PeerRequest::DkgStart {
+        spec: spec.clone(),
+    })
+    .await?;
+    let mut routed = route(answers, ps)?;
+    let answers = phase(node, session, ps, counters, |p| PeerRequest::DkgRound1 {
+        incoming: routed.remove(&p).unwrap_or_default(),
+    })
+    .await?;
+    let mut routed = route(answers, ps)?;
+    let answers = phase(node, session, ps, counters, |p| PeerRequest::DkgEcho {
+        incoming: routed.remove(&p).unwrap_or_default(),
+    })
+    .await?;
+    let mut routed = route(answers, ps)?;
+    let answers = phase(node, session, ps, counters, |p| PeerRequest::DkgRound2 {
+        incoming: routed.remove(&p).unwrap_or_default(),
+    })
+    .await?;
+    let routed = route(answers, ps)?;
+    // Every participant checked every other's confirmation before it acknowledged, so once all
+    // have, any one confirmation describes the key.
+    let confirmation = routed
+        .values()
+        .flatten()
+        .next()
+        .and_then(|env| env.payload_bytes().ok())
+        .and_then(|bytes| serde_json::from_slice::<Confirmation>(&bytes).ok())
+        .ok_or_else(|| Failure::Invalid("no confirmation to read the key from".into()))?;
+    let mut routed = routed;
+    let answers = phase(node, session, ps, counters, |p| PeerRequest::DkgConfirm {
+        incoming: routed.remove(&p).unwrap_or_default(),
+    })
+    .await?;
+    if let Some((p, _)) = answers
+        .iter()
+        .find(|(_, a)| !matches!(a, PeerResponse::Ack))
+    {
+        return Err(blame(
+            *p,
+            "did not acknowledge the confirmations".into(),
+            false,
+        ));
+    }
+    Ok(confirmation)
+}
+
+/// The number of peer round trips of a ceremony: start, round 1, echo, round 2, confirm.
+const CEREMONY_ROUNDS: u32 = 5;
+
+/// Runs a key ceremony for `request`; answers the new key's public data.
+pub async fn create_key(
+    node: &Arc<Node>,
+    request: CreateKeyRequest,
+) -> Result<(KeyInfo, Cost), ApiError> {
+    crate::validate::key_name(&request.name).map_err(ApiError::bad_request)?;
+    let mut participants = request
+        .participants
+        .clone()
+        .unwrap_or_else(|| node.members.keys().copied().collect());
+    participants.sort_unstable();
+    if participants.windows(2).any(|w| w[0] == w[1]) {
+        return Err(ApiError::bad_request("participants contain a duplicate id"));
+    }
+    if let Some(p) = participants.iter().find(|p| !node.members.contains_key(p)) {
+        return Err(ApiError::bad_request(format!(
+            "unknown participant {p}: cluster members are {:?}",
+            node.members.keys().collect::<Vec<_>>()
+        )));
+    }
+    let n = participants.len();
+    if request.threshold < 2 || usize::from(request.threshold) > n {
+        return Err(ApiError::bad_request(format!(
+            "threshold must be between 2 and the number of participants ({n}), got {}",
+            request.threshold
+        )));
+    }
+    if node.key(&request.name).is_some() {
+        return Err(ApiError::conflict(format!(
+            "key {} exists already",
+            request.name
+        )));
+    }
+    let session = crate::random_id();
+    let spec = CeremonySpec {
+        name: request.name.clone(),
+        algorithm: request.algorithm,
+        threshold: request.threshold,
+        participants: participants.clone(),
+        created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        coordinator: node.id(),
+    };
+    let started = Instant::now();
+    let counters = Counters::default();
+    tracing::info!(key = %spec.name, algorithm = %spec.algorithm, t = spec.threshold, n, session, "key ceremony started");
+    let outcome = match tokio::time::timeout(
+        node.config.timeouts.ceremony(),
+        run_phases(node, &session, &spec, &counters),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => Err(Failure::Invalid(format!(
+            "the ceremony did not finish within {} ms",
+            node.config.timeouts.ceremony_ms
+        ))),
+    };
+    let confirmation = match outcome {
+        Ok(c) => c,
+        Err(failure) => {
+            let api = failure.into_api(&spec.name);
+            tracing::warn!(key = %spec.name, session, culprits = ?api.body.culprits, "key ceremony failed: {}", api.body.message);
+            let abort = PeerRequest::DkgAbort {
+                reason: api.body.message.clone(),
+            };
+            join_all(
+                participants
+                    .iter()
+                    .map(|p| transport::call(node, *p, &session, &abort, None)),
+            )
+            .await;
+            return Err(api);
+        }
+    };
+    let record = KeyRecord {
+        name: spec.name.clone(),
+        algorithm: spec.algorithm,
+        threshold: spec.threshold,
+        participants,
+        created_at: spec.created_at.clone(),
+        public_keys: confirmation.public_keys,
+        session,
+    };
+    let info =
+        crate::http::keys::key_info(&record).map_err(|e| ApiError::internal(e.to_string()))?;
+    let cost = Cost {
+        rounds: CEREMONY_ROUNDS,
+        peer_requests: counters
+            .peer_requests
+            .load(std::sync::atomic::Ordering::Relaxed),
+        peer_bytes: counters
+            .peer_bytes
+            .load(std::sync::atomic::Ordering::Relaxed),
+        elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+    };
+    tracing::info!(key = %record.name, elapsed_ms = cost.elapsed_ms, peer_bytes = cost.peer_bytes, "key ceremony succeeded");
+    Ok((info, cost))
+}

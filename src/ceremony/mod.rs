@@ -1,0 +1,34 @@
+//! Key ceremonies (DESIGN.md §4): the coordinator that drives one over HTTP, and the
+//! participant side every node runs.
+//!
+//! The coordinator relays every message, so a participant only ever talks to it; what makes
+//! that safe is that each relayed message is an envelope signed by its origin and addressed to
+//! its recipient (so the relay can neither forge nor redirect one), secrets are sealed to their
+//! recipient, and the echo round catches an origin that sent different packages to different
+//! peers.
+
+pub mod coordinator;
+pub mod participant;
+
+/// Kinds of the inner envelopes the coordinator relays between participants.
+pub mod kinds {
+    pub const ROUND1: &str = "dkg.round1.package";
+    pub const ECHO: &str = "dkg.echo.digests";
+    pub const ROUND2: &str = "dkg.round2.package";
+    pub const CONFIRMATION: &str = "dkg.confirmation";
+}
+
+/// What every participant signs at the end (DESIGN.md §4.4): the key as it sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Confirmation {
+    pub spec: crate::peer::CeremonySpec,
+    /// Hex of the frost public key package.
+    pub public_keys: String,
+    /// Hex, SHA-256 of the public key package.
+    pub public_digest: String,
+}
+
+/// The sealing context of a round-2 package: session, sender and recipient.
+pub fn round2_context(session: &str, from: u16, to: u16) -> Vec<u8> {
+    format!("keyquorum/dkg/round2|{session}|{from}|{to}").into_bytes()
+}

@@ -1,0 +1,404 @@
+//! The `keyquorum` command line: cluster set-up, the node itself, and a client for everything
+//! the API does. Exit codes: 0 success, 1 a negative answer (e.g. an invalid signature),
+//! 2 usage or input error, 3 the node refused or failed the request, 4 no node reachable.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use api::{Client, ClientError, CreateKeyRequest};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "keyquorum",
+    version,
+    about = "Threshold key management: DKG, FROST signing and threshold decryption over HTTP"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+pub struct ClientOpts {
+    /// A node's client URL.
+    #[arg(
+        long,
+        env = "KEYQUORUM_URL",
+        default_value = "http://127.0.0.1:7100",
+        global = true
+    )]
+    url: String,
+    /// File holding a client bearer token (e.g. DIR/admin.token from `cluster init`).
+    #[arg(long, env = "KEYQUORUM_TOKEN_FILE", global = true)]
+    token_file: Option<PathBuf>,
+    /// The bearer token itself (prefer --token-file: arguments show in `ps`).
+    #[arg(long, env = "KEYQUORUM_TOKEN", hide_env_values = true, global = true)]
+    token: Option<String>,
+    /// Print the API's JSON answer instead of a human summary.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Set up a cluster.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Run a node.
+    ///
+    /// Example: keyquorum serve --config cluster/node-1.toml
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+        /// Log format: text or json.
+        #[arg(long, default_value = "text")]
+        log_format: String,
+    },
+    /// Create, list and show keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Sign a message with a signing key (prints the hex signature).
+    ///
+    /// Example: keyquorum sign --key manifests --file manifest.json --token-file cluster/admin.token
+    Sign {
+        #[arg(long)]
+        key: String,
+        #[command(flatten)]
+        input: MessageInput,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Verify a signature (exit code 0 valid, 1 invalid).
+    ///
+    /// Example: keyquorum verify --key manifests --file manifest.json --signature 3fa1...
+    Verify {
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        signature: String,
+        #[command(flatten)]
+        input: MessageInput,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// A node's status and which peers answer it.
+    Status {
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Run a local 3-node cluster, show a ceremony, signing and threshold decryption, and stop.
+    ///
+    /// Example: keyquorum demo            (or: keyquorum demo --keep)
+    Demo {
+        /// Leave the cluster running and print how to talk to it.
+        #[arg(long)]
+        keep: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Write the configuration of an n-node loopback cluster into an empty directory.
+    ///
+    /// Example: keyquorum cluster init --nodes 3 --dir ./cluster --base-port 7100
+    Init {
+        #[arg(long)]
+        nodes: usize,
+        #[arg(long)]
+        dir: PathBuf,
+        /// Node i listens on base+2(i-1) (client) and base+2(i-1)+1 (peer).
+        #[arg(long, default_value_t = 7100)]
+        base_port: u16,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Run a key ceremony.
+    ///
+    /// Example: keyquorum keys create manifests --algorithm frost-ed25519 --threshold 2
+    Create {
+        name: String,
+        /// frost-ed25519, frost-secp256k1, hpke-x25519 or ecies-secp256k1.
+        #[arg(long)]
+        algorithm: String,
+        #[arg(long)]
+        threshold: u16,
+        /// Comma-separated node ids; all nodes when absent.
+        #[arg(long, value_delimiter = ',')]
+        participants: Option<Vec<u16>>,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// List keys.
+    List {
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Show one key's public data.
+    Show {
+        name: String,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+}
+
+#[derive(Args)]
+struct MessageInput {
+    /// Read the message from this file ("-" for standard input).
+    #[arg(long, conflicts_with = "message")]
+    file: Option<PathBuf>,
+    /// The message as text.
+    #[arg(long)]
+    message: Option<String>,
+}
+
+impl MessageInput {
+    fn read(&self) -> anyhow::Result<Vec<u8>> {
+        match (&self.file, &self.message) {
+            (Some(p), _) if p.as_os_str() == "-" => {
+                let mut buf = Vec::new();
+                std::io::stdin().read_to_end(&mut buf)?;
+                Ok(buf)
+            }
+            (Some(p), _) => {
+                std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
+            }
+            (None, Some(m)) => Ok(m.as_bytes().to_vec()),
+            (None, None) => anyhow::bail!("give --file or --message"),
+        }
+    }
+}
+
+impl ClientOpts {
+    fn client(&self) -> anyhow::Result<Client> {
+        let token = match (&self.token, &self.token_file) {
+            (Some(t), _) => Some(t.clone()),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read token file {}", path.display()))?
+                    .trim()
+                    .to_string(),
+            ),
+            (None, None) => None,
+        };
+        Ok(Client::new(self.url.clone(), token))
+    }
+}
+
+/// An error with the exit code it maps to.
+struct Failure(ExitCode, String);
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure(ExitCode::from(2), format!("{e:#}"))
+    }
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        match &e {
+            ClientError::Api { body, .. } if !body.culprits.is_empty() => {
+                let who: Vec<String> = body
+                    .culprits
+                    .iter()
+                    .map(|c| format!("node {}: {}", c.node, c.reason))
+                    .collect();
+                Failure(
+                    ExitCode::from(3),
+                    format!("{e}\nculprits: {}", who.join("; ")),
+                )
+            }
+            ClientError::Api { .. } => Failure(ExitCode::from(3), e.to_string()),
+            ClientError::Transport(_) => Failure(ExitCode::from(4), e.to_string()),
+        }
+    }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEYQUORUM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        let _ = builder.json().try_init();
+    } else {
+        let _ = builder.try_init();
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(Failure(code, message)) => {
+            eprintln!("error: {message}");
+            code
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn run(command: Command) -> Result<ExitCode, Failure> {
+    match command {
+        Command::Cluster(ClusterCommand::Init {
+            nodes,
+            dir,
+            base_port,
+        }) => {
+            let ports = crate::cluster::ports_from_base(nodes, base_port)?;
+            let files = crate::cluster::init(&dir, &ports)?;
+            println!("wrote a {nodes}-node cluster to {}", dir.display());
+            for path in files.configs.values() {
+                println!("  keyquorum serve --config {}", path.display());
+            }
+            println!("admin token: {}", dir.join("admin.token").display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { config, log_format } => {
+            init_logging(&log_format);
+            let config = crate::config::NodeConfig::load(&config)?;
+            let node = crate::node::Node::open(config)
+                .map_err(|e| Failure(ExitCode::from(2), e.to_string()))?;
+            actix_web::rt::System::new()
+                .block_on(crate::http::run(std::sync::Arc::new(node)))
+                .map_err(|e| Failure(ExitCode::from(2), format!("cannot serve: {e}")))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys(cmd) => keys(cmd),
+        Command::Sign { key, input, client } => {
+            let message = input.read()?;
+            let answer = runtime()?.block_on(client.client()?.sign(&key, &message))?;
+            if client.json {
+                print_json(&answer);
+            } else {
+                println!("{}", answer.signature);
+                eprintln!("signed by nodes {:?}", answer.signers);
+                for e in &answer.excluded {
+                    eprintln!("excluded node {}: {}", e.node, e.reason);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify {
+            key,
+            signature,
+            input,
+            client,
+        } => {
+            let message = input.read()?;
+            let answer =
+                runtime()?.block_on(client.client()?.verify(&key, &message, &signature))?;
+            if client.json {
+                print_json(&answer);
+            } else {
+                println!("{}", if answer.valid { "valid" } else { "INVALID" });
+            }
+            Ok(if answer.valid {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Status { client } => {
+            let status = runtime()?.block_on(client.client()?.status())?;
+            if client.json {
+                print_json(&status);
+            } else {
+                println!(
+                    "node {} ({}), {} keys, sealed: {}",
+                    status.node, status.name, status.keys, status.sealed
+                );
+                for p in &status.peers {
+                    match &p.error {
+                        None => println!("  peer {} ({}): reachable", p.node, p.name),
+                        Some(e) => println!("  peer {} ({}): UNREACHABLE: {e}", p.node, p.name),
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { keep } => crate::demo::run(keep).map_err(Failure::from),
+    }
+}
+
+fn keys(cmd: KeysCommand) -> Result<ExitCode, Failure> {
+    match cmd {
+        KeysCommand::Create {
+            name,
+            algorithm,
+            threshold,
+            participants,
+            client,
+        } => {
+            let algorithm = algorithm
+                .parse()
+                .map_err(|e: String| Failure(ExitCode::from(2), e))?;
+            let request = CreateKeyRequest {
+                name,
+                algorithm,
+                threshold,
+                participants,
+            };
+            let info = runtime()?.block_on(client.client()?.create_key(&request))?;
+            if client.json {
+                print_json(&info);
+            } else {
+                println!(
+                    "created {} ({}, {}-of-{})",
+                    info.name,
+                    info.algorithm,
+                    info.threshold,
+                    info.participants.len()
+                );
+                println!("public key: {}", info.public_key);
+                if let Some(c) = info.ceremony {
+                    println!(
+                        "ceremony: {} rounds, {} peer bytes, {:.1} ms",
+                        c.rounds, c.peer_bytes, c.elapsed_ms
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::List { client } => {
+            let list = runtime()?.block_on(client.client()?.list_keys())?;
+            if client.json {
+                print_json(&list);
+            } else {
+                for k in &list.keys {
+                    println!(
+                        "{:<24} {:<16} {}-of-{}  {}",
+                        k.name,
+                        k.algorithm.as_str(),
+                        k.threshold,
+                        k.participants.len(),
+                        k.public_key
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Show { name, client } => {
+            let info = runtime()?.block_on(client.client()?.get_key(&name))?;
+            print_json(&info);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! Creating a local cluster (`keyquorum cluster init`) and running one in-process (the demo
+//! and the integration tests), each node on its own thread with its own actix system so that
+//! it can be stopped and restarted like a process.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::config::{Member, NodeConfig, Timeouts};
+use crate::identity::Identity;
+use crate::node::Node;
+
+/// The files `cluster init` writes.
+pub struct ClusterFiles {
+    pub dir: PathBuf,
+    pub configs: BTreeMap<u16, PathBuf>,
+    pub token: String,
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// `count` distinct free loopback ports (asked of the OS, then released for the nodes).
+pub fn free_ports(count: usize) -> anyhow::Result<Vec<u16>> {
+    let listeners = (0..count)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
+}
+
+/// Writes the configuration of an `n`-node loopback cluster into `dir`, which must be empty or
+/// absent. `ports[i]` is node i+1's (client, peer) port pair.
+pub fn init(dir: &Path, ports: &[(u16, u16)]) -> anyhow::Result<ClusterFiles> {
+    let n = ports.len();
+    if !(2..=64).contains(&n) {
+        bail!("a cluster has 2 to 64 nodes, not {n}");
+    }
+    if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
+        bail!(
+            "{} is not empty; refusing to overwrite an existing cluster",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let token = random_hex(32);
+    crate::fsutil::write_private(&dir.join("admin.token"), format!("{token}\n").as_bytes())?;
+    let token_hash = hex::encode(Sha256::digest(token.as_bytes()));
+
+    let identities: Vec<Identity> = (1..=n as u16).map(Identity::generate).collect();
+    let members: Vec<Member> = identities
+        .iter()
+        .zip(ports)
+        .map(|(id, (client, peer))| Member {
+            id: id.id,
+            name: format!("node-{}", id.id),
+            peer_url: format!("http://127.0.0.1:{peer}"),
+            client_url: format!("http://127.0.0.1:{client}"),
+            sign_public_key: id.sign_public_hex(),
+            seal_public_key: id.seal_public_hex(),
+        })
+        .collect();
+    let mut configs = BTreeMap::new();
+    for (identity, (client, peer)) in identities.iter().zip(ports) {
+        let i = identity.id;
+        let node_dir = dir.join(format!("node-{i}"));
+        std::fs::create_dir_all(&node_dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&node_dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        identity.save(&node_dir.join("identity.json"))?;
+        crate::fsutil::write_private(
+            &node_dir.join("passphrase"),
+            format!("{}\n", random_hex(32)).as_bytes(),
+        )?;
+        let config = NodeConfig {
+            id: i,
+            name: format!("node-{i}"),
+            client_listen: format!("127.0.0.1:{client}").parse()?,
+            peer_listen: format!("127.0.0.1:{peer}").parse()?,
+            data_dir: format!("node-{i}/data").into(),
+            identity_file: format!("node-{i}/identity.json").into(),
+            passphrase_file: Some(format!("node-{i}/passphrase").into()),
+            client_token_sha256: vec![token_hash.clone()],
+            workers: 2,
+            timeouts: Timeouts::default(),
+            members: members.clone(),
+        };
+        let path = dir.join(format!("node-{i}.toml"));
+        let text = format!(
+            "# keyquorum node {i} of {n}: written by `keyquorum cluster init`.\n\
+             # Paths are relative to this file. Start with: keyquorum serve --config {}\n\n{}",
+            path.display(),
+            toml::to_string_pretty(&config)?
+        );
+        std::fs::write(&path, text)?;
+        configs.insert(i, path);
+    }
+    Ok(ClusterFiles {
+        dir: dir.to_path_buf(),
+        configs,
+        token,
+    })
+}
+
+/// Port pairs base, base+1 for node 1; base+2, base+3 for node 2; and so on.
+pub fn ports_from_base(n: usize, base: u16) -> anyhow::Result<Vec<(u16, u16)>> {
+    (0..n)
+        .map(|i| {
+            let client = base
+                .checked_add((2 * i) as u16)
+                .context("port out of range")?;
+            Ok((client, client.checked_add(1).context("port out of range")?))
+        })
+        .collect()
+}
+
+struct RunningNode {
+    node: Arc<Node>,
+    client: actix_web::dev::ServerHandle,
+    peer: actix_web::dev::ServerHandle,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// A cluster whose nodes run in this process, for the demo and the integration tests.
+pub struct LocalCluster {
+    pub files: ClusterFiles,
+    running: BTreeMap<u16, RunningNode>,
+    /// Applied to every node's config when it starts (tests shorten timeouts).
+    pub adjust: Option<Box<dyn Fn(&mut NodeConfig) + Send + Sync>>,
+}
+
+impl LocalCluster {
+    /// Writes a fresh `n`-node cluster into `dir` on free loopback ports.
+    pub fn create(dir: &Path, n: usize) -> anyhow::Result<LocalCluster> {
+        let ports = free_ports(2 * n)?;
+        let pairs: Vec<(u16, u16)> = ports.chunks(2).map(|c| (c[0], c[1])).collect();
+        Ok(LocalCluster {
+            files: init(dir, &pairs)?,
+            running: BTreeMap::new(),
+            adjust: None,
+        })
+    }
+
+    pub fn ids(&self) -> Vec<u16> {
+        self.files.configs.keys().copied().collect()
+    }
+
+    pub fn config(&self, id: u16) -> anyhow::Result<NodeConfig> {
+        let path = self
+            .files
+            .configs
+            .get(&id)
+            .with_context(|| format!("no node {id}"))?;
+        let mut config = NodeConfig::load(path)?;
+        if let Some(adjust) = &self.adjust {
+            adjust(&mut config);
+        }
+        Ok(config)
+    }
+
+    /// Starts node `id`; returns once it listens (or failed to open its store).
+    pub fn start(&mut self, id: u16) -> anyhow::Result<()> {
+        if self.running.contains_key(&id) {
+            return Ok(());
+        }
+        let config = self.config(id)?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name(format!("node-{id}"))
+            .spawn(move || {
+                actix_web::rt::System::new().block_on(async move {
+                    let node = match Node::open(config) {
+                        Ok(n) => Arc::new(n),
+                        Err(e) => {
+                            let _ = tx.send(Err(anyhow::anyhow!(e)));
+                            return;
+                        }
+                    };
+                    let servers = match crate::http::bind(node.clone()) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            let _ = tx.send(Err(anyhow::anyhow!(e)));
+                            return;
+                        }
+                    };
+                    let _ = tx.send(Ok((
+                        node.clone(),
+                        servers.client.handle(),
+                        servers.peer.handle(),
+                    )));
+                    if let Err(e) = crate::http::serve_bound(node, servers).await {
+                        tracing::error!(error = %e, "node stopped with an error");
+                    }
+                });
+            })?;
+        let (node, client, peer) = rx.recv().context("node thread died")??;
+        self.running.insert(
+            id,
+            RunningNode {
+                node,
+                client,
+                peer,
+                thread,
+            },
+        );
+        Ok(())
+    }
+
+    pub fn start_all(&mut self) -> anyhow::Result<()> {
+        for id in self.ids() {
+            self.start(id)?;
+        }
+        Ok(())
+    }
+
+    /// Stops node `id` gracefully and waits until its store is closed.
+    pub fn stop(&mut self, id: u16) {
+        if let Some(r) = self.running.remove(&id) {
+            futures::executor::block_on(async {
+                futures::join!(r.client.stop(true), r.peer.stop(true));
+            });
+            drop(r.node);
+            let _ = r.thread.join();
+        }
+    }
+
+    pub fn stop_all(&mut self) {
+        for id in self.ids() {
+            self.stop(id);
+        }
+    }
+
+    pub fn is_running(&self, id: u16) -> bool {
+        self.running.contains_key(&id)
+    }
+
+    /// The in-memory node, for tests that switch on fault hooks.
+    pub fn node(&self, id: u16) -> Option<Arc<Node>> {
+        self.running.get(&id).map(|r| r.node.clone())
+    }
+
+    pub fn client_url(&self, id: u16) -> String {
+        self.config(id)
+            .map(|c| format!("http://{}", c.client_listen))
+            .unwrap_or_default()
+    }
+
+    pub fn client(&self, id: u16) -> api::Client {
+        api::Client::new(self.client_url(id), Some(self.files.token.clone()))
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}

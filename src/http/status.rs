@@ -1,0 +1,55 @@
+//! `GET /v1/health` (liveness, no auth) and `GET /v1/status`.
+
+use std::time::Duration;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use api::{Health, PeerStatus, Status};
+
+use super::error::ApiError;
+use crate::node::Node;
+use crate::peer::{transport, PeerRequest, PeerResponse};
+
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+    })
+}
+
+pub async fn status(req: HttpRequest, node: web::Data<Node>) -> Result<HttpResponse, ApiError> {
+    let node = node.into_inner();
+    super::authorize(&req, &node)?;
+    let session = crate::random_id();
+    let pings = node
+        .members
+        .values()
+        .filter(|m| m.id != node.id())
+        .map(|m| {
+            let node = &node;
+            let session = &session;
+            async move {
+                let ping = transport::call(node, m.id, session, &PeerRequest::Ping, None);
+                let outcome = match tokio::time::timeout(Duration::from_secs(2), ping).await {
+                    Ok(Ok(PeerResponse::Pong)) => None,
+                    Ok(Ok(_)) => Some("unexpected answer".to_string()),
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(_) => Some("timed out".to_string()),
+                };
+                PeerStatus {
+                    node: m.id,
+                    name: m.name.clone(),
+                    reachable: outcome.is_none(),
+                    error: outcome,
+                }
+            }
+        });
+    let peers = futures::future::join_all(pings).await;
+    let keys = node.keys.read().len();
+    Ok(HttpResponse::Ok().json(Status {
+        node: node.id(),
+        name: node.config.name.clone(),
+        sealed: false,
+        keys,
+        peers,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    }))
+}

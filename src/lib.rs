@@ -1,0 +1,27 @@
+//! The keyquorum node: configuration, identity, sealed storage, the peer transport, the
+//! coordinators of key ceremonies, signing and decryption, the HTTP API, and the CLI.
+//!
+//! The cryptography lives in the sans-IO `keyshares` crate; this crate drives it over HTTP.
+
+pub mod ceremony;
+pub mod cli;
+pub mod cluster;
+pub mod config;
+pub mod decryption;
+pub mod demo;
+pub mod fsutil;
+pub mod http;
+pub mod identity;
+pub mod node;
+pub mod peer;
+pub mod signing;
+pub mod store;
+pub mod validate;
+
+/// A fresh 128-bit random identifier, hex: session ids.
+pub fn random_id() -> String {
+    use rand::RngCore;
+    let mut id = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut id);
+    hex::encode(id)
+}

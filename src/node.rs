@@ -1,0 +1,163 @@
+//! The node's shared state: configuration, identity, store, active keys in memory, the
+//! in-flight protocol sessions, and the test-only fault hooks.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use keyshares::{KeyShare, PublicKeys};
+use parking_lot::{Mutex, RwLock};
+
+use crate::config::{Member, NodeConfig};
+use crate::identity::Identity;
+use crate::peer::EnvelopeVerifier;
+use crate::store::{curve_of, KeyRecord, Store, StoreError};
+
+/// A key this node holds a share of, ready to use.
+pub struct ActiveKey {
+    pub record: KeyRecord,
+    pub share: KeyShare,
+    pub public: PublicKeys,
+}
+
+impl ActiveKey {
+    pub fn new(record: KeyRecord, share: KeyShare) -> anyhow::Result<ActiveKey> {
+        let bytes = hex::decode(&record.public_keys).context("corrupt public key package")?;
+        let public = PublicKeys::from_bytes(curve_of(record.algorithm), &bytes)?;
+        Ok(ActiveKey {
+            record,
+            share,
+            public,
+        })
+    }
+}
+
+/// Misbehaviour a test can switch on in an in-process node, to check that the others detect
+/// it and name this node. Nothing in the binary sets these.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Send a round-1 package whose proof of knowledge does not match its commitment.
+    pub tamper_dkg_round1: bool,
+    /// Send a different (valid) round-1 package to every other participant but the first.
+    pub equivocate_dkg_round1: bool,
+    /// Send a random share in round 2 to the first other participant.
+    pub tamper_dkg_round2: bool,
+    /// Answer signing round 2 with random signature shares.
+    pub corrupt_signature_shares: bool,
+    /// Answer decryption requests with partials computed with a wrong share.
+    pub corrupt_partials: bool,
+}
+
+/// Per-operation communication counters, kept by the coordinator of each operation.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub peer_requests: AtomicU64,
+    pub peer_bytes: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(&self, bytes: usize) {
+        self.peer_requests.fetch_add(1, Ordering::Relaxed);
+        self.peer_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+}
+
+pub struct Node {
+    pub config: NodeConfig,
+    pub identity: Identity,
+    pub members: BTreeMap<u16, Member>,
+    pub verifier: EnvelopeVerifier,
+    pub http: reqwest::Client,
+    pub store: Store,
+    pub keys: RwLock<BTreeMap<String, Arc<ActiveKey>>>,
+    pub dkg_sessions: Mutex<HashMap<String, Arc<Mutex<crate::ceremony::participant::DkgSession>>>>,
+    pub sign_sessions: Mutex<HashMap<String, crate::signing::participant::SignSession>>,
+    pub faults: RwLock<Faults>,
+    /// Every peer byte this node sent or received as a coordinator, for `/v1/status`.
+    pub traffic: Counters,
+    pub started: Instant,
+}
+
+impl Node {
+    /// Loads the identity, unseals the store and loads every key into memory.
+    pub fn open(config: NodeConfig) -> Result<Node, StoreError> {
+        let identity = Identity::load(&config.identity_file)?;
+        if identity.id != config.id {
+            return Err(anyhow::anyhow!(
+                "identity file belongs to node {}, config says node {}",
+                identity.id,
+                config.id
+            )
+            .into());
+        }
+        let members = config.members_by_id();
+        let me = &members[&config.id];
+        if me.sign_public_key != identity.sign_public_hex()
+            || me.seal_public_key != identity.seal_public_hex()
+        {
+            return Err(anyhow::anyhow!(
+                "identity file does not match this node's public keys in the config"
+            )
+            .into());
+        }
+        let passphrase = config.passphrase()?;
+        let store = Store::open(&config.data_dir, &passphrase)?;
+        let mut keys = BTreeMap::new();
+        for (record, share) in store.load_keys()? {
+            keys.insert(
+                record.name.clone(),
+                Arc::new(ActiveKey::new(record, share)?),
+            );
+        }
+        let verifier = EnvelopeVerifier::new(
+            config.id,
+            &config.members,
+            std::time::Duration::from_millis(config.timeouts.max_clock_skew_ms),
+        )?;
+        let http = reqwest::Client::builder()
+            .timeout(config.timeouts.peer())
+            .pool_max_idle_per_host(64)
+            .build()
+            .map_err(|e| anyhow::anyhow!("HTTP client: {e}"))?;
+        Ok(Node {
+            identity,
+            members,
+            verifier,
+            http,
+            store,
+            keys: RwLock::new(keys),
+            dkg_sessions: Mutex::new(HashMap::new()),
+            sign_sessions: Mutex::new(HashMap::new()),
+            faults: RwLock::new(Faults::default()),
+            traffic: Counters::default(),
+            started: Instant::now(),
+            config,
+        })
+    }
+
+    pub fn id(&self) -> u16 {
+        self.config.id
+    }
+
+    pub fn key(&self, name: &str) -> Option<Arc<ActiveKey>> {
+        self.keys.read().get(name).cloned()
+    }
+
+    pub fn faults(&self) -> Faults {
+        self.faults.read().clone()
+    }
+
+    /// Drops protocol state older than its deadline; dropping zeroizes nonces and DKG secrets.
+    pub fn expire_sessions(&self) {
+        let ceremony = self.config.timeouts.ceremony();
+        let operation = self.config.timeouts.operation();
+        self.dkg_sessions
+            .lock()
+            .retain(|_, s| s.lock().started.elapsed() < ceremony);
+        self.sign_sessions
+            .lock()
+            .retain(|_, s| s.started.elapsed() < operation);
+    }
+}

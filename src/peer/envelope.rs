@@ -1,0 +1,317 @@
+//! Signed peer envelopes: every protocol message between nodes is one (DESIGN.md §1, issue #2).
+//!
+//! An envelope names its sender, its recipient, the session it belongs to and its kind, and
+//! carries a timestamp and a random message id; the sender's Ed25519 identity key signs all of
+//! that together with the SHA-256 of the payload. A receiver accepts it only if the sender is a
+//! member, the signature verifies, it is addressed to the receiver, it is fresh, and its message
+//! id has not been seen before ([`ReplayGuard`]). Secrets inside a payload are additionally
+//! sealed to the recipient (`keyshares::seal`).
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use parking_lot::Mutex;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::identity::Identity;
+
+const DOMAIN: &[u8] = b"keyquorum/peer/v1\0";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    pub from: u16,
+    pub to: u16,
+    pub session: String,
+    pub kind: String,
+    pub sent_at_ms: u64,
+    /// 16 random bytes, hex.
+    pub msg_id: String,
+    /// Base64.
+    pub payload: String,
+    /// Hex, Ed25519 over [`Envelope::signed_bytes`].
+    pub signature: String,
+}
+
+/// Why an envelope was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("sender {0} is not a cluster member")]
+    UnknownSender(u16),
+    #[error("message is addressed to node {to}, not to node {me}")]
+    WrongRecipient { to: u16, me: u16 },
+    #[error("bad signature from node {0}")]
+    BadSignature(u16),
+    #[error("message is {0} ms away from this node's clock (stale or replayed)")]
+    Stale(u64),
+    #[error("replayed message {0}")]
+    Replayed(String),
+    #[error("message belongs to session {got}, expected {expected}")]
+    WrongSession { got: String, expected: String },
+    #[error("expected a {expected} message, got {got}")]
+    WrongKind { got: String, expected: String },
+    #[error("malformed message: {0}")]
+    Malformed(String),
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn put_str(buf: &mut Vec<u8>, s: &str) {
+    buf.extend_from_slice(&(s.len() as u32).to_be_bytes());
+    buf.extend_from_slice(s.as_bytes());
+}
+
+impl Envelope {
+    /// What the signature covers: every field but the signature, the payload by its hash,
+    /// length-prefixed so that no two envelopes share an encoding.
+    fn signed_bytes(&self, payload: &[u8]) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(160);
+        buf.extend_from_slice(DOMAIN);
+        buf.extend_from_slice(&self.from.to_be_bytes());
+        buf.extend_from_slice(&self.to.to_be_bytes());
+        put_str(&mut buf, &self.session);
+        put_str(&mut buf, &self.kind);
+        buf.extend_from_slice(&self.sent_at_ms.to_be_bytes());
+        put_str(&mut buf, &self.msg_id);
+        buf.extend_from_slice(&Sha256::digest(payload));
+        buf
+    }
+
+    /// Builds and signs an envelope from `identity` to `to`.
+    pub fn sign(
+        identity: &Identity,
+        to: u16,
+        session: &str,
+        kind: &str,
+        payload: &[u8],
+    ) -> Envelope {
+        let mut id = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut id);
+        let mut env = Envelope {
+            from: identity.id,
+            to,
+            session: session.to_string(),
+            kind: kind.to_string(),
+            sent_at_ms: now_ms(),
+            msg_id: hex::encode(id),
+            payload: base64::engine::general_purpose::STANDARD.encode(payload),
+            signature: String::new(),
+        };
+        env.signature = hex::encode(identity.sign(&env.signed_bytes(payload)));
+        env
+    }
+
+    pub fn payload_bytes(&self) -> Result<Vec<u8>, EnvelopeError> {
+        base64::engine::general_purpose::STANDARD
+            .decode(&self.payload)
+            .map_err(|e| EnvelopeError::Malformed(format!("payload: {e}")))
+    }
+
+    /// Checks the signature against `sender_key` and returns the payload. Freshness, replay,
+    /// recipient and session are the [`Verifier`]'s job.
+    fn verify_signature(&self, sender_key: &VerifyingKey) -> Result<Vec<u8>, EnvelopeError> {
+        let payload = self.payload_bytes()?;
+        let sig_bytes =
+            hex::decode(&self.signature).map_err(|_| EnvelopeError::BadSignature(self.from))?;
+        let sig = Signature::from_slice(&sig_bytes)
+            .map_err(|_| EnvelopeError::BadSignature(self.from))?;
+        sender_key
+            .verify(&self.signed_bytes(&payload), &sig)
+            .map_err(|_| EnvelopeError::BadSignature(self.from))?;
+        Ok(payload)
+    }
+}
+
+/// Remembers message ids until they could no longer pass the freshness check.
+pub struct ReplayGuard {
+    seen: Mutex<HashMap<(u16, String), u64>>,
+    window_ms: u64,
+}
+
+impl ReplayGuard {
+    pub fn new(window: Duration) -> Self {
+        ReplayGuard {
+            seen: Mutex::new(HashMap::new()),
+            window_ms: window.as_millis() as u64,
+        }
+    }
+
+    fn check(&self, env: &Envelope) -> Result<(), EnvelopeError> {
+        let now = now_ms();
+        let skew = now.abs_diff(env.sent_at_ms);
+        if skew > self.window_ms {
+            return Err(EnvelopeError::Stale(skew));
+        }
+        let mut seen = self.seen.lock();
+        if seen.len() > 4096 {
+            // Anything older than twice the window fails the freshness check anyway.
+            seen.retain(|_, t| now.saturating_sub(*t) <= 2 * self.window_ms);
+        }
+        match seen.entry((env.from, env.msg_id.clone())) {
+            std::collections::hash_map::Entry::Occupied(_) => {
+                Err(EnvelopeError::Replayed(env.msg_id.clone()))
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(now);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Verifies envelopes against the cluster membership.
+pub struct EnvelopeVerifier {
+    me: u16,
+    keys: HashMap<u16, VerifyingKey>,
+    replay: ReplayGuard,
+}
+
+impl EnvelopeVerifier {
+    pub fn new(
+        me: u16,
+        members: &[crate::config::Member],
+        window: Duration,
+    ) -> anyhow::Result<Self> {
+        let mut keys = HashMap::new();
+        for m in members {
+            let bytes: [u8; 32] = hex::decode(&m.sign_public_key)?
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("member {}: sign key must be 32 bytes", m.id))?;
+            keys.insert(m.id, VerifyingKey::from_bytes(&bytes)?);
+        }
+        Ok(EnvelopeVerifier {
+            me,
+            keys,
+            replay: ReplayGuard::new(window),
+        })
+    }
+
+    /// Accepts an envelope addressed to this node: member sender, valid signature, fresh, not
+    /// seen before, and (when given) of the expected session and kind. Returns the payload.
+    pub fn open(
+        &self,
+        env: &Envelope,
+        session: Option<&str>,
+        kind: Option<&str>,
+    ) -> Result<Vec<u8>, EnvelopeError> {
+        let key = self
+            .keys
+            .get(&env.from)
+            .ok_or(EnvelopeError::UnknownSender(env.from))?;
+        if env.to != self.me {
+            return Err(EnvelopeError::WrongRecipient {
+                to: env.to,
+                me: self.me,
+            });
+        }
+        if let Some(expected) = session {
+            if env.session != expected {
+                return Err(EnvelopeError::WrongSession {
+                    got: env.session.clone(),
+                    expected: expected.into(),
+                });
+            }
+        }
+        if let Some(expected) = kind {
+            if env.kind != expected {
+                return Err(EnvelopeError::WrongKind {
+                    got: env.kind.clone(),
+                    expected: expected.into(),
+                });
+            }
+        }
+        // Signature before the replay record, so forged ids cannot poison the replay cache.
+        let payload = env.verify_signature(key)?;
+        self.replay.check(env)?;
+        Ok(payload)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Member;
+
+    fn member(identity: &Identity) -> Member {
+        Member {
+            id: identity.id,
+            name: format!("node-{}", identity.id),
+            peer_url: String::new(),
+            client_url: String::new(),
+            sign_public_key: identity.sign_public_hex(),
+            seal_public_key: identity.seal_public_hex(),
+        }
+    }
+
+    #[test]
+    fn envelopes_are_bound_to_sender_recipient_session_and_used_once() {
+        let a = Identity::generate(1);
+        let b = Identity::generate(2);
+        let mallory = Identity::generate(3);
+        let members = [member(&a), member(&b)];
+        let at_b = EnvelopeVerifier::new(2, &members, Duration::from_secs(60)).unwrap();
+
+        let env = Envelope::sign(&a, 2, "s1", "dkg.start", b"hello");
+        assert_eq!(
+            at_b.open(&env, Some("s1"), Some("dkg.start")).unwrap(),
+            b"hello"
+        );
+        assert_eq!(
+            at_b.open(&env, Some("s1"), None),
+            Err(EnvelopeError::Replayed(env.msg_id.clone()))
+        );
+
+        let other_session = Envelope::sign(&a, 2, "s2", "dkg.start", b"hello");
+        assert!(matches!(
+            at_b.open(&other_session, Some("s1"), None),
+            Err(EnvelopeError::WrongSession { .. })
+        ));
+
+        let to_a = Envelope::sign(&a, 1, "s1", "dkg.start", b"hello");
+        assert!(matches!(
+            at_b.open(&to_a, None, None),
+            Err(EnvelopeError::WrongRecipient { .. })
+        ));
+
+        let mut tampered = Envelope::sign(&a, 2, "s1", "dkg.start", b"hello");
+        tampered.payload = base64::engine::general_purpose::STANDARD.encode(b"hellO");
+        assert_eq!(
+            at_b.open(&tampered, None, None),
+            Err(EnvelopeError::BadSignature(1))
+        );
+
+        let forged = Envelope::sign(&mallory, 2, "s1", "dkg.start", b"hello");
+        assert_eq!(
+            at_b.open(&forged, None, None),
+            Err(EnvelopeError::UnknownSender(3))
+        );
+        let mut impersonating = forged.clone();
+        impersonating.from = 1;
+        assert_eq!(
+            at_b.open(&impersonating, None, None),
+            Err(EnvelopeError::BadSignature(1))
+        );
+
+        let mut stale = Envelope::sign(&a, 2, "s1", "dkg.start", b"x");
+        stale.sent_at_ms -= 10 * 60 * 1000;
+        let stale = {
+            // Re-sign with the old timestamp so only freshness fails.
+            let payload = stale.payload_bytes().unwrap();
+            stale.signature = hex::encode(a.sign(&stale.signed_bytes(&payload)));
+            stale
+        };
+        assert!(matches!(
+            at_b.open(&stale, None, None),
+            Err(EnvelopeError::Stale(_))
+        ));
+    }
+}

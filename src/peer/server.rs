@@ -1,0 +1,64 @@
+//! The receiving end of the peer protocol: authenticate the envelope, hand the request to the
+//! participant logic it is for, and sign the answer.
+
+use std::sync::Arc;
+
+use super::envelope::{Envelope, EnvelopeError};
+use super::messages::{PeerRequest, PeerResponse};
+use super::transport::RESPONSE_KIND;
+use crate::node::Node;
+
+/// Authenticates `envelope` (member sender, signature, recipient, freshness, replay) and
+/// answers it with an envelope signed by this node.
+pub async fn dispatch(node: &Arc<Node>, envelope: Envelope) -> Result<Envelope, EnvelopeError> {
+    let payload = node.verifier.open(&envelope, None, None)?;
+    let request: PeerRequest =
+        serde_json::from_slice(&payload).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
+    if request.kind() != envelope.kind {
+        return Err(EnvelopeError::WrongKind {
+            got: envelope.kind,
+            expected: request.kind().into(),
+        });
+    }
+    let from = envelope.from;
+    let session = envelope.session.as_str();
+    let response = match request {
+        PeerRequest::Ping => PeerResponse::Pong,
+        PeerRequest::DkgStart { spec } => {
+            crate::ceremony::participant::start(node, from, session, spec)
+        }
+        PeerRequest::DkgRound1 { incoming } => {
+            crate::ceremony::participant::round1(node, from, session, &incoming)
+        }
+        PeerRequest::DkgEcho { incoming } => {
+            crate::ceremony::participant::echo(node, from, session, &incoming)
+        }
+        PeerRequest::DkgRound2 { incoming } => {
+            crate::ceremony::participant::round2(node, from, session, &incoming)
+        }
+        PeerRequest::DkgConfirm { incoming } => {
+            crate::ceremony::participant::confirm(node, from, session, &incoming)
+        }
+        PeerRequest::DkgAbort { reason } => {
+            crate::ceremony::participant::abort(node, from, session, &reason)
+        }
+        PeerRequest::SignCommit { key, messages } => {
+            crate::signing::participant::commit(node, from, session, &key, messages)
+        }
+        PeerRequest::SignShare { packages } => {
+            crate::signing::participant::share(node, from, session, &packages)
+        }
+        PeerRequest::DecryptPartial { key, ephemerals } => {
+            crate::decryption::participant::partials(node, from, session, &key, &ephemerals)
+        }
+    };
+    let bytes =
+        serde_json::to_vec(&response).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
+    Ok(Envelope::sign(
+        &node.identity,
+        from,
+        session,
+        RESPONSE_KIND,
+        &bytes,
+    ))
+}

@@ -1,0 +1,96 @@
+//! Sending a request to a peer and checking its signed answer. A request to this node itself
+//! goes through the same checks without the network, so the coordinator's own share is handled
+//! exactly like everyone else's.
+
+use std::sync::Arc;
+
+use super::envelope::Envelope;
+use super::messages::{PeerRequest, PeerResponse};
+use crate::node::{Counters, Node};
+
+/// Why a peer gave no usable answer; its text is what the culprit lists show.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    #[error("timed out")]
+    Timeout,
+    #[error("rejected the request: {0}")]
+    Rejected(String),
+    #[error("sent an invalid answer: {0}")]
+    BadAnswer(String),
+}
+
+pub const RESPONSE_KIND: &str = "response";
+
+/// Sends `request` to node `to` as part of `session`, and returns its verified answer.
+pub async fn call(
+    node: &Arc<Node>,
+    to: u16,
+    session: &str,
+    request: &PeerRequest,
+    counters: Option<&Counters>,
+) -> Result<PeerResponse, CallError> {
+    let payload = serde_json::to_vec(request).map_err(|e| CallError::BadAnswer(e.to_string()))?;
+    let envelope = Envelope::sign(&node.identity, to, session, request.kind(), &payload);
+    let answer = if to == node.id() {
+        super::server::dispatch(node, envelope)
+            .await
+            .map_err(|e| CallError::Rejected(e.to_string()))?
+    } else {
+        let member = node
+            .members
+            .get(&to)
+            .ok_or_else(|| CallError::Unreachable(format!("node {to} is not a member")))?;
+        let body =
+            serde_json::to_vec(&envelope).map_err(|e| CallError::BadAnswer(e.to_string()))?;
+        let sent = body.len();
+        let url = format!("{}/peer/v1/message", member.peer_url.trim_end_matches('/'));
+        let fut = node
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send();
+        let resp = tokio::time::timeout(node.config.timeouts.peer(), fut)
+            .await
+            .map_err(|_| CallError::Timeout)?
+            .map_err(|e| {
+                if e.is_timeout() {
+                    CallError::Timeout
+                } else {
+                    CallError::Unreachable(e.to_string())
+                }
+            })?;
+        let status = resp.status();
+        let bytes = tokio::time::timeout(node.config.timeouts.peer(), resp.bytes())
+            .await
+            .map_err(|_| CallError::Timeout)?
+            .map_err(|e| CallError::Unreachable(e.to_string()))?;
+        node.traffic.add(sent + bytes.len());
+        if let Some(c) = counters {
+            c.add(sent + bytes.len());
+        }
+        if !status.is_success() {
+            return Err(CallError::Rejected(format!(
+                "HTTP {}: {}",
+                status.as_u16(),
+                String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
+            )));
+        }
+        serde_json::from_slice::<Envelope>(&bytes)
+            .map_err(|e| CallError::BadAnswer(e.to_string()))?
+    };
+    if answer.from != to {
+        return Err(CallError::BadAnswer(format!(
+            "answer signed by node {} instead",
+            answer.from
+        )));
+    }
+    let payload = node
+        .verifier
+        .open(&answer, Some(session), Some(RESPONSE_KIND))
+        .map_err(|e| CallError::BadAnswer(e.to_string()))?;
+    serde_json::from_slice(&payload)
+        .map_err(|e| CallError::BadAnswer(format!("malformed answer: {e}")))
+}

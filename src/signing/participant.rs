@@ -1,0 +1,155 @@
+//! A signer's side of FROST: commit to single-use nonces for the messages it is told about,
+//! then sign exactly those messages, once.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use api::Purpose;
+use keyshares::sign::{self, Nonces};
+
+use crate::node::Node;
+use crate::peer::{PeerErrorCode, PeerResponse};
+use crate::store::curve_of;
+
+/// Nonces bound to one signing session and its messages. Held in memory only; removed on use
+/// or expiry, and frost zeroizes them on drop.
+pub struct SignSession {
+    key: String,
+    coordinator: u16,
+    messages: Vec<Vec<u8>>,
+    nonces: Vec<Nonces>,
+    pub started: Instant,
+}
+
+fn error(code: PeerErrorCode, message: impl Into<String>) -> PeerResponse {
+    PeerResponse::Error {
+        code,
+        message: message.into(),
+        culprit: None,
+    }
+}
+
+pub fn commit(
+    node: &Arc<Node>,
+    from: u16,
+    session: &str,
+    key: &str,
+    messages: Vec<Vec<u8>>,
+) -> PeerResponse {
+    let Some(active) = node.key(key) else {
+        return error(
+            PeerErrorCode::Invalid,
+            format!("node {} holds no key {key}", node.id()),
+        );
+    };
+    if active.record.algorithm.purpose() != Purpose::Sign {
+        return error(
+            PeerErrorCode::Invalid,
+            format!("key {key} is a decryption key; it cannot sign"),
+        );
+    }
+    if messages.is_empty() || messages.len() > super::MAX_BATCH {
+        return error(
+            PeerErrorCode::Invalid,
+            format!("a signing session takes 1 to {} messages", super::MAX_BATCH),
+        );
+    }
+    let mut rng = rand::rngs::OsRng;
+    let mut nonces = Vec::with_capacity(messages.len());
+    let mut commitments = Vec::with_capacity(messages.len());
+    for _ in &messages {
+        match sign::commit(&active.share, &mut rng) {
+            Ok((n, c)) => {
+                nonces.push(n);
+                commitments.push(c);
+            }
+            Err(e) => return error(PeerErrorCode::Invalid, e.to_string()),
+        }
+    }
+    let mut sessions = node.sign_sessions.lock();
+    if sessions.contains_key(session) {
+        return error(
+            PeerErrorCode::Invalid,
+            format!("signing session {session} exists already"),
+        );
+    }
+    sessions.insert(
+        session.to_string(),
+        SignSession {
+            key: key.to_string(),
+            coordinator: from,
+            messages,
+            nonces,
+            started: Instant::now(),
+        },
+    );
+    PeerResponse::Commitments { commitments }
+}
+
+pub fn share(node: &Arc<Node>, from: u16, session: &str, packages: &[Vec<u8>]) -> PeerResponse {
+    // Removed before anything else: whatever happens next, these nonces never sign again.
+    let Some(s) = node.sign_sessions.lock().remove(session) else {
+        return error(
+            PeerErrorCode::UnknownSession,
+            format!("unknown, expired or already used signing session {session}"),
+        );
+    };
+    if s.coordinator != from {
+        return error(
+            PeerErrorCode::Invalid,
+            format!("node {from} did not open signing session {session}"),
+        );
+    }
+    let Some(active) = node.key(&s.key) else {
+        return error(PeerErrorCode::Invalid, format!("key {} is gone", s.key));
+    };
+    if packages.len() != s.messages.len() {
+        return error(
+            PeerErrorCode::Invalid,
+            "one signing package per committed message is required",
+        );
+    }
+    let curve = curve_of(active.record.algorithm);
+    let corrupt = node.faults().corrupt_signature_shares;
+    let mut shares = Vec::with_capacity(packages.len());
+    for ((package, nonces), message) in packages.iter().zip(s.nonces).zip(&s.messages) {
+        let summary = match sign::summarize(curve, package) {
+            Ok(x) => x,
+            Err(e) => {
+                return error(
+                    PeerErrorCode::Invalid,
+                    format!("malformed signing package: {e}"),
+                )
+            }
+        };
+        // The coordinator may not substitute another message for the one committed to.
+        if &summary.message != message {
+            return PeerResponse::Error {
+                code: PeerErrorCode::Protocol,
+                message: "the signing package's message is not the one this session committed to"
+                    .into(),
+                culprit: Some(from),
+            };
+        }
+        if !summary.signers.contains(&node.id())
+            || summary
+                .signers
+                .iter()
+                .any(|p| !active.record.participants.contains(p))
+        {
+            return error(
+                PeerErrorCode::Invalid,
+                "the signing package names signers outside the key's participants",
+            );
+        }
+        match sign::sign(&active.share, nonces, package) {
+            Ok(share) if corrupt => {
+                drop(share);
+                shares.push(sign::faults::random_share(curve, &mut rand::rngs::OsRng));
+            }
+            Ok(share) => shares.push(share),
+            Err(e) => return error(PeerErrorCode::Invalid, format!("cannot sign: {e}")),
+        }
+    }
+    PeerResponse::Shares { shares }
+}

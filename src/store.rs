@@ -1,0 +1,319 @@
+//! The node's store: one sled database, shares sealed at rest (DESIGN.md §8).
+//!
+//! A random 32-byte data key (DEK) seals every share with XChaCha20-Poly1305; the DEK itself is
+//! wrapped by a key-encryption key derived from the operator's passphrase with Argon2id. A wrong
+//! passphrase fails to unwrap the DEK before anything is written, so the store is left as it was.
+//! Each sealed share is bound (AEAD associated data) to its key name and ceremony, so a sealed
+//! blob cannot be moved to another key.
+
+use std::path::Path;
+
+use anyhow::Context;
+use argon2::{Algorithm as Argon2Algorithm, Argon2, Params, Version};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use keyshares::{Curve, KeyShare};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use zeroize::Zeroizing;
+
+const SEAL_HEADER: &[u8] = b"seal/v1";
+
+/// Argon2id cost: OWASP's recommended m=19 MiB, t=2, p=1. Unsealing happens once per start (or
+/// unseal), so ~30 ms is cheap there and expensive for an attacker guessing passphrases.
+const ARGON2_M_KIB: u32 = 19 * 1024;
+const ARGON2_T: u32 = 2;
+const ARGON2_P: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct SealHeader {
+    m_kib: u32,
+    t: u32,
+    p: u32,
+    salt: String,
+    nonce: String,
+    wrapped_dek: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "wrong passphrase: the store's data key does not unwrap with it (nothing was changed)"
+    )]
+    WrongPassphrase,
+    #[error("store error: {0}")]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Other(e.into())
+    }
+}
+
+/// The public record of a key, identical on every participant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub name: String,
+    pub algorithm: api::Algorithm,
+    pub threshold: u16,
+    pub participants: Vec<u16>,
+    pub created_at: String,
+    /// Hex of the frost public key package.
+    pub public_keys: String,
+    /// The ceremony that made it.
+    pub session: String,
+}
+
+pub struct Store {
+    db: sled::Db,
+    keys: sled::Tree,
+    shares: sled::Tree,
+    dek: Zeroizing<[u8; 32]>,
+}
+
+fn derive_kek(
+    passphrase: &str,
+    salt: &[u8],
+    m: u32,
+    t: u32,
+    p: u32,
+) -> anyhow::Result<Zeroizing<[u8; 32]>> {
+    let params =
+        Params::new(m, t, p, Some(32)).map_err(|e| anyhow::anyhow!("argon2 params: {e}"))?;
+    let mut kek = Zeroizing::new([0u8; 32]);
+    Argon2::new(Argon2Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into(passphrase.as_bytes(), salt, kek.as_mut())
+        .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+    Ok(kek)
+}
+
+fn wrap_dek(passphrase: &str, dek: &[u8; 32]) -> anyhow::Result<Vec<u8>> {
+    let mut salt = [0u8; 16];
+    let mut nonce = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let kek = derive_kek(passphrase, &salt, ARGON2_M_KIB, ARGON2_T, ARGON2_P)?;
+    let wrapped = XChaCha20Poly1305::new(kek.as_ref().into())
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: dek,
+                aad: SEAL_HEADER,
+            },
+        )
+        .map_err(|_| anyhow::anyhow!("wrapping the data key failed"))?;
+    let header = SealHeader {
+        m_kib: ARGON2_M_KIB,
+        t: ARGON2_T,
+        p: ARGON2_P,
+        salt: hex::encode(salt),
+        nonce: hex::encode(nonce),
+        wrapped_dek: hex::encode(wrapped),
+    };
+    Ok(serde_json::to_vec(&header)?)
+}
+
+fn unwrap_dek(passphrase: &str, header: &[u8]) -> Result<Zeroizing<[u8; 32]>, StoreError> {
+    let header: SealHeader = serde_json::from_slice(header).context("corrupt seal header")?;
+    let salt = hex::decode(&header.salt).context("corrupt seal header")?;
+    let nonce = hex::decode(&header.nonce).context("corrupt seal header")?;
+    let wrapped = hex::decode(&header.wrapped_dek).context("corrupt seal header")?;
+    if nonce.len() != 24 {
+        return Err(anyhow::anyhow!("corrupt seal header").into());
+    }
+    let kek = derive_kek(passphrase, &salt, header.m_kib, header.t, header.p)?;
+    let dek = Zeroizing::new(
+        XChaCha20Poly1305::new(kek.as_ref().into())
+            .decrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: &wrapped,
+                    aad: SEAL_HEADER,
+                },
+            )
+            .map_err(|_| StoreError::WrongPassphrase)?,
+    );
+    let mut out = Zeroizing::new([0u8; 32]);
+    if dek.len() != 32 {
+        return Err(anyhow::anyhow!("corrupt seal header").into());
+    }
+    out.copy_from_slice(&dek);
+    Ok(out)
+}
+
+fn share_aad(record: &KeyRecord) -> Vec<u8> {
+    format!("keyquorum/share/v1|{}|{}", record.name, record.session).into_bytes()
+}
+
+pub fn curve_of(algorithm: api::Algorithm) -> Curve {
+    match algorithm {
+        api::Algorithm::FrostEd25519 | api::Algorithm::HpkeX25519 => Curve::Ed25519,
+        api::Algorithm::FrostSecp256k1 | api::Algorithm::EciesSecp256k1 => Curve::Secp256k1,
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir` and unseals it with `passphrase`.
+    pub fn open(dir: &Path, passphrase: &str) -> Result<Store, StoreError> {
+        if passphrase.is_empty() {
+            return Err(anyhow::anyhow!("the passphrase is empty").into());
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let db = sled::open(dir).with_context(|| format!("cannot open store {}", dir.display()))?;
+        let dek = match db.get(SEAL_HEADER)? {
+            Some(header) => unwrap_dek(passphrase, &header)?,
+            None => {
+                let mut dek = Zeroizing::new([0u8; 32]);
+                rand::rngs::OsRng.fill_bytes(dek.as_mut());
+                db.insert(SEAL_HEADER, wrap_dek(passphrase, &dek)?)?;
+                db.flush()?;
+                dek
+            }
+        };
+        let keys = db.open_tree("keys")?;
+        let shares = db.open_tree("shares")?;
+        Ok(Store {
+            db,
+            keys,
+            shares,
+            dek,
+        })
+    }
+
+    /// Re-wraps the data key under a new passphrase; the shares stay as they are.
+    pub fn change_passphrase(&self, new_passphrase: &str) -> Result<(), StoreError> {
+        self.db
+            .insert(SEAL_HEADER, wrap_dek(new_passphrase, &self.dek)?)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn seal_share(&self, record: &KeyRecord, share: &KeyShare) -> anyhow::Result<Vec<u8>> {
+        let plain = share.to_secret_bytes()?;
+        let mut nonce = [0u8; 24];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let ct = XChaCha20Poly1305::new(self.dek.as_ref().into())
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: &plain,
+                    aad: &share_aad(record),
+                },
+            )
+            .map_err(|_| anyhow::anyhow!("sealing a share failed"))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    fn unseal_share(&self, record: &KeyRecord, sealed: &[u8]) -> anyhow::Result<KeyShare> {
+        anyhow::ensure!(
+            sealed.len() > 24,
+            "sealed share of {} is truncated",
+            record.name
+        );
+        let plain = Zeroizing::new(
+            XChaCha20Poly1305::new(self.dek.as_ref().into())
+                .decrypt(
+                    XNonce::from_slice(&sealed[..24]),
+                    Payload {
+                        msg: &sealed[24..],
+                        aad: &share_aad(record),
+                    },
+                )
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "sealed share of {} does not open: corrupted or moved",
+                        record.name
+                    )
+                })?,
+        );
+        Ok(KeyShare::from_secret_bytes(
+            curve_of(record.algorithm),
+            &plain,
+        )?)
+    }
+
+    pub fn contains_key(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.keys.contains_key(name)?)
+    }
+
+    /// Stores a key's record and sealed share together, durably.
+    pub fn put_key(&self, record: &KeyRecord, share: &KeyShare) -> Result<(), StoreError> {
+        let sealed = self.seal_share(record, share)?;
+        let json = serde_json::to_vec(record).context("encoding key record")?;
+        (&self.keys, &self.shares)
+            .transaction(|(keys, shares)| {
+                keys.insert(record.name.as_bytes(), json.as_slice())?;
+                shares.insert(record.name.as_bytes(), sealed.as_slice())?;
+                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| anyhow::anyhow!("storing key {}: {e:?}", record.name))?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Removes a key's record and share (used when a ceremony is aborted after activation).
+    pub fn delete_key(&self, name: &str) -> Result<(), StoreError> {
+        (&self.keys, &self.shares)
+            .transaction(|(keys, shares)| {
+                keys.remove(name.as_bytes())?;
+                shares.remove(name.as_bytes())?;
+                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| anyhow::anyhow!("deleting key {name}: {e:?}"))?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Every key with its unsealed share.
+    pub fn load_keys(&self) -> Result<Vec<(KeyRecord, KeyShare)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.keys.iter() {
+            let (name, json) = item?;
+            let record: KeyRecord = serde_json::from_slice(&json).with_context(|| {
+                format!("corrupt record for key {}", String::from_utf8_lossy(&name))
+            })?;
+            let sealed = self
+                .shares
+                .get(&name)?
+                .ok_or_else(|| anyhow::anyhow!("key {} has no share in the store", record.name))?;
+            let share = self.unseal_share(&record, &sealed)?;
+            out.push((record, share));
+        }
+        Ok(out)
+    }
+
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrong_passphrase_is_refused_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path(), "right").unwrap();
+            store.flush().unwrap();
+        }
+        assert!(matches!(
+            Store::open(dir.path(), "wrong"),
+            Err(StoreError::WrongPassphrase)
+        ));
+        let store = Store::open(dir.path(), "right").unwrap();
+        store.change_passphrase("new").unwrap();
+        drop(store);
+        assert!(matches!(
+            Store::open(dir.path(), "right"),
+            Err(StoreError::WrongPassphrase)
+        ));
+        assert!(Store::open(dir.path(), "new").is_ok());
+    }
+}
