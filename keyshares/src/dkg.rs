@@ -351,29 +351,37 @@ pub mod faults {
     use frost_core::keys::SigningShare;
     use frost_core::SigningKey;
 
-    /// A round-1 package whose proof of knowledge belongs to another polynomial.
-    pub fn tampered_round1<R: RngCore + CryptoRng>(
+    /// Starts a participant that broadcasts, consistently to everyone, a round-1 package whose
+    /// proof of knowledge belongs to another polynomial.
+    pub fn start_with_tampered_round1<R: RngCore + CryptoRng>(
         curve: Curve,
-        params: &DkgParams,
-        honest: &[u8],
+        params: DkgParams,
         rng: &mut R,
-    ) -> Result<Vec<u8>, ProtocolError> {
+    ) -> Result<(Dkg, Vec<u8>), ProtocolError> {
         fn go<C: Suite, R: RngCore + CryptoRng>(
-            params: &DkgParams,
-            honest: &[u8],
+            params: DkgParams,
             rng: &mut R,
-        ) -> Result<Vec<u8>, ProtocolError> {
-            let honest = round1::Package::<C>::deserialize(honest).map_err(from_frost)?;
-            let (_, other) = Participant::<C>::start(params.clone(), rng)?;
+        ) -> Result<(Participant<C>, Vec<u8>), ProtocolError> {
+            let (mut participant, honest) = Participant::<C>::start(params.clone(), rng)?;
+            let honest = round1::Package::<C>::deserialize(&honest).map_err(from_frost)?;
+            let (_, other) = Participant::<C>::start(params, rng)?;
             let other = round1::Package::<C>::deserialize(&other).map_err(from_frost)?;
-            round1::Package::new(honest.commitment().clone(), *other.proof_of_knowledge())
-                .serialize()
-                .map_err(from_frost)
+            let bad =
+                round1::Package::new(honest.commitment().clone(), *other.proof_of_knowledge())
+                    .serialize()
+                    .map_err(from_frost)?;
+            participant
+                .echo
+                .insert(participant.params.me, package_digest(&bad));
+            participant.own_round1 = bad.clone();
+            Ok((participant, bad))
         }
-        match curve {
-            Curve::Ed25519 => go::<Ed25519, _>(params, honest, rng),
-            Curve::Secp256k1 => go::<Secp256k1, _>(params, honest, rng),
-        }
+        Ok(match curve {
+            Curve::Ed25519 => go::<Ed25519, _>(params, rng).map(|(p, b)| (Dkg::Ed25519(p), b))?,
+            Curve::Secp256k1 => {
+                go::<Secp256k1, _>(params, rng).map(|(p, b)| (Dkg::Secp256k1(p), b))?
+            }
+        })
     }
 
     /// A second, valid round-1 package for the same participant: sending it to some peers and
@@ -553,7 +561,8 @@ mod tests {
             r1.insert(me, pkg);
         }
         let params2 = parts[&2].params().clone();
-        let bad = faults::tampered_round1(Curve::Secp256k1, &params2, &r1[&2], &mut OsRng).unwrap();
+        let (_, bad) =
+            faults::start_with_tampered_round1(Curve::Secp256k1, params2, &mut OsRng).unwrap();
         let p1 = parts.get_mut(&1).unwrap();
         let echo = p1
             .receive_round1(&BTreeMap::from([(2, bad), (3, r1[&3].clone())]))
@@ -565,8 +574,6 @@ mod tests {
         assert_eq!(err.culprit_id(), Some(2), "{err}");
 
         let tampered = faults::tampered_round2(Curve::Ed25519, &mut OsRng).unwrap();
-        let out = run(Curve::Ed25519, 2, &[1, 2, 3]);
-        assert!(out.is_ok());
         // Round 2: replace node 3's share to node 1 with a random one.
         let mut parts = BTreeMap::new();
         let mut r1 = BTreeMap::new();

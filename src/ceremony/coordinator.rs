@@ -102,7 +102,11 @@ async fn phase(
         }
     });
     let mut answers = BTreeMap::new();
-    let mut culprits = Vec::new();
+    // Failures this node saw itself (no answer, invalid answer) are facts; blame reported by
+    // participants is weighed: the nodes accused by the most distinct reporters are named, so
+    // a cheater's counter-accusation cannot outvote the honest majority that caught it.
+    let mut witnessed = Vec::new();
+    let mut accusations: BTreeMap<u16, Vec<(u16, String)>> = BTreeMap::new();
     let mut unavailable = false;
     for (p, result) in join_all(calls).await {
         match result {
@@ -115,26 +119,35 @@ async fn phase(
                 PeerErrorCode::Invalid if culprit.is_none() => {
                     return Err(Failure::Invalid(format!("node {p}: {message}")))
                 }
-                _ => culprits.push(Excluded {
-                    node: culprit.unwrap_or(p),
-                    reason: if culprit.is_some_and(|c| c != p) {
-                        format!("reported by node {p}: {message}")
-                    } else {
-                        message
-                    },
-                }),
+                _ => accusations
+                    .entry(culprit.unwrap_or(p))
+                    .or_default()
+                    .push((p, message)),
             },
             Ok(answer) => {
                 answers.insert(p, answer);
             }
             Err(e) => {
                 unavailable |= matches!(e, CallError::Unreachable(_) | CallError::Timeout);
-                culprits.push(Excluded {
+                witnessed.push(Excluded {
                     node: p,
                     reason: e.to_string(),
                 });
             }
         }
+    }
+    let most = accusations.values().map(Vec::len).max().unwrap_or(0);
+    let mut culprits = witnessed;
+    for (accused, reports) in accusations.into_iter().filter(|(_, r)| r.len() == most) {
+        let reporters: Vec<String> = reports.iter().map(|(r, _)| r.to_string()).collect();
+        culprits.push(Excluded {
+            node: accused,
+            reason: format!(
+                "reported by node(s) {}: {}",
+                reporters.join(", "),
+                reports[0].1
+            ),
+        });
     }
     if culprits.is_empty() {
         Ok(answers)

@@ -162,7 +162,13 @@ pub fn start(node: &Arc<Node>, from: u16, session: &str, spec: CeremonySpec) -> 
     };
     let curve = curve_of(spec.algorithm);
     let mut rng = rand::rngs::OsRng;
-    let (dkg, package) = match Dkg::start(curve, params.clone(), &mut rng) {
+    let f = node.faults();
+    let started = if f.tamper_dkg_round1 {
+        faults::start_with_tampered_round1(curve, params.clone(), &mut rng)
+    } else {
+        Dkg::start(curve, params.clone(), &mut rng)
+    };
+    let (dkg, package) = match started {
         Ok(x) => x,
         Err(e) => return error(PeerErrorCode::Invalid, e.to_string(), None),
     };
@@ -193,22 +199,14 @@ pub fn start(node: &Arc<Node>, from: u16, session: &str, spec: CeremonySpec) -> 
             })),
         );
     }
-    let f = node.faults();
     let first_other = spec.participants.iter().copied().find(|p| *p != node.id());
-    let tampered = f
-        .tamper_dkg_round1
-        .then(|| faults::tampered_round1(curve, &params, &package, &mut rng).ok())
-        .flatten();
     let second = f
         .equivocate_dkg_round1
         .then(|| faults::equivocating_round1(curve, &params, &mut rng).ok())
         .flatten();
-    outgoing(node, &spec, session, kinds::ROUND1, |to| {
-        match (&tampered, &second) {
-            (Some(bad), _) => bad.clone(),
-            (None, Some(other)) if Some(to) != first_other => other.clone(),
-            _ => package.clone(),
-        }
+    outgoing(node, &spec, session, kinds::ROUND1, |to| match &second {
+        Some(other) if Some(to) != first_other => other.clone(),
+        _ => package.clone(),
     })
 }
 
