@@ -1,0 +1,308 @@
+//! FROST signing across the cluster (issue #3).
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use api::{Algorithm, ClientError};
+use common::{culprit_ids, Harness};
+use ed25519_dalek::{Signature, VerifyingKey};
+use keyquorum::peer::{transport, PeerErrorCode, PeerRequest, PeerResponse};
+
+fn dalek_key(hex_key: &str) -> VerifyingKey {
+    VerifyingKey::from_bytes(&hex::decode(hex_key).unwrap().try_into().unwrap()).unwrap()
+}
+
+fn verify_strict(key: &VerifyingKey, message: &[u8], sig_hex: &str) -> bool {
+    let sig = Signature::from_slice(&hex::decode(sig_hex).unwrap()).unwrap();
+    key.verify_strict(message, &sig).is_ok()
+}
+
+#[test]
+fn signatures_verify_with_an_independent_ed25519_implementation() {
+    let h = Harness::start(3);
+    let key = h
+        .create(1, "manifests", Algorithm::FrostEd25519, 2, None)
+        .unwrap();
+    let vk = dalek_key(&key.public_key);
+    for via in 1..=3u16 {
+        let message = format!("manifest of dataset 42, via node {via}");
+        let answer =
+            h.rt.block_on(h.client(via).sign("manifests", message.as_bytes()))
+                .unwrap();
+        assert_eq!(hex::decode(&answer.signature).unwrap().len(), 64);
+        assert_eq!(answer.signers.len(), 2);
+        assert!(answer.excluded.is_empty());
+        assert!(verify_strict(&vk, message.as_bytes(), &answer.signature));
+        assert!(!verify_strict(&vk, b"another message", &answer.signature));
+        let ok =
+            h.rt.block_on(
+                h.client(via)
+                    .verify("manifests", message.as_bytes(), &answer.signature),
+            )
+            .unwrap();
+        assert!(ok.valid);
+        let bad =
+            h.rt.block_on(
+                h.client(via)
+                    .verify("manifests", b"tampered", &answer.signature),
+            )
+            .unwrap();
+        assert!(!bad.valid);
+    }
+    // A batch: one result per item, each verifying on its own.
+    let messages: Vec<Vec<u8>> = (0..20).map(|i| format!("frame {i}").into_bytes()).collect();
+    let batch =
+        h.rt.block_on(h.client(2).sign_batch("manifests", &messages))
+            .unwrap();
+    assert_eq!(batch.results.len(), 20);
+    for (m, r) in messages.iter().zip(&batch.results) {
+        assert!(verify_strict(&vk, m, r.signature.as_ref().unwrap()));
+    }
+    assert_eq!(
+        batch.stats.unwrap().rounds,
+        2,
+        "a batch takes one pair of rounds"
+    );
+}
+
+#[test]
+fn secp256k1_signatures_verify() {
+    let h = Harness::start(3);
+    let key = h
+        .create(2, "btc", Algorithm::FrostSecp256k1, 2, None)
+        .unwrap();
+    let answer = h.rt.block_on(h.client(3).sign("btc", b"tx")).unwrap();
+    let sig = hex::decode(&answer.signature).unwrap();
+    assert_eq!(sig.len(), 65, "R (33-byte SEC1) || z (32 bytes)");
+    assert!(
+        h.rt.block_on(h.client(1).verify("btc", b"tx", &answer.signature))
+            .unwrap()
+            .valid
+    );
+    // The published 33-byte key verifies it through frost-secp256k1's own verifier, and only
+    // for the signed message.
+    assert!(keyshares::sign::verify(
+        keyshares::Curve::Secp256k1,
+        &hex::decode(&key.public_key).unwrap(),
+        b"tx",
+        &sig
+    ));
+    assert!(!keyshares::sign::verify(
+        keyshares::Curve::Secp256k1,
+        &hex::decode(&key.public_key).unwrap(),
+        b"tx2",
+        &sig
+    ));
+}
+
+#[test]
+fn signing_survives_down_and_corrupt_signers_and_fails_cleanly_without_quorum() {
+    let mut h = Harness::start(5);
+    let key = h.create(1, "k", Algorithm::FrostEd25519, 3, None).unwrap();
+    let vk = dalek_key(&key.public_key);
+
+    // Two nodes down: three remain, exactly a quorum.
+    h.cluster.stop(4);
+    h.cluster.stop(5);
+    let answer = h.rt.block_on(h.client(1).sign("k", b"two down")).unwrap();
+    assert_eq!(answer.signers, vec![1, 2, 3]);
+    assert!(verify_strict(&vk, b"two down", &answer.signature));
+    h.cluster.start(4).unwrap();
+    h.cluster.start(5).unwrap();
+
+    // Node 2 returns corrupted shares: it is excluded and named, and the signature is still made.
+    h.cluster
+        .node(2)
+        .unwrap()
+        .faults
+        .write()
+        .corrupt_signature_shares = true;
+    let answer = h.rt.block_on(h.client(1).sign("k", b"one liar")).unwrap();
+    assert!(verify_strict(&vk, b"one liar", &answer.signature));
+    assert!(!answer.signers.contains(&2), "{answer:?}");
+    assert_eq!(
+        answer.excluded.iter().map(|e| e.node).collect::<Vec<_>>(),
+        vec![2]
+    );
+    assert!(
+        answer.excluded[0]
+            .reason
+            .contains("invalid signature share"),
+        "{answer:?}"
+    );
+    h.cluster
+        .node(2)
+        .unwrap()
+        .faults
+        .write()
+        .corrupt_signature_shares = false;
+
+    // Three nodes down: no quorum; 503 naming them.
+    for id in [3, 4, 5] {
+        h.cluster.stop(id);
+    }
+    match h.rt.block_on(h.client(1).sign("k", b"no quorum")) {
+        Err(ClientError::Api { status, body }) => {
+            assert_eq!(status, 503);
+            assert_eq!(body.error, "quorum_unavailable");
+            assert_eq!(culprit_ids(&body), vec![3, 4, 5], "{body:?}");
+        }
+        other => panic!("expected 503, got {other:?}"),
+    }
+}
+
+#[test]
+fn two_hundred_concurrent_signatures_all_verify() {
+    let h = Harness::start(5);
+    let key = h
+        .create(1, "busy", Algorithm::FrostEd25519, 3, None)
+        .unwrap();
+    let vk = dalek_key(&key.public_key);
+    let clients: Vec<api::Client> = (1..=5).map(|i| h.client(i)).collect();
+    let results = h.rt.block_on(futures::future::join_all((0..200).map(|i| {
+        let client = clients[i % 5].clone();
+        async move {
+            let message = format!("request {i}").into_bytes();
+            let answer = client.sign("busy", &message).await;
+            (message, answer)
+        }
+    })));
+    for (message, answer) in results {
+        let answer =
+            answer.unwrap_or_else(|e| panic!("{}: {e}", String::from_utf8_lossy(&message)));
+        assert!(verify_strict(&vk, &message, &answer.signature));
+    }
+}
+
+#[test]
+fn signers_refuse_replayed_packages_and_substituted_messages() {
+    let h = Harness::start(3);
+    h.create(1, "k", Algorithm::FrostEd25519, 2, None).unwrap();
+    let coordinator = h.cluster.node(1).unwrap();
+    let session = keyquorum::random_id();
+    let commit = PeerRequest::SignCommit {
+        key: "k".into(),
+        messages: vec![b"approved".to_vec()],
+    };
+    let mut commitments = BTreeMap::new();
+    for id in [2u16, 3] {
+        match h
+            .rt
+            .block_on(transport::call(&coordinator, id, &session, &commit, None))
+            .unwrap()
+        {
+            PeerResponse::Commitments { commitments: c } => {
+                commitments.insert(id, c[0].clone());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let curve = keyshares::Curve::Ed25519;
+    // Node 3 is asked to sign a message other than the one it committed to: refused.
+    let substituted =
+        keyshares::sign::signing_package(curve, &commitments, b"substituted").unwrap();
+    match h
+        .rt
+        .block_on(transport::call(
+            &coordinator,
+            3,
+            &session,
+            &PeerRequest::SignShare {
+                packages: vec![substituted],
+            },
+            None,
+        ))
+        .unwrap()
+    {
+        PeerResponse::Error { code, .. } => assert_eq!(code, PeerErrorCode::Protocol),
+        other => panic!("substituted message was signed: {other:?}"),
+    }
+    // Node 2 signs the approved message once, and refuses the same package a second time.
+    let package = keyshares::sign::signing_package(curve, &commitments, b"approved").unwrap();
+    let share = PeerRequest::SignShare {
+        packages: vec![package],
+    };
+    assert!(matches!(
+        h.rt.block_on(transport::call(&coordinator, 2, &session, &share, None))
+            .unwrap(),
+        PeerResponse::Shares { .. }
+    ));
+    match h
+        .rt
+        .block_on(transport::call(&coordinator, 2, &session, &share, None))
+        .unwrap()
+    {
+        PeerResponse::Error { code, .. } => assert_eq!(code, PeerErrorCode::UnknownSession),
+        other => panic!("replayed package was signed: {other:?}"),
+    }
+    // Only the coordinator that opened a session may use it.
+    let session2 = keyquorum::random_id();
+    h.rt.block_on(transport::call(&coordinator, 2, &session2, &commit, None))
+        .unwrap();
+    let other = h.cluster.node(3).unwrap();
+    assert!(matches!(
+        h.rt.block_on(transport::call(&other, 2, &session2, &share, None))
+            .unwrap(),
+        PeerResponse::Error {
+            code: PeerErrorCode::Invalid,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn bad_sign_requests_get_4xx() {
+    let h = Harness::start(3);
+    h.create(1, "s", Algorithm::FrostEd25519, 2, None).unwrap();
+    h.create(1, "d", Algorithm::HpkeX25519, 2, None).unwrap();
+    let http = reqwest::Client::new();
+    let base = h.cluster.client_url(1);
+    let too_many = format!(
+        r#"{{"batch":[{}]}}"#,
+        vec![r#"{"message":"AA=="}"#; 257].join(",")
+    );
+    let cases: Vec<(&str, &str, String, u16)> = vec![
+        ("decryption key", "d", r#"{"message":"aGk="}"#.into(), 400),
+        (
+            "invalid base64",
+            "s",
+            r#"{"message":"not base64!"}"#.into(),
+            400,
+        ),
+        ("missing message", "s", r#"{}"#.into(), 400),
+        (
+            "both message and batch",
+            "s",
+            r#"{"message":"aGk=","batch":[{"message":"aGk="}]}"#.into(),
+            400,
+        ),
+        ("empty batch", "s", r#"{"batch":[]}"#.into(), 400),
+        ("oversized batch", "s", too_many, 400),
+        (
+            "bad item",
+            "s",
+            r#"{"batch":[{"message":"aGk="},{"message":"%%"}]}"#.into(),
+            400,
+        ),
+        ("unknown key", "nope", r#"{"message":"aGk="}"#.into(), 404),
+    ];
+    for (what, key, body, expected) in cases {
+        let resp =
+            h.rt.block_on(
+                http.post(format!("{base}/v1/keys/{key}/sign"))
+                    .bearer_auth(&h.cluster.files.token)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send(),
+            )
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), expected, "{what}");
+        let body: api::ErrorBody = h.rt.block_on(resp.json()).unwrap();
+        assert!(!body.message.is_empty(), "{what}");
+    }
+    let bad_hex = h.rt.block_on(h.client(1).verify("s", b"m", "zz"));
+    assert_eq!(Harness::expect_api_error(bad_hex).0, 400);
+    let short = h.rt.block_on(h.client(1).verify("s", b"m", "00")).unwrap();
+    assert!(!short.valid);
+}
