@@ -2,7 +2,7 @@
 //! the API does. Exit codes: 0 success, 1 a negative answer (e.g. an invalid signature),
 //! 2 usage or input error, 3 the node refused or failed the request, 4 no node reachable.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -81,6 +81,46 @@ enum Command {
         signature: String,
         #[command(flatten)]
         input: MessageInput,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Seal NDJSON metadata records (each with "video" and "frame") to a decryption key,
+    /// binding every record to its video and frame. Works offline from the public key.
+    ///
+    /// Example: keyquorum encrypt --public-key 3b6a...e1 < detections.ndjson > sealed.ndjson
+    Encrypt {
+        /// The key's published public key (hex): 32 bytes for hpke-x25519, 33 or 65 for
+        /// ecies-secp256k1.
+        #[arg(long, conflicts_with = "key")]
+        public_key: Option<String>,
+        /// Fetch the public key of this key from the cluster instead.
+        #[arg(long)]
+        key: Option<String>,
+        /// HPKE AEAD: aes-128-gcm, aes-256-gcm or chacha20-poly1305.
+        #[arg(long, default_value = "aes-128-gcm")]
+        aead: String,
+        /// NDJSON input (default standard input).
+        #[arg(long = "in")]
+        input: Option<PathBuf>,
+        /// NDJSON output (default standard output).
+        #[arg(long = "out")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Decrypt sealed NDJSON records with a quorum of the cluster, in batches.
+    ///
+    /// Example: keyquorum decrypt --key reid --in sealed.ndjson --token-file cluster/admin.token
+    Decrypt {
+        #[arg(long)]
+        key: String,
+        /// Records per request (one peer round trip each).
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        #[arg(long = "in")]
+        input: Option<PathBuf>,
+        #[arg(long = "out")]
+        output: Option<PathBuf>,
         #[command(flatten)]
         client: ClientOpts,
     },
@@ -335,7 +375,81 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { keep } => crate::demo::run(keep).map_err(Failure::from),
+        Command::Encrypt { public_key, key, aead, input, output, client } => {
+            let (algorithm, public_key) = match (public_key, key) {
+                (Some(hex_key), _) => {
+                    let bytes = hex::decode(hex_key.trim()).context("--public-key is not hex")?;
+                    let algorithm = match bytes.len() {
+                        32 => api::Algorithm::HpkeX25519,
+                        33 | 65 => api::Algorithm::EciesSecp256k1,
+                        n => return Err(Failure(ExitCode::from(2), format!("a {n}-byte public key fits no decryption algorithm"))),
+                    };
+                    (algorithm, bytes)
+                }
+                (None, Some(name)) => {
+                    let info = runtime()?.block_on(client.client()?.get_key(&name))?;
+                    (info.algorithm, hex::decode(&info.public_key).context("node sent a bad public key")?)
+                }
+                (None, None) => return Err(Failure(ExitCode::from(2), "give --public-key or --key".into())),
+            };
+            let aead = aead.parse().map_err(|e: keyshares::decrypt::DecryptError| Failure(ExitCode::from(2), e.to_string()))?;
+            let mut out = open_output(output.as_ref())?;
+            for (n, line) in read_lines(input.as_ref())?.iter().enumerate() {
+                let record: serde_json::Value = serde_json::from_str(line).map_err(|e| Failure(ExitCode::from(2), format!("line {}: {e}", n + 1)))?;
+                let sealed = crate::records::seal(algorithm, &public_key, &record, aead).map_err(|e| Failure(ExitCode::from(2), format!("line {}: {e}", n + 1)))?;
+                writeln!(out, "{}", serde_json::to_string(&sealed).map_err(anyhow::Error::from)?).map_err(anyhow::Error::from)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Decrypt { key, batch, input, output, client } => {
+            let lines = read_lines(input.as_ref())?;
+            let sealed = lines
+                .iter()
+                .enumerate()
+                .map(|(n, l)| serde_json::from_str::<crate::records::SealedRecord>(l).map_err(|e| Failure(ExitCode::from(2), format!("line {}: not a sealed record: {e}", n + 1))))
+                .collect::<Result<Vec<_>, _>>()?;
+            let bar = indicatif::ProgressBar::new(sealed.len() as u64);
+            bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} records {per_sec} eta {eta}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+            let api_client = client.client()?;
+            let results = runtime()?.block_on(crate::records::decrypt_all(&api_client, &key, &sealed, batch, |done| bar.set_position(done as u64)))?;
+            bar.finish_and_clear();
+            let mut out = open_output(output.as_ref())?;
+            let mut failed = 0;
+            for (n, result) in results.into_iter().enumerate() {
+                match result {
+                    Ok(record) => writeln!(out, "{record}").map_err(anyhow::Error::from)?,
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("line {}: {e}", n + 1);
+                    }
+                }
+            }
+            if failed > 0 {
+                eprintln!("{failed} of {} records did not decrypt", sealed.len());
+                return Ok(ExitCode::from(1));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// Non-empty lines of a file or standard input.
+fn read_lines(path: Option<&PathBuf>) -> anyhow::Result<Vec<String>> {
+    let mut text = String::new();
+    match path {
+        Some(p) => text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        None => {
+            std::io::stdin().read_to_string(&mut text)?;
+        }
+    }
+    Ok(text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect())
+}
+
+fn open_output(path: Option<&PathBuf>) -> anyhow::Result<Box<dyn Write>> {
+    Ok(match path {
+        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?)),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    })
 }
 
 fn keys(cmd: KeysCommand) -> Result<ExitCode, Failure> {

@@ -134,12 +134,15 @@ struct RunningNode {
     thread: std::thread::JoinHandle<()>,
 }
 
+/// A change to a node's configuration made before it starts.
+pub type ConfigAdjust = Box<dyn Fn(&mut NodeConfig) + Send + Sync>;
+
 /// A cluster whose nodes run in this process, for the demo and the integration tests.
 pub struct LocalCluster {
     pub files: ClusterFiles,
     running: BTreeMap<u16, RunningNode>,
     /// Applied to every node's config when it starts (tests shorten timeouts).
-    pub adjust: Option<Box<dyn Fn(&mut NodeConfig) + Send + Sync>>,
+    pub adjust: Option<ConfigAdjust>,
 }
 
 impl LocalCluster {

@@ -14,6 +14,7 @@ pub mod http;
 pub mod identity;
 pub mod node;
 pub mod peer;
+pub mod records;
 pub mod signing;
 pub mod store;
 pub mod validate;

@@ -45,34 +45,27 @@ fn answer_error(answer: PeerResponse) -> String {
 async fn collect_commitments(
     node: &Arc<Node>,
     session: &str,
-    key: &str,
-    messages: &[Vec<u8>],
+    request: &PeerRequest,
     candidates: &[u16],
     t: usize,
     counters: &Counters,
     excluded: &mut Vec<Excluded>,
 ) -> BTreeMap<u16, Vec<Vec<u8>>> {
-    let request = PeerRequest::SignCommit {
-        key: key.to_string(),
-        messages: messages.to_vec(),
+    let expected = match request {
+        PeerRequest::SignCommit { messages, .. } => messages.len(),
+        _ => 0,
     };
     let mut pending: FuturesUnordered<_> = candidates
         .iter()
         .map(|p| {
-            let request = &request;
-            async move {
-                (
-                    *p,
-                    transport::call(node, *p, session, request, Some(counters)).await,
-                )
-            }
+            async move { (*p, transport::call(node, *p, session, request, Some(counters)).await) }
         })
         .collect();
     let mut chosen = BTreeMap::new();
     while let Some((p, result)) = pending.next().await {
         match result {
             Ok(PeerResponse::Commitments { commitments })
-                if commitments.len() == messages.len() =>
+                if commitments.len() == expected =>
             {
                 chosen.insert(p, commitments);
                 if chosen.len() == t {
@@ -105,17 +98,8 @@ async fn attempt(
         .collect();
     candidates.sort_by_key(|p| (*p != node.id(), *p));
     let session = crate::random_id();
-    let chosen = collect_commitments(
-        node,
-        &session,
-        &record.name,
-        messages,
-        &candidates,
-        t,
-        counters,
-        excluded,
-    )
-    .await;
+    let commit = PeerRequest::SignCommit { key: record.name.clone(), messages: messages.to_vec() };
+    let chosen = collect_commitments(node, &session, &commit, &candidates, t, counters, excluded).await;
     if chosen.len() < t {
         return None;
     }

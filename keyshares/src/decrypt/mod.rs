@@ -291,10 +291,8 @@ pub fn combine_and_open(
     }
 }
 
-/// Encrypts to the group key exactly as the standard encryptors do: single-shot HPKE base mode
-/// through the `hpke` crate, or the eciespy default format. `info`, `aad` and `aead` apply to
-/// HPKE only: for ECIES `info` and `aad` must be empty (eciespy has neither) and `aead` is
-/// ignored (eciespy always uses AES-256-GCM with a 16-byte nonce).
+/// Public-key encryption with the group key (the frost verifying key), producing exactly what
+/// pyhpke / eciespy produce.
 pub fn encrypt<R: RngCore + CryptoRng>(
     scheme: Scheme,
     group_public_key: &[u8],
@@ -304,9 +302,30 @@ pub fn encrypt<R: RngCore + CryptoRng>(
     aead: HpkeAead,
     rng: &mut R,
 ) -> Result<Ciphertext, DecryptError> {
+    let standard = standard_public_key(scheme, group_public_key)?;
+    encrypt_to_public_key(scheme, &standard, plaintext, info, aad, aead, rng)
+}
+
+/// Encryption to a key's standard public key, the one the API publishes: the 32-byte X25519
+/// key for [`Scheme::HpkeX25519`], a SEC1 point for [`Scheme::EciesSecp256k1`]. This is all an
+/// offline encryptor (an edge device) needs.
+pub fn encrypt_to_public_key<R: RngCore + CryptoRng>(
+    scheme: Scheme,
+    public_key: &[u8],
+    plaintext: &[u8],
+    info: &[u8],
+    aad: &[u8],
+    aead: HpkeAead,
+    rng: &mut R,
+) -> Result<Ciphertext, DecryptError> {
     match scheme {
         Scheme::HpkeX25519 => {
-            let pk_r = x25519::public_key(group_public_key)?;
+            let pk_r: [u8; x25519::X25519_LEN] =
+                public_key.try_into().map_err(|_| DecryptError::WrongLength {
+                    what: "X25519 public key",
+                    expected: x25519::X25519_LEN,
+                    got: public_key.len(),
+                })?;
             let (enc, ciphertext) = hpke_seal::seal(&pk_r, plaintext, info, aad, aead, rng)?;
             Ok(Ciphertext::Hpke {
                 enc,
@@ -317,14 +336,12 @@ pub fn encrypt<R: RngCore + CryptoRng>(
             })
         }
         Scheme::EciesSecp256k1 => {
-            // Refuse rather than drop them: a caller that passes a frame id as AAD expects the
-            // record to be bound to it, and eciespy's format cannot do that.
             if !info.is_empty() || !aad.is_empty() {
                 return Err(DecryptError::Encrypt(
                     "eciespy-format ECIES has no info or aad; pass empty slices",
                 ));
             }
-            let recipient = Secp256k1::decode_point(group_public_key, "group public key")?;
+            let recipient = Secp256k1::decode_point(public_key, "public key")?;
             let blob = ecies::seal(&recipient, plaintext, rng)?;
             Ok(Ciphertext::Ecies { blob })
         }
