@@ -375,43 +375,98 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { keep } => crate::demo::run(keep).map_err(Failure::from),
-        Command::Encrypt { public_key, key, aead, input, output, client } => {
+        Command::Encrypt {
+            public_key,
+            key,
+            aead,
+            input,
+            output,
+            client,
+        } => {
             let (algorithm, public_key) = match (public_key, key) {
                 (Some(hex_key), _) => {
                     let bytes = hex::decode(hex_key.trim()).context("--public-key is not hex")?;
                     let algorithm = match bytes.len() {
                         32 => api::Algorithm::HpkeX25519,
                         33 | 65 => api::Algorithm::EciesSecp256k1,
-                        n => return Err(Failure(ExitCode::from(2), format!("a {n}-byte public key fits no decryption algorithm"))),
+                        n => {
+                            return Err(Failure(
+                                ExitCode::from(2),
+                                format!("a {n}-byte public key fits no decryption algorithm"),
+                            ))
+                        }
                     };
                     (algorithm, bytes)
                 }
                 (None, Some(name)) => {
                     let info = runtime()?.block_on(client.client()?.get_key(&name))?;
-                    (info.algorithm, hex::decode(&info.public_key).context("node sent a bad public key")?)
+                    (
+                        info.algorithm,
+                        hex::decode(&info.public_key).context("node sent a bad public key")?,
+                    )
                 }
-                (None, None) => return Err(Failure(ExitCode::from(2), "give --public-key or --key".into())),
+                (None, None) => {
+                    return Err(Failure(
+                        ExitCode::from(2),
+                        "give --public-key or --key".into(),
+                    ))
+                }
             };
-            let aead = aead.parse().map_err(|e: keyshares::decrypt::DecryptError| Failure(ExitCode::from(2), e.to_string()))?;
+            let aead = aead
+                .parse()
+                .map_err(|e: keyshares::decrypt::DecryptError| {
+                    Failure(ExitCode::from(2), e.to_string())
+                })?;
             let mut out = open_output(output.as_ref())?;
             for (n, line) in read_lines(input.as_ref())?.iter().enumerate() {
-                let record: serde_json::Value = serde_json::from_str(line).map_err(|e| Failure(ExitCode::from(2), format!("line {}: {e}", n + 1)))?;
-                let sealed = crate::records::seal(algorithm, &public_key, &record, aead).map_err(|e| Failure(ExitCode::from(2), format!("line {}: {e}", n + 1)))?;
-                writeln!(out, "{}", serde_json::to_string(&sealed).map_err(anyhow::Error::from)?).map_err(anyhow::Error::from)?;
+                let record: serde_json::Value = serde_json::from_str(line)
+                    .map_err(|e| Failure(ExitCode::from(2), format!("line {}: {e}", n + 1)))?;
+                let sealed = crate::records::seal(algorithm, &public_key, &record, aead)
+                    .map_err(|e| Failure(ExitCode::from(2), format!("line {}: {e}", n + 1)))?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string(&sealed).map_err(anyhow::Error::from)?
+                )
+                .map_err(anyhow::Error::from)?;
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Decrypt { key, batch, input, output, client } => {
+        Command::Decrypt {
+            key,
+            batch,
+            input,
+            output,
+            client,
+        } => {
             let lines = read_lines(input.as_ref())?;
             let sealed = lines
                 .iter()
                 .enumerate()
-                .map(|(n, l)| serde_json::from_str::<crate::records::SealedRecord>(l).map_err(|e| Failure(ExitCode::from(2), format!("line {}: not a sealed record: {e}", n + 1))))
+                .map(|(n, l)| {
+                    serde_json::from_str::<crate::records::SealedRecord>(l).map_err(|e| {
+                        Failure(
+                            ExitCode::from(2),
+                            format!("line {}: not a sealed record: {e}", n + 1),
+                        )
+                    })
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let bar = indicatif::ProgressBar::new(sealed.len() as u64);
-            bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} records {per_sec} eta {eta}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} records {per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
             let api_client = client.client()?;
-            let results = runtime()?.block_on(crate::records::decrypt_all(&api_client, &key, &sealed, batch, |done| bar.set_position(done as u64)))?;
+            let results = runtime()?.block_on(crate::records::decrypt_all(
+                &api_client,
+                &key,
+                &sealed,
+                batch,
+                |done| bar.set_position(done as u64),
+            ))?;
             bar.finish_and_clear();
             let mut out = open_output(output.as_ref())?;
             let mut failed = 0;
@@ -437,17 +492,26 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
 fn read_lines(path: Option<&PathBuf>) -> anyhow::Result<Vec<String>> {
     let mut text = String::new();
     match path {
-        Some(p) => text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        Some(p) => {
+            text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read {}", p.display()))?
+        }
         None => {
             std::io::stdin().read_to_string(&mut text)?;
         }
     }
-    Ok(text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect())
+    Ok(text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect())
 }
 
 fn open_output(path: Option<&PathBuf>) -> anyhow::Result<Box<dyn Write>> {
     Ok(match path {
-        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?)),
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     })
 }

@@ -49,7 +49,7 @@ impl Default for Timeouts {
             peer_ms: 5_000,
             ceremony_ms: 60_000,
             operation_ms: 15_000,
-            max_clock_skew_ms: 120_000,
+            max_clock_skew_ms: 30_000,
         }
     }
 }

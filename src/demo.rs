@@ -20,11 +20,17 @@ struct Row {
 
 fn print_summary(rows: &[Row]) {
     println!();
-    println!("  {:<44} {:>6} {:>8} {:>11} {:>10}", "operation", "rounds", "requests", "peer bytes", "time (ms)");
+    println!(
+        "  {:<44} {:>6} {:>8} {:>11} {:>10}",
+        "operation", "rounds", "requests", "peer bytes", "time (ms)"
+    );
     println!("  {}", "-".repeat(83));
     for r in rows {
         let s = r.stats;
-        println!("  {:<44} {:>6} {:>8} {:>11} {:>10.1}", r.operation, s.rounds, s.peer_requests, s.peer_bytes, s.elapsed_ms);
+        println!(
+            "  {:<44} {:>6} {:>8} {:>11} {:>10.1}",
+            r.operation, s.rounds, s.peer_requests, s.peer_bytes, s.elapsed_ms
+        );
     }
 }
 
@@ -42,14 +48,22 @@ fn detections() -> Vec<serde_json::Value> {
 }
 
 pub fn run(keep: bool) -> anyhow::Result<ExitCode> {
-    let dir = tempfile::Builder::new().prefix("keyquorum-demo-").tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("keyquorum-demo-")
+        .tempdir()?;
     let cluster_dir = dir.path().join("cluster");
     let mut cluster = LocalCluster::create(&cluster_dir, 3)?;
     cluster.start_all()?;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let started = Instant::now();
     let mut rows = Vec::new();
-    println!("keyquorum demo: 3 nodes on loopback, stores in {}", cluster_dir.display());
+    println!(
+        "keyquorum demo: 3 nodes on loopback, stores in {}",
+        cluster_dir.display()
+    );
     for id in cluster.ids() {
         println!("  node {id}: {}", cluster.client_url(id));
     }
@@ -69,9 +83,17 @@ pub fn run(keep: bool) -> anyhow::Result<ExitCode> {
     }))?;
     println!("\n1. key ceremonies (DKG, 2-of-3)");
     for key in [&signing, &decrypting] {
-        println!("   {:<18} {:<14} public key {}", key.name, key.algorithm.as_str(), key.public_key);
+        println!(
+            "   {:<18} {:<14} public key {}",
+            key.name,
+            key.algorithm.as_str(),
+            key.public_key
+        );
         if let Some(c) = key.ceremony {
-            rows.push(Row { operation: format!("DKG {} ({})", key.name, key.algorithm.as_str()), stats: c });
+            rows.push(Row {
+                operation: format!("DKG {} ({})", key.name, key.algorithm.as_str()),
+                stats: c,
+            });
         }
     }
 
@@ -85,14 +107,29 @@ pub fn run(keep: bool) -> anyhow::Result<ExitCode> {
         ],
     })
     .to_string();
-    let signed = rt.block_on(cluster.client(1).sign("dataset-manifests", manifest.as_bytes()))?;
-    let vk = VerifyingKey::from_bytes(&hex::decode(&signing.public_key)?.try_into().map_err(|_| anyhow::anyhow!("bad key"))?)?;
+    let signed = rt.block_on(
+        cluster
+            .client(1)
+            .sign("dataset-manifests", manifest.as_bytes()),
+    )?;
+    let vk = VerifyingKey::from_bytes(
+        &hex::decode(&signing.public_key)?
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("bad key"))?,
+    )?;
     let sig = Signature::from_slice(&hex::decode(&signed.signature)?)?;
-    vk.verify_strict(manifest.as_bytes(), &sig).context("ed25519-dalek rejected the threshold signature")?;
+    vk.verify_strict(manifest.as_bytes(), &sig)
+        .context("ed25519-dalek rejected the threshold signature")?;
     let tampered = manifest.replace("blur-v3", "none");
-    ensure!(vk.verify_strict(tampered.as_bytes(), &sig).is_err(), "a tampered manifest verified");
+    ensure!(
+        vk.verify_strict(tampered.as_bytes(), &sig).is_err(),
+        "a tampered manifest verified"
+    );
     println!("\n2. manifest signed by nodes {:?}; ed25519-dalek verify_strict: valid; tampered manifest: rejected", signed.signers);
-    rows.push(Row { operation: "sign manifest (FROST, 2 of 3)".into(), stats: signed.stats.unwrap_or(zero()) });
+    rows.push(Row {
+        operation: "sign manifest (FROST, 2 of 3)".into(),
+        stats: signed.stats.unwrap_or(zero()),
+    });
 
     // 3. Seal face/plate detections offline with the public key, bound to video and frame, and
     //    decrypt them with a quorum.
@@ -100,43 +137,87 @@ pub fn run(keep: bool) -> anyhow::Result<ExitCode> {
     let public_key = hex::decode(&decrypting.public_key)?;
     let sealed = records
         .iter()
-        .map(|r| crate::records::seal(Algorithm::HpkeX25519, &public_key, r, keyshares::decrypt::HpkeAead::Aes128Gcm))
+        .map(|r| {
+            crate::records::seal(
+                Algorithm::HpkeX25519,
+                &public_key,
+                r,
+                keyshares::decrypt::HpkeAead::Aes128Gcm,
+            )
+        })
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
     let client = cluster.client(3);
-    let request = api::DecryptRequest { ciphertexts: sealed.iter().map(crate::records::ciphertext_item).collect() };
+    let request = api::DecryptRequest {
+        ciphertexts: sealed.iter().map(crate::records::ciphertext_item).collect(),
+    };
     let answer = rt.block_on(client.decrypt("reidentification", &request))?;
     for ((want, record), result) in records.iter().zip(&sealed).zip(&answer.results) {
-        let plaintext = result.plaintext.as_deref().with_context(|| format!("record not decrypted: {:?}", result.error))?;
+        let plaintext = result
+            .plaintext
+            .as_deref()
+            .with_context(|| format!("record not decrypted: {:?}", result.error))?;
         let got = crate::records::open(record, plaintext).map_err(anyhow::Error::msg)?;
         ensure!(&got == want, "record did not round-trip: {got}");
     }
     // A record moved to another frame no longer opens.
     let mut moved = sealed[0].clone();
     moved.frame += 1;
-    let moved_result = rt.block_on(crate::records::decrypt_all(&client, "reidentification", &[moved], 500, |_| {}))?;
-    ensure!(moved_result[0].is_err(), "a record moved to another frame decrypted");
+    let moved_result = rt.block_on(crate::records::decrypt_all(
+        &client,
+        "reidentification",
+        &[moved],
+        500,
+        |_| {},
+    ))?;
+    ensure!(
+        moved_result[0].is_err(),
+        "a record moved to another frame decrypted"
+    );
     println!(
         "\n3. {} face/plate detection records sealed offline (HPKE, RFC 9180) and decrypted by nodes {:?}; a record moved to another frame: refused",
         records.len(),
         answer.contributors
     );
-    rows.push(Row { operation: format!("threshold-decrypt {} records", records.len()), stats: answer.stats.unwrap_or(zero()) });
+    rows.push(Row {
+        operation: format!("threshold-decrypt {} records", records.len()),
+        stats: answer.stats.unwrap_or(zero()),
+    });
 
     // 4. One node down: any 2 of 3 still sign.
     cluster.stop(3);
-    let again = rt.block_on(cluster.client(1).sign("dataset-manifests", manifest.as_bytes()))?;
-    vk.verify_strict(manifest.as_bytes(), &Signature::from_slice(&hex::decode(&again.signature)?)?)?;
-    println!("\n4. node 3 stopped: signed again by nodes {:?}, signature valid", again.signers);
-    rows.push(Row { operation: "sign with node 3 down".into(), stats: again.stats.unwrap_or(zero()) });
+    let again = rt.block_on(
+        cluster
+            .client(1)
+            .sign("dataset-manifests", manifest.as_bytes()),
+    )?;
+    vk.verify_strict(
+        manifest.as_bytes(),
+        &Signature::from_slice(&hex::decode(&again.signature)?)?,
+    )?;
+    println!(
+        "\n4. node 3 stopped: signed again by nodes {:?}, signature valid",
+        again.signers
+    );
+    rows.push(Row {
+        operation: "sign with node 3 down".into(),
+        stats: again.stats.unwrap_or(zero()),
+    });
 
     print_summary(&rows);
-    println!("\nall steps checked out in {:.2} s", started.elapsed().as_secs_f64());
+    println!(
+        "\nall steps checked out in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
 
     if keep {
         cluster.start(3)?;
         println!("\nthe cluster keeps running (Ctrl-C stops it). Talk to it with:");
-        println!("  export KEYQUORUM_URL={} KEYQUORUM_TOKEN_FILE={}", cluster.client_url(1), cluster_dir.join("admin.token").display());
+        println!(
+            "  export KEYQUORUM_URL={} KEYQUORUM_TOKEN_FILE={}",
+            cluster.client_url(1),
+            cluster_dir.join("admin.token").display()
+        );
         println!("  keyquorum status");
         println!("  keyquorum keys list");
         println!("  keyquorum sign --key dataset-manifests --message hello");
@@ -149,5 +230,10 @@ pub fn run(keep: bool) -> anyhow::Result<ExitCode> {
 }
 
 fn zero() -> OperationStats {
-    OperationStats { rounds: 0, peer_requests: 0, peer_bytes: 0, elapsed_ms: 0.0 }
+    OperationStats {
+        rounds: 0,
+        peer_requests: 0,
+        peer_bytes: 0,
+        elapsed_ms: 0.0,
+    }
 }

@@ -36,17 +36,30 @@ pub fn binding(video: &str, frame: u64) -> Vec<u8> {
 
 /// The video and frame of a metadata record, which must be a JSON object carrying both.
 pub fn place_of(record: &Value) -> Result<(String, u64), String> {
-    let video = record.get("video").and_then(Value::as_str).ok_or("the record has no \"video\" string")?;
-    let frame = record.get("frame").and_then(Value::as_u64).ok_or("the record has no non-negative integer \"frame\"")?;
+    let video = record
+        .get("video")
+        .and_then(Value::as_str)
+        .ok_or("the record has no \"video\" string")?;
+    let frame = record
+        .get("frame")
+        .and_then(Value::as_u64)
+        .ok_or("the record has no non-negative integer \"frame\"")?;
     Ok((video.to_string(), frame))
 }
 
 pub fn scheme_of(algorithm: Algorithm) -> Result<Scheme, String> {
-    crate::decryption::scheme_of(algorithm).ok_or_else(|| format!("{algorithm} is a signing algorithm; records need hpke-x25519 or ecies-secp256k1"))
+    crate::decryption::scheme_of(algorithm).ok_or_else(|| {
+        format!("{algorithm} is a signing algorithm; records need hpke-x25519 or ecies-secp256k1")
+    })
 }
 
 /// Seals one metadata record to a key's published public key.
-pub fn seal(algorithm: Algorithm, public_key: &[u8], record: &Value, aead: HpkeAead) -> Result<SealedRecord, String> {
+pub fn seal(
+    algorithm: Algorithm,
+    public_key: &[u8],
+    record: &Value,
+    aead: HpkeAead,
+) -> Result<SealedRecord, String> {
     let (video, frame) = place_of(record)?;
     let scheme = scheme_of(algorithm)?;
     let place = binding(&video, frame);
@@ -64,7 +77,12 @@ pub fn seal(algorithm: Algorithm, public_key: &[u8], record: &Value, aead: HpkeA
     }
     .map_err(|e| e.to_string())?;
     Ok(match ct {
-        Ciphertext::Hpke { enc, ciphertext, aead, .. } => SealedRecord {
+        Ciphertext::Hpke {
+            enc,
+            ciphertext,
+            aead,
+            ..
+        } => SealedRecord {
             video,
             frame,
             algorithm,
@@ -72,7 +90,14 @@ pub fn seal(algorithm: Algorithm, public_key: &[u8], record: &Value, aead: HpkeA
             ciphertext: b64(&ciphertext),
             aead: Some(aead.as_str().into()),
         },
-        Ciphertext::Ecies { blob } => SealedRecord { video, frame, algorithm, enc: None, ciphertext: b64(&blob), aead: None },
+        Ciphertext::Ecies { blob } => SealedRecord {
+            video,
+            frame,
+            algorithm,
+            enc: None,
+            ciphertext: b64(&blob),
+            aead: None,
+        },
     })
 }
 
@@ -82,13 +107,20 @@ pub fn ciphertext_item(sealed: &SealedRecord) -> CiphertextItem {
         Algorithm::HpkeX25519 => Some(b64(&binding(&sealed.video, sealed.frame))),
         _ => None,
     };
-    CiphertextItem { enc: sealed.enc.clone(), ciphertext: sealed.ciphertext.clone(), info, aad: None, aead: sealed.aead.clone() }
+    CiphertextItem {
+        enc: sealed.enc.clone(),
+        ciphertext: sealed.ciphertext.clone(),
+        info,
+        aad: None,
+        aead: sealed.aead.clone(),
+    }
 }
 
 /// The metadata record from a decrypted plaintext, after checking it belongs where it was found.
 pub fn open(sealed: &SealedRecord, plaintext_b64: &str) -> Result<Value, String> {
     let plaintext = unb64(plaintext_b64)?;
-    let value: Value = serde_json::from_slice(&plaintext).map_err(|e| format!("decrypted record is not JSON: {e}"))?;
+    let value: Value = serde_json::from_slice(&plaintext)
+        .map_err(|e| format!("decrypted record is not JSON: {e}"))?;
     let record = match sealed.algorithm {
         Algorithm::HpkeX25519 => value,
         _ => {
@@ -96,7 +128,10 @@ pub fn open(sealed: &SealedRecord, plaintext_b64: &str) -> Result<Value, String>
             if value.get("binding").and_then(Value::as_str) != Some(expected.as_str()) {
                 return Err("the record was sealed for another video or frame".into());
             }
-            value.get("record").cloned().ok_or("decrypted record has no body")?
+            value
+                .get("record")
+                .cloned()
+                .ok_or("decrypted record has no body")?
         }
     };
     if place_of(&record)? != (sealed.video.clone(), sealed.frame) {
@@ -116,7 +151,9 @@ pub async fn decrypt_all(
 ) -> Result<Vec<Result<Value, String>>, api::ClientError> {
     let mut out = Vec::with_capacity(sealed.len());
     for chunk in sealed.chunks(batch.max(1)) {
-        let request = api::DecryptRequest { ciphertexts: chunk.iter().map(ciphertext_item).collect() };
+        let request = api::DecryptRequest {
+            ciphertexts: chunk.iter().map(ciphertext_item).collect(),
+        };
         let answer = client.decrypt(key, &request).await?;
         for (record, result) in chunk.iter().zip(answer.results) {
             out.push(match (result.plaintext, result.error) {

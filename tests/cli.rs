@@ -20,55 +20,191 @@ fn cli(h: &Harness, node: u16, args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
 fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "exit {:?}: {}", out.status.code(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
 #[test]
 fn create_sign_verify_encrypt_decrypt_from_the_command_line() {
     let h = Harness::start(3);
-    let created = ok(&cli(&h, 1, &["keys", "create", "manifests", "--algorithm", "frost-ed25519", "--threshold", "2", "--json"], ""));
+    let created = ok(&cli(
+        &h,
+        1,
+        &[
+            "keys",
+            "create",
+            "manifests",
+            "--algorithm",
+            "frost-ed25519",
+            "--threshold",
+            "2",
+            "--json",
+        ],
+        "",
+    ));
     let info: api::KeyInfo = serde_json::from_str(&created).unwrap();
     assert_eq!(info.threshold, 2);
-    ok(&cli(&h, 2, &["keys", "create", "reid", "--algorithm", "hpke-x25519", "--threshold", "2"], ""));
-    ok(&cli(&h, 3, &["keys", "create", "plates", "--algorithm", "ecies-secp256k1", "--threshold", "2", "--participants", "1,3"], ""));
+    ok(&cli(
+        &h,
+        2,
+        &[
+            "keys",
+            "create",
+            "reid",
+            "--algorithm",
+            "hpke-x25519",
+            "--threshold",
+            "2",
+        ],
+        "",
+    ));
+    ok(&cli(
+        &h,
+        3,
+        &[
+            "keys",
+            "create",
+            "plates",
+            "--algorithm",
+            "ecies-secp256k1",
+            "--threshold",
+            "2",
+            "--participants",
+            "1,3",
+        ],
+        "",
+    ));
     let listed = ok(&cli(&h, 3, &["keys", "list"], ""));
-    assert!(listed.contains("manifests") && listed.contains("reid") && listed.contains("plates"), "{listed}");
+    assert!(
+        listed.contains("manifests") && listed.contains("reid") && listed.contains("plates"),
+        "{listed}"
+    );
 
-    let signature = ok(&cli(&h, 2, &["sign", "--key", "manifests", "--file", "-"], "manifest body")).trim().to_string();
-    assert_eq!(cli(&h, 3, &["verify", "--key", "manifests", "--signature", &signature, "--message", "manifest body"], "").status.code(), Some(0));
-    assert_eq!(cli(&h, 3, &["verify", "--key", "manifests", "--signature", &signature, "--message", "other body"], "").status.code(), Some(1));
+    let signature = ok(&cli(
+        &h,
+        2,
+        &["sign", "--key", "manifests", "--file", "-"],
+        "manifest body",
+    ))
+    .trim()
+    .to_string();
+    assert_eq!(
+        cli(
+            &h,
+            3,
+            &[
+                "verify",
+                "--key",
+                "manifests",
+                "--signature",
+                &signature,
+                "--message",
+                "manifest body"
+            ],
+            ""
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    assert_eq!(
+        cli(
+            &h,
+            3,
+            &[
+                "verify",
+                "--key",
+                "manifests",
+                "--signature",
+                &signature,
+                "--message",
+                "other body"
+            ],
+            ""
+        )
+        .status
+        .code(),
+        Some(1)
+    );
 
     let records = "{\"video\":\"cam-1\",\"frame\":7,\"plates\":[\"B-KQ 1\"]}\n{\"video\":\"cam-1\",\"frame\":8,\"faces\":[[1,2,3,4]]}\n";
     for key in ["reid", "plates"] {
         let public_key = h.rt.block_on(h.client(1).get_key(key)).unwrap().public_key;
         // Offline: only the public key, no cluster.
-        let sealed = ok(&Command::new(BIN).args(["encrypt", "--public-key", &public_key]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().map(|mut c| {
-            c.stdin.take().unwrap().write_all(records.as_bytes()).unwrap();
-            c.wait_with_output().unwrap()
-        }).unwrap());
+        let sealed = ok(&Command::new(BIN)
+            .args(["encrypt", "--public-key", &public_key])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map(|mut c| {
+                c.stdin
+                    .take()
+                    .unwrap()
+                    .write_all(records.as_bytes())
+                    .unwrap();
+                c.wait_with_output().unwrap()
+            })
+            .unwrap());
         assert_eq!(sealed.lines().count(), 2);
-        assert!(!sealed.contains("B-KQ"), "plaintext leaked into the sealed records");
+        assert!(
+            !sealed.contains("B-KQ"),
+            "plaintext leaked into the sealed records"
+        );
         let opened = ok(&cli(&h, 1, &["decrypt", "--key", key], &sealed));
-        let opened: Vec<serde_json::Value> = opened.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        let expected: Vec<serde_json::Value> = records.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let opened: Vec<serde_json::Value> = opened
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let expected: Vec<serde_json::Value> = records
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(opened, expected, "{key}");
 
         // The same record claimed for another frame does not open.
-        let moved = sealed.lines().next().unwrap().replace("\"frame\":7", "\"frame\":9");
+        let moved = sealed
+            .lines()
+            .next()
+            .unwrap()
+            .replace("\"frame\":7", "\"frame\":9");
         let out = cli(&h, 1, &["decrypt", "--key", key], &moved);
-        assert_eq!(out.status.code(), Some(1), "{key}: a moved record decrypted");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{key}: a moved record decrypted"
+        );
     }
     // Records must name their place.
-    let out = Command::new(BIN).args(["encrypt", "--public-key", &"11".repeat(32)]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map(|mut c| {
-        c.stdin.take().unwrap().write_all(b"{\"frame\":1}\n").unwrap();
-        c.wait_with_output().unwrap()
-    }).unwrap();
+    let out = Command::new(BIN)
+        .args(["encrypt", "--public-key", &"11".repeat(32)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map(|mut c| {
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(b"{\"frame\":1}\n")
+                .unwrap();
+            c.wait_with_output().unwrap()
+        })
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 1"));
 }
@@ -77,7 +213,11 @@ fn create_sign_verify_encrypt_decrypt_from_the_command_line() {
 fn the_demo_runs_to_completion() {
     let out = Command::new(BIN).arg("demo").output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for expected in [
         "key ceremonies (DKG, 2-of-3)",
         "ed25519-dalek verify_strict: valid; tampered manifest: rejected",
@@ -86,6 +226,9 @@ fn the_demo_runs_to_completion() {
         "all steps checked out",
         "cluster stopped",
     ] {
-        assert!(stdout.contains(expected), "demo output lacks {expected:?}:\n{stdout}");
+        assert!(
+            stdout.contains(expected),
+            "demo output lacks {expected:?}:\n{stdout}"
+        );
     }
 }

@@ -23,7 +23,12 @@ fn python(script: &str, args: &[&str], stdin: Option<&str>) -> String {
         .spawn()
         .expect("python3 must be installed (see .ci/run)");
     if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     } else {
         drop(child.stdin.take());
     }
@@ -39,14 +44,21 @@ fn python(script: &str, args: &[&str], stdin: Option<&str>) -> String {
 #[test]
 fn pyca_cryptography_verifies_frost_ed25519_signatures() {
     let h = Harness::start(3);
-    let key = h.create(1, "manifests", Algorithm::FrostEd25519, 2, None).unwrap();
+    let key = h
+        .create(1, "manifests", Algorithm::FrostEd25519, 2, None)
+        .unwrap();
     let mut signatures = Vec::new();
     for i in 0..5 {
         let message = format!("{{\"dataset\":\"city-walk\",\"part\":{i}}}");
-        let answer = h.rt.block_on(h.client(i % 3 + 1).sign("manifests", message.as_bytes())).unwrap();
-        signatures.push(serde_json::json!({"message": b64(message.as_bytes()), "signature": answer.signature}));
+        let answer =
+            h.rt.block_on(h.client(i % 3 + 1).sign("manifests", message.as_bytes()))
+                .unwrap();
+        signatures.push(
+            serde_json::json!({"message": b64(message.as_bytes()), "signature": answer.signature}),
+        );
     }
-    let input = serde_json::json!({"public_key": key.public_key, "signatures": signatures}).to_string();
+    let input =
+        serde_json::json!({"public_key": key.public_key, "signatures": signatures}).to_string();
     let out = python("verify_ed25519.py", &[], Some(&input));
     assert!(out.contains("5 signatures verified"), "{out}");
 }
@@ -60,10 +72,15 @@ struct Sealed {
 fn decrypt_python_ciphertexts(algorithm: Algorithm, scheme: &str) {
     let h = Harness::start(5);
     let key = h.create(1, "metadata", algorithm, 3, None).unwrap();
-    let sealed: Vec<Sealed> = serde_json::from_str(&python("encrypt.py", &[scheme, &key.public_key], None)).unwrap();
+    let sealed: Vec<Sealed> =
+        serde_json::from_str(&python("encrypt.py", &[scheme, &key.public_key], None)).unwrap();
     assert!(!sealed.is_empty());
-    let request = DecryptRequest { ciphertexts: sealed.iter().map(|s| s.item.clone()).collect() };
-    let answer = h.rt.block_on(h.client(4).decrypt("metadata", &request)).unwrap();
+    let request = DecryptRequest {
+        ciphertexts: sealed.iter().map(|s| s.item.clone()).collect(),
+    };
+    let answer =
+        h.rt.block_on(h.client(4).decrypt("metadata", &request))
+            .unwrap();
     for (s, r) in sealed.iter().zip(&answer.results) {
         assert_eq!(r.plaintext.as_ref(), Some(&s.plaintext), "{:?}", r.error);
     }

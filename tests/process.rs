@@ -15,9 +15,14 @@ fn keyquorum(args: &[&str]) -> Output {
 /// A base port with `count` consecutive free ports after it.
 fn free_base(count: u16) -> u16 {
     for _ in 0..200 {
-        let probe = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let probe = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let base = probe.saturating_sub(count);
-        if base > 1024 && (base..base + count).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+        if base > 1024 && (base..base + count).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok())
+        {
             return base;
         }
     }
@@ -26,7 +31,10 @@ fn free_base(count: u16) -> u16 {
 
 fn serve(config: &Path, passphrase: Option<&str>) -> Child {
     let mut cmd = Command::new(BIN);
-    cmd.args(["serve", "--config"]).arg(config).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.args(["serve", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     if let Some(p) = passphrase {
         cmd.env("KEYQUORUM_PASSPHRASE", p);
     }
@@ -36,7 +44,12 @@ fn serve(config: &Path, passphrase: Option<&str>) -> Child {
 fn wait_healthy(url: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        if Command::new(BIN).args(["status", "--url", url, "--token", "x"]).output().map(|o| o.status.code() == Some(3)).unwrap_or(false) {
+        if Command::new(BIN)
+            .args(["status", "--url", url, "--token", "x"])
+            .output()
+            .map(|o| o.status.code() == Some(3))
+            .unwrap_or(false)
+        {
             return; // 401 from a listening node: it is up.
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -65,23 +78,50 @@ fn mode(path: &Path) -> u32 {
 fn cluster_init_writes_private_material_and_refuses_to_overwrite() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = dir.path().join("c");
-    let out = keyquorum(&["cluster", "init", "--nodes", "3", "--dir", cluster.to_str().unwrap(), "--base-port", "27100"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = keyquorum(&[
+        "cluster",
+        "init",
+        "--nodes",
+        "3",
+        "--dir",
+        cluster.to_str().unwrap(),
+        "--base-port",
+        "27100",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for i in 1..=3 {
         assert!(cluster.join(format!("node-{i}.toml")).exists());
         #[cfg(unix)]
         {
-            assert_eq!(mode(&cluster.join(format!("node-{i}/identity.json"))), 0o600);
+            assert_eq!(
+                mode(&cluster.join(format!("node-{i}/identity.json"))),
+                0o600
+            );
             assert_eq!(mode(&cluster.join(format!("node-{i}/passphrase"))), 0o600);
         }
     }
     #[cfg(unix)]
     assert_eq!(mode(&cluster.join("admin.token")), 0o600);
     let token_before = std::fs::read(cluster.join("admin.token")).unwrap();
-    let again = keyquorum(&["cluster", "init", "--nodes", "3", "--dir", cluster.to_str().unwrap()]);
+    let again = keyquorum(&[
+        "cluster",
+        "init",
+        "--nodes",
+        "3",
+        "--dir",
+        cluster.to_str().unwrap(),
+    ]);
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
-    assert_eq!(std::fs::read(cluster.join("admin.token")).unwrap(), token_before, "init overwrote the cluster");
+    assert_eq!(
+        std::fs::read(cluster.join("admin.token")).unwrap(),
+        token_before,
+        "init overwrote the cluster"
+    );
 }
 
 #[test]
@@ -89,7 +129,16 @@ fn nodes_stop_on_sigterm_keep_their_keys_and_refuse_a_wrong_passphrase() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = dir.path().join("c");
     let base = free_base(6);
-    let out = keyquorum(&["cluster", "init", "--nodes", "3", "--dir", cluster.to_str().unwrap(), "--base-port", &base.to_string()]);
+    let out = keyquorum(&[
+        "cluster",
+        "init",
+        "--nodes",
+        "3",
+        "--dir",
+        cluster.to_str().unwrap(),
+        "--base-port",
+        &base.to_string(),
+    ]);
     assert!(out.status.success());
     let config = |i: u16| cluster.join(format!("node-{i}.toml"));
     let url = |i: u16| format!("http://127.0.0.1:{}", base + 2 * (i - 1));
@@ -98,12 +147,32 @@ fn nodes_stop_on_sigterm_keep_their_keys_and_refuse_a_wrong_passphrase() {
     for i in 1..=3 {
         wait_healthy(&url(i));
     }
-    let create = keyquorum(&["keys", "create", "kept", "--algorithm", "frost-ed25519", "--threshold", "2", "--url", &url(1), "--token-file", token_file.to_str().unwrap()]);
-    assert!(create.status.success(), "{}", String::from_utf8_lossy(&create.stderr));
+    let create = keyquorum(&[
+        "keys",
+        "create",
+        "kept",
+        "--algorithm",
+        "frost-ed25519",
+        "--threshold",
+        "2",
+        "--url",
+        &url(1),
+        "--token-file",
+        token_file.to_str().unwrap(),
+    ]);
+    assert!(
+        create.status.success(),
+        "{}",
+        String::from_utf8_lossy(&create.stderr)
+    );
 
     // SIGTERM: a clean, prompt exit with status 0.
     let pid = nodes[1].id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     assert!(wait_exit(&mut nodes[1], Duration::from_secs(15)).success());
 
     // Wrong passphrase: refused with a clear message, and the data is untouched.
@@ -117,18 +186,66 @@ fn nodes_stop_on_sigterm_keep_their_keys_and_refuse_a_wrong_passphrase() {
     // The right passphrase: the key is still there and still signs.
     nodes[1] = serve(&config(2), None);
     wait_healthy(&url(2));
-    let list = keyquorum(&["keys", "list", "--json", "--url", &url(2), "--token-file", token_file.to_str().unwrap()]);
+    let list = keyquorum(&[
+        "keys",
+        "list",
+        "--json",
+        "--url",
+        &url(2),
+        "--token-file",
+        token_file.to_str().unwrap(),
+    ]);
     assert!(String::from_utf8_lossy(&list.stdout).contains("\"kept\""));
-    let sign = keyquorum(&["sign", "--key", "kept", "--message", "after restart", "--url", &url(2), "--token-file", token_file.to_str().unwrap()]);
-    assert!(sign.status.success(), "{}", String::from_utf8_lossy(&sign.stderr));
+    let sign = keyquorum(&[
+        "sign",
+        "--key",
+        "kept",
+        "--message",
+        "after restart",
+        "--url",
+        &url(2),
+        "--token-file",
+        token_file.to_str().unwrap(),
+    ]);
+    assert!(
+        sign.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sign.stderr)
+    );
     let signature = String::from_utf8(sign.stdout).unwrap().trim().to_string();
-    let verify = keyquorum(&["verify", "--key", "kept", "--message", "after restart", "--signature", &signature, "--url", &url(3), "--token-file", token_file.to_str().unwrap()]);
+    let verify = keyquorum(&[
+        "verify",
+        "--key",
+        "kept",
+        "--message",
+        "after restart",
+        "--signature",
+        &signature,
+        "--url",
+        &url(3),
+        "--token-file",
+        token_file.to_str().unwrap(),
+    ]);
     assert_eq!(verify.status.code(), Some(0));
-    let bad = keyquorum(&["verify", "--key", "kept", "--message", "other", "--signature", &signature, "--url", &url(3), "--token-file", token_file.to_str().unwrap()]);
+    let bad = keyquorum(&[
+        "verify",
+        "--key",
+        "kept",
+        "--message",
+        "other",
+        "--signature",
+        &signature,
+        "--url",
+        &url(3),
+        "--token-file",
+        token_file.to_str().unwrap(),
+    ]);
     assert_eq!(bad.status.code(), Some(1));
 
     for mut n in nodes {
-        let _ = Command::new("kill").args(["-TERM", &n.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &n.id().to_string()])
+            .status();
         wait_exit(&mut n, Duration::from_secs(15));
     }
 }

@@ -344,6 +344,52 @@ impl Dkg {
     }
 }
 
+/// Runs a whole ceremony among `participants` in memory, every message delivered at once: the
+/// reference the node's networked ceremony is compared with (tests, benchmarks).
+pub fn run_in_memory<R: RngCore + CryptoRng>(
+    curve: Curve,
+    threshold: u16,
+    participants: &[u16],
+    rng: &mut R,
+) -> Result<Vec<(KeyShare, PublicKeys)>, ProtocolError> {
+    let mut parts = BTreeMap::new();
+    let mut round1 = BTreeMap::new();
+    for &me in participants {
+        let params = DkgParams {
+            me,
+            participants: participants.to_vec(),
+            threshold,
+        };
+        let (p, package) = Dkg::start(curve, params, rng)?;
+        parts.insert(me, p);
+        round1.insert(me, package);
+    }
+    let mut echoes = BTreeMap::new();
+    for (me, p) in parts.iter_mut() {
+        let others = round1
+            .iter()
+            .filter(|(k, _)| *k != me)
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        echoes.insert(*me, p.receive_round1(&others)?);
+    }
+    let mut round2: BTreeMap<u16, BTreeMap<u16, Zeroizing<Vec<u8>>>> = BTreeMap::new();
+    for (me, p) in parts.iter_mut() {
+        let others = echoes
+            .iter()
+            .filter(|(k, _)| *k != me)
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        for (to, package) in p.check_echoes(&others)? {
+            round2.entry(to).or_default().insert(*me, package);
+        }
+    }
+    parts
+        .iter_mut()
+        .map(|(me, p)| p.receive_round2(&round2.remove(me).unwrap_or_default()))
+        .collect()
+}
+
 /// Deliberately wrong messages, for the node's test-only fault hooks: they let integration
 /// tests check that misbehaviour is detected and blamed on the right node.
 pub mod faults {
@@ -421,53 +467,10 @@ mod tests {
     use super::*;
     use rand::rngs::OsRng;
 
-    fn run(
-        curve: Curve,
-        t: u16,
-        ids: &[u16],
-    ) -> Result<Vec<(KeyShare, PublicKeys)>, ProtocolError> {
-        let mut parts = BTreeMap::new();
-        let mut r1 = BTreeMap::new();
-        for &me in ids {
-            let params = DkgParams {
-                me,
-                participants: ids.to_vec(),
-                threshold: t,
-            };
-            let (p, pkg) = Dkg::start(curve, params, &mut OsRng)?;
-            parts.insert(me, p);
-            r1.insert(me, pkg);
-        }
-        let mut echoes = BTreeMap::new();
-        for (me, p) in parts.iter_mut() {
-            let others = r1
-                .iter()
-                .filter(|(k, _)| *k != me)
-                .map(|(k, v)| (*k, v.clone()))
-                .collect();
-            echoes.insert(*me, p.receive_round1(&others)?);
-        }
-        let mut r2: BTreeMap<u16, BTreeMap<u16, Zeroizing<Vec<u8>>>> = BTreeMap::new();
-        for (me, p) in parts.iter_mut() {
-            let others = echoes
-                .iter()
-                .filter(|(k, _)| *k != me)
-                .map(|(k, v)| (*k, v.clone()))
-                .collect();
-            for (to, pkg) in p.check_echoes(&others)? {
-                r2.entry(to).or_default().insert(*me, pkg);
-            }
-        }
-        parts
-            .iter_mut()
-            .map(|(me, p)| p.receive_round2(&r2.remove(me).unwrap_or_default()))
-            .collect()
-    }
-
     #[test]
     fn all_participants_agree_on_public_data() {
         for curve in [Curve::Ed25519, Curve::Secp256k1] {
-            let out = run(curve, 2, &[1, 3, 4]).unwrap();
+            let out = run_in_memory(curve, 2, &[1, 3, 4], &mut OsRng).unwrap();
             assert_eq!(out.len(), 3);
             assert!(out.windows(2).all(|w| w[0].1 == w[1].1));
             let shares: Vec<u16> = out.iter().map(|(s, _)| s.identifier()).collect();

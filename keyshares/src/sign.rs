@@ -207,54 +207,13 @@ pub fn verify(curve: Curve, group_key: &[u8], message: &[u8], signature: &[u8]) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dkg::{Dkg, DkgParams};
+    use crate::dkg::run_in_memory;
     use rand::rngs::OsRng;
-    use zeroize::Zeroizing;
-
-    fn keygen(curve: Curve, t: u16, n: u16) -> Vec<(KeyShare, PublicKeys)> {
-        let ids: Vec<u16> = (1..=n).collect();
-        let mut parts = BTreeMap::new();
-        let mut r1 = BTreeMap::new();
-        for &me in &ids {
-            let params = DkgParams {
-                me,
-                participants: ids.clone(),
-                threshold: t,
-            };
-            let (p, pkg) = Dkg::start(curve, params, &mut OsRng).unwrap();
-            parts.insert(me, p);
-            r1.insert(me, pkg);
-        }
-        let mut echoes = BTreeMap::new();
-        for (me, p) in parts.iter_mut() {
-            let o = r1
-                .iter()
-                .filter(|(k, _)| *k != me)
-                .map(|(k, v)| (*k, v.clone()))
-                .collect();
-            echoes.insert(*me, p.receive_round1(&o).unwrap());
-        }
-        let mut r2: BTreeMap<u16, BTreeMap<u16, Zeroizing<Vec<u8>>>> = BTreeMap::new();
-        for (me, p) in parts.iter_mut() {
-            let o = echoes
-                .iter()
-                .filter(|(k, _)| *k != me)
-                .map(|(k, v)| (*k, v.clone()))
-                .collect();
-            for (to, pkg) in p.check_echoes(&o).unwrap() {
-                r2.entry(to).or_default().insert(*me, pkg);
-            }
-        }
-        parts
-            .iter_mut()
-            .map(|(me, p)| p.receive_round2(&r2[me]).unwrap())
-            .collect()
-    }
 
     #[test]
     fn threshold_signatures_verify_and_bad_shares_are_named() {
         for curve in [Curve::Ed25519, Curve::Secp256k1] {
-            let keys = keygen(curve, 3, 5);
+            let keys = run_in_memory(curve, 3, &[1, 2, 3, 4, 5], &mut OsRng).unwrap();
             let public = &keys[0].1;
             let signers = [0usize, 2, 4];
             let mut nonces = BTreeMap::new();

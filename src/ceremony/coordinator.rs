@@ -28,6 +28,17 @@ pub struct Cost {
 }
 
 impl Cost {
+    /// The cost counted in `counters` over `rounds` round trips since `started`.
+    pub fn measured(rounds: u32, counters: &Counters, started: Instant) -> Cost {
+        use std::sync::atomic::Ordering::Relaxed;
+        Cost {
+            rounds,
+            peer_requests: counters.peer_requests.load(Relaxed),
+            peer_bytes: counters.peer_bytes.load(Relaxed),
+            elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+        }
+    }
+
     pub fn to_api(self) -> api::OperationStats {
         api::OperationStats {
             rounds: self.rounds,
@@ -336,16 +347,7 @@ pub async fn create_key(
     };
     let info =
         crate::http::keys::key_info(&record).map_err(|e| ApiError::internal(e.to_string()))?;
-    let cost = Cost {
-        rounds: CEREMONY_ROUNDS,
-        peer_requests: counters
-            .peer_requests
-            .load(std::sync::atomic::Ordering::Relaxed),
-        peer_bytes: counters
-            .peer_bytes
-            .load(std::sync::atomic::Ordering::Relaxed),
-        elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
-    };
+    let cost = Cost::measured(CEREMONY_ROUNDS, &counters, started);
     tracing::info!(key = %record.name, elapsed_ms = cost.elapsed_ms, peer_bytes = cost.peer_bytes, "key ceremony succeeded");
     Ok((info, cost))
 }

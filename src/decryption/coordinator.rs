@@ -184,16 +184,7 @@ pub async fn decrypt(
         };
         results.push(result);
     }
-    let cost = Cost {
-        rounds,
-        peer_requests: counters
-            .peer_requests
-            .load(std::sync::atomic::Ordering::Relaxed),
-        peer_bytes: counters
-            .peer_bytes
-            .load(std::sync::atomic::Ordering::Relaxed),
-        elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
-    };
+    let cost = Cost::measured(rounds, &counters, started);
     Ok(Decrypted {
         results,
         contributors: good.keys().copied().collect(),

@@ -133,14 +133,21 @@ impl Envelope {
 
 /// Remembers message ids until they could no longer pass the freshness check.
 pub struct ReplayGuard {
-    seen: Mutex<HashMap<(u16, String), u64>>,
+    state: Mutex<SeenIds>,
     window_ms: u64,
+}
+
+#[derive(Default)]
+struct SeenIds {
+    /// (sender, message id) → the message's own timestamp.
+    seen: HashMap<(u16, String), u64>,
+    last_prune_ms: u64,
 }
 
 impl ReplayGuard {
     pub fn new(window: Duration) -> Self {
         ReplayGuard {
-            seen: Mutex::new(HashMap::new()),
+            state: Mutex::new(SeenIds::default()),
             window_ms: window.as_millis() as u64,
         }
     }
@@ -151,17 +158,20 @@ impl ReplayGuard {
         if skew > self.window_ms {
             return Err(EnvelopeError::Stale(skew));
         }
-        let mut seen = self.seen.lock();
-        if seen.len() > 4096 {
-            // Anything older than twice the window fails the freshness check anyway.
-            seen.retain(|_, t| now.saturating_sub(*t) <= 2 * self.window_ms);
+        let mut state = self.state.lock();
+        // An id only needs remembering while its timestamp is fresh; forget older ones, at most
+        // once a second so that the cost stays constant per message under load.
+        if now.saturating_sub(state.last_prune_ms) > 1_000 {
+            let oldest = now.saturating_sub(self.window_ms);
+            state.seen.retain(|_, sent| *sent >= oldest);
+            state.last_prune_ms = now;
         }
-        match seen.entry((env.from, env.msg_id.clone())) {
+        match state.seen.entry((env.from, env.msg_id.clone())) {
             std::collections::hash_map::Entry::Occupied(_) => {
                 Err(EnvelopeError::Replayed(env.msg_id.clone()))
             }
             std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(now);
+                v.insert(env.sent_at_ms);
                 Ok(())
             }
         }

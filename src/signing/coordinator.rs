@@ -57,16 +57,17 @@ async fn collect_commitments(
     };
     let mut pending: FuturesUnordered<_> = candidates
         .iter()
-        .map(|p| {
-            async move { (*p, transport::call(node, *p, session, request, Some(counters)).await) }
+        .map(|p| async move {
+            (
+                *p,
+                transport::call(node, *p, session, request, Some(counters)).await,
+            )
         })
         .collect();
     let mut chosen = BTreeMap::new();
     while let Some((p, result)) = pending.next().await {
         match result {
-            Ok(PeerResponse::Commitments { commitments })
-                if commitments.len() == expected =>
-            {
+            Ok(PeerResponse::Commitments { commitments }) if commitments.len() == expected => {
                 chosen.insert(p, commitments);
                 if chosen.len() == t {
                     break;
@@ -98,8 +99,12 @@ async fn attempt(
         .collect();
     candidates.sort_by_key(|p| (*p != node.id(), *p));
     let session = crate::random_id();
-    let commit = PeerRequest::SignCommit { key: record.name.clone(), messages: messages.to_vec() };
-    let chosen = collect_commitments(node, &session, &commit, &candidates, t, counters, excluded).await;
+    let commit = PeerRequest::SignCommit {
+        key: record.name.clone(),
+        messages: messages.to_vec(),
+    };
+    let chosen =
+        collect_commitments(node, &session, &commit, &candidates, t, counters, excluded).await;
     if chosen.len() < t {
         return None;
     }
@@ -213,16 +218,7 @@ pub async fn sign_messages(
         )
         .await;
         if let Ok(Some((signatures, signers))) = outcome {
-            let cost = Cost {
-                rounds,
-                peer_requests: counters
-                    .peer_requests
-                    .load(std::sync::atomic::Ordering::Relaxed),
-                peer_bytes: counters
-                    .peer_bytes
-                    .load(std::sync::atomic::Ordering::Relaxed),
-                elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
-            };
+            let cost = Cost::measured(rounds, &counters, started);
             return Ok(Signed {
                 signatures,
                 signers,

@@ -321,11 +321,13 @@ pub fn encrypt_to_public_key<R: RngCore + CryptoRng>(
     match scheme {
         Scheme::HpkeX25519 => {
             let pk_r: [u8; x25519::X25519_LEN] =
-                public_key.try_into().map_err(|_| DecryptError::WrongLength {
-                    what: "X25519 public key",
-                    expected: x25519::X25519_LEN,
-                    got: public_key.len(),
-                })?;
+                public_key
+                    .try_into()
+                    .map_err(|_| DecryptError::WrongLength {
+                        what: "X25519 public key",
+                        expected: x25519::X25519_LEN,
+                        got: public_key.len(),
+                    })?;
             let (enc, ciphertext) = hpke_seal::seal(&pk_r, plaintext, info, aad, aead, rng)?;
             Ok(Ciphertext::Hpke {
                 enc,
