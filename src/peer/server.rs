@@ -20,9 +20,21 @@ pub async fn dispatch(node: &Arc<Node>, envelope: Envelope) -> Result<Envelope, 
             expected: request.kind().into(),
         });
     }
-    let from = envelope.from;
-    let session = envelope.session.as_str();
-    let response = match request {
+    let response = handle(node, envelope.from, &envelope.session, request);
+    let bytes =
+        serde_json::to_vec(&response).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
+    Ok(Envelope::sign(
+        &node.identity,
+        envelope.from,
+        &envelope.session,
+        RESPONSE_KIND,
+        &bytes,
+    ))
+}
+
+/// Runs the participant logic for an authenticated request from `from`.
+pub fn handle(node: &Arc<Node>, from: u16, session: &str, request: PeerRequest) -> PeerResponse {
+    match request {
         PeerRequest::Ping => PeerResponse::Pong,
         PeerRequest::DkgStart { spec } => {
             crate::ceremony::participant::start(node, from, session, spec)
@@ -51,14 +63,5 @@ pub async fn dispatch(node: &Arc<Node>, envelope: Envelope) -> Result<Envelope, 
         PeerRequest::DecryptPartial { key, ephemerals } => {
             crate::decryption::participant::partials(node, from, session, &key, &ephemerals)
         }
-    };
-    let bytes =
-        serde_json::to_vec(&response).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
-    Ok(Envelope::sign(
-        &node.identity,
-        from,
-        session,
-        RESPONSE_KIND,
-        &bytes,
-    ))
+    }
 }
