@@ -19,7 +19,7 @@ use keyshares::decrypt::{
     ShareScalar,
 };
 use keyshares::dkg::run_in_memory;
-use keyshares::{sign, Curve, KeyShare, PublicKeys};
+use keyshares::{sign, Curve, KeyShare, ProtocolError, PublicKeys};
 use rand::rngs::OsRng;
 
 // ---------------------------------------------------------------------------------------------
@@ -485,7 +485,7 @@ fn sign_in_process(keys: &[(KeyShare, PublicKeys)], t: usize, message: &[u8]) ->
     for ((share, _), n) in keys[..t].iter().zip(nonces) {
         shares.insert(
             share.identifier(),
-            sign::sign(share, n, &package).expect("sign"),
+            sign::sign(share, n, &package, |_| Ok::<(), ProtocolError>(())).expect("sign"),
         );
     }
     sign::aggregate(&keys[0].1, &package, &shares).expect("aggregate")

@@ -119,6 +119,9 @@ impl Node {
         let http = reqwest::Client::builder()
             .timeout(config.timeouts.peer())
             .pool_max_idle_per_host(64)
+            // Below actix's 5 s keep-alive, so a pooled connection is never one the peer is
+            // closing at that moment (a POST on it would fail and exclude a healthy peer).
+            .pool_idle_timeout(std::time::Duration::from_secs(4))
             .build()
             .map_err(|e| anyhow::anyhow!("HTTP client: {e}"))?;
         Ok(Node {

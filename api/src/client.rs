@@ -43,6 +43,8 @@ impl Client {
     pub fn with_timeout(base: impl Into<String>, token: Option<String>, timeout: Duration) -> Self {
         let http = reqwest::Client::builder()
             .timeout(timeout)
+            // Below the node's 5 s keep-alive: never reuse a connection the node is closing.
+            .pool_idle_timeout(Duration::from_secs(4))
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
         Client {

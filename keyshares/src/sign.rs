@@ -103,27 +103,33 @@ pub fn summarize(curve: Curve, signing_package: &[u8]) -> Result<PackageSummary,
     }
 }
 
-/// Round 2: consumes the nonces and returns this signer's signature share. frost checks that
-/// the package carries this signer's own commitments.
-pub fn sign(
+fn sign_of<C: Ciphersuite, E: From<ProtocolError>>(
+    key: &frost_core::keys::KeyPackage<C>,
+    nonces: SigningNonces<C>,
+    bytes: &[u8],
+    approve: impl FnOnce(&PackageSummary) -> Result<(), E>,
+) -> Result<Vec<u8>, E> {
+    let package = SigningPackage::<C>::deserialize(bytes).map_err(from_frost)?;
+    approve(&PackageSummary {
+        message: package.message().clone(),
+        signers: package.signing_commitments().keys().filter_map(identifier_to_u16).collect(),
+    })?;
+    Ok(frost_core::round2::sign(&package, &nonces, key).map_err(from_frost)?.serialize())
+}
+
+/// Round 2: parses the signing package once, lets the signer `approve` what it is about to
+/// sign (the message and the signers), then consumes the nonces and returns its signature
+/// share. frost checks that the package carries this signer's own commitments.
+pub fn sign<E: From<ProtocolError>>(
     share: &KeyShare,
     nonces: Nonces,
     signing_package: &[u8],
-) -> Result<Vec<u8>, ProtocolError> {
+    approve: impl FnOnce(&PackageSummary) -> Result<(), E>,
+) -> Result<Vec<u8>, E> {
     match (share, nonces) {
-        (KeyShare::Ed25519(k), Nonces::Ed25519(n)) => {
-            let p = SigningPackage::deserialize(signing_package).map_err(from_frost)?;
-            Ok(frost_core::round2::sign(&p, &n, k)
-                .map_err(from_frost)?
-                .serialize())
-        }
-        (KeyShare::Secp256k1(k), Nonces::Secp256k1(n)) => {
-            let p = SigningPackage::deserialize(signing_package).map_err(from_frost)?;
-            Ok(frost_core::round2::sign(&p, &n, k)
-                .map_err(from_frost)?
-                .serialize())
-        }
-        _ => Err(ProtocolError::invalid("nonces belong to another curve")),
+        (KeyShare::Ed25519(k), Nonces::Ed25519(n)) => sign_of(k, n, signing_package, approve),
+        (KeyShare::Secp256k1(k), Nonces::Secp256k1(n)) => sign_of(k, n, signing_package, approve),
+        _ => Err(ProtocolError::invalid("nonces belong to another curve").into()),
     }
 }
 
@@ -231,7 +237,8 @@ mod tests {
             for &i in &signers {
                 let id = keys[i].0.identifier();
                 let n = nonces.remove(&id).unwrap();
-                shares.insert(id, sign(&keys[i].0, n, &package).unwrap());
+                let approve = |_: &PackageSummary| Ok::<(), ProtocolError>(());
+                shares.insert(id, sign(&keys[i].0, n, &package, approve).unwrap());
             }
             let sig = aggregate(public, &package, &shares).unwrap();
             assert!(verify(curve, &public.group_key(), b"manifest", &sig));

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::http::StatusCode;
+use actix_web::web;
 use api::Excluded;
 use keyshares::decrypt::{combine_and_open, verify_partial, Ciphertext, PartialDecryption};
+use rayon::prelude::*;
 use zeroize::Zeroizing;
 
 use super::{partials_context, scheme_of};
@@ -28,14 +30,15 @@ pub struct Decrypted {
 }
 
 /// Opens and checks one node's answer: every partial must carry a valid proof against the
-/// node's verifying share, or the node is to blame.
+/// node's verifying share, or the node is to blame. Proofs are checked on all cores. This
+/// node's own partials are not: it computed them itself, and a proof only convinces others.
 fn check_answer(
     node: &Node,
     active: &ActiveKey,
     session: &str,
     from: u16,
     answer: PeerResponse,
-    ephemerals: &[Option<Vec<u8>>],
+    ephemerals: &[Vec<u8>],
 ) -> Result<Vec<PartialOutcome>, String> {
     let sealed = match answer {
         PeerResponse::Partials { sealed } => sealed,
@@ -50,12 +53,15 @@ fn check_answer(
     .map_err(|e| format!("sealed partials do not open: {e}"))?;
     let outcomes: Vec<PartialOutcome> =
         serde_json::from_slice(&plain).map_err(|e| format!("malformed partials: {e}"))?;
-    let requested = ephemerals.iter().flatten().count();
-    if outcomes.len() != requested {
+    if outcomes.len() != ephemerals.len() {
         return Err(format!(
-            "sent {} partials for {requested} ciphertexts",
-            outcomes.len()
+            "sent {} partials for {} ciphertexts",
+            outcomes.len(),
+            ephemerals.len()
         ));
+    }
+    if from == node.id() {
+        return Ok(outcomes);
     }
     let scheme = scheme_of(active.record.algorithm).ok_or("not a decryption key")?;
     let share = active
@@ -63,13 +69,54 @@ fn check_answer(
         .verifying_shares()
         .remove(&from)
         .ok_or("has no verifying share for this key")?;
-    for (i, (outcome, e)) in outcomes.iter().zip(ephemerals.iter().flatten()).enumerate() {
-        if let PartialOutcome::Partial(p) = outcome {
-            verify_partial(scheme, &share, e, p)
-                .map_err(|err| format!("invalid partial decryption for item {i}: {err}"))?;
-        }
+    let invalid = outcomes
+        .par_iter()
+        .zip(ephemerals.par_iter())
+        .enumerate()
+        .find_map_first(|(i, (outcome, e))| match outcome {
+            PartialOutcome::Partial(p) => verify_partial(scheme, &share, e, p)
+                .err()
+                .map(|err| format!("invalid partial decryption for item {i}: {err}")),
+            PartialOutcome::Error(_) => None,
+        });
+    match invalid {
+        Some(reason) => Err(reason),
+        None => Ok(outcomes),
     }
-    Ok(outcomes)
+}
+
+/// Combines the partials of every item and opens it, on all cores.
+fn combine_all(
+    algorithm: api::Algorithm,
+    group_key: &[u8],
+    items: &[Result<Ciphertext, String>],
+    positions: &[Option<usize>],
+    good: &BTreeMap<u16, Vec<PartialOutcome>>,
+) -> Vec<ItemResult> {
+    items
+        .par_iter()
+        .zip(positions.par_iter())
+        .map(|(item, position)| {
+            let ct = item.as_ref().map_err(Clone::clone)?;
+            let Some(position) = *position else {
+                return Err(match ct.ephemeral() {
+                    Err(e) => e.to_string(),
+                    Ok(_) => format!("not a {algorithm} ciphertext"),
+                });
+            };
+            let mut partials: BTreeMap<u16, PartialDecryption> = BTreeMap::new();
+            for (p, outcomes) in good {
+                match &outcomes[position] {
+                    PartialOutcome::Partial(d) => {
+                        partials.insert(*p, d.clone());
+                    }
+                    // Every honest node refuses the same invalid ephemeral point.
+                    PartialOutcome::Error(e) => return Err(e.clone()),
+                }
+            }
+            combine_and_open(group_key, &partials, ct).map_err(|e| e.to_string())
+        })
+        .collect()
 }
 
 /// Decrypts a batch; `items` holds each ciphertext or the reason it could not be parsed.
@@ -90,15 +137,22 @@ pub async fn decrypt(
     let started = Instant::now();
     let deadline = started + node.config.timeouts.operation();
     let counters = Counters::default();
-    // Items that cannot even name a valid-looking ephemeral point fail here, alone.
-    let ephemerals: Vec<Option<Vec<u8>>> = items
-        .iter()
-        .map(|item| match item {
-            Ok(ct) if ct.scheme() == scheme => ct.ephemeral().ok().map(|e| e.to_vec()),
-            _ => None,
-        })
-        .collect();
-    let request_items: Vec<Vec<u8>> = ephemerals.iter().flatten().cloned().collect();
+    // Items that cannot even name a valid-looking ephemeral point fail alone, without a request.
+    let mut positions = Vec::with_capacity(items.len());
+    let mut ephemerals = Vec::new();
+    for item in &items {
+        match item {
+            Ok(ct) if ct.scheme() == scheme => match ct.ephemeral() {
+                Ok(e) => {
+                    positions.push(Some(ephemerals.len()));
+                    ephemerals.push(e.to_vec());
+                }
+                Err(_) => positions.push(None),
+            },
+            _ => positions.push(None),
+        }
+    }
+    let ephemerals = Arc::new(ephemerals);
     let t = usize::from(active.record.threshold);
     let mut candidates: Vec<u16> = active.record.participants.clone();
     candidates.sort_by_key(|p| (*p != node.id(), *p));
@@ -109,9 +163,9 @@ pub async fn decrypt(
     let session = crate::random_id();
     let request = PeerRequest::DecryptPartial {
         key: key.to_string(),
-        ephemerals: request_items.clone(),
+        ephemerals: ephemerals.to_vec(),
     };
-    while !request_items.is_empty() && good.len() < t {
+    while !ephemerals.is_empty() && good.len() < t {
         let ask: Vec<u16> = candidates.by_ref().take(t - good.len()).collect();
         if ask.len() < t - good.len() || Instant::now() >= deadline {
             let available = good.len() + ask.len();
@@ -124,9 +178,7 @@ pub async fn decrypt(
         }
         rounds += 1;
         let answers = futures::future::join_all(ask.iter().map(|p| {
-            let request = &request;
-            let session = &session;
-            let counters = &counters;
+            let (request, session, counters) = (&request, &session, &counters);
             async move {
                 (
                     *p,
@@ -135,11 +187,31 @@ pub async fn decrypt(
             }
         }))
         .await;
-        for (p, answer) in answers {
-            let checked = answer
-                .map_err(|e| e.to_string())
-                .and_then(|a| check_answer(node, &active, &session, p, a, &ephemerals));
-            match checked {
+        let checked = {
+            let (node, active, session, ephemerals) = (
+                node.clone(),
+                active.clone(),
+                session.clone(),
+                ephemerals.clone(),
+            );
+            web::block(move || {
+                answers
+                    .into_iter()
+                    .map(|(p, answer)| {
+                        (
+                            p,
+                            answer.map_err(|e| e.to_string()).and_then(|a| {
+                                check_answer(&node, &active, &session, p, a, &ephemerals)
+                            }),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(|e| ApiError::internal(format!("checking partials: {e}")))?
+        };
+        for (p, result) in checked {
+            match result {
                 Ok(outcomes) => {
                     good.insert(p, outcomes);
                 }
@@ -150,44 +222,16 @@ pub async fn decrypt(
             }
         }
     }
+    let contributors = good.keys().copied().collect();
+    let algorithm = active.record.algorithm;
     let group_key = active.public.group_key();
-    let mut position = 0;
-    let mut results = Vec::with_capacity(items.len());
-    for (item, ephemeral) in items.iter().zip(&ephemerals) {
-        let result = match (item, ephemeral) {
-            (Err(e), _) => Err(e.clone()),
-            (Ok(ct), None) if ct.scheme() != scheme => {
-                Err(format!("not a {} ciphertext", active.record.algorithm))
-            }
-            (Ok(ct), None) => Err(ct
-                .ephemeral()
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_else(|| "invalid ciphertext".into())),
-            (Ok(ct), Some(_)) => {
-                let mut partials: BTreeMap<u16, PartialDecryption> = BTreeMap::new();
-                let mut refusal = None;
-                for (p, outcomes) in &good {
-                    match &outcomes[position] {
-                        PartialOutcome::Partial(d) => {
-                            partials.insert(*p, d.clone());
-                        }
-                        PartialOutcome::Error(e) => refusal = Some(e.clone()),
-                    }
-                }
-                position += 1;
-                match refusal {
-                    Some(e) => Err(e),
-                    None => combine_and_open(&group_key, &partials, ct).map_err(|e| e.to_string()),
-                }
-            }
-        };
-        results.push(result);
-    }
+    let results = web::block(move || combine_all(algorithm, &group_key, &items, &positions, &good))
+        .await
+        .map_err(|e| ApiError::internal(format!("combining partials: {e}")))?;
     let cost = Cost::measured(rounds, &counters, started);
     Ok(Decrypted {
         results,
-        contributors: good.keys().copied().collect(),
+        contributors,
         excluded,
         cost,
     })

@@ -34,7 +34,12 @@ pub async fn call(
     if to == node.id() {
         // This node's own part: the message never leaves the process, so there is nothing to
         // authenticate, and signing, verifying and encoding it would only cost time.
-        return Ok(super::server::handle(node, to, session, request.clone()));
+        // It runs on the blocking pool so that the requests to the peers go out first and the
+        // nodes work in parallel.
+        let (node, session, request) = (node.clone(), session.to_string(), request.clone());
+        return actix_web::web::block(move || super::server::handle(&node, to, &session, request))
+            .await
+            .map_err(|e| CallError::Rejected(format!("local handler failed: {e}")));
     }
     let payload = serde_json::to_vec(request).map_err(|e| CallError::BadAnswer(e.to_string()))?;
     let envelope = Envelope::sign(&node.identity, to, session, request.kind(), &payload);

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use api::Purpose;
-use keyshares::sign::{self, Nonces};
+use keyshares::sign::{self, Nonces, PackageSummary};
+use keyshares::ProtocolError;
 
 use crate::node::Node;
 use crate::peer::{PeerErrorCode, PeerResponse};
@@ -113,43 +114,38 @@ pub fn share(node: &Arc<Node>, from: u16, session: &str, packages: &[Vec<u8>]) -
     let corrupt = node.faults().corrupt_signature_shares;
     let mut shares = Vec::with_capacity(packages.len());
     for ((package, nonces), message) in packages.iter().zip(s.nonces).zip(&s.messages) {
-        let summary = match sign::summarize(curve, package) {
-            Ok(x) => x,
-            Err(e) => {
-                return error(
-                    PeerErrorCode::Invalid,
-                    format!("malformed signing package: {e}"),
-                )
+        let approve = |summary: &PackageSummary| {
+            // The coordinator may not substitute another message for the one committed to.
+            if &summary.message != message {
+                return Err(Refusal(PeerResponse::Error {
+                    code: PeerErrorCode::Protocol,
+                    message: "the signing package's message is not the one this session committed to".into(),
+                    culprit: Some(from),
+                }));
             }
+            let outsider = summary.signers.iter().any(|p| !active.record.participants.contains(p));
+            if !summary.signers.contains(&node.id()) || outsider {
+                return Err(Refusal(error(PeerErrorCode::Invalid, "the signing package names signers outside the key's participants")));
+            }
+            Ok(())
         };
-        // The coordinator may not substitute another message for the one committed to.
-        if &summary.message != message {
-            return PeerResponse::Error {
-                code: PeerErrorCode::Protocol,
-                message: "the signing package's message is not the one this session committed to"
-                    .into(),
-                culprit: Some(from),
-            };
-        }
-        if !summary.signers.contains(&node.id())
-            || summary
-                .signers
-                .iter()
-                .any(|p| !active.record.participants.contains(p))
-        {
-            return error(
-                PeerErrorCode::Invalid,
-                "the signing package names signers outside the key's participants",
-            );
-        }
-        match sign::sign(&active.share, nonces, package) {
+        match sign::sign(&active.share, nonces, package, approve) {
             Ok(share) if corrupt => {
                 drop(share);
                 shares.push(sign::faults::random_share(curve, &mut rand::rngs::OsRng));
             }
             Ok(share) => shares.push(share),
-            Err(e) => return error(PeerErrorCode::Invalid, format!("cannot sign: {e}")),
+            Err(Refusal(answer)) => return answer,
         }
     }
     PeerResponse::Shares { shares }
+}
+
+/// Why this signer will not sign a package; it becomes the signer's answer.
+struct Refusal(PeerResponse);
+
+impl From<ProtocolError> for Refusal {
+    fn from(e: ProtocolError) -> Self {
+        Refusal(error(PeerErrorCode::Invalid, format!("cannot sign: {e}")))
+    }
 }
