@@ -112,9 +112,15 @@ fn sign_of<C: Ciphersuite, E: From<ProtocolError>>(
     let package = SigningPackage::<C>::deserialize(bytes).map_err(from_frost)?;
     approve(&PackageSummary {
         message: package.message().clone(),
-        signers: package.signing_commitments().keys().filter_map(identifier_to_u16).collect(),
+        signers: package
+            .signing_commitments()
+            .keys()
+            .filter_map(identifier_to_u16)
+            .collect(),
     })?;
-    Ok(frost_core::round2::sign(&package, &nonces, key).map_err(from_frost)?.serialize())
+    Ok(frost_core::round2::sign(&package, &nonces, key)
+        .map_err(from_frost)?
+        .serialize())
 }
 
 /// Round 2: parses the signing package once, lets the signer `approve` what it is about to

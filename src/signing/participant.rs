@@ -119,13 +119,21 @@ pub fn share(node: &Arc<Node>, from: u16, session: &str, packages: &[Vec<u8>]) -
             if &summary.message != message {
                 return Err(Refusal(PeerResponse::Error {
                     code: PeerErrorCode::Protocol,
-                    message: "the signing package's message is not the one this session committed to".into(),
+                    message:
+                        "the signing package's message is not the one this session committed to"
+                            .into(),
                     culprit: Some(from),
                 }));
             }
-            let outsider = summary.signers.iter().any(|p| !active.record.participants.contains(p));
+            let outsider = summary
+                .signers
+                .iter()
+                .any(|p| !active.record.participants.contains(p));
             if !summary.signers.contains(&node.id()) || outsider {
-                return Err(Refusal(error(PeerErrorCode::Invalid, "the signing package names signers outside the key's participants")));
+                return Err(Refusal(error(
+                    PeerErrorCode::Invalid,
+                    "the signing package names signers outside the key's participants",
+                )));
             }
             Ok(())
         };
