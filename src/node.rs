@@ -46,6 +46,9 @@ pub struct Faults {
     pub tamper_dkg_round2: bool,
     /// Answer signing round 2 with random signature shares.
     pub corrupt_signature_shares: bool,
+    /// Hold answers to peer requests of these kinds (e.g. `sign.share`) for this many
+    /// milliseconds before sending them: a slow or overloaded peer.
+    pub slow_answers_ms: BTreeMap<&'static str, u64>,
     /// Answer decryption requests with partials computed with a wrong share.
     pub corrupt_partials: bool,
 }

@@ -153,6 +153,23 @@ fn signing_survives_down_and_corrupt_signers_and_fails_cleanly_without_quorum() 
 }
 
 #[test]
+fn a_slow_signer_is_timed_out_and_replaced() {
+    // Peer requests time out after 2 s in the harness. Node 3 commits a little late, so round 1
+    // picks node 2; node 2 then holds its signature share for 30 s. The coordinator must time
+    // it out, name it, and sign with node 3 instead, well inside its 10 s deadline.
+    let h = Harness::start(3);
+    let key = h.create(1, "k", Algorithm::FrostEd25519, 2, None).unwrap();
+    h.cluster.node(3).unwrap().faults.write().slow_answers_ms.insert("sign.commit", 300);
+    h.cluster.node(2).unwrap().faults.write().slow_answers_ms.insert("sign.share", 30_000);
+    let answer = h.rt.block_on(h.client(1).sign("k", b"slow")).unwrap();
+    assert!(verify_strict(&dalek_key(&key.public_key), b"slow", &answer.signature));
+    assert_eq!(answer.signers, vec![1, 3], "{answer:?}");
+    assert_eq!(answer.excluded.len(), 1, "{answer:?}");
+    assert_eq!(answer.excluded[0].node, 2);
+    assert!(answer.excluded[0].reason.contains("timed out"), "{answer:?}");
+}
+
+#[test]
 fn two_hundred_concurrent_signatures_all_verify() {
     let h = Harness::start(5);
     let key = h
