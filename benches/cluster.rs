@@ -231,6 +231,7 @@ async fn create_key(
         algorithm,
         threshold,
         participants: None,
+        policy: None,
     };
     client
         .create_key(&request)

@@ -22,7 +22,7 @@ pub struct Cli {
 }
 
 #[derive(Args, Clone)]
-pub struct ClientOpts {
+pub(crate) struct ClientOpts {
     /// A node's client URL.
     #[arg(
         long,
@@ -37,9 +37,13 @@ pub struct ClientOpts {
     /// The bearer token itself (prefer --token-file: arguments show in `ps`).
     #[arg(long, env = "KEYQUORUM_TOKEN", hide_env_values = true, global = true)]
     token: Option<String>,
+    /// Client key file (e.g. DIR/admin.key from `cluster init`): signs every request. Needed
+    /// to create keys, sign, decrypt and change clients or policies.
+    #[arg(long, env = "KEYQUORUM_CLIENT_KEY", global = true)]
+    client_key: Option<PathBuf>,
     /// Print the API's JSON answer instead of a human summary.
     #[arg(long, global = true)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(Subcommand)]
@@ -117,6 +121,9 @@ enum Command {
         /// Records per request (one peer round trip each).
         #[arg(long, default_value_t = 500)]
         batch: usize,
+        /// An approver's client key file; repeat for each approval the key's policy needs.
+        #[arg(long = "approver-key")]
+        approver_keys: Vec<PathBuf>,
         #[arg(long = "in")]
         input: Option<PathBuf>,
         #[arg(long = "out")]
@@ -129,6 +136,31 @@ enum Command {
         #[command(flatten)]
         client: ClientOpts,
     },
+    /// Register, list and remove clients (admin-signed, applied on every node).
+    #[command(subcommand, visible_alias = "clients")]
+    Client(crate::cli_access::ClientCommand),
+    /// Read a node's audit trail, or check a stopped node's trail for edits.
+    #[command(subcommand)]
+    Audit(crate::cli_access::AuditCommand),
+    /// Drop all key material from a node's memory; it answers 503 "sealed" until unsealed.
+    ///
+    /// Example: keyquorum seal --url http://127.0.0.1:7102 --client-key cluster/admin.key
+    Seal {
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Unseal a node with its passphrase (from a file, or KEYQUORUM_PASSPHRASE).
+    ///
+    /// Example: keyquorum unseal --url http://127.0.0.1:7102 --passphrase-file cluster/node-2/passphrase
+    Unseal {
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Change a stopped node's store passphrase.
+    #[command(subcommand)]
+    Passphrase(crate::cli_access::PassphraseCommand),
     /// Run a local 3-node cluster, show a ceremony, signing and threshold decryption, and stop.
     ///
     /// Example: keyquorum demo            (or: keyquorum demo --keep)
@@ -170,6 +202,18 @@ enum KeysCommand {
         /// Comma-separated node ids; all nodes when absent.
         #[arg(long, value_delimiter = ',')]
         participants: Option<Vec<u16>>,
+        #[command(flatten)]
+        policy: crate::cli_access::PolicyArgs,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Replace a key's policy (admin or a client the policy lets manage the key).
+    ///
+    /// Example: keyquorum keys policy reid --decrypt analyst,auditor --approve dpo --decrypt-approvals 1
+    Policy {
+        name: String,
+        #[command(flatten)]
+        policy: crate::cli_access::PolicyArgs,
         #[command(flatten)]
         client: ClientOpts,
     },
@@ -214,7 +258,7 @@ impl MessageInput {
 }
 
 impl ClientOpts {
-    fn client(&self) -> anyhow::Result<Client> {
+    pub(crate) fn client(&self) -> anyhow::Result<Client> {
         let token = match (&self.token, &self.token_file) {
             (Some(t), _) => Some(t.clone()),
             (None, Some(path)) => Some(
@@ -225,12 +269,18 @@ impl ClientOpts {
             ),
             (None, None) => None,
         };
-        Ok(Client::new(self.url.clone(), token))
+        let client = Client::new(self.url.clone(), token);
+        Ok(match &self.client_key {
+            Some(path) => {
+                client.with_signer(api::ClientKey::load(path).map_err(anyhow::Error::msg)?)
+            }
+            None => client,
+        })
     }
 }
 
 /// An error with the exit code it maps to.
-struct Failure(ExitCode, String);
+pub(crate) struct Failure(pub(crate) ExitCode, pub(crate) String);
 
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
@@ -258,7 +308,7 @@ impl From<ClientError> for Failure {
     }
 }
 
-fn print_json<T: serde::Serialize>(value: &T) {
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) {
     println!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()
@@ -289,7 +339,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
@@ -375,6 +425,14 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { keep } => crate::demo::run(keep).map_err(Failure::from),
+        Command::Client(cmd) => crate::cli_access::client(cmd),
+        Command::Audit(cmd) => crate::cli_access::audit(cmd),
+        Command::Seal { client } => crate::cli_access::seal(&client),
+        Command::Unseal {
+            passphrase_file,
+            client,
+        } => crate::cli_access::unseal(passphrase_file.as_ref(), &client),
+        Command::Passphrase(cmd) => crate::cli_access::passphrase(cmd),
         Command::Encrypt {
             public_key,
             key,
@@ -435,6 +493,7 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
         Command::Decrypt {
             key,
             batch,
+            approver_keys,
             input,
             output,
             client,
@@ -460,11 +519,17 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
             let api_client = client.client()?;
+            let approvers = approver_keys
+                .iter()
+                .map(|p| api::ClientKey::load(p))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Failure(ExitCode::from(2), e))?;
             let results = runtime()?.block_on(crate::records::decrypt_all(
                 &api_client,
                 &key,
                 &sealed,
                 batch,
+                &approvers,
                 |done| bar.set_position(done as u64),
             ))?;
             bar.finish_and_clear();
@@ -523,6 +588,7 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode, Failure> {
             algorithm,
             threshold,
             participants,
+            policy,
             client,
         } => {
             let algorithm = algorithm
@@ -533,6 +599,7 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode, Failure> {
                 algorithm,
                 threshold,
                 participants,
+                policy: policy.to_policy(),
             };
             let info = runtime()?.block_on(client.client()?.create_key(&request))?;
             if client.json {
@@ -571,6 +638,16 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode, Failure> {
                     );
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Policy {
+            name,
+            policy,
+            client,
+        } => {
+            let policy = policy.to_policy().unwrap_or_default();
+            let info = runtime()?.block_on(client.client()?.set_policy(&name, &policy))?;
+            print_json(&info.policy);
             Ok(ExitCode::SUCCESS)
         }
         KeysCommand::Show { name, client } => {

@@ -20,6 +20,8 @@ pub struct ClusterFiles {
     pub dir: PathBuf,
     pub configs: BTreeMap<u16, PathBuf>,
     pub token: String,
+    /// The first admin client's key (also in `DIR/admin.key`).
+    pub admin: api::ClientKey,
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -56,6 +58,14 @@ pub fn init(dir: &Path, ports: &[(u16, u16)]) -> anyhow::Result<ClusterFiles> {
     let token = random_hex(32);
     crate::fsutil::write_private(&dir.join("admin.token"), format!("{token}\n").as_bytes())?;
     let token_hash = hex::encode(Sha256::digest(token.as_bytes()));
+    // The first admin client: its key signs key creation, client and policy changes.
+    let admin = api::ClientKey::generate("admin");
+    crate::fsutil::write_private(&dir.join("admin.key"), admin.to_file_text().as_bytes())?;
+    let bootstrap = api::ClientInfo {
+        name: admin.name.clone(),
+        public_key: admin.public_hex(),
+        roles: vec![api::Role::Admin, api::Role::KeyCreator, api::Role::Auditor],
+    };
 
     let identities: Vec<Identity> = (1..=n as u16).map(Identity::generate).collect();
     let members: Vec<Member> = identities
@@ -96,6 +106,8 @@ pub fn init(dir: &Path, ports: &[(u16, u16)]) -> anyhow::Result<ClusterFiles> {
             client_token_sha256: vec![token_hash.clone()],
             workers: 2,
             timeouts: Timeouts::default(),
+            auth: Default::default(),
+            bootstrap_clients: vec![bootstrap.clone()],
             members: members.clone(),
         };
         let path = dir.join(format!("node-{i}.toml"));
@@ -112,6 +124,7 @@ pub fn init(dir: &Path, ports: &[(u16, u16)]) -> anyhow::Result<ClusterFiles> {
         dir: dir.to_path_buf(),
         configs,
         token,
+        admin,
     })
 }
 
@@ -261,8 +274,14 @@ impl LocalCluster {
             .unwrap_or_default()
     }
 
+    /// A client of node `id` that signs as the cluster's first admin.
     pub fn client(&self, id: u16) -> api::Client {
         api::Client::new(self.client_url(id), Some(self.files.token.clone()))
+            .with_signer(self.files.admin.clone())
+    }
+
+    pub fn admin_key(&self) -> &api::ClientKey {
+        &self.files.admin
     }
 }
 

@@ -86,7 +86,34 @@ pub struct NodeConfig {
     pub workers: usize,
     #[serde(default)]
     pub timeouts: Timeouts,
+    #[serde(default)]
+    pub auth: AuthSettings,
+    /// Clients registered on this node's first start (`cluster init` puts the first admin
+    /// here); afterwards the registry changes only through admin-signed requests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bootstrap_clients: Vec<api::ClientInfo>,
     pub members: Vec<Member>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// How long an approval signature stays usable, milliseconds.
+    pub approval_ttl_ms: u64,
+    /// Requests per second each client may make to this node (0: unlimited).
+    pub client_requests_per_second: u32,
+    /// Requests a client may make at once before the rate applies.
+    pub client_burst: u32,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            approval_ttl_ms: 15 * 60 * 1000,
+            client_requests_per_second: 500,
+            client_burst: 1000,
+        }
+    }
 }
 
 fn default_workers() -> usize {

@@ -74,12 +74,14 @@ pub fn run(keep: bool) -> anyhow::Result<ExitCode> {
         algorithm: Algorithm::FrostEd25519,
         threshold: 2,
         participants: None,
+        policy: None,
     }))?;
     let decrypting = rt.block_on(cluster.client(2).create_key(&CreateKeyRequest {
         name: "reidentification".into(),
         algorithm: Algorithm::HpkeX25519,
         threshold: 2,
         participants: None,
+        policy: None,
     }))?;
     println!("\n1. key ceremonies (DKG, 2-of-3)");
     for key in [&signing, &decrypting] {
@@ -168,6 +170,7 @@ pub fn run(keep: bool) -> anyhow::Result<ExitCode> {
         "reidentification",
         &[moved],
         500,
+        &[],
         |_| {},
     ))?;
     ensure!(
@@ -214,12 +217,14 @@ pub fn run(keep: bool) -> anyhow::Result<ExitCode> {
         cluster.start(3)?;
         println!("\nthe cluster keeps running (Ctrl-C stops it). Talk to it with:");
         println!(
-            "  export KEYQUORUM_URL={} KEYQUORUM_TOKEN_FILE={}",
+            "  export KEYQUORUM_URL={} KEYQUORUM_TOKEN_FILE={} KEYQUORUM_CLIENT_KEY={}",
             cluster.client_url(1),
-            cluster_dir.join("admin.token").display()
+            cluster_dir.join("admin.token").display(),
+            cluster_dir.join("admin.key").display()
         );
         println!("  keyquorum status");
         println!("  keyquorum keys list");
+        println!("  keyquorum audit list");
         println!("  keyquorum sign --key dataset-manifests --message hello");
         println!("  echo '{{\"video\":\"v\",\"frame\":1,\"plates\":[\"X\"]}}' | keyquorum encrypt --key reidentification | keyquorum decrypt --key reidentification");
         rt.block_on(tokio::signal::ctrl_c())?;

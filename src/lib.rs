@@ -3,8 +3,12 @@
 //!
 //! The cryptography lives in the sans-IO `keyshares` crate; this crate drives it over HTTP.
 
+pub mod admin;
+pub mod audit;
+pub mod auth;
 pub mod ceremony;
 pub mod cli;
+mod cli_access;
 pub mod cluster;
 pub mod config;
 pub mod decryption;

@@ -10,6 +10,9 @@ use anyhow::Context;
 use keyshares::{KeyShare, PublicKeys};
 use parking_lot::{Mutex, RwLock};
 
+use crate::audit::Audit;
+use crate::auth::nonces::NonceCache;
+use crate::auth::ratelimit::RateLimiter;
 use crate::config::{Member, NodeConfig};
 use crate::identity::Identity;
 use crate::peer::EnvelopeVerifier;
@@ -49,6 +52,9 @@ pub struct Faults {
     /// Hold answers to peer requests of these kinds (e.g. `sign.share`) for this many
     /// milliseconds before sending them: a slow or overloaded peer.
     pub slow_answers_ms: BTreeMap<&'static str, u64>,
+    /// Answer peer requests of these kinds with a 503 without acting on them: a node that
+    /// crashed between two steps of a protocol.
+    pub unresponsive_kinds: std::collections::BTreeSet<&'static str>,
     /// Answer decryption requests with partials computed with a wrong share.
     pub corrupt_partials: bool,
 }
@@ -78,9 +84,44 @@ pub struct Node {
     pub dkg_sessions: Mutex<HashMap<String, Arc<Mutex<crate::ceremony::participant::DkgSession>>>>,
     pub sign_sessions: Mutex<HashMap<String, crate::signing::participant::SignSession>>,
     pub faults: RwLock<Faults>,
+    /// The client registry, identical on every node once changes are applied.
+    pub clients: RwLock<BTreeMap<String, api::ClientInfo>>,
+    /// Each key's policy; public, kept while sealed.
+    pub policies: RwLock<BTreeMap<String, api::KeyPolicy>>,
+    pub nonces: NonceCache,
+    pub rate: RateLimiter,
+    pub admin: crate::admin::AdminState,
+    pub audit: Audit,
+    /// Wall-clock start, milliseconds: requests signed earlier are refused (see auth).
+    pub started_at_ms: u64,
     /// Every peer byte this node sent or received as a coordinator, for `/v1/status`.
     pub traffic: Counters,
     pub started: Instant,
+}
+
+fn load_active_keys(store: &Store) -> Result<BTreeMap<String, Arc<ActiveKey>>, StoreError> {
+    let mut keys = BTreeMap::new();
+    for (record, share) in store.load_keys()? {
+        keys.insert(
+            record.name.clone(),
+            Arc::new(ActiveKey::new(record, share)?),
+        );
+    }
+    Ok(keys)
+}
+
+fn load_policies(store: &Store) -> anyhow::Result<BTreeMap<String, api::KeyPolicy>> {
+    store
+        .policies()
+        .iter()
+        .map(|item| {
+            let (name, json) = item?;
+            Ok((
+                String::from_utf8_lossy(&name).into_owned(),
+                serde_json::from_slice(&json).context("corrupt key policy")?,
+            ))
+        })
+        .collect()
 }
 
 impl Node {
@@ -107,13 +148,11 @@ impl Node {
         }
         let passphrase = config.passphrase()?;
         let store = Store::open(&config.data_dir, &passphrase)?;
-        let mut keys = BTreeMap::new();
-        for (record, share) in store.load_keys()? {
-            keys.insert(
-                record.name.clone(),
-                Arc::new(ActiveKey::new(record, share)?),
-            );
-        }
+        let keys = load_active_keys(&store)?;
+        let clients = crate::auth::registry::load(&store, &config.bootstrap_clients)?;
+        let policies = load_policies(&store)?;
+        let audit = Audit::open(store.audit().clone())?;
+        let admin = crate::admin::AdminState::open(&store)?;
         let verifier = EnvelopeVerifier::new(
             config.id,
             &config.members,
@@ -137,6 +176,16 @@ impl Node {
             dkg_sessions: Mutex::new(HashMap::new()),
             sign_sessions: Mutex::new(HashMap::new()),
             faults: RwLock::new(Faults::default()),
+            clients: RwLock::new(clients),
+            policies: RwLock::new(policies),
+            nonces: NonceCache::default(),
+            rate: RateLimiter::new(
+                f64::from(config.auth.client_requests_per_second),
+                config.auth.client_burst,
+            ),
+            admin,
+            audit,
+            started_at_ms: crate::auth::now_ms(),
             traffic: Counters::default(),
             started: Instant::now(),
             config,
@@ -149,6 +198,41 @@ impl Node {
 
     pub fn key(&self, name: &str) -> Option<Arc<ActiveKey>> {
         self.keys.read().get(name).cloned()
+    }
+
+    pub fn is_sealed(&self) -> bool {
+        self.store.is_sealed()
+    }
+
+    pub fn admin_seq(&self) -> u64 {
+        self.admin.seq()
+    }
+
+    pub fn policy(&self, key: &str) -> Option<api::KeyPolicy> {
+        self.policies.read().get(key).cloned()
+    }
+
+    /// Drops every share, nonce and ceremony secret from memory and forgets the data key.
+    pub fn seal(&self) {
+        self.store.seal();
+        self.keys.write().clear();
+        self.sign_sessions.lock().clear();
+        self.dkg_sessions.lock().clear();
+    }
+
+    /// Unwraps the data key with `passphrase` and loads the shares again.
+    pub fn unseal(&self, passphrase: &str) -> Result<(), StoreError> {
+        self.store.unseal(passphrase)?;
+        match load_active_keys(&self.store) {
+            Ok(keys) => {
+                *self.keys.write() = keys;
+                Ok(())
+            }
+            Err(e) => {
+                self.store.seal();
+                Err(e)
+            }
+        }
     }
 
     pub fn faults(&self) -> Faults {

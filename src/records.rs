@@ -147,6 +147,7 @@ pub async fn decrypt_all(
     key: &str,
     sealed: &[SealedRecord],
     batch: usize,
+    approvers: &[api::ClientKey],
     mut progress: impl FnMut(usize),
 ) -> Result<Vec<Result<Value, String>>, api::ClientError> {
     let mut out = Vec::with_capacity(sealed.len());
@@ -154,7 +155,7 @@ pub async fn decrypt_all(
         let request = api::DecryptRequest {
             ciphertexts: chunk.iter().map(ciphertext_item).collect(),
         };
-        let answer = client.decrypt(key, &request).await?;
+        let answer = client.decrypt_approved(key, &request, approvers).await?;
         for (record, result) in chunk.iter().zip(answer.results) {
             out.push(match (result.plaintext, result.error) {
                 (Some(p), _) => open(record, &p),

@@ -70,7 +70,21 @@ pub struct Store {
     db: sled::Db,
     keys: sled::Tree,
     shares: sled::Tree,
-    dek: Zeroizing<[u8; 32]>,
+    /// Key name → JSON [`api::KeyPolicy`]; public, readable while sealed.
+    policies: sled::Tree,
+    /// Client name → JSON [`api::ClientInfo`].
+    clients: sled::Tree,
+    /// Big-endian sequence → JSON admin log entry (client and policy changes, in order).
+    admin_log: sled::Tree,
+    /// Big-endian sequence → JSON [`api::AuditEntry`].
+    audit: sled::Tree,
+    /// The data key; `None` while the node is sealed.
+    dek: parking_lot::RwLock<Option<Zeroizing<[u8; 32]>>>,
+}
+
+/// The error of anything that needs the data key while the node is sealed.
+fn sealed_error() -> anyhow::Error {
+    anyhow::anyhow!("the node is sealed")
 }
 
 fn derive_kek(
@@ -172,29 +186,87 @@ impl Store {
                 dek
             }
         };
-        let keys = db.open_tree("keys")?;
-        let shares = db.open_tree("shares")?;
         Ok(Store {
+            keys: db.open_tree("keys")?,
+            shares: db.open_tree("shares")?,
+            policies: db.open_tree("policies")?,
+            clients: db.open_tree("clients")?,
+            admin_log: db.open_tree("admin_log")?,
+            audit: db.open_tree("audit")?,
             db,
-            keys,
-            shares,
-            dek,
+            dek: parking_lot::RwLock::new(Some(dek)),
         })
     }
 
     /// Re-wraps the data key under a new passphrase; the shares stay as they are.
     pub fn change_passphrase(&self, new_passphrase: &str) -> Result<(), StoreError> {
-        self.db
-            .insert(SEAL_HEADER, wrap_dek(new_passphrase, &self.dek)?)?;
+        if new_passphrase.is_empty() {
+            return Err(anyhow::anyhow!("the new passphrase is empty").into());
+        }
+        let wrapped = {
+            let dek = self.dek.read();
+            wrap_dek(new_passphrase, dek.as_ref().ok_or_else(sealed_error)?)?
+        };
+        self.db.insert(SEAL_HEADER, wrapped)?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Forgets the data key: nothing sealed can be read or written until [`Store::unseal`].
+    pub fn seal(&self) {
+        self.dek.write().take();
+    }
+
+    /// Unwraps the data key again; a wrong passphrase changes nothing.
+    pub fn unseal(&self, passphrase: &str) -> Result<(), StoreError> {
+        let header = self
+            .db
+            .get(SEAL_HEADER)?
+            .ok_or_else(|| anyhow::anyhow!("the store has no seal header"))?;
+        let dek = unwrap_dek(passphrase, &header)?;
+        *self.dek.write() = Some(dek);
+        Ok(())
+    }
+
+    pub fn is_sealed(&self) -> bool {
+        self.dek.read().is_none()
+    }
+
+    pub fn policies(&self) -> &sled::Tree {
+        &self.policies
+    }
+
+    pub fn clients(&self) -> &sled::Tree {
+        &self.clients
+    }
+
+    pub fn admin_log(&self) -> &sled::Tree {
+        &self.admin_log
+    }
+
+    pub fn audit(&self) -> &sled::Tree {
+        &self.audit
+    }
+
+    /// Every key's public record, sealed or not.
+    pub fn load_records(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.keys
+            .iter()
+            .map(|item| {
+                let (name, json) = item?;
+                Ok(serde_json::from_slice(&json).with_context(|| {
+                    format!("corrupt record for key {}", String::from_utf8_lossy(&name))
+                })?)
+            })
+            .collect()
     }
 
     fn seal_share(&self, record: &KeyRecord, share: &KeyShare) -> anyhow::Result<Vec<u8>> {
         let plain = share.to_secret_bytes()?;
         let mut nonce = [0u8; 24];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let ct = XChaCha20Poly1305::new(self.dek.as_ref().into())
+        let dek = self.dek.read();
+        let ct = XChaCha20Poly1305::new(dek.as_ref().ok_or_else(sealed_error)?.as_ref().into())
             .encrypt(
                 XNonce::from_slice(&nonce),
                 Payload {
@@ -214,8 +286,9 @@ impl Store {
             "sealed share of {} is truncated",
             record.name
         );
+        let dek = self.dek.read();
         let plain = Zeroizing::new(
-            XChaCha20Poly1305::new(self.dek.as_ref().into())
+            XChaCha20Poly1305::new(dek.as_ref().ok_or_else(sealed_error)?.as_ref().into())
                 .decrypt(
                     XNonce::from_slice(&sealed[..24]),
                     Payload {
@@ -240,14 +313,21 @@ impl Store {
         Ok(self.keys.contains_key(name)?)
     }
 
-    /// Stores a key's record and sealed share together, durably.
-    pub fn put_key(&self, record: &KeyRecord, share: &KeyShare) -> Result<(), StoreError> {
+    /// Stores a key's record, policy and sealed share together, durably.
+    pub fn put_key(
+        &self,
+        record: &KeyRecord,
+        policy: &api::KeyPolicy,
+        share: &KeyShare,
+    ) -> Result<(), StoreError> {
         let sealed = self.seal_share(record, share)?;
         let json = serde_json::to_vec(record).context("encoding key record")?;
-        (&self.keys, &self.shares)
-            .transaction(|(keys, shares)| {
+        let policy = serde_json::to_vec(policy).context("encoding key policy")?;
+        (&self.keys, &self.shares, &self.policies)
+            .transaction(|(keys, shares, policies)| {
                 keys.insert(record.name.as_bytes(), json.as_slice())?;
                 shares.insert(record.name.as_bytes(), sealed.as_slice())?;
+                policies.insert(record.name.as_bytes(), policy.as_slice())?;
                 Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
             })
             .map_err(|e| anyhow::anyhow!("storing key {}: {e:?}", record.name))?;
@@ -257,10 +337,11 @@ impl Store {
 
     /// Removes a key's record and share (used when a ceremony is aborted after activation).
     pub fn delete_key(&self, name: &str) -> Result<(), StoreError> {
-        (&self.keys, &self.shares)
-            .transaction(|(keys, shares)| {
+        (&self.keys, &self.shares, &self.policies)
+            .transaction(|(keys, shares, policies)| {
                 keys.remove(name.as_bytes())?;
                 shares.remove(name.as_bytes())?;
+                policies.remove(name.as_bytes())?;
                 Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
             })
             .map_err(|e| anyhow::anyhow!("deleting key {name}: {e:?}"))?;

@@ -15,6 +15,13 @@ pub fn key_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// Client names follow the same rule as key names.
+pub fn client_name(name: &str) -> Result<(), String> {
+    key_name(name).map_err(|_| {
+        format!("invalid client name {name:?}: use 1 to 64 characters of A-Z a-z 0-9 . _ -")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -235,9 +235,13 @@ fn bad_requests_get_json_4xx_and_store_nothing() {
     let http = reqwest::Client::new();
     let url = format!("{}/v1/keys", h.cluster.client_url(1));
     for (what, body) in cases {
+        let signature =
+            h.cluster
+                .admin_key()
+                .sign_request(Some(1), "POST", "/v1/keys", body.as_bytes());
         let resp = h.rt.block_on(
             http.post(&url)
-                .bearer_auth(&h.cluster.files.token)
+                .header("authorization", signature.to_header())
                 .header("content-type", "application/json")
                 .body(body)
                 .send(),

@@ -15,6 +15,10 @@ fn cli(h: &Harness, node: u16, args: &[&str], stdin: &str) -> Output {
         .args(args)
         .env("KEYQUORUM_URL", h.cluster.client_url(node))
         .env("KEYQUORUM_TOKEN_FILE", token)
+        .env(
+            "KEYQUORUM_CLIENT_KEY",
+            h.cluster.files.dir.join("admin.key"),
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -182,12 +182,28 @@ fn small_order_and_twist_points_are_rejected_by_every_node() {
     let h = Harness::start(3);
     h.create(1, "k", Algorithm::HpkeX25519, 2, None).unwrap();
     let coordinator = h.cluster.node(1).unwrap();
-    let ephemerals: Vec<Vec<u8>> = hostile_encs().iter().map(|(_, e)| e.to_vec()).collect();
+    let hostile = DecryptRequest {
+        ciphertexts: hostile_encs()
+            .iter()
+            .map(|(_, e)| CiphertextItem {
+                enc: Some(b64(e)),
+                ciphertext: b64(&[0u8; 32]),
+                ..Default::default()
+            })
+            .collect(),
+    };
+    let body = serde_json::to_vec(&hostile).unwrap();
     for id in 1..=3u16 {
         let session = keyquorum::random_id();
         let request = PeerRequest::DecryptPartial {
             key: "k".into(),
-            ephemerals: ephemerals.clone(),
+            request: common::forwarded(
+                &h,
+                h.cluster.admin_key(),
+                "POST",
+                "/v1/keys/k/decrypt",
+                &body,
+            ),
         };
         let PeerResponse::Partials { sealed } =
             h.rt.block_on(transport::call(&coordinator, id, &session, &request, None))

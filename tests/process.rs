@@ -143,6 +143,7 @@ fn nodes_stop_on_sigterm_keep_their_keys_and_refuse_a_wrong_passphrase() {
     let config = |i: u16| cluster.join(format!("node-{i}.toml"));
     let url = |i: u16| format!("http://127.0.0.1:{}", base + 2 * (i - 1));
     let token_file = cluster.join("admin.token");
+    let key_file = cluster.join("admin.key");
     let mut nodes: Vec<Child> = (1..=3).map(|i| serve(&config(i), None)).collect();
     for i in 1..=3 {
         wait_healthy(&url(i));
@@ -157,8 +158,8 @@ fn nodes_stop_on_sigterm_keep_their_keys_and_refuse_a_wrong_passphrase() {
         "2",
         "--url",
         &url(1),
-        "--token-file",
-        token_file.to_str().unwrap(),
+        "--client-key",
+        key_file.to_str().unwrap(),
     ]);
     assert!(
         create.status.success(),
@@ -204,8 +205,8 @@ fn nodes_stop_on_sigterm_keep_their_keys_and_refuse_a_wrong_passphrase() {
         "after restart",
         "--url",
         &url(2),
-        "--token-file",
-        token_file.to_str().unwrap(),
+        "--client-key",
+        key_file.to_str().unwrap(),
     ]);
     assert!(
         sign.status.success(),
@@ -241,6 +242,57 @@ fn nodes_stop_on_sigterm_keep_their_keys_and_refuse_a_wrong_passphrase() {
         token_file.to_str().unwrap(),
     ]);
     assert_eq!(bad.status.code(), Some(1));
+
+    // Passphrase change (issue #5) on the stopped node 2: the new one opens the store, the old
+    // one no longer does.
+    let old_passphrase = std::fs::read_to_string(cluster.join("node-2/passphrase")).unwrap();
+    let kill = |child: &Child| {
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+    };
+    kill(&nodes[1]);
+    assert!(wait_exit(&mut nodes[1], Duration::from_secs(15)).success());
+    let new_file = dir.path().join("new-passphrase");
+    std::fs::write(&new_file, "a brand new passphrase\n").unwrap();
+    let change = keyquorum(&[
+        "passphrase",
+        "change",
+        "--config",
+        config(2).to_str().unwrap(),
+        "--new-passphrase-file",
+        new_file.to_str().unwrap(),
+    ]);
+    assert!(
+        change.status.success(),
+        "{}",
+        String::from_utf8_lossy(&change.stderr)
+    );
+    assert_eq!(mode(&cluster.join("node-2/passphrase")), 0o600);
+    let mut old = serve(&config(2), Some(old_passphrase.trim()));
+    assert_eq!(wait_exit(&mut old, Duration::from_secs(15)).code(), Some(2));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(old.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("wrong passphrase"), "{stderr}");
+    nodes[1] = serve(&config(2), None);
+    wait_healthy(&url(2));
+    let sign = keyquorum(&[
+        "sign",
+        "--key",
+        "kept",
+        "--message",
+        "after the passphrase change",
+        "--url",
+        &url(2),
+        "--client-key",
+        key_file.to_str().unwrap(),
+    ]);
+    assert!(
+        sign.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sign.stderr)
+    );
 
     for mut n in nodes {
         let _ = Command::new("kill")

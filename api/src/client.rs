@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::auth::{ClientKey, APPROVAL_HEADER};
 use crate::types::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,11 +27,16 @@ impl ClientError {
     }
 }
 
-/// One node's client API.
+/// One node's client API. Requests are signed with the client key when one is set (issue
+/// #5: sign, decrypt, key creation and admin calls need it); the bearer token, when set, is
+/// sent on the others.
 #[derive(Clone, Debug)]
 pub struct Client {
     base: String,
     token: Option<String>,
+    signer: Option<ClientKey>,
+    /// The node's id, asked once: signed requests name the node they are addressed to.
+    node: std::sync::Arc<std::sync::OnceLock<u16>>,
     http: reqwest::Client,
 }
 
@@ -50,22 +56,76 @@ impl Client {
         Client {
             base: base.into().trim_end_matches('/').to_string(),
             token,
+            signer: None,
+            node: Default::default(),
             http,
         }
+    }
+
+    /// Signs every request with `key` from now on.
+    pub fn with_signer(mut self, key: ClientKey) -> Self {
+        self.signer = Some(key);
+        self
+    }
+
+    pub fn signer(&self) -> Option<&ClientKey> {
+        self.signer.as_ref()
+    }
+
+    /// The id of the node this client talks to (from `GET /v1/health`, asked once).
+    pub async fn node_id(&self) -> Result<u16, ClientError> {
+        if let Some(id) = self.node.get() {
+            return Ok(*id);
+        }
+        // Plain request: health needs no authentication (and must not recurse into signing).
+        let health: Health = self
+            .http
+            .get(format!("{}/v1/health", self.base))
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?
+            .json()
+            .await
+            .map_err(|e| ClientError::Transport(format!("unexpected health answer: {e}")))?;
+        Ok(*self.node.get_or_init(|| health.node))
     }
 
     pub fn base_url(&self) -> &str {
         &self.base
     }
 
-    async fn send<T: DeserializeOwned>(
+    /// Sends one request: signed by this client's key (and each approver's) when set, else
+    /// with the bearer token.
+    async fn call<T: DeserializeOwned>(
         &self,
-        req: reqwest::RequestBuilder,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: Option<Vec<u8>>,
+        approvers: &[ClientKey],
     ) -> Result<T, ClientError> {
-        let req = match &self.token {
-            Some(t) => req.bearer_auth(t),
-            None => req,
-        };
+        let path = path_and_query.split('?').next().unwrap_or_default();
+        let bytes = body.clone().unwrap_or_default();
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path_and_query}", self.base));
+        if let Some(body) = body {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        match (&self.signer, &self.token) {
+            (Some(key), _) => {
+                let node = self.node_id().await?;
+                let sig = key.sign_request(Some(node), method.as_str(), path, &bytes);
+                req = req.header(reqwest::header::AUTHORIZATION, sig.to_header());
+            }
+            (None, Some(t)) => req = req.bearer_auth(t),
+            (None, None) => {}
+        }
+        for approver in approvers {
+            let sig = approver.sign_request(None, method.as_str(), path, &bytes);
+            req = req.header(APPROVAL_HEADER, sig.to_header());
+        }
         let resp = req
             .send()
             .await
@@ -92,8 +152,7 @@ impl Client {
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        self.send(self.http.get(format!("{}{path}", self.base)))
-            .await
+        self.call(reqwest::Method::GET, path, None, &[]).await
     }
 
     async fn post<B: Serialize, T: DeserializeOwned>(
@@ -101,8 +160,19 @@ impl Client {
         path: &str,
         body: &B,
     ) -> Result<T, ClientError> {
-        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
-            .await
+        self.send_json(reqwest::Method::POST, path, body, &[]).await
+    }
+
+    async fn send_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &B,
+        approvers: &[ClientKey],
+    ) -> Result<T, ClientError> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| ClientError::Transport(format!("cannot encode the request: {e}")))?;
+        self.call(method, path, Some(bytes), approvers).await
     }
 
     pub async fn health(&self) -> Result<Health, ClientError> {
@@ -169,6 +239,78 @@ impl Client {
         req: &DecryptRequest,
     ) -> Result<DecryptResponse, ClientError> {
         self.post(&format!("/v1/keys/{key}/decrypt"), req).await
+    }
+
+    /// A decryption that the key's policy makes wait for approvals: each approver signs the
+    /// same request (`X-KQ-Approval`). Approvers normally sign on their own machines; this
+    /// is the case where their keys are at hand.
+    pub async fn decrypt_approved(
+        &self,
+        key: &str,
+        req: &DecryptRequest,
+        approvers: &[ClientKey],
+    ) -> Result<DecryptResponse, ClientError> {
+        self.send_json(
+            reqwest::Method::POST,
+            &format!("/v1/keys/{key}/decrypt"),
+            req,
+            approvers,
+        )
+        .await
+    }
+
+    pub async fn set_policy(&self, key: &str, policy: &KeyPolicy) -> Result<KeyInfo, ClientError> {
+        self.send_json(
+            reqwest::Method::PUT,
+            &format!("/v1/keys/{key}/policy"),
+            policy,
+            &[],
+        )
+        .await
+    }
+
+    pub async fn list_clients(&self) -> Result<ClientList, ClientError> {
+        self.get("/v1/clients").await
+    }
+
+    /// Registers a client, or replaces its key and roles, on every node.
+    pub async fn put_client(&self, client: &ClientInfo) -> Result<ChangeApplied, ClientError> {
+        self.post("/v1/clients", client).await
+    }
+
+    pub async fn remove_client(&self, name: &str) -> Result<ChangeApplied, ClientError> {
+        self.call(
+            reqwest::Method::DELETE,
+            &format!("/v1/clients/{name}"),
+            None,
+            &[],
+        )
+        .await
+    }
+
+    pub async fn audit(&self, after: Option<u64>, limit: u32) -> Result<AuditPage, ClientError> {
+        let after = after.map(|a| format!("&after={a}")).unwrap_or_default();
+        self.get(&format!("/v1/audit?limit={limit}{after}")).await
+    }
+
+    pub async fn seal(&self) -> Result<SealState, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            "/v1/sys/seal",
+            Some(b"{}".to_vec()),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn unseal(&self, passphrase: &str) -> Result<SealState, ClientError> {
+        self.post(
+            "/v1/sys/unseal",
+            &UnsealRequest {
+                passphrase: passphrase.to_string(),
+            },
+        )
+        .await
     }
 
     pub async fn encrypt(

@@ -5,8 +5,10 @@
 //! Binary values travel as standard base64 (messages, ciphertexts, plaintexts) or lowercase hex
 //! (public keys, signatures), as each field's doc says.
 
+pub mod auth;
 pub mod client;
 pub mod types;
 
+pub use auth::{ClientKey, RequestSignature};
 pub use client::{Client, ClientError};
 pub use types::*;

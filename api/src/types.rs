@@ -90,6 +90,9 @@ pub struct CreateKeyRequest {
     /// Node ids holding a share; all cluster members when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub participants: Option<Vec<u16>>,
+    /// Who may use the key; when absent the creating client may do everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<KeyPolicy>,
 }
 
 /// One participant's public verifying share.
@@ -117,6 +120,7 @@ pub struct KeyInfo {
     /// Hex, the frost group verifying key (the Edwards point for hpke-x25519 keys).
     pub group_verifying_key: String,
     pub verifying_shares: Vec<VerifyingShare>,
+    pub policy: KeyPolicy,
     /// Cost of the ceremony; only in the answer to the `POST /v1/keys` that created the key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ceremony: Option<OperationStats>,
@@ -144,6 +148,9 @@ pub struct KeyList {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
     pub status: String,
+    /// The node's id: signed requests name the node they are addressed to.
+    #[serde(default)]
+    pub node: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -314,4 +321,140 @@ pub struct ErrorBody {
     /// Nodes to blame, when the failure can be pinned on some.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub culprits: Vec<Excluded>,
+}
+
+/// Per-key policy, enforced by every participant before it contributes. Lists hold client
+/// names; `"*"` stands for every registered client. Clients with the `admin` role may always
+/// read a key and manage its policy, but sign or decrypt only when the policy names them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPolicy {
+    #[serde(default)]
+    pub sign: Vec<String>,
+    #[serde(default)]
+    pub decrypt: Vec<String>,
+    /// Read the key's data with a signed request (bearer tokens read every key).
+    #[serde(default)]
+    pub read: Vec<String>,
+    /// Change this policy, retire the key.
+    #[serde(default)]
+    pub manage: Vec<String>,
+    /// Decryption keys: distinct approvers (other than the requester) whose `X-KQ-Approval`
+    /// signatures over the same request a decryption needs; 0 for none.
+    #[serde(default)]
+    pub decrypt_approvals: u16,
+    /// Who may approve decryptions; empty means anyone allowed to decrypt.
+    #[serde(default)]
+    pub approve: Vec<String>,
+}
+
+/// Cluster-wide roles of a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Add, change and remove clients; manage every key's policy; seal nodes; read the audit.
+    Admin,
+    /// Run key ceremonies (`POST /v1/keys`).
+    KeyCreator,
+    /// Read the audit trail.
+    Auditor,
+}
+
+impl Role {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::KeyCreator => "key-creator",
+            Role::Auditor => "auditor",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "key-creator" => Ok(Role::KeyCreator),
+            "auditor" => Ok(Role::Auditor),
+            other => Err(format!(
+                "unknown role {other:?}: expected admin, key-creator or auditor"
+            )),
+        }
+    }
+}
+
+/// A registered client (`GET /v1/clients`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientInfo {
+    /// `[A-Za-z0-9._-]{1,64}`
+    pub name: String,
+    /// Hex, 32-byte Ed25519 public key.
+    pub public_key: String,
+    pub roles: Vec<Role>,
+}
+
+/// `GET /v1/clients`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientList {
+    pub clients: Vec<ClientInfo>,
+    /// Sequence number of the last client or policy change this node applied.
+    pub admin_seq: u64,
+}
+
+/// The answer to a client or policy change, applied on every node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeApplied {
+    pub admin_seq: u64,
+    pub nodes: Vec<u16>,
+}
+
+/// One entry of a node's hash-chained audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub seq: u64,
+    /// RFC 3339 with milliseconds, UTC.
+    pub time: String,
+    /// Hex SHA-256 of the previous entry (zeros for the first).
+    pub prev_hash: String,
+    /// The client that asked, when a client did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// e.g. `key.create`, `sign`, `decrypt`, `client.put`, `policy.set`, `seal`.
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// `coordinator` or `participant`.
+    pub role: String,
+    /// Hashes of messages or ciphertexts and other facts of the operation, never a secret.
+    pub details: serde_json::Value,
+    /// `ok`, `denied` or `failed`.
+    pub outcome: String,
+    #[serde(default)]
+    pub culprits: Vec<u16>,
+    /// Hex SHA-256 over this entry without `hash`.
+    pub hash: String,
+}
+
+/// `GET /v1/audit?after=SEQ&limit=N`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<u64>,
+}
+
+/// `POST /v1/sys/unseal`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnsealRequest {
+    pub passphrase: String,
+}
+
+/// `POST /v1/sys/seal` and `/v1/sys/unseal`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealState {
+    pub sealed: bool,
 }

@@ -11,6 +11,7 @@ use api::{CreateKeyRequest, Excluded, KeyInfo};
 use futures::future::join_all;
 
 use super::Confirmation;
+use crate::auth::{Caller, ClientRequest};
 use crate::http::error::ApiError;
 use crate::node::{Counters, Node};
 use crate::peer::{
@@ -209,11 +210,13 @@ async fn run_phases(
     node: &Arc<Node>,
     session: &str,
     spec: &CeremonySpec,
+    request: &ClientRequest,
     counters: &Counters,
 ) -> Result<Confirmation, Failure> {
     let ps = &spec.participants;
     let answers = phase(node, session, ps, counters, |_| PeerRequest::DkgStart {
         spec: spec.clone(),
+        request: request.clone(),
     })
     .await?;
     let mut routed = route(answers, ps)?;
@@ -262,11 +265,17 @@ async fn run_phases(
 /// The number of peer round trips of a ceremony: start, round 1, echo, round 2, confirm.
 const CEREMONY_ROUNDS: u32 = 5;
 
-/// Runs a key ceremony for `request`; answers the new key's public data.
+/// Runs the key ceremony the client's signed `client_request` asks for (`request` is its
+/// body); answers the new key's public data.
 pub async fn create_key(
     node: &Arc<Node>,
     request: CreateKeyRequest,
+    client_request: &ClientRequest,
+    caller: &Caller,
 ) -> Result<(KeyInfo, Cost), ApiError> {
+    if let Some(policy) = &request.policy {
+        crate::auth::policy::validate(policy).map_err(ApiError::bad_request)?;
+    }
     crate::validate::key_name(&request.name).map_err(ApiError::bad_request)?;
     let mut participants = request
         .participants
@@ -289,7 +298,11 @@ pub async fn create_key(
             request.threshold
         )));
     }
-    if node.key(&request.name).is_some() {
+    if node
+        .store
+        .contains_key(&request.name)
+        .map_err(|e| ApiError::internal(e.to_string()))?
+    {
         return Err(ApiError::conflict(format!(
             "key {} exists already",
             request.name
@@ -303,13 +316,14 @@ pub async fn create_key(
         participants: participants.clone(),
         created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         coordinator: node.id(),
+        policy: crate::auth::policy::initial(&request, caller.name()),
     };
     let started = Instant::now();
     let counters = Counters::default();
     tracing::info!(key = %spec.name, algorithm = %spec.algorithm, t = spec.threshold, n, session, "key ceremony started");
     let outcome = match tokio::time::timeout(
         node.config.timeouts.ceremony(),
-        run_phases(node, &session, &spec, &counters),
+        run_phases(node, &session, &spec, client_request, &counters),
     )
     .await
     {
@@ -345,8 +359,8 @@ pub async fn create_key(
         public_keys: confirmation.public_keys,
         session,
     };
-    let info =
-        crate::http::keys::key_info(&record).map_err(|e| ApiError::internal(e.to_string()))?;
+    let info = crate::http::keys::key_info(&record, &spec.policy)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     let cost = Cost::measured(CEREMONY_ROUNDS, &counters, started);
     tracing::info!(key = %record.name, elapsed_ms = cost.elapsed_ms, peer_bytes = cost.peer_bytes, "key ceremony succeeded");
     Ok((info, cost))

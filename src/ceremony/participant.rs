@@ -3,6 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use api::{CreateKeyRequest, Role};
+
+use crate::auth::policy::initial;
+use crate::auth::{audit_denial, authenticate, peer_refusal, AuthError, Caller, ClientRequest};
 use std::time::Instant;
 
 use keyshares::dkg::{faults, Dkg, DkgParams, Echo};
@@ -126,13 +131,39 @@ fn outgoing(
     PeerResponse::Outgoing { envelopes }
 }
 
-pub fn start(node: &Arc<Node>, from: u16, session: &str, spec: CeremonySpec) -> PeerResponse {
+pub fn start(
+    node: &Arc<Node>,
+    from: u16,
+    session: &str,
+    spec: CeremonySpec,
+    request: &ClientRequest,
+) -> PeerResponse {
     if spec.coordinator != from {
         return error(
             PeerErrorCode::Invalid,
             "the ceremony's coordinator must be the sender",
             None,
         );
+    }
+    if node.is_sealed() {
+        return error(
+            PeerErrorCode::Sealed,
+            format!("node {} is sealed", node.id()),
+            None,
+        );
+    }
+    if let Err(e) =
+        authenticate(node, from, request).and_then(|c| permit_ceremony(node, &spec, request, c))
+    {
+        audit_denial(
+            node,
+            request,
+            Some(&spec.name),
+            "key.create",
+            "participant",
+            &e,
+        );
+        return peer_refusal(node, &e);
     }
     if let Err(e) = crate::validate::key_name(&spec.name) {
         return error(PeerErrorCode::Invalid, e, None);
@@ -148,7 +179,7 @@ pub fn start(node: &Arc<Node>, from: u16, session: &str, spec: CeremonySpec) -> 
             None,
         );
     }
-    if node.key(&spec.name).is_some() {
+    if node.store.contains_key(&spec.name).unwrap_or(true) {
         return error(
             PeerErrorCode::Conflict,
             format!("key {} exists already on node {}", spec.name, node.id()),
@@ -409,7 +440,7 @@ pub fn confirm(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope]
                 None,
             );
         }
-        if let Err(e) = node.store.put_key(&record, share) {
+        if let Err(e) = node.store.put_key(&record, &s.spec.policy, share) {
             tracing::error!(key = %record.name, error = %e, "storing a new key failed");
             return error(
                 PeerErrorCode::Invalid,
@@ -418,8 +449,30 @@ pub fn confirm(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope]
             );
         }
         keys.insert(record.name.clone(), Arc::new(active));
+        node.policies
+            .write()
+            .insert(record.name.clone(), s.spec.policy.clone());
     }
     s.activated = true;
+    let audited = node.audit.append(crate::audit::Record {
+        client: None,
+        action: "key.create",
+        key: Some(record.name.clone()),
+        role: "participant",
+        details: serde_json::json!({
+            "session": session,
+            "coordinator": from,
+            "algorithm": record.algorithm,
+            "threshold": record.threshold,
+            "participants": record.participants,
+            "public_keys_sha256": crate::audit::hex_sha256(record.public_keys.as_bytes()),
+        }),
+        outcome: "ok",
+        culprits: vec![],
+    });
+    if let Err(e) = audited {
+        tracing::error!(error = %e, "appending to the audit trail failed");
+    }
     tracing::info!(key = %record.name, session, "key ceremony confirmed by all participants; key active");
     PeerResponse::Ack
 }
@@ -439,6 +492,7 @@ pub fn abort(node: &Arc<Node>, from: u16, session: &str, reason: &str) -> PeerRe
             .is_some_and(|k| k.record.session == session)
         {
             keys.remove(&s.spec.name);
+            node.policies.write().remove(&s.spec.name);
             if let Err(e) = node.store.delete_key(&s.spec.name) {
                 tracing::error!(key = %s.spec.name, error = %e, "could not delete the key of an aborted ceremony");
             }
@@ -446,4 +500,41 @@ pub fn abort(node: &Arc<Node>, from: u16, session: &str, reason: &str) -> PeerRe
     }
     tracing::warn!(key = %s.spec.name, session, reason, "key ceremony aborted");
     PeerResponse::Ack
+}
+
+/// A participant's own check that a signed key-creation request asks for exactly this
+/// ceremony, by a client allowed to create keys, with the policy the spec carries.
+fn permit_ceremony(
+    node: &Node,
+    spec: &CeremonySpec,
+    request: &ClientRequest,
+    caller: Caller,
+) -> Result<Caller, AuthError> {
+    if !(caller.has_role(Role::KeyCreator) || caller.has_role(Role::Admin)) {
+        return Err(AuthError::Forbidden(format!(
+            "client {} may not create keys",
+            caller.name()
+        )));
+    }
+    let body: CreateKeyRequest = serde_json::from_slice(&request.body).map_err(|e| {
+        AuthError::Forbidden(format!("the signed request is not a key creation: {e}"))
+    })?;
+    let mut participants = body
+        .participants
+        .clone()
+        .unwrap_or_else(|| node.members.keys().copied().collect());
+    participants.sort_unstable();
+    let matches = request.method == "POST"
+        && request.path == "/v1/keys"
+        && body.name == spec.name
+        && body.algorithm == spec.algorithm
+        && body.threshold == spec.threshold
+        && participants == spec.participants
+        && initial(&body, caller.name()) == spec.policy;
+    if !matches {
+        return Err(AuthError::Forbidden(
+            "the ceremony is not the one the client's signed request asks for".into(),
+        ));
+    }
+    Ok(caller)
 }

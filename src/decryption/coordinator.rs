@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use zeroize::Zeroizing;
 
 use super::{partials_context, scheme_of};
+use crate::auth::ClientRequest;
 use crate::ceremony::coordinator::Cost;
 use crate::http::error::ApiError;
 use crate::node::{ActiveKey, Counters, Node};
@@ -119,11 +120,13 @@ fn combine_all(
         .collect()
 }
 
-/// Decrypts a batch; `items` holds each ciphertext or the reason it could not be parsed.
+/// Decrypts the batch of the client's signed `request`; `items` holds each of its
+/// ciphertexts or the reason it could not be parsed.
 pub async fn decrypt(
     node: &Arc<Node>,
     key: &str,
     items: Vec<Result<Ciphertext, String>>,
+    request: &ClientRequest,
 ) -> Result<Decrypted, ApiError> {
     let active = node
         .key(key)
@@ -138,20 +141,7 @@ pub async fn decrypt(
     let deadline = started + node.config.timeouts.operation();
     let counters = Counters::default();
     // Items that cannot even name a valid-looking ephemeral point fail alone, without a request.
-    let mut positions = Vec::with_capacity(items.len());
-    let mut ephemerals = Vec::new();
-    for item in &items {
-        match item {
-            Ok(ct) if ct.scheme() == scheme => match ct.ephemeral() {
-                Ok(e) => {
-                    positions.push(Some(ephemerals.len()));
-                    ephemerals.push(e.to_vec());
-                }
-                Err(_) => positions.push(None),
-            },
-            _ => positions.push(None),
-        }
-    }
+    let (positions, ephemerals) = super::wire::ephemerals(scheme, &items);
     let ephemerals = Arc::new(ephemerals);
     let t = usize::from(active.record.threshold);
     let mut candidates: Vec<u16> = active.record.participants.clone();
@@ -163,7 +153,7 @@ pub async fn decrypt(
     let session = crate::random_id();
     let request = PeerRequest::DecryptPartial {
         key: key.to_string(),
-        ephemerals: ephemerals.to_vec(),
+        request: request.clone(),
     };
     while !ephemerals.is_empty() && good.len() < t {
         let ask: Vec<u16> = candidates.by_ref().take(t - good.len()).collect();
@@ -187,6 +177,11 @@ pub async fn decrypt(
             }
         }))
         .await;
+        for (p, answer) in &answers {
+            if let Ok(answer) = answer {
+                crate::admin::catch_up_if_stale(node, *p, answer);
+            }
+        }
         let checked = {
             let (node, active, session, ephemerals) = (
                 node.clone(),

@@ -3,6 +3,7 @@
 
 pub mod coordinator;
 pub mod participant;
+pub mod wire;
 
 /// Most ciphertexts one decrypt request may carry.
 pub const MAX_BATCH: usize = 4096;
@@ -18,4 +19,16 @@ pub fn scheme_of(algorithm: api::Algorithm) -> Option<keyshares::decrypt::Scheme
         api::Algorithm::EciesSecp256k1 => Some(keyshares::decrypt::Scheme::EciesSecp256k1),
         _ => None,
     }
+}
+
+/// SHA-256 of each ciphertext item of a decrypt request's body, for the audit trail.
+pub fn items_digests(body: &[u8]) -> Vec<String> {
+    serde_json::from_slice::<api::DecryptRequest>(body)
+        .map(|r| {
+            r.ciphertexts
+                .iter()
+                .map(|c| crate::audit::hex_sha256(c.ciphertext.as_bytes()))
+                .collect()
+        })
+        .unwrap_or_default()
 }

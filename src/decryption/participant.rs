@@ -6,7 +6,10 @@ use std::sync::Arc;
 use keyshares::decrypt::{partial_decrypt, ShareScalar};
 use keyshares::KeyShare;
 
-use super::{partials_context, scheme_of};
+use super::{items_digests, partials_context, scheme_of};
+use crate::audit::Record;
+use crate::auth::policy::Permission;
+use crate::auth::{audit_denial, authenticate, peer_refusal, permit_key_operation, ClientRequest};
 use crate::node::Node;
 use crate::peer::messages::PartialOutcome;
 use crate::peer::{PeerErrorCode, PeerResponse};
@@ -24,19 +27,55 @@ pub fn partials(
     from: u16,
     session: &str,
     key: &str,
-    ephemerals: &[Vec<u8>],
+    request: &ClientRequest,
 ) -> PeerResponse {
+    if node.is_sealed() {
+        return PeerResponse::Error {
+            code: PeerErrorCode::Sealed,
+            message: format!("node {} is sealed", node.id()),
+            culprit: None,
+        };
+    }
     let Some(active) = node.key(key) else {
         return error(format!("node {} holds no key {key}", node.id()));
     };
     let Some(scheme) = scheme_of(active.record.algorithm) else {
         return error(format!("key {key} is a signing key; it cannot decrypt"));
     };
-    if ephemerals.is_empty() || ephemerals.len() > super::MAX_BATCH {
-        return error(format!(
-            "a decryption batch takes 1 to {} ciphertexts",
-            super::MAX_BATCH
-        ));
+    // The client's signature, freshness, nonce, the key's policy and its approvals: checked
+    // here; and the points to decrypt come from the client's signed ciphertexts, so a
+    // coordinator cannot slip in others.
+    let checked = authenticate(node, from, request)
+        .and_then(|c| permit_key_operation(node, request, c, key, "decrypt", Permission::Decrypt));
+    let caller = match checked {
+        Ok(c) => c,
+        Err(e) => {
+            audit_denial(node, request, Some(key), "decrypt", "participant", &e);
+            return peer_refusal(node, &e);
+        }
+    };
+    let items = match super::wire::parse_request(scheme, &request.body) {
+        Ok(items) => items,
+        Err(e) => return error(e),
+    };
+    let (_, ephemerals) = super::wire::ephemerals(scheme, &items);
+    let audited = node.audit.append(Record {
+        client: Some(caller.name().to_string()),
+        action: "decrypt",
+        key: Some(key.to_string()),
+        role: "participant",
+        details: serde_json::json!({
+            "operation": request.operation,
+            "session": session,
+            "coordinator": from,
+            "approvers": caller.approvers,
+            "ciphertexts_sha256": items_digests(&request.body),
+        }),
+        outcome: "ok",
+        culprits: vec![],
+    });
+    if let Err(e) = audited {
+        return error(format!("audit trail: {e}"));
     }
     let Some(coordinator_key) = node
         .members

@@ -8,6 +8,8 @@ use api::{ErrorBody, Excluded};
 pub struct ApiError {
     pub status: StatusCode,
     pub body: ErrorBody,
+    /// Seconds for a `Retry-After` header (429 answers).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -19,7 +21,25 @@ impl ApiError {
                 message: message.into(),
                 culprits: vec![],
             },
+            retry_after: None,
         }
+    }
+
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    pub fn sealed(node: u16) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sealed",
+            format!("node {node} is sealed: unseal it with POST /v1/sys/unseal"),
+        )
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
     pub fn with_culprits(mut self, culprits: Vec<Excluded>) -> Self {
@@ -66,7 +86,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(&self.body)
+        let mut response = HttpResponse::build(self.status);
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));
+        }
+        response.json(&self.body)
     }
 }
 

@@ -1,6 +1,9 @@
 //! The two HTTP listeners: the client API (`/v1/...`, bearer-token authenticated except
 //! `/v1/health`) and the peer API (`/peer/v1/message`, signed envelopes only).
 
+pub mod admin;
+pub mod auth;
+pub mod body;
 pub mod error;
 pub mod keys;
 pub mod ops;
@@ -9,8 +12,7 @@ pub mod status;
 
 use std::sync::Arc;
 
-use actix_web::{web, App, HttpRequest, HttpServer};
-use sha2::{Digest, Sha256};
+use actix_web::{web, App, HttpServer};
 
 use crate::node::Node;
 use error::ApiError;
@@ -20,34 +22,9 @@ pub const CLIENT_BODY_LIMIT: usize = 16 * 1024 * 1024;
 /// Largest peer message: a ceremony round of a 64-node cluster or a full decryption batch.
 pub const PEER_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
-/// Checks the `Authorization: Bearer` token against the configured hashes.
-pub fn authorize(req: &HttpRequest, node: &Node) -> Result<(), ApiError> {
-    let header = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token> header"))?;
-    let token = header
-        .to_str()
-        .ok()
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            ApiError::unauthorized("the Authorization header must be 'Bearer <token>'")
-        })?;
-    let digest = hex::encode(Sha256::digest(token.trim().as_bytes()));
-    if node
-        .config
-        .client_token_sha256
-        .iter()
-        .any(|h| h.eq_ignore_ascii_case(&digest))
-    {
-        Ok(())
-    } else {
-        Err(ApiError::unauthorized("unknown or revoked token"))
-    }
-}
-
 pub fn client_routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(error::json_config(CLIENT_BODY_LIMIT))
+        .app_data(web::PayloadConfig::new(CLIENT_BODY_LIMIT))
         .app_data(error::path_config())
         .route("/v1/health", web::get().to(status::health))
         .route("/v1/status", web::get().to(status::status))
@@ -58,6 +35,13 @@ pub fn client_routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/keys/{name}/verify", web::post().to(ops::verify))
         .route("/v1/keys/{name}/decrypt", web::post().to(ops::decrypt))
         .route("/v1/keys/{name}/encrypt", web::post().to(ops::encrypt))
+        .route("/v1/keys/{name}/policy", web::put().to(admin::set_policy))
+        .route("/v1/clients", web::get().to(admin::list_clients))
+        .route("/v1/clients", web::post().to(admin::put_client))
+        .route("/v1/clients/{name}", web::delete().to(admin::remove_client))
+        .route("/v1/audit", web::get().to(admin::audit))
+        .route("/v1/sys/seal", web::post().to(admin::seal))
+        .route("/v1/sys/unseal", web::post().to(admin::unseal))
         .default_service(web::to(|| async {
             Err::<actix_web::HttpResponse, _>(ApiError::not_found("no such endpoint"))
         }));
@@ -112,6 +96,15 @@ pub async fn serve_bound(node: Arc<Node>, servers: Servers) -> std::io::Result<(
         keys = node.keys.read().len(),
         "keyquorum node listening"
     );
+    // A node that was down catches up on client and policy changes it missed.
+    for peer in node.members.keys().copied().filter(|p| *p != node.id()) {
+        let node = node.clone();
+        actix_web::rt::spawn(async move {
+            if let Err(e) = crate::admin::catch_up(&node, peer).await {
+                tracing::debug!(peer, error = %e, "no admin catch-up from peer");
+            }
+        });
+    }
     let expiry = {
         let node = node.clone();
         actix_web::rt::spawn(async move {

@@ -1,22 +1,27 @@
 //! Key operations: sign, verify, decrypt, encrypt.
 
-use std::str::FromStr;
-
 use actix_web::{web, HttpRequest, HttpResponse};
 use api::client::{b64, unb64};
 use api::{
-    BatchSignResponse, CiphertextItem, DecryptRequest, DecryptResponse, DecryptResult,
-    EncryptRequest, EncryptResponse, Purpose, SignRequest, SignResponse, SignResult, VerifyRequest,
-    VerifyResponse,
+    BatchSignResponse, DecryptResponse, DecryptResult, EncryptRequest, EncryptResponse, Purpose,
+    SignResponse, SignResult, VerifyRequest, VerifyResponse,
 };
-use keyshares::decrypt::{encrypt as encrypt_to, Ciphertext, HpkeAead, Scheme};
+use keyshares::decrypt::{encrypt as encrypt_to, Scheme};
 
 use super::error::ApiError;
+use crate::audit::{hex_sha256, Record};
+use crate::auth::policy::Permission;
+use crate::auth::{audit_denial, permit_key_operation, Caller, ClientRequest};
 use crate::decryption::scheme_of;
+use crate::decryption::wire::{aead_of, field, parse_request};
+pub use crate::decryption::wire::{ciphertext_item, parse_ciphertext};
 use crate::node::{ActiveKey, Node};
 use crate::store::curve_of;
 
 fn key_for(node: &Node, name: &str) -> Result<std::sync::Arc<ActiveKey>, ApiError> {
+    if node.is_sealed() {
+        return Err(ApiError::sealed(node.id()));
+    }
     node.key(name)
         .ok_or_else(|| ApiError::not_found(format!("no key named {name}")))
 }
@@ -25,44 +30,53 @@ pub async fn sign(
     req: HttpRequest,
     node: web::Data<Node>,
     name: web::Path<String>,
-    body: web::Json<SignRequest>,
+    body: super::body::RawBody,
 ) -> Result<HttpResponse, ApiError> {
     let node = node.into_inner();
-    super::authorize(&req, &node)?;
-    let body = body.into_inner();
-    let (messages, batch) = match (body.message, body.batch) {
-        (Some(m), None) => (
-            vec![unb64(&m).map_err(|e| ApiError::bad_request(format!("message: {e}")))?],
-            false,
-        ),
-        (None, Some(items)) => {
-            if items.is_empty() {
-                return Err(ApiError::bad_request("batch is empty"));
-            }
-            if items.len() > crate::signing::MAX_BATCH {
-                return Err(ApiError::bad_request(format!(
-                    "batch has {} items; the limit is {}",
-                    items.len(),
-                    crate::signing::MAX_BATCH
-                )));
-            }
-            let messages = items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| {
-                    unb64(&item.message)
-                        .map_err(|e| ApiError::bad_request(format!("batch[{i}].message: {e}")))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            (messages, true)
-        }
-        _ => {
-            return Err(ApiError::bad_request(
-                "give exactly one of \"message\" or \"batch\"",
-            ))
-        }
+    let (caller, request) = super::auth::signed(&req, &node, &body, "sign", Some(&name))?;
+    if node.policy(&name).is_none() {
+        return Err(ApiError::not_found(format!("no key named {name}")));
+    }
+    let audit = |outcome: &'static str, culprits: Vec<u16>, extra: serde_json::Value| {
+        audit_operation(
+            &node, &caller, &request, "sign", &name, outcome, culprits, extra,
+        )
     };
-    let signed = crate::signing::coordinator::sign_messages(&node, &name, messages).await?;
+    let checked = permit_key_operation(
+        &node,
+        &request,
+        caller.clone(),
+        &name,
+        "sign",
+        Permission::Sign,
+    );
+    if let Err(e) = checked {
+        audit_denial(&node, &request, Some(&name), "sign", "coordinator", &e);
+        return Err(e.into());
+    }
+    if node.is_sealed() {
+        return Err(ApiError::sealed(node.id()));
+    }
+    let (messages, batch) = crate::signing::messages_of(&body).map_err(ApiError::bad_request)?;
+    let digests: Vec<String> = messages.iter().map(|m| hex_sha256(m)).collect();
+    let signed =
+        match crate::signing::coordinator::sign_messages(&node, &name, messages, &request).await {
+            Ok(s) => s,
+            Err(e) => {
+                let culprits = e.body.culprits.iter().map(|c| c.node).collect();
+                audit(
+                    "failed",
+                    culprits,
+                    serde_json::json!({ "messages_sha256": digests, "error": e.body.message }),
+                )?;
+                return Err(e);
+            }
+        };
+    audit(
+        "ok",
+        signed.excluded.iter().map(|c| c.node).collect(),
+        serde_json::json!({ "messages_sha256": digests, "signers": signed.signers }),
+    )?;
     let stats = Some(signed.cost.to_api());
     if batch {
         Ok(HttpResponse::Ok().json(BatchSignResponse {
@@ -88,13 +102,45 @@ pub async fn sign(
     }
 }
 
+/// The coordinator's audit entry for an operation it ran, written before it answers.
+#[allow(clippy::too_many_arguments)]
+fn audit_operation(
+    node: &Node,
+    caller: &Caller,
+    request: &ClientRequest,
+    action: &'static str,
+    key: &str,
+    outcome: &'static str,
+    culprits: Vec<u16>,
+    mut details: serde_json::Value,
+) -> Result<(), ApiError> {
+    details["operation"] = request.operation.clone().into();
+    if !caller.approvers.is_empty() {
+        details["approvers"] = caller.approvers.clone().into();
+    }
+    node.audit
+        .append(Record {
+            client: Some(caller.name().to_string()),
+            action,
+            key: Some(key.to_string()),
+            role: "coordinator",
+            details,
+            outcome,
+            culprits,
+        })
+        .map(|_| ())
+        .map_err(|e| ApiError::internal(format!("audit trail: {e}")))
+}
+
 pub async fn verify(
     req: HttpRequest,
     node: web::Data<Node>,
     name: web::Path<String>,
-    body: web::Json<VerifyRequest>,
+    body: super::body::RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    super::authorize(&req, &node)?;
+    super::auth::reader_of(&req, &node, &body)?;
+    let body: VerifyRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?;
     let key = key_for(&node, &name)?;
     if key.record.algorithm.purpose() != Purpose::Sign {
         return Err(ApiError::bad_request(format!(
@@ -114,77 +160,6 @@ pub async fn verify(
     Ok(HttpResponse::Ok().json(VerifyResponse { valid }))
 }
 
-fn field(value: &Option<String>, name: &str) -> Result<Vec<u8>, String> {
-    value
-        .as_deref()
-        .map(unb64)
-        .transpose()
-        .map(Option::unwrap_or_default)
-        .map_err(|e| format!("{name}: {e}"))
-}
-
-/// The HPKE AEAD named by an item, AES-128-GCM when it names none.
-fn aead_of(value: &Option<String>) -> Result<HpkeAead, String> {
-    value
-        .as_deref()
-        .map(HpkeAead::from_str)
-        .transpose()
-        .map(|a| a.unwrap_or(HpkeAead::Aes128Gcm))
-        .map_err(|e| e.to_string())
-}
-
-/// Parses one ciphertext item of the API for a key of `scheme`.
-pub fn parse_ciphertext(scheme: Scheme, item: &CiphertextItem) -> Result<Ciphertext, String> {
-    let ciphertext = unb64(&item.ciphertext).map_err(|e| format!("ciphertext: {e}"))?;
-    match scheme {
-        Scheme::HpkeX25519 => {
-            let enc = item
-                .enc
-                .as_deref()
-                .ok_or("enc is required for hpke-x25519")?;
-            Ok(Ciphertext::Hpke {
-                enc: unb64(enc).map_err(|e| format!("enc: {e}"))?,
-                ciphertext,
-                info: field(&item.info, "info")?,
-                aad: field(&item.aad, "aad")?,
-                aead: aead_of(&item.aead)?,
-            })
-        }
-        Scheme::EciesSecp256k1 => {
-            if item.enc.is_some()
-                || item.info.is_some()
-                || item.aad.is_some()
-                || item.aead.is_some()
-            {
-                return Err("ecies-secp256k1 items take only \"ciphertext\" (eciespy's format has no enc, info, aad or aead)".into());
-            }
-            Ok(Ciphertext::Ecies { blob: ciphertext })
-        }
-    }
-}
-
-pub fn ciphertext_item(ct: &Ciphertext) -> CiphertextItem {
-    match ct {
-        Ciphertext::Hpke {
-            enc,
-            ciphertext,
-            info,
-            aad,
-            aead,
-        } => CiphertextItem {
-            enc: Some(b64(enc)),
-            ciphertext: b64(ciphertext),
-            info: (!info.is_empty()).then(|| b64(info)),
-            aad: (!aad.is_empty()).then(|| b64(aad)),
-            aead: Some(aead.as_str().to_string()),
-        },
-        Ciphertext::Ecies { blob } => CiphertextItem {
-            ciphertext: b64(blob),
-            ..Default::default()
-        },
-    }
-}
-
 fn decryption_scheme(key: &ActiveKey, name: &str) -> Result<Scheme, ApiError> {
     scheme_of(key.record.algorithm).ok_or_else(|| {
         ApiError::bad_request(format!(
@@ -198,25 +173,64 @@ pub async fn decrypt(
     req: HttpRequest,
     node: web::Data<Node>,
     name: web::Path<String>,
-    body: web::Json<DecryptRequest>,
+    body: super::body::RawBody,
 ) -> Result<HttpResponse, ApiError> {
     let node = node.into_inner();
-    super::authorize(&req, &node)?;
+    let (caller, request) = super::auth::signed(&req, &node, &body, "decrypt", Some(&name))?;
+    if node.policy(&name).is_none() {
+        return Err(ApiError::not_found(format!("no key named {name}")));
+    }
+    let checked = permit_key_operation(
+        &node,
+        &request,
+        caller.clone(),
+        &name,
+        "decrypt",
+        Permission::Decrypt,
+    );
+    if let Err(e) = checked {
+        audit_denial(&node, &request, Some(&name), "decrypt", "coordinator", &e);
+        return Err(e.into());
+    }
+    if node.is_sealed() {
+        return Err(ApiError::sealed(node.id()));
+    }
     let key = key_for(&node, &name)?;
     let scheme = decryption_scheme(&key, &name)?;
-    let items = &body.ciphertexts;
-    if items.is_empty() || items.len() > crate::decryption::MAX_BATCH {
-        return Err(ApiError::bad_request(format!(
-            "ciphertexts must hold 1 to {} items, got {}",
-            crate::decryption::MAX_BATCH,
-            items.len()
-        )));
-    }
-    let parsed = items
-        .iter()
-        .map(|item| parse_ciphertext(scheme, item))
-        .collect();
-    let out = crate::decryption::coordinator::decrypt(&node, &name, parsed).await?;
+    let parsed = parse_request(scheme, &body).map_err(ApiError::bad_request)?;
+    let digests = crate::decryption::items_digests(&body);
+    let out = match crate::decryption::coordinator::decrypt(&node, &name, parsed, &request).await {
+        Ok(out) => out,
+        Err(e) => {
+            let culprits = e.body.culprits.iter().map(|c| c.node).collect();
+            audit_operation(
+                &node,
+                &caller,
+                &request,
+                "decrypt",
+                &name,
+                "failed",
+                culprits,
+                serde_json::json!({ "ciphertexts_sha256": digests, "error": e.body.message }),
+            )?;
+            return Err(e);
+        }
+    };
+    let opened = out.results.iter().filter(|r| r.is_ok()).count();
+    audit_operation(
+        &node,
+        &caller,
+        &request,
+        "decrypt",
+        &name,
+        "ok",
+        out.excluded.iter().map(|c| c.node).collect(),
+        serde_json::json!({
+            "ciphertexts_sha256": digests,
+            "opened": opened,
+            "contributors": out.contributors,
+        }),
+    )?;
     let results = out
         .results
         .into_iter()
@@ -243,9 +257,11 @@ pub async fn encrypt(
     req: HttpRequest,
     node: web::Data<Node>,
     name: web::Path<String>,
-    body: web::Json<EncryptRequest>,
+    body: super::body::RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    super::authorize(&req, &node)?;
+    super::auth::reader_of(&req, &node, &body)?;
+    let body: EncryptRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?;
     let key = key_for(&node, &name)?;
     let scheme = decryption_scheme(&key, &name)?;
     if body.plaintexts.is_empty() || body.plaintexts.len() > crate::decryption::MAX_BATCH {

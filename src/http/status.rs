@@ -9,15 +9,16 @@ use super::error::ApiError;
 use crate::node::Node;
 use crate::peer::{transport, PeerRequest, PeerResponse};
 
-pub async fn health() -> HttpResponse {
+pub async fn health(node: web::Data<Node>) -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok".into(),
+        node: node.id(),
     })
 }
 
 pub async fn status(req: HttpRequest, node: web::Data<Node>) -> Result<HttpResponse, ApiError> {
     let node = node.into_inner();
-    super::authorize(&req, &node)?;
+    super::auth::reader(&req, &node)?;
     let session = crate::random_id();
     let pings = node
         .members
@@ -43,11 +44,11 @@ pub async fn status(req: HttpRequest, node: web::Data<Node>) -> Result<HttpRespo
             }
         });
     let peers = futures::future::join_all(pings).await;
-    let keys = node.keys.read().len();
+    let keys = node.policies.read().len();
     Ok(HttpResponse::Ok().json(Status {
         node: node.id(),
         name: node.config.name.clone(),
-        sealed: false,
+        sealed: node.is_sealed(),
         keys,
         peers,
         version: env!("CARGO_PKG_VERSION").to_string(),

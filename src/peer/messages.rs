@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::envelope::Envelope;
+use crate::auth::ClientRequest;
 
 /// Byte fields as base64 in JSON.
 pub mod b64 {
@@ -56,6 +57,8 @@ pub struct CeremonySpec {
     pub participants: Vec<u16>,
     pub created_at: String,
     pub coordinator: u16,
+    /// Who may use the key; each participant derives it from the signed request too.
+    pub policy: api::KeyPolicy,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,6 +68,7 @@ pub enum PeerRequest {
     /// Join a ceremony; answer with round-1 packages, one envelope per other participant.
     DkgStart {
         spec: CeremonySpec,
+        request: ClientRequest,
     },
     /// The others' round-1 packages; answer with echoes.
     DkgRound1 {
@@ -86,22 +90,38 @@ pub enum PeerRequest {
     DkgAbort {
         reason: String,
     },
-    /// Signing round 1: commit to nonces for each message.
+    /// Signing round 1: commit to nonces for each message of the client's signed request.
     SignCommit {
         key: String,
-        #[serde(with = "b64::vec")]
-        messages: Vec<Vec<u8>>,
+        request: ClientRequest,
     },
     /// Signing round 2: one signing package per message, in order.
     SignShare {
         #[serde(with = "b64::vec")]
         packages: Vec<Vec<u8>>,
     },
-    /// Threshold decryption: a partial for each ephemeral point, sealed to the coordinator.
+    /// Threshold decryption: a partial for each ephemeral point of the client's signed
+    /// request, sealed to the coordinator.
     DecryptPartial {
         key: String,
-        #[serde(with = "b64::vec")]
-        ephemerals: Vec<Vec<u8>>,
+        request: ClientRequest,
+    },
+    /// A client or policy change: check it and hold it as change number `seq`.
+    AdminPrepare {
+        seq: u64,
+        request: ClientRequest,
+    },
+    /// Every node holds change `seq`: apply it.
+    AdminCommit {
+        seq: u64,
+    },
+    /// Change `seq` will not be applied: forget it.
+    AdminAbort {
+        seq: u64,
+    },
+    /// The changes after `since`, for a node catching up.
+    AdminLog {
+        since: u64,
     },
 }
 
@@ -119,6 +139,21 @@ impl PeerRequest {
             PeerRequest::SignCommit { .. } => "sign.commit",
             PeerRequest::SignShare { .. } => "sign.share",
             PeerRequest::DecryptPartial { .. } => "decrypt.partial",
+            PeerRequest::AdminPrepare { .. } => "admin.prepare",
+            PeerRequest::AdminCommit { .. } => "admin.commit",
+            PeerRequest::AdminAbort { .. } => "admin.abort",
+            PeerRequest::AdminLog { .. } => "admin.log",
+        }
+    }
+
+    /// The client request this message acts on, if any.
+    pub fn client_request(&self) -> Option<&ClientRequest> {
+        match self {
+            PeerRequest::DkgStart { request, .. }
+            | PeerRequest::SignCommit { request, .. }
+            | PeerRequest::DecryptPartial { request, .. }
+            | PeerRequest::AdminPrepare { request, .. } => Some(request),
+            _ => None,
         }
     }
 }
@@ -137,6 +172,10 @@ pub enum PeerErrorCode {
     UnknownSession,
     /// The node is sealed.
     Sealed,
+    /// The client request is not authentic, or its client may not do this.
+    Unauthorized,
+    /// This node's client and policy state is not the coordinator's.
+    StalePolicy,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -160,6 +199,9 @@ pub enum PeerResponse {
     Partials {
         #[serde(with = "b64")]
         sealed: Vec<u8>,
+    },
+    AdminEntries {
+        entries: Vec<crate::admin::AdminEntry>,
     },
     Error {
         code: PeerErrorCode,

@@ -20,6 +20,15 @@ pub async fn dispatch(node: &Arc<Node>, envelope: Envelope) -> Result<Envelope, 
             expected: request.kind().into(),
         });
     }
+    // A coordinator ahead in client and policy changes: fetch what this node missed first,
+    // so it judges the request by the same rules.
+    if let Some(client_request) = request.client_request() {
+        if client_request.admin_seq > node.admin_seq() {
+            if let Err(e) = crate::admin::catch_up(node, envelope.from).await {
+                tracing::warn!(from = envelope.from, error = %e, "catching up on admin changes failed");
+            }
+        }
+    }
     let response = handle(node, envelope.from, &envelope.session, request);
     let bytes =
         serde_json::to_vec(&response).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
@@ -36,8 +45,8 @@ pub async fn dispatch(node: &Arc<Node>, envelope: Envelope) -> Result<Envelope, 
 pub fn handle(node: &Arc<Node>, from: u16, session: &str, request: PeerRequest) -> PeerResponse {
     match request {
         PeerRequest::Ping => PeerResponse::Pong,
-        PeerRequest::DkgStart { spec } => {
-            crate::ceremony::participant::start(node, from, session, spec)
+        PeerRequest::DkgStart { spec, request } => {
+            crate::ceremony::participant::start(node, from, session, spec, &request)
         }
         PeerRequest::DkgRound1 { incoming } => {
             crate::ceremony::participant::round1(node, from, session, &incoming)
@@ -54,14 +63,20 @@ pub fn handle(node: &Arc<Node>, from: u16, session: &str, request: PeerRequest) 
         PeerRequest::DkgAbort { reason } => {
             crate::ceremony::participant::abort(node, from, session, &reason)
         }
-        PeerRequest::SignCommit { key, messages } => {
-            crate::signing::participant::commit(node, from, session, &key, messages)
+        PeerRequest::SignCommit { key, request } => {
+            crate::signing::participant::commit(node, from, session, &key, &request)
         }
         PeerRequest::SignShare { packages } => {
             crate::signing::participant::share(node, from, session, &packages)
         }
-        PeerRequest::DecryptPartial { key, ephemerals } => {
-            crate::decryption::participant::partials(node, from, session, &key, &ephemerals)
+        PeerRequest::DecryptPartial { key, request } => {
+            crate::decryption::participant::partials(node, from, session, &key, &request)
         }
+        PeerRequest::AdminPrepare { seq, request } => {
+            crate::admin::participant::prepare(node, from, seq, request)
+        }
+        PeerRequest::AdminCommit { seq } => crate::admin::participant::commit(node, from, seq),
+        PeerRequest::AdminAbort { seq } => crate::admin::participant::abort(node, from, seq),
+        PeerRequest::AdminLog { since } => crate::admin::participant::log(node, since),
     }
 }

@@ -15,6 +15,7 @@ use api::{Excluded, Purpose};
 use futures::stream::{FuturesUnordered, StreamExt};
 use keyshares::sign::{self, AggregateError};
 
+use crate::auth::ClientRequest;
 use crate::ceremony::coordinator::Cost;
 use crate::http::error::ApiError;
 use crate::node::{ActiveKey, Counters, Node};
@@ -41,20 +42,28 @@ fn answer_error(answer: PeerResponse) -> String {
     }
 }
 
+/// What round 1 asks for: `messages` commitments each from `t` signers.
+struct Round1<'a> {
+    session: &'a str,
+    request: &'a PeerRequest,
+    t: usize,
+    messages: usize,
+}
+
 /// Round 1: asks every candidate for commitments and returns the first t complete answers.
 async fn collect_commitments(
     node: &Arc<Node>,
-    session: &str,
-    request: &PeerRequest,
+    round: Round1<'_>,
     candidates: &[u16],
-    t: usize,
     counters: &Counters,
     excluded: &mut Vec<Excluded>,
 ) -> BTreeMap<u16, Vec<Vec<u8>>> {
-    let expected = match request {
-        PeerRequest::SignCommit { messages, .. } => messages.len(),
-        _ => 0,
-    };
+    let Round1 {
+        session,
+        request,
+        t,
+        messages: expected,
+    } = round;
     let mut pending: FuturesUnordered<_> = candidates
         .iter()
         .map(|p| async move {
@@ -73,7 +82,10 @@ async fn collect_commitments(
                     break;
                 }
             }
-            Ok(other) => exclude(excluded, p, answer_error(other)),
+            Ok(other) => {
+                crate::admin::catch_up_if_stale(node, p, &other);
+                exclude(excluded, p, answer_error(other))
+            }
             Err(e) => exclude(excluded, p, e.to_string()),
         }
     }
@@ -84,6 +96,7 @@ async fn attempt(
     node: &Arc<Node>,
     active: &ActiveKey,
     messages: &[Vec<u8>],
+    request: &ClientRequest,
     excluded: &mut Vec<Excluded>,
     counters: &Counters,
 ) -> Option<(Vec<Vec<u8>>, Vec<u16>)> {
@@ -101,10 +114,15 @@ async fn attempt(
     let session = crate::random_id();
     let commit = PeerRequest::SignCommit {
         key: record.name.clone(),
-        messages: messages.to_vec(),
+        request: request.clone(),
     };
-    let chosen =
-        collect_commitments(node, &session, &commit, &candidates, t, counters, excluded).await;
+    let round = Round1 {
+        session: &session,
+        request: &commit,
+        t,
+        messages: messages.len(),
+    };
+    let chosen = collect_commitments(node, round, &candidates, counters, excluded).await;
     if chosen.len() < t {
         return None;
     }
@@ -168,11 +186,13 @@ async fn attempt(
     Some((signatures, signers))
 }
 
-/// Signs every message with the key, one FROST session each, in one pair of rounds.
+/// Signs every message of the client's signed `request` with the key, one FROST session
+/// each, in one pair of rounds. `messages` are the ones the request's body names.
 pub async fn sign_messages(
     node: &Arc<Node>,
     key: &str,
     messages: Vec<Vec<u8>>,
+    request: &ClientRequest,
 ) -> Result<Signed, ApiError> {
     let active = node
         .key(key)
@@ -214,7 +234,7 @@ pub async fn sign_messages(
         let remaining = deadline.saturating_duration_since(Instant::now());
         let outcome = tokio::time::timeout(
             remaining,
-            attempt(node, &active, &messages, &mut excluded, &counters),
+            attempt(node, &active, &messages, request, &mut excluded, &counters),
         )
         .await;
         if let Ok(Some((signatures, signers))) = outcome {

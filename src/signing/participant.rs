@@ -8,6 +8,9 @@ use api::Purpose;
 use keyshares::sign::{self, Nonces, PackageSummary};
 use keyshares::ProtocolError;
 
+use crate::audit::{hex_sha256, Record};
+use crate::auth::policy::Permission;
+use crate::auth::{audit_denial, authenticate, peer_refusal, permit_key_operation, ClientRequest};
 use crate::node::Node;
 use crate::peer::{PeerErrorCode, PeerResponse};
 use crate::store::curve_of;
@@ -35,8 +38,14 @@ pub fn commit(
     from: u16,
     session: &str,
     key: &str,
-    messages: Vec<Vec<u8>>,
+    request: &ClientRequest,
 ) -> PeerResponse {
+    if node.is_sealed() {
+        return error(
+            PeerErrorCode::Sealed,
+            format!("node {} is sealed", node.id()),
+        );
+    }
     let Some(active) = node.key(key) else {
         return error(
             PeerErrorCode::Invalid,
@@ -49,11 +58,37 @@ pub fn commit(
             format!("key {key} is a decryption key; it cannot sign"),
         );
     }
-    if messages.is_empty() || messages.len() > super::MAX_BATCH {
-        return error(
-            PeerErrorCode::Invalid,
-            format!("a signing session takes 1 to {} messages", super::MAX_BATCH),
-        );
+    // The client's own signature, freshness, nonce and the key's policy: checked here, not
+    // taken from the coordinator.
+    let checked = authenticate(node, from, request)
+        .and_then(|c| permit_key_operation(node, request, c, key, "sign", Permission::Sign));
+    let caller = match checked {
+        Ok(c) => c,
+        Err(e) => {
+            audit_denial(node, request, Some(key), "sign", "participant", &e);
+            return peer_refusal(node, &e);
+        }
+    };
+    let messages = match super::messages_of(&request.body) {
+        Ok((m, _)) => m,
+        Err(e) => return error(PeerErrorCode::Invalid, e),
+    };
+    let audited = node.audit.append(Record {
+        client: Some(caller.name().to_string()),
+        action: "sign",
+        key: Some(key.to_string()),
+        role: "participant",
+        details: serde_json::json!({
+            "operation": request.operation,
+            "session": session,
+            "coordinator": from,
+            "messages_sha256": messages.iter().map(|m| hex_sha256(m)).collect::<Vec<_>>(),
+        }),
+        outcome: "ok",
+        culprits: vec![],
+    });
+    if let Err(e) = audited {
+        return error(PeerErrorCode::Invalid, format!("audit trail: {e}"));
     }
     let mut rng = rand::rngs::OsRng;
     let mut nonces = Vec::with_capacity(messages.len());

@@ -17,13 +17,22 @@ pub struct Harness {
 impl Harness {
     /// Starts an `n`-node cluster with short timeouts, so failure paths finish quickly.
     pub fn start(n: usize) -> Harness {
+        Self::start_with(n, |_| {})
+    }
+
+    /// Like [`Harness::start`], with a further change to every node's configuration.
+    pub fn start_with(
+        n: usize,
+        adjust: impl Fn(&mut keyquorum::config::NodeConfig) + Send + Sync + 'static,
+    ) -> Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut cluster =
             LocalCluster::create(&dir.path().join("cluster"), n).expect("cluster init");
-        cluster.adjust = Some(Box::new(|c| {
+        cluster.adjust = Some(Box::new(move |c| {
             c.timeouts.peer_ms = 2_000;
             c.timeouts.ceremony_ms = 20_000;
             c.timeouts.operation_ms = 10_000;
+            adjust(c);
         }));
         cluster.start_all().expect("start nodes");
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -59,6 +68,7 @@ impl Harness {
             algorithm,
             threshold,
             participants,
+            policy: None,
         };
         self.rt.block_on(self.client(via).create_key(&request))
     }
@@ -71,6 +81,27 @@ impl Harness {
             Err(ClientError::Api { status, body }) => (status, body),
             other => panic!("expected an API error, got {other:?}"),
         }
+    }
+}
+
+/// A client request as node 1 forwards it, signed now by `key` (addressed to node 1, a fresh
+/// nonce), for tests that play node 1 as a coordinator — honest or compromised — at the peer
+/// protocol level.
+pub fn forwarded(
+    h: &Harness,
+    key: &api::ClientKey,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> keyquorum::auth::ClientRequest {
+    keyquorum::auth::ClientRequest {
+        operation: keyquorum::random_id(),
+        admin_seq: h.cluster.node(1).map(|n| n.admin_seq()).unwrap_or(0),
+        method: method.into(),
+        path: path.into(),
+        body: body.to_vec(),
+        authorization: key.sign_request(Some(1), method, path, body),
+        approvals: vec![],
     }
 }
 

@@ -1,0 +1,162 @@
+//! The audit trail: an append-only, hash-chained log of every ceremony, signing, decryption,
+//! policy and client change this node took part in. Each entry's hash covers the entry and the
+//! previous entry's hash, so editing or removing one breaks every link after it. Entries name
+//! clients, keys and hashes of what was processed, never a secret or a plaintext.
+
+use api::AuditEntry;
+use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What an entry says; the trail adds sequence, time and hashes.
+#[derive(Debug, Clone, Default)]
+pub struct Record {
+    pub client: Option<String>,
+    pub action: &'static str,
+    pub key: Option<String>,
+    pub role: &'static str,
+    pub details: serde_json::Value,
+    pub outcome: &'static str,
+    pub culprits: Vec<u16>,
+}
+
+pub struct Audit {
+    tree: sled::Tree,
+    /// (last sequence, last hash): appends are serialised so the chain never forks.
+    head: Mutex<(u64, String)>,
+}
+
+/// The hash of an entry: SHA-256 over its JSON with `hash` empty.
+pub fn entry_hash(entry: &AuditEntry) -> String {
+    let mut unhashed = entry.clone();
+    unhashed.hash.clear();
+    let json = serde_json::to_vec(&unhashed).unwrap_or_default();
+    hex::encode(Sha256::digest(json))
+}
+
+pub fn hex_sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl Audit {
+    pub fn open(tree: sled::Tree) -> anyhow::Result<Audit> {
+        let head = match tree.last()? {
+            Some((_, json)) => {
+                let last: AuditEntry = serde_json::from_slice(&json)?;
+                (last.seq, last.hash)
+            }
+            None => (0, GENESIS.to_string()),
+        };
+        Ok(Audit {
+            tree,
+            head: Mutex::new(head),
+        })
+    }
+
+    /// Appends an entry. Called before the answer of the operation leaves the node.
+    pub fn append(&self, record: Record) -> anyhow::Result<u64> {
+        let mut head = self.head.lock();
+        let mut entry = AuditEntry {
+            seq: head.0 + 1,
+            time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            prev_hash: head.1.clone(),
+            client: record.client,
+            action: record.action.to_string(),
+            key: record.key,
+            role: record.role.to_string(),
+            details: record.details,
+            outcome: record.outcome.to_string(),
+            culprits: record.culprits,
+            hash: String::new(),
+        };
+        entry.hash = entry_hash(&entry);
+        self.tree
+            .insert(entry.seq.to_be_bytes(), serde_json::to_vec(&entry)?)?;
+        *head = (entry.seq, entry.hash);
+        Ok(head.0)
+    }
+
+    /// Up to `limit` entries after sequence `after`.
+    pub fn page(&self, after: u64, limit: usize) -> anyhow::Result<Vec<AuditEntry>> {
+        self.tree
+            .range((after + 1).to_be_bytes()..)
+            .take(limit)
+            .map(|item| Ok(serde_json::from_slice(&item?.1)?))
+            .collect()
+    }
+}
+
+/// Checks a whole trail; `Err` names the first broken link.
+pub fn verify_tree(tree: &sled::Tree) -> Result<u64, String> {
+    let mut prev = GENESIS.to_string();
+    let mut count = 0u64;
+    for item in tree.iter() {
+        let (key, json) = item.map_err(|e| format!("reading the trail: {e}"))?;
+        let seq = <[u8; 8]>::try_from(key.as_ref())
+            .map(u64::from_be_bytes)
+            .map_err(|_| "an entry has a malformed sequence key".to_string())?;
+        let entry: AuditEntry = serde_json::from_slice(&json)
+            .map_err(|e| format!("entry {seq}: not a valid entry ({e})"))?;
+        if entry.seq != seq || seq != count + 1 {
+            return Err(format!(
+                "entry {seq}: sequence breaks after entry {count} (expected {})",
+                count + 1
+            ));
+        }
+        if entry.prev_hash != prev {
+            return Err(format!(
+                "entry {seq}: prev_hash does not match the hash of entry {count}"
+            ));
+        }
+        if entry_hash(&entry) != entry.hash {
+            return Err(format!(
+                "entry {seq}: contents do not match its hash (edited after it was written)"
+            ));
+        }
+        prev = entry.hash;
+        count = seq;
+    }
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_edited_or_removed_entry_breaks_the_chain() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let audit = Audit::open(db.open_tree("audit").unwrap()).unwrap();
+        for action in ["sign", "decrypt", "client.put"] {
+            audit
+                .append(Record {
+                    action,
+                    role: "coordinator",
+                    outcome: "ok",
+                    ..Default::default()
+                })
+                .unwrap();
+        }
+        let tree = db.open_tree("audit").unwrap();
+        assert_eq!(verify_tree(&tree), Ok(3));
+        let mut second: AuditEntry =
+            serde_json::from_slice(&tree.get(2u64.to_be_bytes()).unwrap().unwrap()).unwrap();
+        second.outcome = "denied".into();
+        tree.insert(2u64.to_be_bytes(), serde_json::to_vec(&second).unwrap())
+            .unwrap();
+        assert!(verify_tree(&tree)
+            .unwrap_err()
+            .starts_with("entry 2: contents"));
+        second.hash = entry_hash(&second);
+        tree.insert(2u64.to_be_bytes(), serde_json::to_vec(&second).unwrap())
+            .unwrap();
+        assert!(verify_tree(&tree)
+            .unwrap_err()
+            .starts_with("entry 3: prev_hash"));
+        tree.remove(2u64.to_be_bytes()).unwrap();
+        assert!(verify_tree(&tree)
+            .unwrap_err()
+            .starts_with("entry 3: sequence"));
+    }
+}

@@ -1,0 +1,70 @@
+//! The client registry: every node keeps the same list of clients, changed only through
+//! admin-signed changes applied on all nodes (see `crate::admin`), and seeded from the
+//! config's bootstrap clients on a node's first start.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use api::{ClientInfo, Role};
+
+use crate::store::Store;
+
+/// Loads the registry; an empty one is seeded with the config's bootstrap clients.
+pub fn load(
+    store: &Store,
+    bootstrap: &[ClientInfo],
+) -> anyhow::Result<BTreeMap<String, ClientInfo>> {
+    let tree = store.clients();
+    if tree.is_empty() {
+        for client in bootstrap {
+            validate(client).map_err(|e| anyhow::anyhow!("bootstrap client: {e}"))?;
+            tree.insert(client.name.as_bytes(), serde_json::to_vec(client)?)?;
+        }
+        tree.flush()?;
+    }
+    tree.iter()
+        .map(|item| {
+            let (_, json) = item?;
+            let client: ClientInfo =
+                serde_json::from_slice(&json).context("corrupt client record")?;
+            Ok((client.name.clone(), client))
+        })
+        .collect()
+}
+
+pub fn put(store: &Store, client: &ClientInfo) -> anyhow::Result<()> {
+    store
+        .clients()
+        .insert(client.name.as_bytes(), serde_json::to_vec(client)?)?;
+    store.clients().flush()?;
+    Ok(())
+}
+
+pub fn remove(store: &Store, name: &str) -> anyhow::Result<()> {
+    store.clients().remove(name.as_bytes())?;
+    store.clients().flush()?;
+    Ok(())
+}
+
+/// A client record a registry may hold.
+pub fn validate(client: &ClientInfo) -> Result<(), String> {
+    crate::validate::client_name(&client.name)?;
+    let key: [u8; 32] = hex::decode(&client.public_key)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or("public_key must be 32 bytes of hex")?;
+    ed25519_dalek::VerifyingKey::from_bytes(&key)
+        .map_err(|_| "public_key is not an Ed25519 point".to_string())?;
+    let mut roles = client.roles.clone();
+    roles.sort();
+    roles.dedup();
+    if roles.len() != client.roles.len() {
+        return Err("roles contain a duplicate".into());
+    }
+    Ok(())
+}
+
+/// Whether at least one admin would remain.
+pub fn has_admin(clients: &BTreeMap<String, ClientInfo>) -> bool {
+    clients.values().any(|c| c.roles.contains(&Role::Admin))
+}

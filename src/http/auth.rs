@@ -1,0 +1,116 @@
+//! Authenticating client requests at the node that receives them: signed requests
+//! (`Authorization: KQ-Ed25519 …`, required for every call that changes or uses a key) and
+//! bearer tokens (accepted for reads).
+
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::HttpRequest;
+use api::auth::{APPROVAL_HEADER, SCHEME};
+use api::RequestSignature;
+use sha2::{Digest, Sha256};
+
+use super::error::ApiError;
+use crate::auth::{audit_denial, authenticate, AuthError, Caller, ClientRequest};
+use crate::node::Node;
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        let status = actix_web::http::StatusCode::from_u16(e.status())
+            .unwrap_or(actix_web::http::StatusCode::UNAUTHORIZED);
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+fn header_text<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The request as signed, ready to forward to participants.
+fn client_request(req: &HttpRequest, node: &Node, body: &[u8]) -> Result<ClientRequest, AuthError> {
+    let header = header_text(req, AUTHORIZATION.as_str()).ok_or_else(|| {
+        AuthError::Malformed(format!(
+            "this call needs a signed request: Authorization: {SCHEME} client=…,ts=…,nonce=…,sig=…"
+        ))
+    })?;
+    let authorization = RequestSignature::from_header(header).map_err(AuthError::Malformed)?;
+    let approvals = req
+        .headers()
+        .get_all(APPROVAL_HEADER)
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| "not ASCII".to_string())
+                .and_then(RequestSignature::from_header)
+                .map_err(|e| AuthError::Malformed(format!("X-KQ-Approval: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ClientRequest {
+        operation: crate::random_id(),
+        admin_seq: node.admin_seq(),
+        method: req.method().as_str().to_string(),
+        path: req.path().to_string(),
+        body: body.to_vec(),
+        authorization,
+        approvals,
+    })
+}
+
+/// Checks a signed request as its coordinator, applies the client's rate limit, and audits a
+/// refusal as `action` on `key`.
+pub fn signed(
+    req: &HttpRequest,
+    node: &Node,
+    body: &[u8],
+    action: &'static str,
+    key: Option<&str>,
+) -> Result<(Caller, ClientRequest), ApiError> {
+    let request = client_request(req, node, body)?;
+    let caller = authenticate(node, node.id(), &request).inspect_err(|e| {
+        audit_denial(node, &request, key, action, "coordinator", e);
+    })?;
+    limit(node, caller.name())?;
+    Ok((caller, request))
+}
+
+fn limit(node: &Node, client: &str) -> Result<(), ApiError> {
+    node.rate.take(client).map_err(|wait| {
+        let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+        ApiError::new(
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("client {client} is over its rate limit; retry in {seconds} s"),
+        )
+        .with_retry_after(seconds)
+    })
+}
+
+/// Who is reading: `None` for a bearer token (which reads everything), or the signed caller.
+pub fn reader(req: &HttpRequest, node: &Node) -> Result<Option<Caller>, ApiError> {
+    reader_of(req, node, &[])
+}
+
+/// [`reader`] for a call with a body (the signature covers it).
+pub fn reader_of(req: &HttpRequest, node: &Node, body: &[u8]) -> Result<Option<Caller>, ApiError> {
+    let header = header_text(req, AUTHORIZATION.as_str()).ok_or_else(|| {
+        ApiError::unauthorized("missing Authorization header (Bearer token or signed request)")
+    })?;
+    if header.starts_with(SCHEME) {
+        let (caller, _) = signed(req, node, body, "read", None)?;
+        return Ok(Some(caller));
+    }
+    let token = header.strip_prefix("Bearer ").ok_or_else(|| {
+        ApiError::unauthorized(format!(
+            "the Authorization header must be 'Bearer <token>' or '{SCHEME} …'"
+        ))
+    })?;
+    let digest = hex::encode(Sha256::digest(token.trim().as_bytes()));
+    if node
+        .config
+        .client_token_sha256
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(&digest))
+    {
+        limit(node, "bearer")?;
+        Ok(None)
+    } else {
+        Err(ApiError::unauthorized("unknown or revoked token"))
+    }
+}
