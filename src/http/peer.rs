@@ -13,7 +13,11 @@ pub async fn message(
 ) -> Result<HttpResponse, ApiError> {
     let node = node.into_inner();
     let claimed = envelope.from;
-    let delay = node.faults().slow_answers_ms.get(envelope.kind.as_str()).copied();
+    let delay = node
+        .faults()
+        .slow_answers_ms
+        .get(envelope.kind.as_str())
+        .copied();
     if let Some(ms) = delay {
         actix_web::rt::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
