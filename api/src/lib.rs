@@ -6,6 +6,7 @@
 //! (public keys, signatures), as each field's doc says.
 
 pub mod client;
+pub mod openapi;
 pub mod types;
 
 pub use client::{Client, ClientError};
