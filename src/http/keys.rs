@@ -49,9 +49,15 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let node = node.into_inner();
     super::authorize(&req, &node)?;
-    let (mut info, cost) =
-        crate::ceremony::coordinator::create_key(&node, body.into_inner()).await?;
-    info.ceremony = Some(cost.to_api());
+    let (mut info, cost) = crate::ceremony::coordinator::create_key(&node, body.into_inner())
+        .await
+        .inspect_err(|e| {
+            node.metrics
+                .observe_culprits("create_key", &e.body.culprits)
+        })?;
+    let stats = cost.to_api();
+    node.metrics.observe_cost("create_key", &stats);
+    info.ceremony = Some(stats);
     Ok(HttpResponse::Created().json(info))
 }
 

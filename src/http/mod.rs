@@ -1,5 +1,6 @@
 //! The two HTTP listeners: the client API (`/v1/...`, bearer-token authenticated except
-//! `/v1/health`) and the peer API (`/peer/v1/message`, signed envelopes only).
+//! `/v1/health`, `/v1/openapi.json` and `/metrics`) and the peer API (`/peer/v1/message`, signed
+//! envelopes only). Both serve TLS when the config has `[tls]`.
 
 pub mod error;
 pub mod keys;
@@ -9,6 +10,7 @@ pub mod status;
 
 use std::sync::Arc;
 
+use actix_web::dev::Service;
 use actix_web::{web, App, HttpRequest, HttpServer};
 use sha2::{Digest, Sha256};
 
@@ -50,6 +52,8 @@ pub fn client_routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(error::json_config(CLIENT_BODY_LIMIT))
         .app_data(error::path_config())
         .route("/v1/health", web::get().to(status::health))
+        .route("/v1/openapi.json", web::get().to(status::openapi))
+        .route("/metrics", web::get().to(status::metrics))
         .route("/v1/status", web::get().to(status::status))
         .route("/v1/keys", web::post().to(keys::create))
         .route("/v1/keys", web::get().to(keys::list))
@@ -81,19 +85,55 @@ pub struct Servers {
 pub fn bind(node: Arc<Node>) -> std::io::Result<Servers> {
     let workers = node.config.workers.max(1);
     let data = web::Data::from(node.clone());
+    let tls_error = |e: anyhow::Error| std::io::Error::other(format!("TLS: {e:#}"));
     let client = {
         let data = data.clone();
-        HttpServer::new(move || App::new().app_data(data.clone()).configure(client_routes))
-            .workers(workers)
-            .shutdown_timeout(5)
-            .bind(node.config.client_listen)?
-            .run()
-    };
-    let peer = HttpServer::new(move || App::new().app_data(data.clone()).configure(peer_routes))
+        let server = HttpServer::new(move || {
+            let node = data.clone().into_inner();
+            App::new()
+                .app_data(data.clone())
+                .wrap_fn(move |req, srv| {
+                    // Counted here, around the handlers, so every answer is seen, errors and
+                    // rejected bodies included.
+                    let operation = crate::metrics::operation_of(req.method(), req.path());
+                    let started = std::time::Instant::now();
+                    let answer = srv.call(req);
+                    let node = node.clone();
+                    async move {
+                        let answer = answer.await;
+                        let status = match &answer {
+                            Ok(res) => res.status(),
+                            Err(e) => e.as_response_error().status_code(),
+                        };
+                        node.metrics
+                            .observe_request(operation, status, started.elapsed());
+                        answer
+                    }
+                })
+                .configure(client_routes)
+        })
         .workers(workers)
-        .shutdown_timeout(5)
-        .bind(node.config.peer_listen)?
-        .run();
+        .shutdown_timeout(5);
+        match &node.config.tls {
+            Some(tls) => server.bind_rustls_0_23(
+                node.config.client_listen,
+                crate::tls::client_listener(tls).map_err(tls_error)?,
+            )?,
+            None => server.bind(node.config.client_listen)?,
+        }
+        .run()
+    };
+    let server = HttpServer::new(move || App::new().app_data(data.clone()).configure(peer_routes))
+        .workers(workers)
+        .shutdown_timeout(5);
+    let peer = match &node.config.tls {
+        Some(tls) => server.bind_rustls_0_23(
+            node.config.peer_listen,
+            crate::tls::peer_listener(tls).map_err(tls_error)?,
+        )?,
+        None => server.bind(node.config.peer_listen)?,
+    }
+    .run();
     Ok(Servers { client, peer })
 }
 
@@ -109,6 +149,7 @@ pub async fn serve_bound(node: Arc<Node>, servers: Servers) -> std::io::Result<(
         node = node.id(),
         client = %node.config.client_listen,
         peer = %node.config.peer_listen,
+        tls = node.config.tls.is_some(),
         keys = node.keys.read().len(),
         "keyquorum node listening"
     );

@@ -62,8 +62,13 @@ pub async fn sign(
             ))
         }
     };
-    let signed = crate::signing::coordinator::sign_messages(&node, &name, messages).await?;
-    let stats = Some(signed.cost.to_api());
+    let signed = crate::signing::coordinator::sign_messages(&node, &name, messages)
+        .await
+        .inspect_err(|e| node.metrics.observe_culprits("sign", &e.body.culprits))?;
+    node.metrics.observe_culprits("sign", &signed.excluded);
+    let stats = signed.cost.to_api();
+    node.metrics.observe_cost("sign", &stats);
+    let stats = Some(stats);
     if batch {
         Ok(HttpResponse::Ok().json(BatchSignResponse {
             results: signed
@@ -216,7 +221,12 @@ pub async fn decrypt(
         .iter()
         .map(|item| parse_ciphertext(scheme, item))
         .collect();
-    let out = crate::decryption::coordinator::decrypt(&node, &name, parsed).await?;
+    let out = crate::decryption::coordinator::decrypt(&node, &name, parsed)
+        .await
+        .inspect_err(|e| node.metrics.observe_culprits("decrypt", &e.body.culprits))?;
+    node.metrics.observe_culprits("decrypt", &out.excluded);
+    let stats = out.cost.to_api();
+    node.metrics.observe_cost("decrypt", &stats);
     let results = out
         .results
         .into_iter()
@@ -235,7 +245,7 @@ pub async fn decrypt(
         results,
         contributors: out.contributors,
         excluded: out.excluded,
-        stats: Some(out.cost.to_api()),
+        stats: Some(stats),
     }))
 }
 

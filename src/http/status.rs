@@ -1,4 +1,5 @@
-//! `GET /v1/health` (liveness, no auth) and `GET /v1/status`.
+//! `GET /v1/health` (liveness), `GET /v1/openapi.json`, `GET /metrics` (all three without
+//! auth) and `GET /v1/status`.
 
 use std::time::Duration;
 
@@ -13,6 +14,23 @@ pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok".into(),
     })
+}
+
+/// The OpenAPI document generated from the `api` crate's types, rendered once.
+pub async fn openapi() -> HttpResponse {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(DOCUMENT.get_or_init(api::openapi::json).clone())
+}
+
+/// Prometheus metrics. Unauthenticated like `/v1/health`: scrapers rarely carry bearer
+/// tokens, and nothing in it is secret (counts, timings, node ids).
+pub async fn metrics(node: web::Data<Node>) -> HttpResponse {
+    node.metrics.set_keys(node.keys.read().len());
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(node.metrics.encode())
 }
 
 pub async fn status(req: HttpRequest, node: web::Data<Node>) -> Result<HttpResponse, ApiError> {

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use api::{Algorithm, Client, ClientError, CreateKeyRequest, KeyInfo};
-use keyquorum::cluster::LocalCluster;
+use keyquorum::cluster::{InitOptions, LocalCluster};
 
 pub struct Harness {
     pub cluster: LocalCluster,
@@ -17,9 +17,14 @@ pub struct Harness {
 impl Harness {
     /// Starts an `n`-node cluster with short timeouts, so failure paths finish quickly.
     pub fn start(n: usize) -> Harness {
+        Self::start_with(n, &InitOptions::default())
+    }
+
+    /// [`Harness::start`] with `cluster init`'s options, e.g. TLS.
+    pub fn start_with(n: usize, options: &InitOptions) -> Harness {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut cluster =
-            LocalCluster::create(&dir.path().join("cluster"), n).expect("cluster init");
+        let mut cluster = LocalCluster::create_with(&dir.path().join("cluster"), n, options)
+            .expect("cluster init");
         cluster.adjust = Some(Box::new(|c| {
             c.timeouts.peer_ms = 2_000;
             c.timeouts.ceremony_ms = 20_000;
