@@ -118,18 +118,18 @@ impl Metrics {
         let peer_up = Family::<PeerLabels, Gauge>::default();
         registry.register(
             "peer_reachable",
-            "1 if the peer answered this node's last request to it, 0 if it was unreachable or timed out",
+            "1 if the peer answered this node's last request to it (a call or the periodic ping), 0 if it was unreachable, timed out or not asked yet",
             peer_up.clone(),
         );
-        // Every peer shows from the start (as reachable until a call says otherwise), so a
-        // dashboard sees the whole membership, not only the peers that were called.
+        // Every peer shows from the start, as not (yet) answering, so a dashboard sees the
+        // whole membership; the periodic probe and every call update it.
         for m in members.iter().filter(|m| m.id != own_id) {
             peer_up
                 .get_or_create(&PeerLabels {
                     peer: m.id.to_string(),
                     name: m.name.clone(),
                 })
-                .set(1);
+                .set(0);
         }
         Metrics {
             registry,

@@ -58,8 +58,10 @@ fn metrics_parse_and_move_with_signing() {
     h.create(1, "manifests", Algorithm::FrostEd25519, 2, None)
         .unwrap();
 
-    // One request first, so that the request counters have a series to show.
+    // One request first, so that the request counters have a series to show; the status
+    // check pings the peers.
     h.rt.block_on(h.client(2).health()).unwrap();
+    h.rt.block_on(h.client(2).status()).unwrap();
     let before = scrape(&h, 2);
     for name in [
         "keyquorum_requests_total",
@@ -83,7 +85,7 @@ fn metrics_parse_and_move_with_signing() {
     );
     assert_eq!(value(&before, "keyquorum_sealed", &[]), 0.0);
     assert_eq!(value(&before, "keyquorum_keys", &[]), 1.0);
-    // Node 2 knows both peers, and they are up.
+    // Node 2 knows both peers, and they answered its pings.
     for peer in ["1", "3"] {
         assert_eq!(
             value(&before, "keyquorum_peer_reachable", &[("peer", peer)]),

@@ -19,6 +19,8 @@ use error::ApiError;
 
 /// Largest client request body: a full decryption batch of small records fits comfortably.
 pub const CLIENT_BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// How often a running node pings its peers for the reachability metric.
+pub const PEER_PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
 /// Largest peer message: a ceremony round of a 64-node cluster or a full decryption batch.
 pub const PEER_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
@@ -162,10 +164,22 @@ pub async fn serve_bound(node: Arc<Node>, servers: Servers) -> std::io::Result<(
             }
         })
     };
+    // Keeps the peer reachability metric current between requests; a scrape then shows a
+    // peer that went down even when no operation needed it.
+    let probe = {
+        let node = node.clone();
+        actix_web::rt::spawn(async move {
+            loop {
+                actix_web::rt::time::sleep(PEER_PROBE_INTERVAL).await;
+                status::ping_peers(&node).await;
+            }
+        })
+    };
     let result = futures::future::try_join(servers.client, servers.peer)
         .await
         .map(|_| ());
     expiry.abort();
+    probe.abort();
     if let Err(e) = node.store.flush() {
         tracing::error!(error = %e, "flushing the store at shutdown failed");
     }
