@@ -295,18 +295,18 @@ impl NodeConfig {
         let tls = self.tls.is_some();
         for m in &self.members {
             for url in [&m.peer_url, &m.client_url] {
-                let https = url.starts_with("https://");
-                if !https && !url.starts_with("http://") {
+                if !url.starts_with("https://") && !url.starts_with("http://") {
                     bail!("member {}: {url} is not an http:// or https:// URL", m.id);
                 }
-                // Peers call each other with one client: all TLS or all plain.
-                if url == &m.peer_url && https != tls {
-                    bail!(
-                        "member {}: peer_url {url} does not match this node's TLS setting ({})",
-                        m.id,
-                        if tls { "[tls] is set" } else { "no [tls]" }
-                    );
-                }
+            }
+            // Peers call each other with one client: all TLS or all plain.
+            if m.peer_url.starts_with("https://") != tls {
+                bail!(
+                    "member {}: peer_url {} does not match this node's TLS setting ({})",
+                    m.id,
+                    m.peer_url,
+                    if tls { "[tls] is set" } else { "no [tls]" }
+                );
             }
         }
         if self.client_token_sha256.is_empty() {

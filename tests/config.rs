@@ -92,3 +92,11 @@ fn every_override_is_documented_in_the_readme() {
         assert!(readme.contains(name), "README.md does not list {name}");
     }
 }
+
+#[test]
+fn peer_urls_must_match_the_tls_setting() {
+    let mut config = example();
+    config.tls = None;
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("does not match"), "{err}");
+}
