@@ -14,7 +14,19 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "keyquorum",
     version,
-    about = "Threshold key management: DKG, FROST signing and threshold decryption over HTTP"
+    about = "Threshold key management: DKG, FROST signing and threshold decryption over HTTP",
+    long_about = "Threshold key management: n nodes generate keys together (DKG), sign with any t \
+of them (FROST, RFC 9591) and decrypt HPKE/ECIES ciphertexts by combining verified partials. \
+No key is ever reconstructed.\n\nClient commands talk to one node (--url, KEYQUORUM_URL) with a \
+bearer token (--token-file, KEYQUORUM_TOKEN_FILE); add --json for machine-readable output and \
+--ca (KEYQUORUM_CA) for a node with TLS.\n\nExit codes: 0 success, 1 a negative answer (invalid \
+signature, records that did not decrypt), 2 usage or input error, 3 the node refused or failed \
+the request, 4 no node reachable.",
+    after_help = "Example, a local cluster:\n  keyquorum cluster init --nodes 3 --dir ./cluster\n  \
+keyquorum serve --config ./cluster/node-1.toml   (and node-2, node-3)\n  \
+export KEYQUORUM_URL=http://127.0.0.1:7100 KEYQUORUM_TOKEN_FILE=./cluster/admin.token\n  \
+keyquorum keys create manifests --algorithm frost-ed25519 --threshold 2\n  \
+keyquorum sign --key manifests --file manifest.json"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -41,6 +53,9 @@ pub(crate) struct ClientOpts {
     /// to create keys, sign, decrypt and change clients or policies.
     #[arg(long, env = "KEYQUORUM_CLIENT_KEY", global = true)]
     client_key: Option<PathBuf>,
+    /// CA certificate (PEM) to verify an https:// node against, e.g. DIR/tls/ca.crt.
+    #[arg(long, env = "KEYQUORUM_CA", global = true)]
+    ca: Option<PathBuf>,
     /// Print the API's JSON answer instead of a human summary.
     #[arg(long, global = true)]
     pub(crate) json: bool,
@@ -48,12 +63,17 @@ pub(crate) struct ClientOpts {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Set up a cluster.
+    /// Set up a cluster: write every node's config, identity, passphrase (and TLS files).
     #[command(subcommand)]
     Cluster(ClusterCommand),
-    /// Run a node.
+    /// Run a node: both listeners, until SIGINT/SIGTERM.
     ///
-    /// Example: keyquorum serve --config cluster/node-1.toml
+    /// The config's paths are relative to the file; KEYQUORUM_* variables override its
+    /// settings (see the README's list), KEYQUORUM_PASSPHRASE the passphrase file.
+    #[command(
+        after_help = "Example:\n  keyquorum serve --config cluster/node-1.toml\n  \
+KEYQUORUM_DATA_DIR=/data keyquorum serve --config /etc/keyquorum/node.toml --log-format json"
+    )]
     Serve {
         #[arg(long)]
         config: PathBuf,
@@ -66,7 +86,12 @@ enum Command {
     Keys(KeysCommand),
     /// Sign a message with a signing key (prints the hex signature).
     ///
-    /// Example: keyquorum sign --key manifests --file manifest.json --token-file cluster/admin.token
+    /// Any t of the key's participants sign; a signer that fails is excluded, named on
+    /// standard error, and replaced.
+    #[command(
+        after_help = "Example:\n  keyquorum sign --key manifests --file manifest.json > manifest.sig\n  \
+echo -n hello | keyquorum sign --key manifests --file - --json"
+    )]
     Sign {
         #[arg(long)]
         key: String,
@@ -76,8 +101,9 @@ enum Command {
         client: ClientOpts,
     },
     /// Verify a signature (exit code 0 valid, 1 invalid).
-    ///
-    /// Example: keyquorum verify --key manifests --file manifest.json --signature 3fa1...
+    #[command(
+        after_help = "Example:\n  keyquorum verify --key manifests --file manifest.json --signature \"$(cat manifest.sig)\""
+    )]
     Verify {
         #[arg(long)]
         key: String,
@@ -91,7 +117,11 @@ enum Command {
     /// Seal NDJSON metadata records (each with "video" and "frame") to a decryption key,
     /// binding every record to its video and frame. Works offline from the public key.
     ///
-    /// Example: keyquorum encrypt --public-key 3b6a...e1 < detections.ndjson > sealed.ndjson
+    /// Output is NDJSON, one sealed record per input record, ready for `keyquorum decrypt`.
+    #[command(
+        after_help = "Example:\n  keyquorum encrypt --public-key 3b6a...e1 < detections.ndjson > sealed.ndjson\n  \
+keyquorum encrypt --key reid --in detections.ndjson --out sealed.ndjson"
+    )]
     Encrypt {
         /// The key's published public key (hex): 32 bytes for hpke-x25519, 33 or 65 for
         /// ecies-secp256k1.
@@ -114,7 +144,11 @@ enum Command {
     },
     /// Decrypt sealed NDJSON records with a quorum of the cluster, in batches.
     ///
-    /// Example: keyquorum decrypt --key reid --in sealed.ndjson --token-file cluster/admin.token
+    /// Output is NDJSON, the original records in order; a record that does not open is
+    /// reported on standard error and the exit code is 1.
+    #[command(
+        after_help = "Example:\n  keyquorum decrypt --key reid --in sealed.ndjson --out detections.ndjson"
+    )]
     Decrypt {
         #[arg(long)]
         key: String,
@@ -132,6 +166,9 @@ enum Command {
         client: ClientOpts,
     },
     /// A node's status and which peers answer it.
+    #[command(
+        after_help = "Example:\n  keyquorum status --url https://127.0.0.1:7100 --ca cluster/tls/ca.crt --json"
+    )]
     Status {
         #[command(flatten)]
         client: ClientOpts,
@@ -161,9 +198,15 @@ enum Command {
     /// Change a stopped node's store passphrase.
     #[command(subcommand)]
     Passphrase(crate::cli_access::PassphraseCommand),
+    /// Check that a node answers `/v1/health` (no token needed): exit 0 if it does, 4 if not.
+    /// The container image's HEALTHCHECK.
+    #[command(after_help = "Example:\n  keyquorum health --url http://127.0.0.1:7100")]
+    Health {
+        #[command(flatten)]
+        client: ClientOpts,
+    },
     /// Run a local 3-node cluster, show a ceremony, signing and threshold decryption, and stop.
-    ///
-    /// Example: keyquorum demo            (or: keyquorum demo --keep)
+    #[command(after_help = "Example:\n  keyquorum demo            (or: keyquorum demo --keep)")]
     Demo {
         /// Leave the cluster running and print how to talk to it.
         #[arg(long)]
@@ -173,25 +216,47 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ClusterCommand {
-    /// Write the configuration of an n-node loopback cluster into an empty directory.
+    /// Write the configuration of an n-node cluster into an empty directory.
     ///
-    /// Example: keyquorum cluster init --nodes 3 --dir ./cluster --base-port 7100
+    /// Per node: node-<i>.toml, node-<i>/identity.json and node-<i>/passphrase (0600); with
+    /// --tls also tls/ca.crt, tls/ca.key and node-<i>/tls.crt, tls.key; and admin.token. Without
+    /// --hosts the nodes listen on 127.0.0.1, node i on base+2(i-1) (client) and base+2(i-1)+1
+    /// (peer). With --hosts (one name per node, e.g. containers or pods) every node listens on
+    /// 0.0.0.0 at base (client) and base+1 (peer), and peers call each other by those names.
+    #[command(
+        after_help = "Example:\n  keyquorum cluster init --nodes 3 --dir ./cluster --base-port 7100\n  \
+keyquorum cluster init --nodes 3 --dir ./cluster --tls\n  \
+keyquorum cluster init --nodes 3 --dir /cluster --tls --hosts node-1,node-2,node-3 --json"
+    )]
     Init {
+        /// Number of nodes, 2 to 64.
         #[arg(long)]
         nodes: usize,
+        /// Directory to write into; must be empty or absent.
         #[arg(long)]
         dir: PathBuf,
-        /// Node i listens on base+2(i-1) (client) and base+2(i-1)+1 (peer).
+        /// First port; see above for how the others follow.
         #[arg(long, default_value_t = 7100)]
         base_port: u16,
+        /// Generate a cluster CA and per-node certificates; every listener serves https.
+        #[arg(long)]
+        tls: bool,
+        /// Comma-separated host names, one per node, that peers and clients use.
+        #[arg(long, value_delimiter = ',')]
+        hosts: Option<Vec<String>>,
+        /// Print the written files as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Run a key ceremony.
-    ///
-    /// Example: keyquorum keys create manifests --algorithm frost-ed25519 --threshold 2
+    /// Run a key ceremony (DKG) among the participants; prints the new key's public data.
+    #[command(
+        after_help = "Example:\n  keyquorum keys create manifests --algorithm frost-ed25519 --threshold 2\n  \
+keyquorum keys create reid --algorithm hpke-x25519 --threshold 2 --participants 1,2,3 --json"
+    )]
     Create {
         name: String,
         /// frost-ed25519, frost-secp256k1, hpke-x25519 or ecies-secp256k1.
@@ -217,12 +282,16 @@ enum KeysCommand {
         #[command(flatten)]
         client: ClientOpts,
     },
-    /// List keys.
+    /// List the keys this node holds a share of.
+    #[command(
+        after_help = "Example:\n  keyquorum keys list\n  keyquorum keys list --json | jq -r '.keys[].name'"
+    )]
     List {
         #[command(flatten)]
         client: ClientOpts,
     },
-    /// Show one key's public data.
+    /// Show one key's public data (always JSON).
+    #[command(after_help = "Example:\n  keyquorum keys show reid | jq -r .public_key")]
     Show {
         name: String,
         #[command(flatten)]
@@ -269,7 +338,14 @@ impl ClientOpts {
             ),
             (None, None) => None,
         };
-        let client = Client::new(self.url.clone(), token);
+        let client = match &self.ca {
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .with_context(|| format!("cannot read CA file {}", path.display()))?;
+                Client::with_ca(self.url.clone(), token, &pem).map_err(anyhow::Error::from)?
+            }
+            None => Client::new(self.url.clone(), token),
+        };
         Ok(match &self.client_key {
             Some(path) => {
                 client.with_signer(api::ClientKey::load(path).map_err(anyhow::Error::msg)?)
@@ -351,14 +427,44 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
             nodes,
             dir,
             base_port,
+            tls,
+            hosts,
+            json,
         }) => {
-            let ports = crate::cluster::ports_from_base(nodes, base_port)?;
-            let files = crate::cluster::init(&dir, &ports)?;
-            println!("wrote a {nodes}-node cluster to {}", dir.display());
-            for path in files.configs.values() {
-                println!("  keyquorum serve --config {}", path.display());
+            // Distinct hosts can share ports; on one loopback address every node needs its own.
+            let ports = match &hosts {
+                Some(_) => vec![
+                    (
+                        base_port,
+                        base_port.checked_add(1).context("port out of range")?
+                    );
+                    nodes
+                ],
+                None => crate::cluster::ports_from_base(nodes, base_port)?,
+            };
+            let options = crate::cluster::InitOptions { tls, hosts };
+            let files = crate::cluster::init_with(&dir, &ports, &options)?;
+            let ca = tls.then(|| dir.join("tls").join("ca.crt"));
+            if json {
+                print_json(&serde_json::json!({
+                    "dir": dir,
+                    "configs": files.configs,
+                    "admin_token_file": dir.join("admin.token"),
+                    "ca_file": ca,
+                }));
+            } else {
+                println!("wrote a {nodes}-node cluster to {}", dir.display());
+                for path in files.configs.values() {
+                    println!("  keyquorum serve --config {}", path.display());
+                }
+                println!("admin token: {}", dir.join("admin.token").display());
+                if let Some(ca) = ca {
+                    println!(
+                        "CA certificate (for clients: --ca / KEYQUORUM_CA): {}",
+                        ca.display()
+                    );
+                }
             }
-            println!("admin token: {}", dir.join("admin.token").display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { config, log_format } => {
@@ -421,6 +527,15 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
                         Some(e) => println!("  peer {} ({}): UNREACHABLE: {e}", p.node, p.name),
                     }
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Health { client } => {
+            let health = runtime()?.block_on(client.client()?.health())?;
+            if client.json {
+                print_json(&health);
+            } else {
+                println!("{}", health.status);
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::config::{Member, NodeConfig, Timeouts};
+use crate::config::{Member, NodeConfig, Timeouts, TlsConfig};
 use crate::identity::Identity;
 use crate::node::Node;
 
@@ -41,10 +41,40 @@ pub fn free_ports(count: usize) -> anyhow::Result<Vec<u16>> {
         .collect()
 }
 
+/// Choices of `cluster init` beyond the ports.
+#[derive(Debug, Clone, Default)]
+pub struct InitOptions {
+    /// Generate a CA and per-node certificates and turn TLS on in every config.
+    pub tls: bool,
+    /// One host name per node for the URLs peers and clients use (containers, pods). The nodes
+    /// then listen on all interfaces. Absent: loopback, 127.0.0.1.
+    pub hosts: Option<Vec<String>>,
+}
+
 /// Writes the configuration of an `n`-node loopback cluster into `dir`, which must be empty or
 /// absent. `ports[i]` is node i+1's (client, peer) port pair.
 pub fn init(dir: &Path, ports: &[(u16, u16)]) -> anyhow::Result<ClusterFiles> {
+    init_with(dir, ports, &InitOptions::default())
+}
+
+/// [`init`] with TLS and/or host names.
+pub fn init_with(
+    dir: &Path,
+    ports: &[(u16, u16)],
+    options: &InitOptions,
+) -> anyhow::Result<ClusterFiles> {
     let n = ports.len();
+    let hosts: Vec<String> = match &options.hosts {
+        Some(h) if h.len() != n => bail!("{} host names for {n} nodes", h.len()),
+        Some(h) => h.clone(),
+        None => vec!["127.0.0.1".to_string(); n],
+    };
+    let listen_ip = if options.hosts.is_some() {
+        "0.0.0.0"
+    } else {
+        "127.0.0.1"
+    };
+    let scheme = if options.tls { "https" } else { "http" };
     if !(2..=64).contains(&n) {
         bail!("a cluster has 2 to 64 nodes, not {n}");
     }
@@ -71,15 +101,32 @@ pub fn init(dir: &Path, ports: &[(u16, u16)]) -> anyhow::Result<ClusterFiles> {
     let members: Vec<Member> = identities
         .iter()
         .zip(ports)
-        .map(|(id, (client, peer))| Member {
+        .zip(&hosts)
+        .map(|((id, (client, peer)), host)| Member {
             id: id.id,
             name: format!("node-{}", id.id),
-            peer_url: format!("http://127.0.0.1:{peer}"),
-            client_url: format!("http://127.0.0.1:{client}"),
+            peer_url: format!("{scheme}://{host}:{peer}"),
+            client_url: format!("{scheme}://{host}:{client}"),
             sign_public_key: id.sign_public_hex(),
             seal_public_key: id.seal_public_hex(),
         })
         .collect();
+    let pki = if options.tls {
+        let names: Vec<(String, String)> = members
+            .iter()
+            .zip(&hosts)
+            .map(|(m, h)| (m.name.clone(), h.clone()))
+            .collect();
+        let pki = crate::tls::generate(&names)?;
+        let tls_dir = dir.join("tls");
+        std::fs::create_dir_all(&tls_dir)?;
+        std::fs::write(tls_dir.join("ca.crt"), &pki.ca_cert)?;
+        // Needed only to issue more certificates; keep it offline once the cluster runs.
+        crate::fsutil::write_private(&tls_dir.join("ca.key"), pki.ca_key.as_bytes())?;
+        Some(pki)
+    } else {
+        None
+    };
     let mut configs = BTreeMap::new();
     for (identity, (client, peer)) in identities.iter().zip(ports) {
         let i = identity.id;
@@ -95,11 +142,24 @@ pub fn init(dir: &Path, ports: &[(u16, u16)]) -> anyhow::Result<ClusterFiles> {
             &node_dir.join("passphrase"),
             format!("{}\n", random_hex(32)).as_bytes(),
         )?;
+        let tls = match &pki {
+            Some(pki) => {
+                let (cert, key) = &pki.nodes[usize::from(i) - 1];
+                std::fs::write(node_dir.join("tls.crt"), cert)?;
+                crate::fsutil::write_private(&node_dir.join("tls.key"), key.as_bytes())?;
+                Some(TlsConfig {
+                    cert: format!("node-{i}/tls.crt").into(),
+                    key: format!("node-{i}/tls.key").into(),
+                    ca: "tls/ca.crt".into(),
+                })
+            }
+            None => None,
+        };
         let config = NodeConfig {
             id: i,
             name: format!("node-{i}"),
-            client_listen: format!("127.0.0.1:{client}").parse()?,
-            peer_listen: format!("127.0.0.1:{peer}").parse()?,
+            client_listen: format!("{listen_ip}:{client}").parse()?,
+            peer_listen: format!("{listen_ip}:{peer}").parse()?,
             data_dir: format!("node-{i}/data").into(),
             identity_file: format!("node-{i}/identity.json").into(),
             passphrase_file: Some(format!("node-{i}/passphrase").into()),
@@ -108,6 +168,7 @@ pub fn init(dir: &Path, ports: &[(u16, u16)]) -> anyhow::Result<ClusterFiles> {
             timeouts: Timeouts::default(),
             auth: Default::default(),
             bootstrap_clients: vec![bootstrap.clone()],
+            tls,
             members: members.clone(),
         };
         let path = dir.join(format!("node-{i}.toml"));
@@ -161,10 +222,19 @@ pub struct LocalCluster {
 impl LocalCluster {
     /// Writes a fresh `n`-node cluster into `dir` on free loopback ports.
     pub fn create(dir: &Path, n: usize) -> anyhow::Result<LocalCluster> {
+        Self::create_with(dir, n, &InitOptions::default())
+    }
+
+    /// [`LocalCluster::create`] with `cluster init`'s options (e.g. TLS).
+    pub fn create_with(
+        dir: &Path,
+        n: usize,
+        options: &InitOptions,
+    ) -> anyhow::Result<LocalCluster> {
         let ports = free_ports(2 * n)?;
         let pairs: Vec<(u16, u16)> = ports.chunks(2).map(|c| (c[0], c[1])).collect();
         Ok(LocalCluster {
-            files: init(dir, &pairs)?,
+            files: init_with(dir, &pairs, options)?,
             running: BTreeMap::new(),
             adjust: None,
         })
@@ -270,14 +340,28 @@ impl LocalCluster {
 
     pub fn client_url(&self, id: u16) -> String {
         self.config(id)
-            .map(|c| format!("http://{}", c.client_listen))
+            .map(|c| {
+                let scheme = if c.tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://{}", c.client_listen)
+            })
             .unwrap_or_default()
+    }
+
+    /// The cluster CA's certificate, when `cluster init` made one.
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        let path = self.files.dir.join("tls").join("ca.crt");
+        path.exists().then_some(path)
     }
 
     /// A client of node `id` that signs as the cluster's first admin.
     pub fn client(&self, id: u16) -> api::Client {
-        api::Client::new(self.client_url(id), Some(self.files.token.clone()))
-            .with_signer(self.files.admin.clone())
+        let token = Some(self.files.token.clone());
+        let client = match self.ca_file().and_then(|p| std::fs::read(p).ok()) {
+            Some(ca) => api::Client::with_ca(self.client_url(id), token.clone(), &ca)
+                .unwrap_or_else(|_| api::Client::new(self.client_url(id), token)),
+            None => api::Client::new(self.client_url(id), token),
+        };
+        client.with_signer(self.files.admin.clone())
     }
 
     pub fn admin_key(&self) -> &api::ClientKey {

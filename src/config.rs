@@ -1,9 +1,11 @@
 //! Node configuration: a TOML file per node, written by `keyquorum cluster init`.
 //!
 //! Paths in the file are relative to the file's own directory, so a cluster directory can be
-//! moved or mounted elsewhere as a whole. Environment variables override a few settings
-//! (`KEYQUORUM_PASSPHRASE` for the passphrase, `KEYQUORUM_CLIENT_LISTEN`, `KEYQUORUM_PEER_LISTEN`,
-//! `KEYQUORUM_DATA_DIR`), for containers that inject them.
+//! moved or mounted elsewhere as a whole. Every scalar setting can be overridden by an
+//! environment variable named `KEYQUORUM_` + its TOML path in upper case with `_` for `.`
+//! (`timeouts.peer_ms` → `KEYQUORUM_TIMEOUTS_PEER_MS`); [`ENV_OVERRIDES`] is the list. Paths
+//! from the environment are taken as they are (relative to the working directory).
+//! `deploy/keyquorum.example.toml` explains every field.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -66,6 +68,18 @@ impl Timeouts {
     }
 }
 
+/// TLS for both listeners and for calls to peers (PEM files).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// This node's certificate (chain), served on both listeners and presented to peers.
+    pub cert: PathBuf,
+    /// Its private key (PKCS#8, SEC1 or PKCS#1).
+    pub key: PathBuf,
+    /// The CA that issued every member's certificate: peers are verified against it only.
+    pub ca: PathBuf,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
@@ -92,6 +106,9 @@ pub struct NodeConfig {
     /// here); afterwards the registry changes only through admin-signed requests.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bootstrap_clients: Vec<api::ClientInfo>,
+    /// Absent: plain HTTP (loopback or behind a TLS-terminating proxy only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
     pub members: Vec<Member>,
 }
 
@@ -115,6 +132,47 @@ impl Default for AuthSettings {
         }
     }
 }
+
+
+/// Every environment override: variable, and what it sets. Applied after the file is read,
+/// before validation. `KEYQUORUM_PASSPHRASE` is read when the store is opened instead, so the
+/// passphrase never sits in the config struct.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("KEYQUORUM_NAME", "name"),
+    ("KEYQUORUM_CLIENT_LISTEN", "client_listen (address:port)"),
+    ("KEYQUORUM_PEER_LISTEN", "peer_listen (address:port)"),
+    ("KEYQUORUM_DATA_DIR", "data_dir"),
+    ("KEYQUORUM_IDENTITY_FILE", "identity_file"),
+    ("KEYQUORUM_PASSPHRASE_FILE", "passphrase_file"),
+    (
+        "KEYQUORUM_PASSPHRASE",
+        "the passphrase itself (takes precedence over passphrase_file)",
+    ),
+    (
+        "KEYQUORUM_CLIENT_TOKEN_SHA256",
+        "client_token_sha256 (comma-separated hex hashes)",
+    ),
+    ("KEYQUORUM_WORKERS", "workers"),
+    ("KEYQUORUM_TIMEOUTS_PEER_MS", "timeouts.peer_ms"),
+    ("KEYQUORUM_TIMEOUTS_CEREMONY_MS", "timeouts.ceremony_ms"),
+    ("KEYQUORUM_TIMEOUTS_OPERATION_MS", "timeouts.operation_ms"),
+    (
+        "KEYQUORUM_TIMEOUTS_MAX_CLOCK_SKEW_MS",
+        "timeouts.max_clock_skew_ms",
+    ),
+    (
+        "KEYQUORUM_TLS_CERT",
+        "tls.cert (with _KEY and _CA, enables TLS when the file has no [tls])",
+    ),
+    ("KEYQUORUM_TLS_KEY", "tls.key"),
+    ("KEYQUORUM_TLS_CA", "tls.ca"),
+    ("KEYQUORUM_AUTH_APPROVAL_TTL_MS", "auth.approval_ttl_ms"),
+    (
+        "KEYQUORUM_AUTH_CLIENT_REQUESTS_PER_SECOND",
+        "auth.client_requests_per_second",
+    ),
+    ("KEYQUORUM_AUTH_CLIENT_BURST", "auth.client_burst"),
+];
 
 fn default_workers() -> usize {
     2
@@ -145,17 +203,118 @@ impl NodeConfig {
         if let Some(p) = self.passphrase_file.as_mut() {
             abs(p);
         }
+        if let Some(tls) = self.tls.as_mut() {
+            abs(&mut tls.cert);
+            abs(&mut tls.key);
+            abs(&mut tls.ca);
+        }
     }
 
     fn apply_env(&mut self) -> anyhow::Result<()> {
-        if let Ok(v) = std::env::var("KEYQUORUM_CLIENT_LISTEN") {
-            self.client_listen = v.parse().context("KEYQUORUM_CLIENT_LISTEN")?;
+        self.apply_overrides(|name| std::env::var(name).ok())
+    }
+
+    /// Applies the [`ENV_OVERRIDES`] that `lookup` knows (tests pass a map, not the process
+    /// environment, which parallel tests share).
+    pub fn apply_overrides(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<()> {
+        fn parse<T: std::str::FromStr>(name: &str, v: &str) -> anyhow::Result<T>
+        where
+            T::Err: std::fmt::Display,
+        {
+            v.trim()
+                .parse()
+                .map_err(|e| anyhow!("{name}={v:?} is invalid: {e}"))
         }
-        if let Ok(v) = std::env::var("KEYQUORUM_PEER_LISTEN") {
-            self.peer_listen = v.parse().context("KEYQUORUM_PEER_LISTEN")?;
+        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        if let Some(v) = get("KEYQUORUM_NAME") {
+            self.name = v;
         }
-        if let Ok(v) = std::env::var("KEYQUORUM_DATA_DIR") {
+        if let Some(v) = get("KEYQUORUM_CLIENT_LISTEN") {
+            self.client_listen = parse("KEYQUORUM_CLIENT_LISTEN", &v)?;
+        }
+        if let Some(v) = get("KEYQUORUM_PEER_LISTEN") {
+            self.peer_listen = parse("KEYQUORUM_PEER_LISTEN", &v)?;
+        }
+        if let Some(v) = get("KEYQUORUM_DATA_DIR") {
             self.data_dir = v.into();
+        }
+        if let Some(v) = get("KEYQUORUM_IDENTITY_FILE") {
+            self.identity_file = v.into();
+        }
+        if let Some(v) = get("KEYQUORUM_PASSPHRASE_FILE") {
+            self.passphrase_file = Some(v.into());
+        }
+        if let Some(v) = get("KEYQUORUM_CLIENT_TOKEN_SHA256") {
+            self.client_token_sha256 = v
+                .split(',')
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .collect();
+        }
+        if let Some(v) = get("KEYQUORUM_WORKERS") {
+            self.workers = parse("KEYQUORUM_WORKERS", &v)?;
+        }
+        let t = &mut self.timeouts;
+        for (name, field) in [
+            ("KEYQUORUM_TIMEOUTS_PEER_MS", &mut t.peer_ms),
+            ("KEYQUORUM_TIMEOUTS_CEREMONY_MS", &mut t.ceremony_ms),
+            ("KEYQUORUM_TIMEOUTS_OPERATION_MS", &mut t.operation_ms),
+            (
+                "KEYQUORUM_TIMEOUTS_MAX_CLOCK_SKEW_MS",
+                &mut t.max_clock_skew_ms,
+            ),
+        ] {
+            if let Some(v) = get(name) {
+                *field = parse(name, &v)?;
+            }
+        }
+        if let Some(v) = get("KEYQUORUM_AUTH_APPROVAL_TTL_MS") {
+            self.auth.approval_ttl_ms = parse("KEYQUORUM_AUTH_APPROVAL_TTL_MS", &v)?;
+        }
+        let a = &mut self.auth;
+        for (name, field) in [
+            (
+                "KEYQUORUM_AUTH_CLIENT_REQUESTS_PER_SECOND",
+                &mut a.client_requests_per_second,
+            ),
+            ("KEYQUORUM_AUTH_CLIENT_BURST", &mut a.client_burst),
+        ] {
+            if let Some(v) = get(name) {
+                *field = parse(name, &v)?;
+            }
+        }
+        let (cert, key, ca) = (
+            get("KEYQUORUM_TLS_CERT"),
+            get("KEYQUORUM_TLS_KEY"),
+            get("KEYQUORUM_TLS_CA"),
+        );
+        match (self.tls.as_mut(), cert, key, ca) {
+            (_, None, None, None) => {}
+            (Some(tls), cert, key, ca) => {
+                if let Some(v) = cert {
+                    tls.cert = v.into();
+                }
+                if let Some(v) = key {
+                    tls.key = v.into();
+                }
+                if let Some(v) = ca {
+                    tls.ca = v.into();
+                }
+            }
+            (None, Some(cert), Some(key), Some(ca)) => {
+                self.tls = Some(TlsConfig {
+                    cert: cert.into(),
+                    key: key.into(),
+                    ca: ca.into(),
+                })
+            }
+            (None, ..) => bail!(
+                "the config has no [tls]: set all of KEYQUORUM_TLS_CERT, KEYQUORUM_TLS_KEY and \
+                 KEYQUORUM_TLS_CA to enable it"
+            ),
         }
         Ok(())
     }
@@ -177,6 +336,26 @@ impl NodeConfig {
                 .map_err(|e| anyhow!("member {}: seal_public_key: {e}", m.id))?;
             if sign.len() != 32 || seal.len() != 32 {
                 bail!("member {}: public keys must be 32 bytes of hex", m.id);
+            }
+        }
+        if self.workers == 0 {
+            bail!("workers must be at least 1");
+        }
+        let tls = self.tls.is_some();
+        for m in &self.members {
+            for url in [&m.peer_url, &m.client_url] {
+                if !url.starts_with("https://") && !url.starts_with("http://") {
+                    bail!("member {}: {url} is not an http:// or https:// URL", m.id);
+                }
+            }
+            // Peers call each other with one client: all TLS or all plain.
+            if m.peer_url.starts_with("https://") != tls {
+                bail!(
+                    "member {}: peer_url {} does not match this node's TLS setting ({})",
+                    m.id,
+                    m.peer_url,
+                    if tls { "[tls] is set" } else { "no [tls]" }
+                );
             }
         }
         if self.client_token_sha256.is_empty() {

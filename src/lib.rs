@@ -16,11 +16,13 @@ pub mod demo;
 pub mod fsutil;
 pub mod http;
 pub mod identity;
+pub mod metrics;
 pub mod node;
 pub mod peer;
 pub mod records;
 pub mod signing;
 pub mod store;
+pub mod tls;
 pub mod validate;
 
 /// A fresh 128-bit random identifier, hex: session ids.

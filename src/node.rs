@@ -97,6 +97,7 @@ pub struct Node {
     /// Every peer byte this node sent or received as a coordinator, for `/v1/status`.
     pub traffic: Counters,
     pub started: Instant,
+    pub metrics: crate::metrics::Metrics,
 }
 
 fn load_active_keys(store: &Store) -> Result<BTreeMap<String, Arc<ActiveKey>>, StoreError> {
@@ -158,15 +159,23 @@ impl Node {
             &config.members,
             std::time::Duration::from_millis(config.timeouts.max_clock_skew_ms),
         )?;
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .timeout(config.timeouts.peer())
             .pool_max_idle_per_host(64)
             // Below actix's 5 s keep-alive, so a pooled connection is never one the peer is
             // closing at that moment (a POST on it would fail and exclude a healthy peer).
-            .pool_idle_timeout(std::time::Duration::from_secs(4))
+            .pool_idle_timeout(std::time::Duration::from_secs(4));
+        if let Some(tls) = &config.tls {
+            http = crate::tls::peer_client(http, tls)?;
+        }
+        let http = http
             .build()
             .map_err(|e| anyhow::anyhow!("HTTP client: {e}"))?;
+        let metrics = crate::metrics::Metrics::new(&config.members, config.id);
+        // Opening the store unsealed it with the passphrase.
+        metrics.set_sealed(false);
         Ok(Node {
+            metrics,
             identity,
             members,
             verifier,

@@ -47,19 +47,60 @@ impl Client {
     }
 
     pub fn with_timeout(base: impl Into<String>, token: Option<String>, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
+        let base = base.into();
+        // Without a CA file the builder has nothing to fail on but the TLS backend's set-up;
+        // fall back to reqwest's defaults rather than panic, as before.
+        Self::build(base.clone(), token.clone(), timeout, None).unwrap_or_else(|_| Client {
+            base: base.trim_end_matches('/').to_string(),
+            token,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    /// A client for a node with TLS: it trusts only the CA certificate(s) in `ca_pem` (PEM, as
+    /// `keyquorum cluster init --tls` writes to `tls/ca.crt`), not the system's roots.
+    pub fn with_ca(
+        base: impl Into<String>,
+        token: Option<String>,
+        ca_pem: &[u8],
+    ) -> Result<Self, ClientError> {
+        Self::build(base, token, Duration::from_secs(120), Some(ca_pem))
+    }
+
+    /// Any client: `ca_pem` as in [`Client::with_ca`], or `None` for plain HTTP / system roots.
+    pub fn build(
+        base: impl Into<String>,
+        token: Option<String>,
+        timeout: Duration,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Self, ClientError> {
+        let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             // Below the node's 5 s keep-alive: never reuse a connection the node is closing.
-            .pool_idle_timeout(Duration::from_secs(4))
+            .pool_idle_timeout(Duration::from_secs(4));
+        if let Some(pem) = ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| ClientError::Transport(format!("CA file: {e}")))?;
+            if certs.is_empty() {
+                return Err(ClientError::Transport(
+                    "CA file holds no PEM certificate".into(),
+                ));
+            }
+            builder = builder.use_rustls_tls().tls_built_in_root_certs(false);
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder
             .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
-        Client {
+            .map_err(|e| ClientError::Transport(format!("HTTP client: {e}")))?;
+        Ok(Client {
             base: base.into().trim_end_matches('/').to_string(),
             token,
             signer: None,
             node: Default::default(),
             http,
-        }
+        })
     }
 
     /// Signs every request with `key` from now on.

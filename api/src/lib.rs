@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod openapi;
 pub mod types;
 
 pub use auth::{ClientKey, RequestSignature};

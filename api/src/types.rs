@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The algorithms a key can be created for. The purpose follows from it and never changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Algorithm {
     /// FROST (RFC 9591) over Ed25519; signatures are ordinary RFC 8032 Ed25519 signatures.
     #[serde(rename = "frost-ed25519")]
@@ -64,14 +64,14 @@ impl std::str::FromStr for Algorithm {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Purpose {
     Sign,
     Decrypt,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyState {
     /// Every participant holds its share and all n confirmations.
@@ -79,7 +79,7 @@ pub enum KeyState {
 }
 
 /// `POST /v1/keys`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
     /// Unique, `[A-Za-z0-9._-]{1,64}`.
@@ -96,7 +96,7 @@ pub struct CreateKeyRequest {
 }
 
 /// One participant's public verifying share.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VerifyingShare {
     pub node: u16,
     /// Hex, the curve's compressed point encoding (32-byte Edwards / 33-byte SEC1).
@@ -104,7 +104,7 @@ pub struct VerifyingShare {
 }
 
 /// `GET /v1/keys/{name}`: the public data of a key, identical on every node.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KeyInfo {
     pub name: String,
     pub algorithm: Algorithm,
@@ -127,7 +127,7 @@ pub struct KeyInfo {
 }
 
 /// What an operation cost between nodes, as its coordinator counted it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OperationStats {
     /// Peer round trips (all retries included).
     pub rounds: u32,
@@ -139,13 +139,13 @@ pub struct OperationStats {
     pub elapsed_ms: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KeyList {
     pub keys: Vec<KeyInfo>,
 }
 
 /// `GET /v1/health`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Health {
     pub status: String,
     /// The node's id: signed requests name the node they are addressed to.
@@ -153,7 +153,7 @@ pub struct Health {
     pub node: u16,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PeerStatus {
     pub node: u16,
     pub name: String,
@@ -163,7 +163,7 @@ pub struct PeerStatus {
 }
 
 /// `GET /v1/status`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Status {
     pub node: u16,
     pub name: String,
@@ -174,21 +174,21 @@ pub struct Status {
 }
 
 /// A node left out of an operation, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Excluded {
     pub node: u16,
     pub reason: String,
 }
 
 /// One message to sign; base64.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignItem {
     pub message: String,
 }
 
 /// `POST /v1/keys/{name}/sign`: either `message` or `batch`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignRequest {
     /// Base64.
@@ -199,7 +199,7 @@ pub struct SignRequest {
 }
 
 /// Answer to a single-message sign request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SignResponse {
     /// Hex.
     pub signature: String,
@@ -209,7 +209,7 @@ pub struct SignResponse {
     pub stats: Option<OperationStats>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SignResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
@@ -218,7 +218,7 @@ pub struct SignResult {
 }
 
 /// Answer to a batch sign request: one result per item, in order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BatchSignResponse {
     pub results: Vec<SignResult>,
     pub signers: Vec<u16>,
@@ -228,7 +228,7 @@ pub struct BatchSignResponse {
 }
 
 /// `POST /v1/keys/{name}/verify`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     /// Base64.
@@ -237,14 +237,14 @@ pub struct VerifyRequest {
     pub signature: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VerifyResponse {
     pub valid: bool,
 }
 
 /// One ciphertext: HPKE (`enc`, `ciphertext`, `info`, `aad`, `aead`) or ECIES (`ciphertext`
 /// alone, eciespy's default format). All byte fields base64.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CiphertextItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -260,13 +260,13 @@ pub struct CiphertextItem {
 }
 
 /// `POST /v1/keys/{name}/decrypt`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecryptRequest {
     pub ciphertexts: Vec<CiphertextItem>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DecryptResult {
     /// Base64.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -275,7 +275,7 @@ pub struct DecryptResult {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DecryptResponse {
     pub results: Vec<DecryptResult>,
     /// Nodes whose verified partials were combined.
@@ -286,7 +286,7 @@ pub struct DecryptResponse {
 }
 
 /// One plaintext to encrypt to the key; byte fields base64.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaintextItem {
     pub plaintext: String,
@@ -299,19 +299,19 @@ pub struct PlaintextItem {
 }
 
 /// `POST /v1/keys/{name}/encrypt`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EncryptRequest {
     pub plaintexts: Vec<PlaintextItem>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EncryptResponse {
     pub ciphertexts: Vec<CiphertextItem>,
 }
 
 /// The body of every error answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// A stable, machine-readable code, e.g. `invalid_request`, `not_found`, `conflict`,
     /// `unauthorized`, `ceremony_failed`, `quorum_unavailable`.

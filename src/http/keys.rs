@@ -93,8 +93,14 @@ pub async fn create(
             culprits,
         })
         .map_err(|e| ApiError::internal(format!("audit trail: {e}")))?;
+    if let Err(e) = &outcome {
+        node.metrics
+            .observe_culprits("create_key", &e.body.culprits);
+    }
     let (mut info, cost) = outcome?;
-    info.ceremony = Some(cost.to_api());
+    let stats = cost.to_api();
+    node.metrics.observe_cost("create_key", &stats);
+    info.ceremony = Some(stats);
     Ok(HttpResponse::Created().json(info))
 }
 

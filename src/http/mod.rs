@@ -1,5 +1,6 @@
 //! The two HTTP listeners: the client API (`/v1/...`, bearer-token authenticated except
-//! `/v1/health`) and the peer API (`/peer/v1/message`, signed envelopes only).
+//! `/v1/health`, `/v1/openapi.json` and `/metrics`) and the peer API (`/peer/v1/message`, signed
+//! envelopes only). Both serve TLS when the config has `[tls]`.
 
 pub mod admin;
 pub mod auth;
@@ -12,6 +13,7 @@ pub mod status;
 
 use std::sync::Arc;
 
+use actix_web::dev::Service;
 use actix_web::{web, App, HttpServer};
 
 use crate::node::Node;
@@ -19,6 +21,8 @@ use error::ApiError;
 
 /// Largest client request body: a full decryption batch of small records fits comfortably.
 pub const CLIENT_BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// How often a running node pings its peers for the reachability metric.
+pub const PEER_PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
 /// Largest peer message: a ceremony round of a 64-node cluster or a full decryption batch.
 pub const PEER_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
@@ -27,6 +31,8 @@ pub fn client_routes(cfg: &mut web::ServiceConfig) {
         .app_data(web::PayloadConfig::new(CLIENT_BODY_LIMIT))
         .app_data(error::path_config())
         .route("/v1/health", web::get().to(status::health))
+        .route("/v1/openapi.json", web::get().to(status::openapi))
+        .route("/metrics", web::get().to(status::metrics))
         .route("/v1/status", web::get().to(status::status))
         .route("/v1/keys", web::post().to(keys::create))
         .route("/v1/keys", web::get().to(keys::list))
@@ -65,19 +71,55 @@ pub struct Servers {
 pub fn bind(node: Arc<Node>) -> std::io::Result<Servers> {
     let workers = node.config.workers.max(1);
     let data = web::Data::from(node.clone());
+    let tls_error = |e: anyhow::Error| std::io::Error::other(format!("TLS: {e:#}"));
     let client = {
         let data = data.clone();
-        HttpServer::new(move || App::new().app_data(data.clone()).configure(client_routes))
-            .workers(workers)
-            .shutdown_timeout(5)
-            .bind(node.config.client_listen)?
-            .run()
-    };
-    let peer = HttpServer::new(move || App::new().app_data(data.clone()).configure(peer_routes))
+        let server = HttpServer::new(move || {
+            let node = data.clone().into_inner();
+            App::new()
+                .app_data(data.clone())
+                .wrap_fn(move |req, srv| {
+                    // Counted here, around the handlers, so every answer is seen, errors and
+                    // rejected bodies included.
+                    let operation = crate::metrics::operation_of(req.method(), req.path());
+                    let started = std::time::Instant::now();
+                    let answer = srv.call(req);
+                    let node = node.clone();
+                    async move {
+                        let answer = answer.await;
+                        let status = match &answer {
+                            Ok(res) => res.status(),
+                            Err(e) => e.as_response_error().status_code(),
+                        };
+                        node.metrics
+                            .observe_request(operation, status, started.elapsed());
+                        answer
+                    }
+                })
+                .configure(client_routes)
+        })
         .workers(workers)
-        .shutdown_timeout(5)
-        .bind(node.config.peer_listen)?
-        .run();
+        .shutdown_timeout(5);
+        match &node.config.tls {
+            Some(tls) => server.bind_rustls_0_23(
+                node.config.client_listen,
+                crate::tls::client_listener(tls).map_err(tls_error)?,
+            )?,
+            None => server.bind(node.config.client_listen)?,
+        }
+        .run()
+    };
+    let server = HttpServer::new(move || App::new().app_data(data.clone()).configure(peer_routes))
+        .workers(workers)
+        .shutdown_timeout(5);
+    let peer = match &node.config.tls {
+        Some(tls) => server.bind_rustls_0_23(
+            node.config.peer_listen,
+            crate::tls::peer_listener(tls).map_err(tls_error)?,
+        )?,
+        None => server.bind(node.config.peer_listen)?,
+    }
+    .run();
     Ok(Servers { client, peer })
 }
 
@@ -93,6 +135,7 @@ pub async fn serve_bound(node: Arc<Node>, servers: Servers) -> std::io::Result<(
         node = node.id(),
         client = %node.config.client_listen,
         peer = %node.config.peer_listen,
+        tls = node.config.tls.is_some(),
         keys = node.keys.read().len(),
         "keyquorum node listening"
     );
@@ -114,10 +157,22 @@ pub async fn serve_bound(node: Arc<Node>, servers: Servers) -> std::io::Result<(
             }
         })
     };
+    // Keeps the peer reachability metric current between requests; a scrape then shows a
+    // peer that went down even when no operation needed it.
+    let probe = {
+        let node = node.clone();
+        actix_web::rt::spawn(async move {
+            loop {
+                actix_web::rt::time::sleep(PEER_PROBE_INTERVAL).await;
+                status::ping_peers(&node).await;
+            }
+        })
+    };
     let result = futures::future::try_join(servers.client, servers.peer)
         .await
         .map(|_| ());
     expiry.abort();
+    probe.abort();
     if let Err(e) = node.store.flush() {
         tracing::error!(error = %e, "flushing the store at shutdown failed");
     }

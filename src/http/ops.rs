@@ -77,7 +77,10 @@ pub async fn sign(
         signed.excluded.iter().map(|c| c.node).collect(),
         serde_json::json!({ "messages_sha256": digests, "signers": signed.signers }),
     )?;
-    let stats = Some(signed.cost.to_api());
+    node.metrics.observe_culprits("sign", &signed.excluded);
+    let stats = signed.cost.to_api();
+    node.metrics.observe_cost("sign", &stats);
+    let stats = Some(stats);
     if batch {
         Ok(HttpResponse::Ok().json(BatchSignResponse {
             results: signed
@@ -202,6 +205,7 @@ pub async fn decrypt(
     let out = match crate::decryption::coordinator::decrypt(&node, &name, parsed, &request).await {
         Ok(out) => out,
         Err(e) => {
+            node.metrics.observe_culprits("decrypt", &e.body.culprits);
             let culprits = e.body.culprits.iter().map(|c| c.node).collect();
             audit_operation(
                 &node,
@@ -216,6 +220,9 @@ pub async fn decrypt(
             return Err(e);
         }
     };
+    node.metrics.observe_culprits("decrypt", &out.excluded);
+    let stats = out.cost.to_api();
+    node.metrics.observe_cost("decrypt", &stats);
     let opened = out.results.iter().filter(|r| r.is_ok()).count();
     audit_operation(
         &node,
@@ -249,7 +256,7 @@ pub async fn decrypt(
         results,
         contributors: out.contributors,
         excluded: out.excluded,
-        stats: Some(out.cost.to_api()),
+        stats: Some(stats),
     }))
 }
 

@@ -1,5 +1,7 @@
-//! `GET /v1/health` (liveness, no auth) and `GET /v1/status`.
+//! `GET /v1/health` (liveness), `GET /v1/openapi.json`, `GET /metrics` (all three without
+//! auth) and `GET /v1/status`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -16,34 +18,27 @@ pub async fn health(node: web::Data<Node>) -> HttpResponse {
     })
 }
 
+/// The OpenAPI document generated from the `api` crate's types, rendered once.
+pub async fn openapi() -> HttpResponse {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(DOCUMENT.get_or_init(api::openapi::json).clone())
+}
+
+/// Prometheus metrics. Unauthenticated like `/v1/health`: scrapers rarely carry bearer
+/// tokens, and nothing in it is secret (counts, timings, node ids).
+pub async fn metrics(node: web::Data<Node>) -> HttpResponse {
+    node.metrics.set_keys(node.keys.read().len());
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(node.metrics.encode())
+}
+
 pub async fn status(req: HttpRequest, node: web::Data<Node>) -> Result<HttpResponse, ApiError> {
     let node = node.into_inner();
     super::auth::reader(&req, &node)?;
-    let session = crate::random_id();
-    let pings = node
-        .members
-        .values()
-        .filter(|m| m.id != node.id())
-        .map(|m| {
-            let node = &node;
-            let session = &session;
-            async move {
-                let ping = transport::call(node, m.id, session, &PeerRequest::Ping, None);
-                let outcome = match tokio::time::timeout(Duration::from_secs(2), ping).await {
-                    Ok(Ok(PeerResponse::Pong)) => None,
-                    Ok(Ok(_)) => Some("unexpected answer".to_string()),
-                    Ok(Err(e)) => Some(e.to_string()),
-                    Err(_) => Some("timed out".to_string()),
-                };
-                PeerStatus {
-                    node: m.id,
-                    name: m.name.clone(),
-                    reachable: outcome.is_none(),
-                    error: outcome,
-                }
-            }
-        });
-    let peers = futures::future::join_all(pings).await;
+    let peers = ping_peers(&node).await;
     let keys = node.policies.read().len();
     Ok(HttpResponse::Ok().json(Status {
         node: node.id(),
@@ -53,4 +48,38 @@ pub async fn status(req: HttpRequest, node: web::Data<Node>) -> Result<HttpRespo
         peers,
         version: env!("CARGO_PKG_VERSION").to_string(),
     }))
+}
+
+/// Pings every other member at once (a signed round trip, 2 s each). The transport records
+/// each outcome in the peer reachability metric.
+pub async fn ping_peers(node: &Arc<Node>) -> Vec<PeerStatus> {
+    let session = crate::random_id();
+    let pings = node
+        .members
+        .values()
+        .filter(|m| m.id != node.id())
+        .map(|m| {
+            let session = &session;
+            async move {
+                let ping = transport::call(node, m.id, session, &PeerRequest::Ping, None);
+                let outcome = match tokio::time::timeout(Duration::from_secs(2), ping).await {
+                    Ok(Ok(PeerResponse::Pong)) => None,
+                    Ok(Ok(_)) => Some("unexpected answer".to_string()),
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(_) => {
+                        // The transport's own deadline did not fire first: record it here.
+                        node.metrics
+                            .set_peer_reachable(&node.config.members, m.id, false);
+                        Some("timed out".to_string())
+                    }
+                };
+                PeerStatus {
+                    node: m.id,
+                    name: m.name.clone(),
+                    reachable: outcome.is_none(),
+                    error: outcome,
+                }
+            }
+        });
+    futures::future::join_all(pings).await
 }

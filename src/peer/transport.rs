@@ -41,52 +41,12 @@ pub async fn call(
             .await
             .map_err(|e| CallError::Rejected(format!("local handler failed: {e}")));
     }
-    let payload = serde_json::to_vec(request).map_err(|e| CallError::BadAnswer(e.to_string()))?;
-    let envelope = Envelope::sign(&node.identity, to, session, request.kind(), &payload);
-    let answer = {
-        let member = node
-            .members
-            .get(&to)
-            .ok_or_else(|| CallError::Unreachable(format!("node {to} is not a member")))?;
-        let body =
-            serde_json::to_vec(&envelope).map_err(|e| CallError::BadAnswer(e.to_string()))?;
-        let sent = body.len();
-        let url = format!("{}/peer/v1/message", member.peer_url.trim_end_matches('/'));
-        let fut = node
-            .http
-            .post(url)
-            .header("content-type", "application/json")
-            .body(body)
-            .send();
-        let resp = tokio::time::timeout(node.config.timeouts.peer(), fut)
-            .await
-            .map_err(|_| CallError::Timeout)?
-            .map_err(|e| {
-                if e.is_timeout() {
-                    CallError::Timeout
-                } else {
-                    CallError::Unreachable(e.to_string())
-                }
-            })?;
-        let status = resp.status();
-        let bytes = tokio::time::timeout(node.config.timeouts.peer(), resp.bytes())
-            .await
-            .map_err(|_| CallError::Timeout)?
-            .map_err(|e| CallError::Unreachable(e.to_string()))?;
-        node.traffic.add(sent + bytes.len());
-        if let Some(c) = counters {
-            c.add(sent + bytes.len());
-        }
-        if !status.is_success() {
-            return Err(CallError::Rejected(format!(
-                "HTTP {}: {}",
-                status.as_u16(),
-                String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
-            )));
-        }
-        serde_json::from_slice::<Envelope>(&bytes)
-            .map_err(|e| CallError::BadAnswer(e.to_string()))?
-    };
+    let sent = send(node, to, session, request, counters).await;
+    // Any answer, even a refusal, shows the peer is up; only silence marks it unreachable.
+    let reachable = !matches!(sent, Err(CallError::Unreachable(_) | CallError::Timeout));
+    node.metrics
+        .set_peer_reachable(&node.config.members, to, reachable);
+    let answer = sent?;
     if answer.from != to {
         return Err(CallError::BadAnswer(format!(
             "answer signed by node {} instead",
@@ -99,4 +59,56 @@ pub async fn call(
         .map_err(|e| CallError::BadAnswer(e.to_string()))?;
     serde_json::from_slice(&payload)
         .map_err(|e| CallError::BadAnswer(format!("malformed answer: {e}")))
+}
+
+/// Signs `request`, posts it to peer `to` and returns its (not yet verified) answer envelope.
+async fn send(
+    node: &Arc<Node>,
+    to: u16,
+    session: &str,
+    request: &PeerRequest,
+    counters: Option<&Counters>,
+) -> Result<Envelope, CallError> {
+    let payload = serde_json::to_vec(request).map_err(|e| CallError::BadAnswer(e.to_string()))?;
+    let envelope = Envelope::sign(&node.identity, to, session, request.kind(), &payload);
+    let member = node
+        .members
+        .get(&to)
+        .ok_or_else(|| CallError::Unreachable(format!("node {to} is not a member")))?;
+    let body = serde_json::to_vec(&envelope).map_err(|e| CallError::BadAnswer(e.to_string()))?;
+    let sent = body.len();
+    let url = format!("{}/peer/v1/message", member.peer_url.trim_end_matches('/'));
+    let fut = node
+        .http
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send();
+    let resp = tokio::time::timeout(node.config.timeouts.peer(), fut)
+        .await
+        .map_err(|_| CallError::Timeout)?
+        .map_err(|e| {
+            if e.is_timeout() {
+                CallError::Timeout
+            } else {
+                CallError::Unreachable(e.to_string())
+            }
+        })?;
+    let status = resp.status();
+    let bytes = tokio::time::timeout(node.config.timeouts.peer(), resp.bytes())
+        .await
+        .map_err(|_| CallError::Timeout)?
+        .map_err(|e| CallError::Unreachable(e.to_string()))?;
+    node.traffic.add(sent + bytes.len());
+    if let Some(c) = counters {
+        c.add(sent + bytes.len());
+    }
+    if !status.is_success() {
+        return Err(CallError::Rejected(format!(
+            "HTTP {}: {}",
+            status.as_u16(),
+            String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
+        )));
+    }
+    serde_json::from_slice::<Envelope>(&bytes).map_err(|e| CallError::BadAnswer(e.to_string()))
 }

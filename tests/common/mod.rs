@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use api::{Algorithm, Client, ClientError, CreateKeyRequest, KeyInfo};
-use keyquorum::cluster::LocalCluster;
+use keyquorum::cluster::{InitOptions, LocalCluster};
 
 pub struct Harness {
     pub cluster: LocalCluster,
@@ -25,9 +25,18 @@ impl Harness {
         n: usize,
         adjust: impl Fn(&mut keyquorum::config::NodeConfig) + Send + Sync + 'static,
     ) -> Harness {
+        Self::start_with_options(n, &InitOptions::default(), adjust)
+    }
+
+    /// [`Harness::start_with`] with `cluster init`'s options, e.g. TLS.
+    pub fn start_with_options(
+        n: usize,
+        options: &InitOptions,
+        adjust: impl Fn(&mut keyquorum::config::NodeConfig) + Send + Sync + 'static,
+    ) -> Harness {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut cluster =
-            LocalCluster::create(&dir.path().join("cluster"), n).expect("cluster init");
+        let mut cluster = LocalCluster::create_with(&dir.path().join("cluster"), n, options)
+            .expect("cluster init");
         cluster.adjust = Some(Box::new(move |c| {
             c.timeouts.peer_ms = 2_000;
             c.timeouts.ceremony_ms = 20_000;

@@ -1,0 +1,234 @@
+//! The OpenAPI 3 document of the client API, generated from the types of this crate.
+//!
+//! The node serves it at `GET /v1/openapi.json`; `api/openapi.json` is the checked-in copy
+//! (`api/tests/openapi.rs` fails when it is stale). The paths are described here on stub
+//! functions rather than on the node's handlers, so that this crate stays the whole contract
+//! and never depends on the node.
+#![allow(dead_code)] // the stub functions exist only for `#[utoipa::path]`
+
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::types::*;
+
+/// The answer to `POST /v1/keys/{name}/sign`: its shape follows the request (`message` or
+/// `batch`). Only for the document; clients decode the variant they asked for.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum SignAnswer {
+    Single(SignResponse),
+    Batch(BatchSignResponse),
+}
+
+/// Name of the bearer security scheme in the document.
+pub const BEARER: &str = "bearer";
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A client token from `keyquorum cluster init` (admin.token); nodes \
+                         store only its SHA-256.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "keyquorum client API",
+        description = "Threshold key management: DKG key ceremonies, FROST signing and \
+threshold decryption. Any node takes a request and coordinates it with its peers. Bytes travel \
+as standard base64, keys and signatures as lowercase hex. Every error answers with an \
+ErrorBody and a 4xx/5xx status.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        health,
+        status,
+        openapi_json,
+        metrics,
+        create_key,
+        list_keys,
+        get_key,
+        sign,
+        verify,
+        encrypt,
+        decrypt
+    ),
+    components(schemas(SignAnswer)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "node", description = "Liveness, status, metrics and this document"),
+        (name = "keys", description = "Key ceremonies and public key data"),
+        (name = "operations", description = "Signing, verification, encryption, decryption")
+    )
+)]
+pub struct ApiDoc;
+
+/// The document as pretty JSON with a final newline: the exact bytes of `api/openapi.json`
+/// and of `GET /v1/openapi.json`.
+pub fn json() -> String {
+    let mut text = ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises");
+    text.push('\n');
+    text
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/health",
+    tag = "node",
+    security(()),
+    responses((status = 200, description = "The node is up", body = Health))
+)]
+fn health() {}
+
+#[utoipa::path(
+    get,
+    path = "/v1/status",
+    tag = "node",
+    responses(
+        (status = 200, description = "This node's id, sealed state, key count and which peers answer a ping", body = Status),
+        (status = 401, description = "Missing or unknown token", body = ErrorBody)
+    )
+)]
+fn status() {}
+
+#[utoipa::path(
+    get,
+    path = "/v1/openapi.json",
+    tag = "node",
+    security(()),
+    responses((status = 200, description = "This OpenAPI 3 document", content_type = "application/json", body = Object))
+)]
+fn openapi_json() {}
+
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "node",
+    security(()),
+    responses((
+        status = 200,
+        description = "Prometheus metrics (OpenMetrics text): requests and latency per operation and outcome, culprits, peer rounds and bytes, sealed state, peer reachability",
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        body = String
+    ))
+)]
+fn metrics() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/keys",
+    tag = "keys",
+    request_body = CreateKeyRequest,
+    responses(
+        (status = 201, description = "Every participant holds its share and all n confirmations; `ceremony` gives the cost", body = KeyInfo),
+        (status = 400, description = "Invalid name, algorithm, threshold or participants", body = ErrorBody),
+        (status = 401, description = "Missing or unknown token", body = ErrorBody),
+        (status = 409, description = "A key of that name exists", body = ErrorBody),
+        (status = 502, description = "A participant misbehaved; `culprits` names it", body = ErrorBody),
+        (status = 503, description = "A participant is unreachable or timed out; `culprits` names it", body = ErrorBody)
+    )
+)]
+fn create_key() {}
+
+#[utoipa::path(
+    get,
+    path = "/v1/keys",
+    tag = "keys",
+    responses(
+        (status = 200, description = "Every key this node holds a share of", body = KeyList),
+        (status = 401, description = "Missing or unknown token", body = ErrorBody)
+    )
+)]
+fn list_keys() {}
+
+#[utoipa::path(
+    get,
+    path = "/v1/keys/{name}",
+    tag = "keys",
+    params(("name" = String, Path, description = "The key's name")),
+    responses(
+        (status = 200, description = "The key's public data, identical on every participant", body = KeyInfo),
+        (status = 401, description = "Missing or unknown token", body = ErrorBody),
+        (status = 404, description = "No such key on this node", body = ErrorBody)
+    )
+)]
+fn get_key() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{name}/sign",
+    tag = "operations",
+    params(("name" = String, Path, description = "A signing key")),
+    request_body(content = SignRequest, description = "Exactly one of `message` (base64) or `batch` (at most 256 items)"),
+    responses(
+        (status = 200, description = "`SignResponse` for `message`, `BatchSignResponse` for `batch`", body = SignAnswer),
+        (status = 400, description = "Malformed request, or a decryption key", body = ErrorBody),
+        (status = 401, description = "Missing or unknown token", body = ErrorBody),
+        (status = 404, description = "No such key on this node", body = ErrorBody),
+        (status = 503, description = "Fewer than t signers answered correctly; `culprits` names the others", body = ErrorBody)
+    )
+)]
+fn sign() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{name}/verify",
+    tag = "operations",
+    params(("name" = String, Path, description = "A signing key")),
+    request_body = VerifyRequest,
+    responses(
+        (status = 200, description = "Whether the signature is valid for the key's group public key", body = VerifyResponse),
+        (status = 400, description = "Malformed request, or a decryption key", body = ErrorBody),
+        (status = 401, description = "Missing or unknown token", body = ErrorBody),
+        (status = 404, description = "No such key on this node", body = ErrorBody)
+    )
+)]
+fn verify() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{name}/encrypt",
+    tag = "operations",
+    params(("name" = String, Path, description = "A decryption key")),
+    request_body(content = EncryptRequest, description = "1 to 4096 plaintexts"),
+    responses(
+        (status = 200, description = "One ciphertext per plaintext, in the decrypt format", body = EncryptResponse),
+        (status = 400, description = "Malformed request, or a signing key", body = ErrorBody),
+        (status = 401, description = "Missing or unknown token", body = ErrorBody),
+        (status = 404, description = "No such key on this node", body = ErrorBody)
+    )
+)]
+fn encrypt() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{name}/decrypt",
+    tag = "operations",
+    params(("name" = String, Path, description = "A decryption key")),
+    request_body(content = DecryptRequest, description = "1 to 4096 ciphertexts"),
+    responses(
+        (status = 200, description = "One `plaintext` or `error` per item, in order", body = DecryptResponse),
+        (status = 400, description = "Malformed request, or a signing key", body = ErrorBody),
+        (status = 401, description = "Missing or unknown token", body = ErrorBody),
+        (status = 404, description = "No such key on this node", body = ErrorBody),
+        (status = 503, description = "Fewer than t nodes gave valid partials; `culprits` names the others", body = ErrorBody)
+    )
+)]
+fn decrypt() {}
