@@ -294,15 +294,29 @@ pub(crate) fn passphrase(cmd: PassphraseCommand) -> Result<ExitCode, Failure> {
     let old = config.passphrase()?;
     let store = crate::store::Store::open(&config.data_dir, &old)
         .map_err(|e| Failure(ExitCode::from(3), e.to_string()))?;
+    // The new passphrase file is written aside first and moved into place only after the data
+    // key is re-wrapped, so a failure at any step leaves a file that opens the store.
+    let staged = config
+        .passphrase_file
+        .as_ref()
+        .map(|file| -> anyhow::Result<_> {
+            let aside = file.with_extension("new");
+            let _ = std::fs::remove_file(&aside);
+            crate::fsutil::write_private(&aside, format!("{}\n", new.as_str()).as_bytes())?;
+            Ok((aside, file.clone()))
+        })
+        .transpose()?;
     store
         .change_passphrase(&new)
         .map_err(|e| Failure(ExitCode::from(3), e.to_string()))?;
     drop(store);
-    if let Some(file) = &config.passphrase_file {
-        crate::fsutil::write_private(file, format!("{}\n", new.as_str()).as_bytes())?;
-        println!("passphrase changed; {} holds the new one", file.display());
-    } else {
-        println!("passphrase changed; start the node with the new KEYQUORUM_PASSPHRASE");
+    match staged {
+        Some((aside, file)) => {
+            std::fs::rename(&aside, &file)
+                .with_context(|| format!("cannot replace {}", file.display()))?;
+            println!("passphrase changed; {} holds the new one", file.display());
+        }
+        None => println!("passphrase changed; start the node with the new KEYQUORUM_PASSPHRASE"),
     }
     Ok(ExitCode::SUCCESS)
 }
