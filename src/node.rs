@@ -55,12 +55,43 @@ pub struct Faults {
 pub struct Counters {
     pub peer_requests: AtomicU64,
     pub peer_bytes: AtomicU64,
+    /// Body bytes (sent to, received from) each peer, by peer id.
+    per_peer: Mutex<BTreeMap<u16, (u64, u64)>>,
 }
 
 impl Counters {
-    pub fn add(&self, bytes: usize) {
+    /// One answered exchange with `peer`: `sent` request bytes, `received` answer bytes.
+    pub fn add(&self, peer: u16, sent: usize, received: usize) {
+        let (sent, received) = (sent as u64, received as u64);
         self.peer_requests.fetch_add(1, Ordering::Relaxed);
-        self.peer_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.peer_bytes
+            .fetch_add(sent + received, Ordering::Relaxed);
+        let mut per_peer = self.per_peer.lock();
+        let entry = per_peer.entry(peer).or_default();
+        entry.0 += sent;
+        entry.1 += received;
+    }
+
+    /// The counted bytes by node, seen from each node's side: `coordinator` sent every request
+    /// and received every answer; each peer received its requests and sent its answers.
+    pub fn by_node(&self, coordinator: u16) -> Vec<api::NodeTraffic> {
+        let per_peer = self.per_peer.lock();
+        let own = api::NodeTraffic {
+            node: coordinator,
+            sent_bytes: per_peer.values().map(|(s, _)| s).sum(),
+            received_bytes: per_peer.values().map(|(_, r)| r).sum(),
+        };
+        std::iter::once(own)
+            .chain(
+                per_peer
+                    .iter()
+                    .map(|(&node, &(to, from))| api::NodeTraffic {
+                        node,
+                        sent_bytes: from,
+                        received_bytes: to,
+                    }),
+            )
+            .collect()
     }
 }
 

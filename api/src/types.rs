@@ -123,7 +123,7 @@ pub struct KeyInfo {
 }
 
 /// What an operation cost between nodes, as its coordinator counted it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OperationStats {
     /// Peer round trips (all retries included).
     pub rounds: u32,
@@ -133,6 +133,19 @@ pub struct OperationStats {
     pub peer_bytes: u64,
     /// Wall time at the coordinator.
     pub elapsed_ms: f64,
+    /// The same bytes by node: the coordinator first, then every peer it talked to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeTraffic>,
+}
+
+/// Peer-protocol body bytes one node sent and received during one operation. Every peer
+/// exchange is a request from the coordinator and its answer, so the coordinator's counts of
+/// both directions are also each peer's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeTraffic {
+    pub node: u16,
+    pub sent_bytes: u64,
+    pub received_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -73,9 +73,9 @@ pub async fn call(
             .await
             .map_err(|_| CallError::Timeout)?
             .map_err(|e| CallError::Unreachable(e.to_string()))?;
-        node.traffic.add(sent + bytes.len());
+        node.traffic.add(to, sent, bytes.len());
         if let Some(c) = counters {
-            c.add(sent + bytes.len());
+            c.add(to, sent, bytes.len());
         }
         if !status.is_success() {
             return Err(CallError::Rejected(format!(
