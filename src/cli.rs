@@ -129,6 +129,11 @@ enum Command {
         #[command(flatten)]
         client: ClientOpts,
     },
+    /// Measure the cost of DKG, signing and decryption on local clusters of each size and
+    /// write DIR/report.md, DIR/report.json and charts (latency.svg, bytes.svg).
+    ///
+    /// Example: keyquorum bench --nodes 3,5,9,21 --ops dkg,sign,decrypt --out bench-report
+    Bench(crate::bench::BenchArgs),
     /// Run a local 3-node cluster, show a ceremony, signing and threshold decryption, and stop.
     ///
     /// Example: keyquorum demo            (or: keyquorum demo --keep)
@@ -375,6 +380,7 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { keep } => crate::demo::run(keep).map_err(Failure::from),
+        Command::Bench(args) => bench(args),
         Command::Encrypt {
             public_key,
             key,
@@ -486,6 +492,23 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn bench(args: crate::bench::BenchArgs) -> Result<ExitCode, Failure> {
+    use crate::bench::{markdown, BenchError, Options};
+    let opts = Options::from_args(args).map_err(|e| Failure(ExitCode::from(2), e))?;
+    let command = std::iter::once("keyquorum".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let report = crate::bench::run(&opts, command).map_err(|e| match e {
+        BenchError::Usage(m) => Failure(ExitCode::from(2), m),
+        BenchError::Failed(e) => Failure(ExitCode::from(3), format!("benchmark failed: {e:#}")),
+    })?;
+    print!("{}", markdown::summary_table(&report));
+    let out = opts.out.display();
+    println!("\nwrote {out}/report.md, {out}/report.json, {out}/latency.svg, {out}/bytes.svg");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Non-empty lines of a file or standard input.

@@ -3,6 +3,7 @@
 //!
 //! The cryptography lives in the sans-IO `keyshares` crate; this crate drives it over HTTP.
 
+pub mod bench;
 pub mod ceremony;
 pub mod cli;
 pub mod cluster;
