@@ -19,10 +19,10 @@ pub struct Chart<'a> {
     pub series: Vec<Series>,
 }
 
-const W: f64 = 720.0;
+const W: f64 = 860.0;
 const H: f64 = 440.0;
 const LEFT: f64 = 80.0;
-const RIGHT: f64 = 190.0;
+const RIGHT: f64 = 300.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 60.0;
 const COLOURS: [&str; 8] = [

@@ -137,8 +137,10 @@ pub fn render(report: &Report) -> String {
          total is what all nodes sent, which all nodes received. CPU: user + system time of this \
          whole process (every node and the load generator, so an upper bound for the nodes) \
          during the throughput phase, divided by the items done. In-process: the same \
-         `keyshares` cryptography for all parties, one thread, no transport. Single key: the \
-         plain operation with one ordinary key. Compromised tolerated = t − 1 (nodes that can \
+         `keyshares` cryptography for all parties, one thread, no transport (decryption there \
+         verifies all t partials; the service skips the proof of the coordinator's own, so its \
+         CPU per record can be lower). Single key: the plain operation with one ordinary key \
+         (for a key ceremony: generating one Ed25519 key pair). Compromised tolerated = t − 1 (nodes that can \
          leak their shares without the key leaking); lost tolerated = n − t (nodes that can be \
          down with the key still usable). Per op means per ceremony, signature or record.\n"
     );

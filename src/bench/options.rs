@@ -274,8 +274,8 @@ impl Options {
             Op::Dkg => (15, 2, 10),
             Op::Sign if big => (100, 10, 100),
             Op::Sign => (200, 25, 200),
-            Op::DecryptHpke | Op::DecryptEcies if big => (5, 1, 2),
-            Op::DecryptHpke | Op::DecryptEcies => (10, 2, 3),
+            Op::DecryptHpke | Op::DecryptEcies if big => (5, 1, 3),
+            Op::DecryptHpke | Op::DecryptEcies => (10, 2, 5),
         };
         let samples = self.iterations.unwrap_or(samples);
         Plan {
