@@ -195,3 +195,28 @@ impl Node {
             .retain(|_, s| s.started.elapsed() < operation);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Counters;
+
+    #[test]
+    fn bytes_by_node_are_each_side_of_the_coordinators_exchanges() {
+        let c = Counters::default();
+        c.add(2, 100, 40);
+        c.add(3, 10, 4);
+        c.add(2, 1, 2);
+        let by_node = c.by_node(1);
+        let t = |node, sent_bytes, received_bytes| api::NodeTraffic {
+            node,
+            sent_bytes,
+            received_bytes,
+        };
+        assert_eq!(by_node, [t(1, 111, 46), t(2, 42, 101), t(3, 4, 10)]);
+        let sent: u64 = by_node.iter().map(|n| n.sent_bytes).sum();
+        assert_eq!(
+            sent,
+            c.peer_bytes.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
+}
