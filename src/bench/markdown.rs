@@ -111,9 +111,14 @@ pub fn render(report: &Report) -> String {
         c.source
     );
     let _ = writeln!(s, "- machine: {}", m.summary());
-    if let Some([a, b, c]) = m.load_average {
-        let _ = writeln!(s, "- load average just before the run: {a} {b} {c}");
-    }
+    // Other work on the machine skews every timing; the load averages say whether there was.
+    let load = |l: Option<[f64; 3]>| l.map_or("?".into(), |[a, b, c]| format!("{a} {b} {c}"));
+    let _ = writeln!(
+        s,
+        "- load average (1, 5, 15 min) before the run: {}; after: {}",
+        load(m.load_average),
+        load(report.load_average_after)
+    );
     let _ = writeln!(s, "- command: `{}`", report.command);
     let _ = writeln!(
         s,

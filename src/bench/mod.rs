@@ -110,6 +110,7 @@ pub fn run(opts: &Options, command: String) -> Result<Report, BenchError> {
         generated_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         duration_s: started.elapsed().as_secs_f64(),
         machine,
+        load_average_after: machine::load_average(),
         commit,
         command,
         options: OptionsRecord::of(opts),

@@ -20,6 +20,8 @@ pub struct Report {
     pub generated_at: String,
     pub duration_s: f64,
     pub machine: Machine,
+    /// 1, 5 and 15 minute load averages right after the run (`machine` has those before).
+    pub load_average_after: Option<[f64; 3]>,
     pub commit: Commit,
     /// The command line that produced the report.
     pub command: String,
