@@ -95,6 +95,34 @@ impl Counters {
     }
 }
 
+/// Peer-protocol body bytes this node itself put on and took off the wire, in both of its roles:
+/// requests it sent and answers it read as a coordinator, requests it read and answers it sent
+/// as a participant. Unlike the coordinator's per-operation counts, these include requests a
+/// coordinator stopped waiting for and the answers to them.
+#[derive(Debug, Default)]
+pub struct Wire {
+    pub sent: AtomicU64,
+    pub received: AtomicU64,
+}
+
+impl Wire {
+    pub fn sent(&self, bytes: usize) {
+        self.sent.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub fn received(&self, bytes: usize) {
+        self.received.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// (sent, received) so far.
+    pub fn totals(&self) -> (u64, u64) {
+        (
+            self.sent.load(Ordering::Relaxed),
+            self.received.load(Ordering::Relaxed),
+        )
+    }
+}
+
 pub struct Node {
     pub config: NodeConfig,
     pub identity: Identity,
@@ -108,6 +136,7 @@ pub struct Node {
     pub faults: RwLock<Faults>,
     /// Every peer byte this node sent or received as a coordinator, for `/v1/status`.
     pub traffic: Counters,
+    pub wire: Wire,
     pub started: Instant,
 }
 
@@ -166,6 +195,7 @@ impl Node {
             sign_sessions: Mutex::new(HashMap::new()),
             faults: RwLock::new(Faults::default()),
             traffic: Counters::default(),
+            wire: Wire::default(),
             started: Instant::now(),
             config,
         })

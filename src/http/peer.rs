@@ -7,14 +7,22 @@ use super::error::ApiError;
 use crate::node::Node;
 use crate::peer::{Envelope, EnvelopeError};
 
-pub async fn message(
-    node: web::Data<Node>,
-    envelope: web::Json<Envelope>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn message(node: web::Data<Node>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let node = node.into_inner();
+    // The raw body rather than a JSON extractor, so that the bytes received can be counted.
+    node.wire.received(body.len());
+    let envelope: Envelope = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("not a peer envelope: {e}")))?;
     let claimed = envelope.from;
-    match crate::peer::server::dispatch(&node, envelope.into_inner()).await {
-        Ok(answer) => Ok(HttpResponse::Ok().json(answer)),
+    match crate::peer::server::dispatch(&node, envelope).await {
+        Ok(answer) => {
+            let bytes = serde_json::to_vec(&answer)
+                .map_err(|e| ApiError::internal(format!("cannot encode the answer: {e}")))?;
+            node.wire.sent(bytes.len());
+            Ok(HttpResponse::Ok()
+                .content_type("application/json")
+                .body(bytes))
+        }
         Err(e) => {
             tracing::warn!(claimed_sender = claimed, reason = %e, "peer message rejected");
             Err(match e {

@@ -51,6 +51,9 @@ pub async fn call(
         let body =
             serde_json::to_vec(&envelope).map_err(|e| CallError::BadAnswer(e.to_string()))?;
         let sent = body.len();
+        // Counted when handed to the HTTP client: a request the coordinator stops waiting for
+        // has still gone out.
+        node.wire.sent(sent);
         let url = format!("{}/peer/v1/message", member.peer_url.trim_end_matches('/'));
         let fut = node
             .http
@@ -73,6 +76,7 @@ pub async fn call(
             .await
             .map_err(|_| CallError::Timeout)?
             .map_err(|e| CallError::Unreachable(e.to_string()))?;
+        node.wire.received(bytes.len());
         node.traffic.add(to, sent, bytes.len());
         if let Some(c) = counters {
             c.add(to, sent, bytes.len());
