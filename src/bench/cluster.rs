@@ -55,12 +55,68 @@ impl BenchCluster {
     pub fn n(&self) -> usize {
         self.cluster.ids().len()
     }
+
+    /// Every node's own count of the peer bytes it sent and received so far.
+    fn wire(&self) -> Vec<NodeWire> {
+        self.cluster
+            .ids()
+            .into_iter()
+            .filter_map(|id| {
+                let (sent, received) = self.cluster.node(id)?.wire.totals();
+                Some(NodeWire {
+                    node: id,
+                    sent,
+                    received,
+                })
+            })
+            .collect()
+    }
+
+    /// One warm-up request, then `samples` timed ones, with what each node sent and received
+    /// during the timed ones.
+    fn sequential<T, F, Fut>(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        samples: usize,
+        mut f: F,
+    ) -> (Phase<T>, Vec<NodeWire>)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<(api::OperationStats, T)>>,
+    {
+        rt.block_on(load::sequential(1, 0, &mut f));
+        let before = self.wire();
+        let phase = rt.block_on(load::sequential(0, samples, &mut f));
+        let after = self.wire();
+        let delta = after
+            .into_iter()
+            .map(|a| {
+                let b = before.iter().find(|b| b.node == a.node);
+                NodeWire {
+                    node: a.node,
+                    sent: a.sent - b.map_or(0, |b| b.sent),
+                    received: a.received - b.map_or(0, |b| b.received),
+                }
+            })
+            .collect();
+        (phase, delta)
+    }
+}
+
+/// Peer-protocol body bytes one node counted over a phase.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeWire {
+    pub node: u16,
+    pub sent: u64,
+    pub received: u64,
 }
 
 /// Both phases of one (operation, t, n).
 pub struct Measured {
     /// Requests one after another, all coordinated by node 1.
     pub sequential: Phase<()>,
+    /// What each node sent and received during the sequential requests.
+    pub wire: Vec<NodeWire>,
     /// `plan.concurrency` client tasks, requests spread round-robin over the nodes.
     pub concurrent: Phase<()>,
 }
@@ -152,9 +208,7 @@ fn dkg(
         Ok(())
     };
     let first = cluster.clients[0].clone();
-    let seq = rt.block_on(load::sequential(1, plan.samples, || {
-        ceremony(first.clone(), &names)
-    }));
+    let (seq, wire) = cluster.sequential(rt, plan.samples, || ceremony(first.clone(), &names));
     let clients = cluster.clients.clone();
     let conc = rt.block_on(load::concurrent(
         plan.concurrency,
@@ -163,6 +217,7 @@ fn dkg(
     ));
     Ok(Measured {
         sequential: checked(seq, check)?,
+        wire,
         concurrent: checked(conc, check)?,
     })
 }
@@ -197,9 +252,7 @@ fn signing(
         Ok(())
     };
     let first = cluster.clients[0].clone();
-    let seq = rt.block_on(load::sequential(1, plan.samples, || {
-        request(first.clone(), &counter)
-    }));
+    let (seq, wire) = cluster.sequential(rt, plan.samples, || request(first.clone(), &counter));
     let clients = cluster.clients.clone();
     let conc = rt.block_on(load::concurrent(
         plan.concurrency,
@@ -208,6 +261,7 @@ fn signing(
     ));
     Ok(Measured {
         sequential: checked(seq, check)?,
+        wire,
         concurrent: checked(conc, check)?,
     })
 }
@@ -266,7 +320,7 @@ fn decryption(
         Ok(())
     };
     let first = cluster.clients[0].clone();
-    let seq = rt.block_on(load::sequential(1, plan.samples, || batch(first.clone())));
+    let (seq, wire) = cluster.sequential(rt, plan.samples, || batch(first.clone()));
     let clients = cluster.clients.clone();
     let conc = rt.block_on(load::concurrent(
         plan.concurrency,
@@ -275,6 +329,7 @@ fn decryption(
     ));
     Ok(Measured {
         sequential: checked(seq, check)?,
+        wire,
         concurrent: checked(conc, check)?,
     })
 }

@@ -138,8 +138,10 @@ pub fn render(report: &Report) -> String {
          Latency: requests one after another, each coordinated by node 1, at the client, after \
          one warm-up request. Throughput: client tasks in a closed loop with requests spread \
          round-robin over the nodes. Bytes: request and answer bodies of the peer protocol as \
-         each node's transport counted them (HTTP headers and TCP/IP framing not included); the \
-         total is what all nodes sent, which all nodes received. CPU: user + system time of this \
+         each node counted its own traffic, as coordinator and as participant (HTTP headers and \
+         TCP/IP framing not included), over the sequential requests; the total is what all \
+         nodes sent, including requests the coordinator stopped waiting for, which the API's \
+         `stats.peer_bytes` (shown too) leaves out. CPU: user + system time of this \
          whole process (every node and the load generator, so an upper bound for the nodes) \
          during the throughput phase, divided by the items done. In-process: the same \
          `keyshares` cryptography for all parties, one thread, no transport (decryption there \
@@ -187,22 +189,23 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(s, "\n## Communication (per request, mean)\n");
     let _ = writeln!(
         s,
-        "| operation | t-of-n | rounds | peer requests | bytes, all nodes | per item | \
-         coordinator sent / received | other node sent / received (mean) | busiest other node \
+        "| operation | t-of-n | rounds | peer requests | bytes, all nodes | per item | API \
+         `stats.peer_bytes` | coordinator sent / received | other node sent / received (mean) | busiest other node \
          sent / received |"
     );
-    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &report.rows {
         let b = &r.bytes;
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.1} | {} | {} | {} / {} | {} / {} | {} / {} |",
+            "| {} | {} | {} | {:.1} | {} | {} | {} | {} / {} | {} / {} | {} / {} |",
             r.label(),
             size(r),
             r.rounds,
             r.peer_requests_per_request,
             fmt_bytes(b.total_per_request),
             fmt_bytes(b.total_per_item),
+            fmt_bytes(b.coordinator_stats_per_request),
             fmt_bytes(b.coordinator.sent),
             fmt_bytes(b.coordinator.received),
             fmt_bytes(b.other_node_mean.sent),

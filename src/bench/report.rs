@@ -1,8 +1,6 @@
 //! report.json: the figures of one run, machine-readable. `schema` names this layout; a
 //! change that breaks readers bumps it.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use super::baseline::Baseline;
@@ -102,7 +100,7 @@ pub struct Throughput {
     pub p99_ms: f64,
 }
 
-/// Peer-protocol body bytes, mean per request.
+/// Peer-protocol body bytes as a node counted its own traffic, mean per request.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct NodeBytes {
     pub sent: f64,
@@ -121,6 +119,9 @@ pub struct Bytes {
     /// Everything between nodes for one request: the sum of what every node sent.
     pub total_per_request: f64,
     pub total_per_item: f64,
+    /// `peer_bytes` of the API's `stats`: the coordinator's count of answered exchanges only,
+    /// without requests it stopped waiting for (signing round 1 asks all n, uses t).
+    pub coordinator_stats_per_request: f64,
     /// Node 1, which coordinated every sequential request.
     pub coordinator: NodeBytes,
     /// Mean over the other nodes.
@@ -171,22 +172,15 @@ pub struct Row {
     pub ratios: Ratios,
 }
 
-fn node_bytes(m: &Measured, n: u16) -> Vec<NodeBytesById> {
-    let seq = &m.sequential.done;
-    let mut sums: BTreeMap<u16, (u64, u64)> = (1..=n).map(|id| (id, (0, 0))).collect();
-    for d in seq {
-        for t in &d.stats.nodes {
-            let e = sums.entry(t.node).or_default();
-            e.0 += t.sent_bytes;
-            e.1 += t.received_bytes;
-        }
-    }
-    let count = seq.len().max(1) as f64;
-    sums.into_iter()
-        .map(|(node, (s, r))| NodeBytesById {
-            node,
-            sent: s as f64 / count,
-            received: r as f64 / count,
+/// Each node's own counts over the sequential requests, per request.
+fn node_bytes(m: &Measured) -> Vec<NodeBytesById> {
+    let requests = (m.sequential.done.len() + m.sequential.errors).max(1) as f64;
+    m.wire
+        .iter()
+        .map(|w| NodeBytesById {
+            node: w.node,
+            sent: w.sent as f64 / requests,
+            received: w.received as f64 / requests,
         })
         .collect()
 }
@@ -209,7 +203,7 @@ impl Row {
         let seconds = conc.elapsed.as_secs_f64();
         let items_per_s = items as f64 / seconds;
 
-        let per_node = node_bytes(m, n);
+        let per_node = node_bytes(m);
         let coordinator = per_node
             .iter()
             .find(|b| b.node == 1)
@@ -235,6 +229,8 @@ impl Row {
         let total_per_request: f64 = per_node.iter().map(|b| b.sent).sum();
 
         let rounds: Vec<f64> = seq.done.iter().map(|d| f64::from(d.stats.rounds)).collect();
+        let coordinator_counted: Vec<f64> =
+            seq.done.iter().map(|d| d.stats.peer_bytes as f64).collect();
         let peer_requests: Vec<f64> = seq
             .done
             .iter()
@@ -277,6 +273,7 @@ impl Row {
             bytes: Bytes {
                 total_per_request,
                 total_per_item: total_per_request / batch as f64,
+                coordinator_stats_per_request: mean(&coordinator_counted),
                 coordinator,
                 other_node_mean,
                 other_node_max,
