@@ -173,6 +173,11 @@ keyquorum encrypt --key reid --in detections.ndjson --out sealed.ndjson"
         #[command(flatten)]
         client: ClientOpts,
     },
+    /// Measure the cost of DKG, signing and decryption on local clusters of each size and
+    /// write DIR/report.md, DIR/report.json and charts (latency.svg, bytes.svg).
+    ///
+    /// Example: keyquorum bench --nodes 3,5,9,21 --ops dkg,sign,decrypt --out bench-report
+    Bench(crate::bench::BenchArgs),
     /// Register, list and remove clients (admin-signed, applied on every node).
     #[command(subcommand, visible_alias = "clients")]
     Client(crate::cli_access::ClientCommand),
@@ -548,6 +553,7 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
             client,
         } => crate::cli_access::unseal(passphrase_file.as_ref(), &client),
         Command::Passphrase(cmd) => crate::cli_access::passphrase(cmd),
+        Command::Bench(args) => bench(args),
         Command::Encrypt {
             public_key,
             key,
@@ -666,6 +672,23 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn bench(args: crate::bench::BenchArgs) -> Result<ExitCode, Failure> {
+    use crate::bench::{markdown, BenchError, Options};
+    let opts = Options::from_args(args).map_err(|e| Failure(ExitCode::from(2), e))?;
+    let command = std::iter::once("keyquorum".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let report = crate::bench::run(&opts, command).map_err(|e| match e {
+        BenchError::Usage(m) => Failure(ExitCode::from(2), m),
+        BenchError::Failed(e) => Failure(ExitCode::from(3), format!("benchmark failed: {e:#}")),
+    })?;
+    print!("{}", markdown::summary_table(&report));
+    let out = opts.out.display();
+    println!("\nwrote {out}/report.md, {out}/report.json, {out}/latency.svg, {out}/bytes.svg");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Non-empty lines of a file or standard input.

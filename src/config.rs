@@ -133,7 +133,6 @@ impl Default for AuthSettings {
     }
 }
 
-
 /// Every environment override: variable, and what it sets. Applied after the file is read,
 /// before validation. `KEYQUORUM_PASSPHRASE` is read when the store is opened instead, so the
 /// passphrase never sits in the config struct.

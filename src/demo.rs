@@ -26,7 +26,7 @@ fn print_summary(rows: &[Row]) {
     );
     println!("  {}", "-".repeat(83));
     for r in rows {
-        let s = r.stats;
+        let s = &r.stats;
         println!(
             "  {:<44} {:>6} {:>8} {:>11} {:>10.1}",
             r.operation, s.rounds, s.peer_requests, s.peer_bytes, s.elapsed_ms
@@ -91,10 +91,10 @@ pub fn run(keep: bool) -> anyhow::Result<ExitCode> {
             key.algorithm.as_str(),
             key.public_key
         );
-        if let Some(c) = key.ceremony {
+        if let Some(c) = &key.ceremony {
             rows.push(Row {
                 operation: format!("DKG {} ({})", key.name, key.algorithm.as_str()),
-                stats: c,
+                stats: c.clone(),
             });
         }
     }
@@ -240,5 +240,6 @@ fn zero() -> OperationStats {
         peer_requests: 0,
         peer_bytes: 0,
         elapsed_ms: 0.0,
+        nodes: Vec::new(),
     }
 }

@@ -64,12 +64,71 @@ pub struct Faults {
 pub struct Counters {
     pub peer_requests: AtomicU64,
     pub peer_bytes: AtomicU64,
+    /// Body bytes (sent to, received from) each peer, by peer id.
+    per_peer: Mutex<BTreeMap<u16, (u64, u64)>>,
 }
 
 impl Counters {
-    pub fn add(&self, bytes: usize) {
+    /// One answered exchange with `peer`: `sent` request bytes, `received` answer bytes.
+    pub fn add(&self, peer: u16, sent: usize, received: usize) {
+        let (sent, received) = (sent as u64, received as u64);
         self.peer_requests.fetch_add(1, Ordering::Relaxed);
-        self.peer_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.peer_bytes
+            .fetch_add(sent + received, Ordering::Relaxed);
+        let mut per_peer = self.per_peer.lock();
+        let entry = per_peer.entry(peer).or_default();
+        entry.0 += sent;
+        entry.1 += received;
+    }
+
+    /// The counted bytes by node, seen from each node's side: `coordinator` sent every request
+    /// and received every answer; each peer received its requests and sent its answers.
+    pub fn by_node(&self, coordinator: u16) -> Vec<api::NodeTraffic> {
+        let per_peer = self.per_peer.lock();
+        let own = api::NodeTraffic {
+            node: coordinator,
+            sent_bytes: per_peer.values().map(|(s, _)| s).sum(),
+            received_bytes: per_peer.values().map(|(_, r)| r).sum(),
+        };
+        std::iter::once(own)
+            .chain(
+                per_peer
+                    .iter()
+                    .map(|(&node, &(to, from))| api::NodeTraffic {
+                        node,
+                        sent_bytes: from,
+                        received_bytes: to,
+                    }),
+            )
+            .collect()
+    }
+}
+
+/// Peer-protocol body bytes this node itself put on and took off the wire, in both of its roles:
+/// requests it sent and answers it read as a coordinator, requests it read and answers it sent
+/// as a participant. Unlike the coordinator's per-operation counts, these include requests a
+/// coordinator stopped waiting for and the answers to them.
+#[derive(Debug, Default)]
+pub struct Wire {
+    pub sent: AtomicU64,
+    pub received: AtomicU64,
+}
+
+impl Wire {
+    pub fn sent(&self, bytes: usize) {
+        self.sent.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub fn received(&self, bytes: usize) {
+        self.received.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// (sent, received) so far.
+    pub fn totals(&self) -> (u64, u64) {
+        (
+            self.sent.load(Ordering::Relaxed),
+            self.received.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -96,6 +155,7 @@ pub struct Node {
     pub started_at_ms: u64,
     /// Every peer byte this node sent or received as a coordinator, for `/v1/status`.
     pub traffic: Counters,
+    pub wire: Wire,
     pub started: Instant,
     pub metrics: crate::metrics::Metrics,
 }
@@ -196,6 +256,7 @@ impl Node {
             audit,
             started_at_ms: crate::auth::now_ms(),
             traffic: Counters::default(),
+            wire: Wire::default(),
             started: Instant::now(),
             config,
         })
@@ -258,5 +319,30 @@ impl Node {
         self.sign_sessions
             .lock()
             .retain(|_, s| s.started.elapsed() < operation);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Counters;
+
+    #[test]
+    fn bytes_by_node_are_each_side_of_the_coordinators_exchanges() {
+        let c = Counters::default();
+        c.add(2, 100, 40);
+        c.add(3, 10, 4);
+        c.add(2, 1, 2);
+        let by_node = c.by_node(1);
+        let t = |node, sent_bytes, received_bytes| api::NodeTraffic {
+            node,
+            sent_bytes,
+            received_bytes,
+        };
+        assert_eq!(by_node, [t(1, 111, 46), t(2, 42, 101), t(3, 4, 10)]);
+        let sent: u64 = by_node.iter().map(|n| n.sent_bytes).sum();
+        assert_eq!(
+            sent,
+            c.peer_bytes.load(std::sync::atomic::Ordering::Relaxed)
+        );
     }
 }

@@ -53,6 +53,8 @@ impl Client {
         Self::build(base.clone(), token.clone(), timeout, None).unwrap_or_else(|_| Client {
             base: base.trim_end_matches('/').to_string(),
             token,
+            signer: None,
+            node: Default::default(),
             http: reqwest::Client::new(),
         })
     }

@@ -65,7 +65,14 @@ ErrorBody and a 4xx/5xx status.",
         sign,
         verify,
         encrypt,
-        decrypt
+        decrypt,
+        set_policy,
+        list_clients,
+        put_client,
+        remove_client,
+        audit,
+        seal,
+        unseal
     ),
     components(schemas(SignAnswer)),
     modifiers(&BearerAuth),
@@ -73,7 +80,11 @@ ErrorBody and a 4xx/5xx status.",
     tags(
         (name = "node", description = "Liveness, status, metrics and this document"),
         (name = "keys", description = "Key ceremonies and public key data"),
-        (name = "operations", description = "Signing, verification, encryption, decryption")
+        (name = "operations", description = "Signing, verification, encryption, decryption"),
+        (name = "access", description = "Clients, key policies, the audit trail, sealing. \
+Calls that create, use or change something need a signed request: `Authorization: KQ-Ed25519 \
+client=NAME,node=ID,ts=MS,nonce=NONCE,sig=HEX` over `KQ-REQUEST-V1\\nNODE\\nMETHOD\\nPATH\\n\
+hex(SHA-256(body))\\nTS\\nNONCE` (README, Access control).")
     )
 )]
 pub struct ApiDoc;
@@ -232,3 +243,90 @@ fn encrypt() {}
     )
 )]
 fn decrypt() {}
+
+#[utoipa::path(
+    put,
+    path = "/v1/keys/{name}/policy",
+    tag = "access",
+    params(("name" = String, Path, description = "A key")),
+    request_body = KeyPolicy,
+    responses(
+        (status = 200, description = "Applied on every node; the key's data", body = KeyInfo),
+        (status = 401, description = "Request not authentic", body = ErrorBody),
+        (status = 403, description = "The client may not manage the key", body = ErrorBody),
+        (status = 503, description = "A node did not accept it; applied nowhere", body = ErrorBody)
+    )
+)]
+fn set_policy() {}
+
+#[utoipa::path(
+    get,
+    path = "/v1/clients",
+    tag = "access",
+    responses((status = 200, description = "The client registry", body = ClientList))
+)]
+fn list_clients() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/clients",
+    tag = "access",
+    request_body = ClientInfo,
+    responses(
+        (status = 200, description = "Registered (or replaced) on every node", body = ChangeApplied),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 503, description = "A node did not accept it; applied nowhere", body = ErrorBody)
+    )
+)]
+fn put_client() {}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/clients/{name}",
+    tag = "access",
+    params(("name" = String, Path, description = "A client")),
+    responses(
+        (status = 200, description = "Removed on every node", body = ChangeApplied),
+        (status = 403, description = "Not an admin", body = ErrorBody)
+    )
+)]
+fn remove_client() {}
+
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    tag = "access",
+    params(
+        ("after" = Option<u64>, Query, description = "Entries after this sequence number"),
+        ("limit" = Option<u32>, Query, description = "At most this many (1 to 1000, default 100)")
+    ),
+    responses(
+        (status = 200, description = "A page of this node's hash-chained audit trail", body = AuditPage),
+        (status = 403, description = "A signed client without the admin or auditor role", body = ErrorBody)
+    )
+)]
+fn audit() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/sys/seal",
+    tag = "access",
+    responses(
+        (status = 200, description = "Sealed: shares dropped from memory", body = SealState),
+        (status = 403, description = "Not an admin", body = ErrorBody)
+    )
+)]
+fn seal() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/sys/unseal",
+    tag = "access",
+    security(()),
+    request_body = UnsealRequest,
+    responses(
+        (status = 200, description = "Unsealed", body = SealState),
+        (status = 403, description = "Wrong passphrase; still sealed", body = ErrorBody)
+    )
+)]
+fn unseal() {}

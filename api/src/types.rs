@@ -127,7 +127,7 @@ pub struct KeyInfo {
 }
 
 /// What an operation cost between nodes, as its coordinator counted it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OperationStats {
     /// Peer round trips (all retries included).
     pub rounds: u32,
@@ -137,6 +137,19 @@ pub struct OperationStats {
     pub peer_bytes: u64,
     /// Wall time at the coordinator.
     pub elapsed_ms: f64,
+    /// The same bytes by node: the coordinator first, then every peer it talked to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeTraffic>,
+}
+
+/// Peer-protocol body bytes one node sent and received during one operation. Every peer
+/// exchange is a request from the coordinator and its answer, so the coordinator's counts of
+/// both directions are also each peer's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct NodeTraffic {
+    pub node: u16,
+    pub sent_bytes: u64,
+    pub received_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -326,7 +339,7 @@ pub struct ErrorBody {
 /// Per-key policy, enforced by every participant before it contributes. Lists hold client
 /// names; `"*"` stands for every registered client. Clients with the `admin` role may always
 /// read a key and manage its policy, but sign or decrypt only when the policy names them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyPolicy {
     #[serde(default)]
@@ -349,7 +362,19 @@ pub struct KeyPolicy {
 }
 
 /// Cluster-wide roles of a client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     /// Add, change and remove clients; manage every key's policy; seal nodes; read the audit.
@@ -385,7 +410,7 @@ impl std::str::FromStr for Role {
 }
 
 /// A registered client (`GET /v1/clients`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientInfo {
     /// `[A-Za-z0-9._-]{1,64}`
@@ -396,7 +421,7 @@ pub struct ClientInfo {
 }
 
 /// `GET /v1/clients`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClientList {
     pub clients: Vec<ClientInfo>,
     /// Sequence number of the last client or policy change this node applied.
@@ -404,14 +429,14 @@ pub struct ClientList {
 }
 
 /// The answer to a client or policy change, applied on every node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChangeApplied {
     pub admin_seq: u64,
     pub nodes: Vec<u16>,
 }
 
 /// One entry of a node's hash-chained audit trail.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub seq: u64,
     /// RFC 3339 with milliseconds, UTC.
@@ -428,6 +453,7 @@ pub struct AuditEntry {
     /// `coordinator` or `participant`.
     pub role: String,
     /// Hashes of messages or ciphertexts and other facts of the operation, never a secret.
+    #[schema(value_type = Object)]
     pub details: serde_json::Value,
     /// `ok`, `denied` or `failed`.
     pub outcome: String,
@@ -438,7 +464,7 @@ pub struct AuditEntry {
 }
 
 /// `GET /v1/audit?after=SEQ&limit=N`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditPage {
     pub entries: Vec<AuditEntry>,
     /// Pass as `after` for the next page; absent on the last page.
@@ -447,14 +473,14 @@ pub struct AuditPage {
 }
 
 /// `POST /v1/sys/unseal`
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnsealRequest {
     pub passphrase: String,
 }
 
 /// `POST /v1/sys/seal` and `/v1/sys/unseal`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SealState {
     pub sealed: bool,
 }

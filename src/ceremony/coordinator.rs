@@ -20,23 +20,26 @@ use crate::peer::{
 use crate::store::KeyRecord;
 
 /// Communication cost of one operation, as the coordinator counted it.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Cost {
     pub rounds: u32,
     pub peer_requests: u64,
     pub peer_bytes: u64,
     pub elapsed_ms: f64,
+    pub nodes: Vec<api::NodeTraffic>,
 }
 
 impl Cost {
-    /// The cost counted in `counters` over `rounds` round trips since `started`.
-    pub fn measured(rounds: u32, counters: &Counters, started: Instant) -> Cost {
+    /// The cost counted in `counters` by `coordinator` over `rounds` round trips since
+    /// `started`.
+    pub fn measured(rounds: u32, counters: &Counters, coordinator: u16, started: Instant) -> Cost {
         use std::sync::atomic::Ordering::Relaxed;
         Cost {
             rounds,
             peer_requests: counters.peer_requests.load(Relaxed),
             peer_bytes: counters.peer_bytes.load(Relaxed),
             elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+            nodes: counters.by_node(coordinator),
         }
     }
 
@@ -46,6 +49,7 @@ impl Cost {
             peer_requests: self.peer_requests,
             peer_bytes: self.peer_bytes,
             elapsed_ms: self.elapsed_ms,
+            nodes: self.nodes,
         }
     }
 }
@@ -361,7 +365,7 @@ pub async fn create_key(
     };
     let info = crate::http::keys::key_info(&record, &spec.policy)
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    let cost = Cost::measured(CEREMONY_ROUNDS, &counters, started);
+    let cost = Cost::measured(CEREMONY_ROUNDS, &counters, node.id(), started);
     tracing::info!(key = %record.name, elapsed_ms = cost.elapsed_ms, peer_bytes = cost.peer_bytes, "key ceremony succeeded");
     Ok((info, cost))
 }

@@ -223,7 +223,7 @@ pub async fn decrypt(
     let results = web::block(move || combine_all(algorithm, &group_key, &items, &positions, &good))
         .await
         .map_err(|e| ApiError::internal(format!("combining partials: {e}")))?;
-    let cost = Cost::measured(rounds, &counters, started);
+    let cost = Cost::measured(rounds, &counters, node.id(), started);
     Ok(Decrypted {
         results,
         contributors,

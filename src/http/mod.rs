@@ -54,7 +54,7 @@ pub fn client_routes(cfg: &mut web::ServiceConfig) {
 }
 
 pub fn peer_routes(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(error::json_config(PEER_BODY_LIMIT))
+    cfg.app_data(web::PayloadConfig::new(PEER_BODY_LIMIT))
         .route("/peer/v1/message", web::post().to(peer::message))
         .default_service(web::to(|| async {
             Err::<actix_web::HttpResponse, _>(ApiError::not_found("no such endpoint"))

@@ -7,11 +7,12 @@ use super::error::ApiError;
 use crate::node::Node;
 use crate::peer::{Envelope, EnvelopeError};
 
-pub async fn message(
-    node: web::Data<Node>,
-    envelope: web::Json<Envelope>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn message(node: web::Data<Node>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let node = node.into_inner();
+    // The raw body rather than a JSON extractor, so that the bytes received can be counted.
+    node.wire.received(body.len());
+    let envelope: Envelope = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("not a peer envelope: {e}")))?;
     let claimed = envelope.from;
     let faults = node.faults();
     if faults.unresponsive_kinds.contains(envelope.kind.as_str()) {
@@ -21,8 +22,15 @@ pub async fn message(
     if let Some(ms) = delay {
         actix_web::rt::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
-    match crate::peer::server::dispatch(&node, envelope.into_inner()).await {
-        Ok(answer) => Ok(HttpResponse::Ok().json(answer)),
+    match crate::peer::server::dispatch(&node, envelope).await {
+        Ok(answer) => {
+            let bytes = serde_json::to_vec(&answer)
+                .map_err(|e| ApiError::internal(format!("cannot encode the answer: {e}")))?;
+            node.wire.sent(bytes.len());
+            Ok(HttpResponse::Ok()
+                .content_type("application/json")
+                .body(bytes))
+        }
         Err(e) => {
             tracing::warn!(claimed_sender = claimed, reason = %e, "peer message rejected");
             Err(match e {

@@ -77,6 +77,9 @@ async fn send(
         .ok_or_else(|| CallError::Unreachable(format!("node {to} is not a member")))?;
     let body = serde_json::to_vec(&envelope).map_err(|e| CallError::BadAnswer(e.to_string()))?;
     let sent = body.len();
+    // Counted when handed to the HTTP client: a request the coordinator stops waiting for has
+    // still gone out.
+    node.wire.sent(sent);
     let url = format!("{}/peer/v1/message", member.peer_url.trim_end_matches('/'));
     let fut = node
         .http
@@ -99,9 +102,10 @@ async fn send(
         .await
         .map_err(|_| CallError::Timeout)?
         .map_err(|e| CallError::Unreachable(e.to_string()))?;
-    node.traffic.add(sent + bytes.len());
+    node.wire.received(bytes.len());
+    node.traffic.add(to, sent, bytes.len());
     if let Some(c) = counters {
-        c.add(sent + bytes.len());
+        c.add(to, sent, bytes.len());
     }
     if !status.is_success() {
         return Err(CallError::Rejected(format!(

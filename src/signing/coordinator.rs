@@ -238,7 +238,7 @@ pub async fn sign_messages(
         )
         .await;
         if let Ok(Some((signatures, signers))) = outcome {
-            let cost = Cost::measured(rounds, &counters, started);
+            let cost = Cost::measured(rounds, &counters, node.id(), started);
             return Ok(Signed {
                 signatures,
                 signers,

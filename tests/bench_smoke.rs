@@ -1,0 +1,114 @@
+//! `keyquorum bench` works end to end (issue #7): a tiny run on one 3-node cluster writes a
+//! report whose figures come from the running system. Nothing about speed is asserted.
+
+use std::process::{Command, Output};
+
+use keyquorum::bench::report::Report;
+
+const BIN: &str = env!("CARGO_BIN_EXE_keyquorum");
+
+fn bench(args: &[&str]) -> Output {
+    Command::new(BIN).arg("bench").args(args).output().unwrap()
+}
+
+#[test]
+fn a_tiny_run_writes_the_report_and_charts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("report");
+    let out = bench(&[
+        "--nodes",
+        "3",
+        "--ops",
+        "dkg,sign,decrypt",
+        "--quick",
+        "--concurrency",
+        "2",
+        "--iterations",
+        "2",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let json = std::fs::read_to_string(out_dir.join("report.json")).unwrap();
+    let report: Report = serde_json::from_str(&json).unwrap();
+    assert_eq!(report.schema, "keyquorum-bench/1");
+    assert!(report.machine.cores > 0);
+    assert!(!report.machine.cpu_model.is_empty());
+    assert!(!report.commit.hash.is_empty());
+    let labels: Vec<String> = report.rows.iter().map(|r| r.label()).collect();
+    assert_eq!(
+        labels,
+        [
+            "dkg",
+            "sign",
+            "decrypt hpke-x25519",
+            "decrypt ecies-secp256k1"
+        ]
+    );
+    for r in &report.rows {
+        let what = r.label();
+        assert_eq!((r.t, r.n), (2, 3), "{what}");
+        assert_eq!(r.security.compromised_tolerated, r.t - 1, "{what}");
+        assert_eq!(r.security.lost_tolerated, r.n - r.t, "{what}");
+        assert_eq!(r.errors, 0, "{what}: {:?}", r.first_error);
+        assert!(r.rounds > 0, "{what}");
+        assert!(r.latency.samples == 2 && r.latency.p50_ms > 0.0, "{what}");
+        assert!(r.throughput.items_per_s > 0.0, "{what}");
+        assert!(r.in_process_ms_per_item > 0.0, "{what}");
+        assert!(r.single_key_ms_per_item > 0.0, "{what}");
+        // Bytes each node counted: the total is what all nodes sent; every byte received was
+        // sent (a signing coordinator may stop reading before an answer comes); the API's
+        // count of answered exchanges is part of it.
+        let b = &r.bytes;
+        assert_eq!(b.per_node.len(), 3, "{what}");
+        assert!(
+            b.coordinator.sent > 0.0 && b.coordinator.received > 0.0,
+            "{what}"
+        );
+        let sent: f64 = b.per_node.iter().map(|n| n.sent).sum();
+        let received: f64 = b.per_node.iter().map(|n| n.received).sum();
+        assert_eq!(b.total_per_request, sent, "{what}");
+        assert!(
+            received > 0.0 && received <= sent,
+            "{what}: {received} > {sent}"
+        );
+        assert!(b.coordinator_stats_per_request > 0.0, "{what}");
+        assert!(b.coordinator_stats_per_request <= sent + received, "{what}");
+    }
+    assert_eq!(report.baselines.len(), 4);
+
+    let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    assert!(md.contains("# keyquorum cost report"));
+    assert!(md.contains(&report.commit.hash));
+    assert!(md.contains("2-of-3"));
+    for chart in ["latency.svg", "bytes.svg"] {
+        let svg = std::fs::read_to_string(out_dir.join(chart)).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{chart}"
+        );
+        assert_eq!(svg.matches("<polyline").count(), 4, "{chart}");
+    }
+}
+
+#[test]
+fn bad_options_are_usage_errors() {
+    for args in [
+        &["--nodes", "1"][..],
+        &["--nodes", "3,x"],
+        &["--ops", "encrypt"],
+        &["--nodes", "3", "--threshold", "4"],
+        &["--threshold", "half"],
+        &["--concurrency", "0"],
+    ] {
+        let out = bench(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?}");
+    }
+}
