@@ -142,6 +142,7 @@ pub async fn seal(
         return Err(e.into());
     }
     node.seal();
+    node.metrics.set_sealed(true);
     node.audit
         .append(Record {
             client: Some(caller.name().to_string()),
@@ -191,6 +192,7 @@ pub async fn unseal(
         .map_err(|e| ApiError::internal(format!("audit trail: {e}")))?;
     match result {
         Ok(()) => {
+            node.metrics.set_sealed(false);
             tracing::info!("node unsealed");
             Ok(HttpResponse::Ok().json(SealState { sealed: false }))
         }
