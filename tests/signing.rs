@@ -112,12 +112,22 @@ fn signing_survives_down_and_corrupt_signers_and_fails_cleanly_without_quorum() 
     h.cluster.start(5).unwrap();
 
     // Node 2 returns corrupted shares: it is excluded and named, and the signature is still made.
+    // Nodes 4 and 5 commit late, so that round 1 surely picks node 2.
     h.cluster
         .node(2)
         .unwrap()
         .faults
         .write()
         .corrupt_signature_shares = true;
+    for slow in [4, 5] {
+        h.cluster
+            .node(slow)
+            .unwrap()
+            .faults
+            .write()
+            .slow_answers_ms
+            .insert("sign.commit", 300);
+    }
     let answer = h.rt.block_on(h.client(1).sign("k", b"one liar")).unwrap();
     assert!(verify_strict(&vk, b"one liar", &answer.signature));
     assert!(!answer.signers.contains(&2), "{answer:?}");
@@ -329,10 +339,16 @@ fn bad_sign_requests_get_4xx() {
         ("unknown key", "nope", r#"{"message":"aGk="}"#.into(), 404),
     ];
     for (what, key, body, expected) in cases {
+        let signature = h.cluster.admin_key().sign_request(
+            Some(1),
+            "POST",
+            &format!("/v1/keys/{key}/sign"),
+            body.as_bytes(),
+        );
         let resp =
             h.rt.block_on(
                 http.post(format!("{base}/v1/keys/{key}/sign"))
-                    .bearer_auth(&h.cluster.files.token)
+                    .header("authorization", signature.to_header())
                     .header("content-type", "application/json")
                     .body(body)
                     .send(),
