@@ -278,3 +278,58 @@ pub fn audit_denial(
         tracing::error!(error = %e, "appending to the audit trail failed");
     }
 }
+
+/// A participant's admission of a client request for `operation` on `key`: authentic, for
+/// this key and operation, allowed by the key's policy. A refusal is audited and becomes the
+/// participant's answer.
+pub fn admit_key_operation(
+    node: &Node,
+    from: u16,
+    request: &ClientRequest,
+    key: &str,
+    operation: &'static str,
+    permission: policy::Permission,
+) -> Result<Caller, crate::peer::PeerResponse> {
+    authenticate(node, from, request)
+        .and_then(|c| permit_key_operation(node, request, c, key, operation, permission))
+        .map_err(|e| {
+            audit_denial(node, request, Some(key), operation, "participant", &e);
+            peer_refusal(node, &e)
+        })
+}
+
+/// One client operation on a key, as this node's audit trail records it.
+pub struct AuditedOperation<'a> {
+    pub caller: &'a Caller,
+    pub request: &'a ClientRequest,
+    pub action: &'static str,
+    pub key: &'a str,
+    /// `coordinator` or `participant`.
+    pub role: &'static str,
+}
+
+impl AuditedOperation<'_> {
+    /// Appends the entry: `details` plus the operation id and the approvers.
+    pub fn record(
+        &self,
+        node: &Node,
+        outcome: &'static str,
+        culprits: Vec<u16>,
+        mut details: serde_json::Value,
+    ) -> anyhow::Result<()> {
+        details["operation"] = self.request.operation.clone().into();
+        if !self.caller.approvers.is_empty() {
+            details["approvers"] = self.caller.approvers.clone().into();
+        }
+        node.audit.append(crate::audit::Record {
+            client: Some(self.caller.name().to_string()),
+            action: self.action,
+            key: Some(self.key.to_string()),
+            role: self.role,
+            details,
+            outcome,
+            culprits,
+        })?;
+        Ok(())
+    }
+}

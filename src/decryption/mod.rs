@@ -20,15 +20,3 @@ pub fn scheme_of(algorithm: api::Algorithm) -> Option<keyshares::decrypt::Scheme
         _ => None,
     }
 }
-
-/// SHA-256 of each ciphertext item of a decrypt request's body, for the audit trail.
-pub fn items_digests(body: &[u8]) -> Vec<String> {
-    serde_json::from_slice::<api::DecryptRequest>(body)
-        .map(|r| {
-            r.ciphertexts
-                .iter()
-                .map(|c| crate::audit::hex_sha256(c.ciphertext.as_bytes()))
-                .collect()
-        })
-        .unwrap_or_default()
-}

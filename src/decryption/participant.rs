@@ -6,10 +6,9 @@ use std::sync::Arc;
 use keyshares::decrypt::{partial_decrypt, ShareScalar};
 use keyshares::KeyShare;
 
-use super::{items_digests, partials_context, scheme_of};
-use crate::audit::Record;
+use super::{partials_context, scheme_of};
 use crate::auth::policy::Permission;
-use crate::auth::{audit_denial, authenticate, peer_refusal, permit_key_operation, ClientRequest};
+use crate::auth::{admit_key_operation, AuditedOperation, ClientRequest};
 use crate::node::Node;
 use crate::peer::messages::PartialOutcome;
 use crate::peer::{PeerErrorCode, PeerResponse};
@@ -45,36 +44,29 @@ pub fn partials(
     // The client's signature, freshness, nonce, the key's policy and its approvals: checked
     // here; and the points to decrypt come from the client's signed ciphertexts, so a
     // coordinator cannot slip in others.
-    let checked = authenticate(node, from, request)
-        .and_then(|c| permit_key_operation(node, request, c, key, "decrypt", Permission::Decrypt));
-    let caller = match checked {
+    let caller = match admit_key_operation(node, from, request, key, "decrypt", Permission::Decrypt)
+    {
         Ok(c) => c,
-        Err(e) => {
-            audit_denial(node, request, Some(key), "decrypt", "participant", &e);
-            return peer_refusal(node, &e);
-        }
+        Err(refusal) => return refusal,
     };
-    let items = match super::wire::parse_request(scheme, &request.body) {
-        Ok(items) => items,
+    let parsed = match super::wire::parse_request(scheme, &request.body) {
+        Ok(parsed) => parsed,
         Err(e) => return error(e),
     };
-    let (_, ephemerals) = super::wire::ephemerals(scheme, &items);
-    let audited = node.audit.append(Record {
-        client: Some(caller.name().to_string()),
+    let (_, ephemerals) = super::wire::ephemerals(scheme, &parsed.items);
+    let audit = AuditedOperation {
+        caller: &caller,
+        request,
         action: "decrypt",
-        key: Some(key.to_string()),
+        key,
         role: "participant",
-        details: serde_json::json!({
-            "operation": request.operation,
-            "session": session,
-            "coordinator": from,
-            "approvers": caller.approvers,
-            "ciphertexts_sha256": items_digests(&request.body),
-        }),
-        outcome: "ok",
-        culprits: vec![],
+    };
+    let details = serde_json::json!({
+        "session": session,
+        "coordinator": from,
+        "ciphertexts_sha256": parsed.digests,
     });
-    if let Err(e) = audited {
+    if let Err(e) = audit.record(node, "ok", vec![], details) {
         return error(format!("audit trail: {e}"));
     }
     let Some(coordinator_key) = node

@@ -78,12 +78,16 @@ pub fn ciphertext_item(ct: &Ciphertext) -> CiphertextItem {
     }
 }
 
-/// A decrypt request's body: each ciphertext, or why it cannot be read. The request as a whole
-/// is refused when it is not a decrypt request or its size is out of bounds.
-pub fn parse_request(
-    scheme: Scheme,
-    body: &[u8],
-) -> Result<Vec<Result<Ciphertext, String>>, String> {
+pub struct ParsedRequest {
+    pub items: Vec<Result<Ciphertext, String>>,
+    /// Hex SHA-256 of each item's `ciphertext` field as sent, for the audit trail.
+    pub digests: Vec<String>,
+}
+
+/// A decrypt request's body, read once: each ciphertext, or why it cannot be read, and each
+/// item's digest. The request as a whole is refused when it is not a decrypt request or its
+/// size is out of bounds.
+pub fn parse_request(scheme: Scheme, body: &[u8]) -> Result<ParsedRequest, String> {
     let request: DecryptRequest =
         serde_json::from_slice(body).map_err(|e| format!("invalid decrypt request: {e}"))?;
     let items = &request.ciphertexts;
@@ -94,10 +98,16 @@ pub fn parse_request(
             items.len()
         ));
     }
-    Ok(items
-        .iter()
-        .map(|item| parse_ciphertext(scheme, item))
-        .collect())
+    Ok(ParsedRequest {
+        items: items
+            .iter()
+            .map(|item| parse_ciphertext(scheme, item))
+            .collect(),
+        digests: items
+            .iter()
+            .map(|c| crate::audit::hex_sha256(c.ciphertext.as_bytes()))
+            .collect(),
+    })
 }
 
 /// The ephemeral points to decrypt, and for each item its position among them (`None` for an

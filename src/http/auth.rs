@@ -9,7 +9,10 @@ use api::RequestSignature;
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
-use crate::auth::{audit_denial, authenticate, AuthError, Caller, ClientRequest};
+use crate::auth::policy::Permission;
+use crate::auth::{
+    audit_denial, authenticate, permit_key_operation, AuthError, Caller, ClientRequest,
+};
 use crate::node::Node;
 
 impl From<AuthError> for ApiError {
@@ -70,6 +73,29 @@ pub fn signed(
     Ok((caller, request))
 }
 
+/// The coordinator's admission of a signed `operation` (`sign`, `decrypt`) on key `name`:
+/// authentic (401), a key this node holds (404), allowed by its policy (403, audited), and the
+/// node unsealed (503).
+pub fn key_operation(
+    req: &HttpRequest,
+    node: &Node,
+    body: &[u8],
+    name: &str,
+    operation: &'static str,
+    permission: Permission,
+) -> Result<(Caller, ClientRequest), ApiError> {
+    let (caller, request) = signed(req, node, body, operation, Some(name))?;
+    if node.policy(name).is_none() {
+        return Err(ApiError::not_found(format!("no key named {name}")));
+    }
+    let caller = permit_key_operation(node, &request, caller, name, operation, permission)
+        .inspect_err(|e| audit_denial(node, &request, Some(name), operation, "coordinator", e))?;
+    if node.is_sealed() {
+        return Err(ApiError::sealed(node.id()));
+    }
+    Ok((caller, request))
+}
+
 fn limit(node: &Node, client: &str) -> Result<(), ApiError> {
     node.rate.take(client).map_err(|wait| {
         let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
@@ -108,7 +134,8 @@ pub fn reader_of(req: &HttpRequest, node: &Node, body: &[u8]) -> Result<Option<C
         .iter()
         .any(|h| h.eq_ignore_ascii_case(&digest))
     {
-        limit(node, "bearer")?;
+        // Not a valid client name, so no client shares this bucket.
+        limit(node, "bearer token")?;
         Ok(None)
     } else {
         Err(ApiError::unauthorized("unknown or revoked token"))

@@ -9,9 +9,9 @@ use api::{
 use keyshares::decrypt::{encrypt as encrypt_to, Scheme};
 
 use super::error::ApiError;
-use crate::audit::{hex_sha256, Record};
+use crate::audit::hex_sha256;
 use crate::auth::policy::Permission;
-use crate::auth::{audit_denial, permit_key_operation, Caller, ClientRequest};
+use crate::auth::AuditedOperation;
 use crate::decryption::scheme_of;
 use crate::decryption::wire::{aead_of, field, parse_request};
 pub use crate::decryption::wire::{ciphertext_item, parse_ciphertext};
@@ -33,50 +33,34 @@ pub async fn sign(
     body: super::body::RawBody,
 ) -> Result<HttpResponse, ApiError> {
     let node = node.into_inner();
-    let (caller, request) = super::auth::signed(&req, &node, &body, "sign", Some(&name))?;
-    if node.policy(&name).is_none() {
-        return Err(ApiError::not_found(format!("no key named {name}")));
-    }
-    let audit = |outcome: &'static str, culprits: Vec<u16>, extra: serde_json::Value| {
-        audit_operation(
-            &node, &caller, &request, "sign", &name, outcome, culprits, extra,
-        )
+    let (caller, request) =
+        super::auth::key_operation(&req, &node, &body, &name, "sign", Permission::Sign)?;
+    let audit = AuditedOperation {
+        caller: &caller,
+        request: &request,
+        action: "sign",
+        key: &name,
+        role: "coordinator",
     };
-    let checked = permit_key_operation(
-        &node,
-        &request,
-        caller.clone(),
-        &name,
-        "sign",
-        Permission::Sign,
-    );
-    if let Err(e) = checked {
-        audit_denial(&node, &request, Some(&name), "sign", "coordinator", &e);
-        return Err(e.into());
-    }
-    if node.is_sealed() {
-        return Err(ApiError::sealed(node.id()));
-    }
     let (messages, batch) = crate::signing::messages_of(&body).map_err(ApiError::bad_request)?;
     let digests: Vec<String> = messages.iter().map(|m| hex_sha256(m)).collect();
     let signed =
         match crate::signing::coordinator::sign_messages(&node, &name, messages, &request).await {
             Ok(s) => s,
             Err(e) => {
-                let culprits = e.body.culprits.iter().map(|c| c.node).collect();
-                audit(
-                    "failed",
-                    culprits,
-                    serde_json::json!({ "messages_sha256": digests, "error": e.body.message }),
-                )?;
+                let details =
+                    serde_json::json!({ "messages_sha256": digests, "error": e.body.message });
+                audit
+                    .record(&node, "failed", culprit_ids(&e), details)
+                    .map_err(audit_failed)?;
                 return Err(e);
             }
         };
-    audit(
-        "ok",
-        signed.excluded.iter().map(|c| c.node).collect(),
-        serde_json::json!({ "messages_sha256": digests, "signers": signed.signers }),
-    )?;
+    let details = serde_json::json!({ "messages_sha256": digests, "signers": signed.signers });
+    let excluded = signed.excluded.iter().map(|c| c.node).collect();
+    audit
+        .record(&node, "ok", excluded, details)
+        .map_err(audit_failed)?;
     node.metrics.observe_culprits("sign", &signed.excluded);
     let stats = signed.cost.to_api();
     node.metrics.observe_cost("sign", &stats);
@@ -105,34 +89,13 @@ pub async fn sign(
     }
 }
 
-/// The coordinator's audit entry for an operation it ran, written before it answers.
-#[allow(clippy::too_many_arguments)]
-fn audit_operation(
-    node: &Node,
-    caller: &Caller,
-    request: &ClientRequest,
-    action: &'static str,
-    key: &str,
-    outcome: &'static str,
-    culprits: Vec<u16>,
-    mut details: serde_json::Value,
-) -> Result<(), ApiError> {
-    details["operation"] = request.operation.clone().into();
-    if !caller.approvers.is_empty() {
-        details["approvers"] = caller.approvers.clone().into();
-    }
-    node.audit
-        .append(Record {
-            client: Some(caller.name().to_string()),
-            action,
-            key: Some(key.to_string()),
-            role: "coordinator",
-            details,
-            outcome,
-            culprits,
-        })
-        .map(|_| ())
-        .map_err(|e| ApiError::internal(format!("audit trail: {e}")))
+/// The audit trail could not be written: the operation's answer must not leave the node.
+fn audit_failed(e: anyhow::Error) -> ApiError {
+    ApiError::internal(format!("audit trail: {e}"))
+}
+
+fn culprit_ids(e: &ApiError) -> Vec<u16> {
+    e.body.culprits.iter().map(|c| c.node).collect()
 }
 
 pub async fn verify(
@@ -179,65 +142,45 @@ pub async fn decrypt(
     body: super::body::RawBody,
 ) -> Result<HttpResponse, ApiError> {
     let node = node.into_inner();
-    let (caller, request) = super::auth::signed(&req, &node, &body, "decrypt", Some(&name))?;
-    if node.policy(&name).is_none() {
-        return Err(ApiError::not_found(format!("no key named {name}")));
-    }
-    let checked = permit_key_operation(
-        &node,
-        &request,
-        caller.clone(),
-        &name,
-        "decrypt",
-        Permission::Decrypt,
-    );
-    if let Err(e) = checked {
-        audit_denial(&node, &request, Some(&name), "decrypt", "coordinator", &e);
-        return Err(e.into());
-    }
-    if node.is_sealed() {
-        return Err(ApiError::sealed(node.id()));
-    }
+    let (caller, request) =
+        super::auth::key_operation(&req, &node, &body, &name, "decrypt", Permission::Decrypt)?;
+    let audit = AuditedOperation {
+        caller: &caller,
+        request: &request,
+        action: "decrypt",
+        key: &name,
+        role: "coordinator",
+    };
     let key = key_for(&node, &name)?;
     let scheme = decryption_scheme(&key, &name)?;
     let parsed = parse_request(scheme, &body).map_err(ApiError::bad_request)?;
-    let digests = crate::decryption::items_digests(&body);
-    let out = match crate::decryption::coordinator::decrypt(&node, &name, parsed, &request).await {
-        Ok(out) => out,
-        Err(e) => {
-            node.metrics.observe_culprits("decrypt", &e.body.culprits);
-            let culprits = e.body.culprits.iter().map(|c| c.node).collect();
-            audit_operation(
-                &node,
-                &caller,
-                &request,
-                "decrypt",
-                &name,
-                "failed",
-                culprits,
-                serde_json::json!({ "ciphertexts_sha256": digests, "error": e.body.message }),
-            )?;
-            return Err(e);
-        }
-    };
+    let digests = parsed.digests;
+    let out =
+        match crate::decryption::coordinator::decrypt(&node, &name, parsed.items, &request).await {
+            Ok(out) => out,
+            Err(e) => {
+                node.metrics.observe_culprits("decrypt", &e.body.culprits);
+                let details =
+                    serde_json::json!({ "ciphertexts_sha256": digests, "error": e.body.message });
+                audit
+                    .record(&node, "failed", culprit_ids(&e), details)
+                    .map_err(audit_failed)?;
+                return Err(e);
+            }
+        };
     node.metrics.observe_culprits("decrypt", &out.excluded);
     let stats = out.cost.to_api();
     node.metrics.observe_cost("decrypt", &stats);
     let opened = out.results.iter().filter(|r| r.is_ok()).count();
-    audit_operation(
-        &node,
-        &caller,
-        &request,
-        "decrypt",
-        &name,
-        "ok",
-        out.excluded.iter().map(|c| c.node).collect(),
-        serde_json::json!({
-            "ciphertexts_sha256": digests,
-            "opened": opened,
-            "contributors": out.contributors,
-        }),
-    )?;
+    let details = serde_json::json!({
+        "ciphertexts_sha256": digests,
+        "opened": opened,
+        "contributors": out.contributors,
+    });
+    let excluded = out.excluded.iter().map(|c| c.node).collect();
+    audit
+        .record(&node, "ok", excluded, details)
+        .map_err(audit_failed)?;
     let results = out
         .results
         .into_iter()

@@ -8,9 +8,9 @@ use api::Purpose;
 use keyshares::sign::{self, Nonces, PackageSummary};
 use keyshares::ProtocolError;
 
-use crate::audit::{hex_sha256, Record};
+use crate::audit::hex_sha256;
 use crate::auth::policy::Permission;
-use crate::auth::{audit_denial, authenticate, peer_refusal, permit_key_operation, ClientRequest};
+use crate::auth::{admit_key_operation, AuditedOperation, ClientRequest};
 use crate::node::Node;
 use crate::peer::{PeerErrorCode, PeerResponse};
 use crate::store::curve_of;
@@ -60,34 +60,27 @@ pub fn commit(
     }
     // The client's own signature, freshness, nonce and the key's policy: checked here, not
     // taken from the coordinator.
-    let checked = authenticate(node, from, request)
-        .and_then(|c| permit_key_operation(node, request, c, key, "sign", Permission::Sign));
-    let caller = match checked {
+    let caller = match admit_key_operation(node, from, request, key, "sign", Permission::Sign) {
         Ok(c) => c,
-        Err(e) => {
-            audit_denial(node, request, Some(key), "sign", "participant", &e);
-            return peer_refusal(node, &e);
-        }
+        Err(refusal) => return refusal,
     };
     let messages = match super::messages_of(&request.body) {
         Ok((m, _)) => m,
         Err(e) => return error(PeerErrorCode::Invalid, e),
     };
-    let audited = node.audit.append(Record {
-        client: Some(caller.name().to_string()),
+    let audit = AuditedOperation {
+        caller: &caller,
+        request,
         action: "sign",
-        key: Some(key.to_string()),
+        key,
         role: "participant",
-        details: serde_json::json!({
-            "operation": request.operation,
-            "session": session,
-            "coordinator": from,
-            "messages_sha256": messages.iter().map(|m| hex_sha256(m)).collect::<Vec<_>>(),
-        }),
-        outcome: "ok",
-        culprits: vec![],
+    };
+    let details = serde_json::json!({
+        "session": session,
+        "coordinator": from,
+        "messages_sha256": messages.iter().map(|m| hex_sha256(m)).collect::<Vec<_>>(),
     });
-    if let Err(e) = audited {
+    if let Err(e) = audit.record(node, "ok", vec![], details) {
         return error(PeerErrorCode::Invalid, format!("audit trail: {e}"));
     }
     let mut rng = rand::rngs::OsRng;
