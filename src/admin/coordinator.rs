@@ -51,15 +51,9 @@ pub async fn change(node: &Arc<Node>, request: ClientRequest) -> Result<ChangeAp
                 if p == node.id() {
                     own_refusal = Some((code, message.clone()));
                 }
-                crate::admin::catch_up_if_stale(
-                    node,
-                    p,
-                    &PeerResponse::Error {
-                        code,
-                        message: message.clone(),
-                        culprit: None,
-                    },
-                );
+                if code == PeerErrorCode::StalePolicy {
+                    crate::admin::spawn_catch_up(node, p);
+                }
                 refusals.push(Excluded {
                     node: p,
                     reason: message,

@@ -200,6 +200,11 @@ pub(crate) fn apply(
         .insert(entry.seq.to_be_bytes(), serde_json::to_vec(entry)?)?;
     store.admin_log().flush()?;
     node.admin.seq.store(entry.seq, Ordering::SeqCst);
+    // A change prepared here and then learnt through catch-up is no longer pending.
+    node.admin
+        .staged
+        .lock()
+        .take_if(|s| s.entry.seq <= entry.seq);
     node.audit.append(Record {
         client: Some(caller.to_string()),
         action: change.action(),
@@ -264,13 +269,18 @@ pub fn catch_up_if_stale(
         ..
     } = answer
     {
-        let node = node.clone();
-        actix_web::rt::spawn(async move {
-            if let Err(e) = catch_up(&node, peer).await {
-                tracing::warn!(peer, error = %e, "catching up on admin changes failed");
-            }
-        });
+        spawn_catch_up(node, peer);
     }
+}
+
+/// [`catch_up`] from `peer` in the background.
+pub fn spawn_catch_up(node: &std::sync::Arc<Node>, peer: u16) {
+    let node = node.clone();
+    actix_web::rt::spawn(async move {
+        if let Err(e) = catch_up(&node, peer).await {
+            tracing::warn!(peer, error = %e, "catching up on admin changes failed");
+        }
+    });
 }
 
 /// A logged change is checked like a live one, except for freshness: it may be old.

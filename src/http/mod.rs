@@ -141,12 +141,7 @@ pub async fn serve_bound(node: Arc<Node>, servers: Servers) -> std::io::Result<(
     );
     // A node that was down catches up on client and policy changes it missed.
     for peer in node.members.keys().copied().filter(|p| *p != node.id()) {
-        let node = node.clone();
-        actix_web::rt::spawn(async move {
-            if let Err(e) = crate::admin::catch_up(&node, peer).await {
-                tracing::debug!(peer, error = %e, "no admin catch-up from peer");
-            }
-        });
+        crate::admin::spawn_catch_up(&node, peer);
     }
     let expiry = {
         let node = node.clone();
