@@ -117,20 +117,10 @@ impl Client {
 
     /// The id of the node this client talks to (from `GET /v1/health`, asked once).
     pub async fn node_id(&self) -> Result<u16, ClientError> {
-        if let Some(id) = self.node.get() {
-            return Ok(*id);
+        match self.node.get() {
+            Some(id) => Ok(*id),
+            None => Ok(self.health().await?.node),
         }
-        // Plain request: health needs no authentication (and must not recurse into signing).
-        let health: Health = self
-            .http
-            .get(format!("{}/v1/health", self.base))
-            .send()
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?
-            .json()
-            .await
-            .map_err(|e| ClientError::Transport(format!("unexpected health answer: {e}")))?;
-        Ok(*self.node.get_or_init(|| health.node))
     }
 
     pub fn base_url(&self) -> &str {
@@ -218,8 +208,27 @@ impl Client {
         self.call(method, path, Some(bytes), approvers).await
     }
 
+    /// Liveness. Sent without authentication (the endpoint needs none, and signing would
+    /// need the node id this answer gives); remembers the node id.
     pub async fn health(&self) -> Result<Health, ClientError> {
-        self.get("/v1/health").await
+        let resp = self
+            .http
+            .get(format!("{}/v1/health", self.base))
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        if !resp.status().is_success() {
+            return Err(ClientError::Transport(format!(
+                "health: HTTP {}",
+                resp.status().as_u16()
+            )));
+        }
+        let health: Health = resp
+            .json()
+            .await
+            .map_err(|e| ClientError::Transport(format!("unexpected health answer: {e}")))?;
+        let _ = self.node.set(health.node);
+        Ok(health)
     }
 
     pub async fn status(&self) -> Result<Status, ClientError> {
