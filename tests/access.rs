@@ -40,6 +40,30 @@ fn refusal(answer: Result<PeerResponse, keyquorum::peer::CallError>) -> String {
     }
 }
 
+/// POSTs `body` to node `node`'s `path` with exactly the given signature header, as a client
+/// (or an attacker holding a captured request) would, bypassing the typed client.
+fn post_signed(
+    h: &Harness,
+    node: u16,
+    path: &str,
+    signature: &api::RequestSignature,
+    body: &[u8],
+) -> reqwest::blocking::Response {
+    reqwest::blocking::Client::new()
+        .post(format!("{}{path}", h.cluster.client_url(node)))
+        .header("content-type", "application/json")
+        .header("authorization", signature.to_header())
+        .body(body.to_vec())
+        .send()
+        .unwrap()
+}
+
+/// The error code of a 401 answer.
+fn unauthorized_code(resp: reqwest::blocking::Response) -> String {
+    assert_eq!(resp.status(), 401);
+    resp.json::<api::ErrorBody>().unwrap().error
+}
+
 fn sign_body(message: &[u8]) -> Vec<u8> {
     serde_json::to_vec(&api::SignRequest {
         message: Some(api::client::b64(message)),
@@ -147,22 +171,10 @@ fn a_compromised_coordinator_can_neither_forge_swap_nor_replay_requests() {
     assert!(why.contains("does not verify"), "{why}");
 
     // Replayed: a real decryption, addressed to node 1 and served once ...
-    let http = reqwest::blocking::Client::new();
     let send = |node: u16, signature: &api::RequestSignature| {
-        http.post(format!(
-            "{}/v1/keys/dec/decrypt",
-            h.cluster.client_url(node)
-        ))
-        .header("content-type", "application/json")
-        .header("authorization", signature.to_header())
-        .body(decrypt_body.clone())
-        .send()
-        .unwrap()
+        post_signed(&h, node, "/v1/keys/dec/decrypt", signature, &decrypt_body)
     };
-    let error_of = |resp: reqwest::blocking::Response| {
-        assert_eq!(resp.status(), 401);
-        resp.json::<api::ErrorBody>().unwrap().error
-    };
+    let error_of = unauthorized_code;
     let to_node_1 = admin.sign_request(Some(1), "POST", "/v1/keys/dec/decrypt", &decrypt_body);
     assert_eq!(send(1, &to_node_1).status(), 200);
     // ... is refused when sent again, to its node or another ...
@@ -369,16 +381,8 @@ fn client_changes_reach_every_node_or_none_and_a_node_that_missed_one_catches_up
         1_000,
         "0123456789abcdef0123",
     );
-    let http = reqwest::blocking::Client::new();
-    let resp = http
-        .post(format!("{}/v1/keys/sig/sign", h.cluster.client_url(1)))
-        .header("authorization", old.to_header())
-        .body(body.clone())
-        .send()
-        .unwrap();
-    assert_eq!(resp.status(), 401);
     assert_eq!(
-        resp.json::<api::ErrorBody>().unwrap().error,
+        unauthorized_code(post_signed(&h, 1, "/v1/keys/sig/sign", &old, &body)),
         "stale_request"
     );
     let mut bad = h
@@ -386,15 +390,8 @@ fn client_changes_reach_every_node_or_none_and_a_node_that_missed_one_catches_up
         .admin_key()
         .sign_request(Some(1), "POST", "/v1/keys/sig/sign", &body);
     bad.signature = "00".repeat(64);
-    let resp = http
-        .post(format!("{}/v1/keys/sig/sign", h.cluster.client_url(1)))
-        .header("authorization", bad.to_header())
-        .body(body.clone())
-        .send()
-        .unwrap();
-    assert_eq!(resp.status(), 401);
     assert_eq!(
-        resp.json::<api::ErrorBody>().unwrap().error,
+        unauthorized_code(post_signed(&h, 1, "/v1/keys/sig/sign", &bad, &body)),
         "bad_signature"
     );
 
@@ -599,7 +596,6 @@ fn a_client_over_its_rate_is_told_when_to_retry() {
     });
     h.create(1, "sig", Algorithm::FrostEd25519, 2, None)
         .unwrap();
-    let http = reqwest::blocking::Client::new();
     let body = sign_body(b"m");
     let mut statuses = Vec::new();
     let mut retry_after = None;
@@ -608,12 +604,7 @@ fn a_client_over_its_rate_is_told_when_to_retry() {
             .cluster
             .admin_key()
             .sign_request(Some(2), "POST", "/v1/keys/sig/sign", &body);
-        let resp = http
-            .post(format!("{}/v1/keys/sig/sign", h.cluster.client_url(2)))
-            .header("authorization", sig.to_header())
-            .body(body.clone())
-            .send()
-            .unwrap();
+        let resp = post_signed(&h, 2, "/v1/keys/sig/sign", &sig, &body);
         statuses.push(resp.status().as_u16());
         if resp.status() == 429 {
             retry_after = resp
