@@ -15,10 +15,15 @@
 //!    sender's commitment and yields the [`KeyShare`] and [`PublicKeys`].
 //!
 //! Every error names the participant to blame where the protocol can tell.
+//!
+//! The same rounds refresh an existing key ([`Dkg::start_refresh`], frost `keys::refresh`):
+//! every participant deals a sharing of zero, so the shares change and the group key does not,
+//! and shares from before the refresh no longer combine with shares from after it.
 
 use std::collections::BTreeMap;
 
 use frost_core::keys::dkg::{self, round1, round2};
+use frost_core::keys::{refresh, KeyPackage, PublicKeyPackage};
 use frost_core::{Ciphersuite, Identifier};
 use rand_core::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
@@ -120,6 +125,8 @@ enum Stage<C: Ciphersuite> {
 pub struct Participant<C: Suite> {
     params: DkgParams,
     stage: Stage<C>,
+    /// The share and public data being refreshed; `None` for a new key.
+    refreshing: Option<Box<(KeyPackage<C>, PublicKeyPackage<C>)>>,
     own_round1: Vec<u8>,
     received: BTreeMap<Identifier<C>, round1::Package<C>>,
     echo: Echo,
@@ -137,12 +144,62 @@ impl<C: Suite> Participant<C> {
         let (secret, package) =
             dkg::part1::<C, _>(identifier(params.me)?, n, params.threshold, &mut *rng)
                 .map_err(from_frost)?;
+        Self::with_round1(params, secret, package, None)
+    }
+
+    /// Round 1 of a refresh of `share` (this participant's, with the key's `public` data):
+    /// a commitment to a random polynomial with constant term zero. Every holder of the key
+    /// must take part, with the key's threshold.
+    pub fn start_refresh<R: RngCore + CryptoRng>(
+        params: DkgParams,
+        share: KeyPackage<C>,
+        public: PublicKeyPackage<C>,
+        rng: &mut R,
+    ) -> Result<(Self, Vec<u8>), ProtocolError> {
+        params.validate()?;
+        let mut holders: Vec<u16> = public
+            .verifying_shares()
+            .keys()
+            .filter_map(crate::curve::identifier_to_u16)
+            .collect();
+        holders.sort_unstable();
+        let mut participants = params.participants.clone();
+        participants.sort_unstable();
+        if holders != participants || Some(params.threshold) != public.min_signers() {
+            return Err(ProtocolError::invalid(
+                "a refresh needs every holder of the key, with the key's threshold",
+            ));
+        }
+        if *share.identifier() != identifier(params.me)? {
+            return Err(ProtocolError::invalid(
+                "the share is not this participant's",
+            ));
+        }
+        let n = u16::try_from(params.participants.len())
+            .map_err(|_| ProtocolError::invalid("too many participants"))?;
+        let (secret, package) = refresh::refresh_dkg_part1::<C, _>(
+            identifier(params.me)?,
+            n,
+            params.threshold,
+            &mut *rng,
+        )
+        .map_err(from_frost)?;
+        Self::with_round1(params, secret, package, Some(Box::new((share, public))))
+    }
+
+    fn with_round1(
+        params: DkgParams,
+        secret: round1::SecretPackage<C>,
+        package: round1::Package<C>,
+        refreshing: Option<Box<(KeyPackage<C>, PublicKeyPackage<C>)>>,
+    ) -> Result<(Self, Vec<u8>), ProtocolError> {
         let own_round1 = package.serialize().map_err(from_frost)?;
         let mut echo = Echo::new();
         echo.insert(params.me, package_digest(&own_round1));
         let participant = Participant {
             params,
             stage: Stage::Round1 { secret },
+            refreshing,
             own_round1: own_round1.clone(),
             received: BTreeMap::new(),
             echo,
@@ -180,10 +237,13 @@ impl<C: Suite> Participant<C> {
             let package = round1::Package::<C>::deserialize(bytes).map_err(|e| {
                 ProtocolError::culprit(from, format!("malformed round-1 package: {e}"))
             })?;
+            // A refresh commitment leaves out its constant term (zero, by construction).
+            let expected =
+                usize::from(self.params.threshold) - usize::from(self.refreshing.is_some());
             let degree_ok = package
                 .commitment()
                 .serialize()
-                .map(|c| c.len() == usize::from(self.params.threshold))
+                .map(|c| c.len() == expected)
                 .unwrap_or(false);
             if !degree_ok {
                 return Err(ProtocolError::culprit(
@@ -245,7 +305,12 @@ impl<C: Suite> Participant<C> {
                 }
             }
         }
-        let (secret2, outgoing) = dkg::part2(secret, &self.received).map_err(from_frost)?;
+        let (secret2, outgoing) = if self.refreshing.is_some() {
+            refresh::refresh_dkg_part2(secret, &self.received)
+        } else {
+            dkg::part2(secret, &self.received)
+        }
+        .map_err(from_frost)?;
         let mut packages = BTreeMap::new();
         for (id, package) in outgoing {
             let to = crate::curve::identifier_to_u16(&id)
@@ -280,7 +345,20 @@ impl<C: Suite> Participant<C> {
             })?;
             received.insert(identifier(from)?, package);
         }
-        let (share, public) = dkg::part3(&secret, &self.received, &received).map_err(from_frost)?;
+        let (share, public) = match self.refreshing.take() {
+            Some(old) => {
+                let (old_share, old_public) = *old;
+                refresh::refresh_dkg_shares(
+                    &secret,
+                    &self.received,
+                    &received,
+                    old_public,
+                    old_share,
+                )
+            }
+            None => dkg::part3(&secret, &self.received, &received),
+        }
+        .map_err(from_frost)?;
         Ok(C::wrap(share, public))
     }
 }
@@ -314,6 +392,30 @@ impl Dkg {
             Curve::Secp256k1 => {
                 let (p, out) = Participant::start(params, rng)?;
                 (Dkg::Secp256k1(p), out)
+            }
+        })
+    }
+
+    /// Round 1 of a refresh of this participant's `share` of the key with `public` data.
+    pub fn start_refresh<R: RngCore + CryptoRng>(
+        params: DkgParams,
+        share: &KeyShare,
+        public: &PublicKeys,
+        rng: &mut R,
+    ) -> Result<(Self, Vec<u8>), ProtocolError> {
+        Ok(match (share, public) {
+            (KeyShare::Ed25519(s), PublicKeys::Ed25519(p)) => {
+                let (p, out) = Participant::start_refresh(params, s.clone(), p.clone(), rng)?;
+                (Dkg::Ed25519(p), out)
+            }
+            (KeyShare::Secp256k1(s), PublicKeys::Secp256k1(p)) => {
+                let (p, out) = Participant::start_refresh(params, s.clone(), p.clone(), rng)?;
+                (Dkg::Secp256k1(p), out)
+            }
+            _ => {
+                return Err(ProtocolError::invalid(
+                    "share and public data of different curves",
+                ))
             }
         })
     }
@@ -352,35 +454,64 @@ pub fn run_in_memory<R: RngCore + CryptoRng>(
     participants: &[u16],
     rng: &mut R,
 ) -> Result<Vec<(KeyShare, PublicKeys)>, ProtocolError> {
-    let mut parts = BTreeMap::new();
-    let mut round1 = BTreeMap::new();
+    let mut started = BTreeMap::new();
     for &me in participants {
         let params = DkgParams {
             me,
             participants: participants.to_vec(),
             threshold,
         };
-        let (p, package) = Dkg::start(curve, params, rng)?;
+        started.insert(me, Dkg::start(curve, params, rng)?);
+    }
+    run_rounds(started)
+}
+
+/// Refreshes every share of a key in memory (tests, benchmarks).
+pub fn refresh_in_memory<R: RngCore + CryptoRng>(
+    key: &[(KeyShare, PublicKeys)],
+    rng: &mut R,
+) -> Result<Vec<(KeyShare, PublicKeys)>, ProtocolError> {
+    let participants: Vec<u16> = key.iter().map(|(s, _)| s.identifier()).collect();
+    let mut started = BTreeMap::new();
+    for (share, public) in key {
+        let params = DkgParams {
+            me: share.identifier(),
+            participants: participants.clone(),
+            threshold: share.threshold(),
+        };
+        started.insert(
+            share.identifier(),
+            Dkg::start_refresh(params, share, public, rng)?,
+        );
+    }
+    run_rounds(started)
+}
+
+/// What every participant but `me` sent.
+pub(crate) fn others_of<T: Clone>(me: u16, all: &BTreeMap<u16, T>) -> BTreeMap<u16, T> {
+    all.iter()
+        .filter(|(k, _)| **k != me)
+        .map(|(k, v)| (*k, v.clone()))
+        .collect()
+}
+
+/// Delivers every message of rounds 1, echo and 2 among participants that have started.
+fn run_rounds(
+    started: BTreeMap<u16, (Dkg, Vec<u8>)>,
+) -> Result<Vec<(KeyShare, PublicKeys)>, ProtocolError> {
+    let mut round1 = BTreeMap::new();
+    let mut parts = BTreeMap::new();
+    for (me, (p, package)) in started {
         parts.insert(me, p);
         round1.insert(me, package);
     }
     let mut echoes = BTreeMap::new();
     for (me, p) in parts.iter_mut() {
-        let others = round1
-            .iter()
-            .filter(|(k, _)| *k != me)
-            .map(|(k, v)| (*k, v.clone()))
-            .collect();
-        echoes.insert(*me, p.receive_round1(&others)?);
+        echoes.insert(*me, p.receive_round1(&others_of(*me, &round1))?);
     }
     let mut round2: BTreeMap<u16, BTreeMap<u16, Zeroizing<Vec<u8>>>> = BTreeMap::new();
     for (me, p) in parts.iter_mut() {
-        let others = echoes
-            .iter()
-            .filter(|(k, _)| *k != me)
-            .map(|(k, v)| (*k, v.clone()))
-            .collect();
-        for (to, package) in p.check_echoes(&others)? {
+        for (to, package) in p.check_echoes(&others_of(*me, &echoes))? {
             round2.entry(to).or_default().insert(*me, package);
         }
     }
@@ -482,6 +613,44 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_refresh_keeps_the_group_key_and_old_shares_stop_combining() {
+        use crate::sign::{sign_in_memory, verify};
+        for curve in [Curve::Ed25519, Curve::Secp256k1] {
+            let old = run_in_memory(curve, 2, &[1, 2, 3], &mut OsRng).unwrap();
+            let new = refresh_in_memory(&old, &mut OsRng).unwrap();
+            let public = &new[0].1;
+            assert!(new.windows(2).all(|w| w[0].1 == w[1].1));
+            assert_eq!(public.group_key(), old[0].1.group_key());
+            assert_ne!(public.verifying_shares(), old[0].1.verifying_shares());
+            for ((n, _), (o, _)) in new.iter().zip(&old) {
+                assert_ne!(n, o, "every share changed");
+            }
+            let sig = sign_in_memory(&[&new[0].0, &new[2].0], public, b"m", &mut OsRng).unwrap();
+            assert!(verify(curve, &public.group_key(), b"m", &sig));
+            // An old share with a new one: the old share is named invalid.
+            let mixed = sign_in_memory(&[&old[0].0, &new[2].0], public, b"m", &mut OsRng);
+            assert!(mixed.is_err());
+        }
+    }
+
+    #[test]
+    fn a_refresh_needs_every_holder() {
+        let old = run_in_memory(Curve::Ed25519, 2, &[1, 2, 3], &mut OsRng).unwrap();
+        let params = DkgParams {
+            me: 1,
+            participants: vec![1, 2],
+            threshold: 2,
+        };
+        assert!(Dkg::start_refresh(params, &old[0].0, &old[0].1, &mut OsRng).is_err());
+        let params = DkgParams {
+            me: 1,
+            participants: vec![1, 2, 3],
+            threshold: 3,
+        };
+        assert!(Dkg::start_refresh(params, &old[0].0, &old[0].1, &mut OsRng).is_err());
     }
 
     #[test]

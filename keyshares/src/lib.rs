@@ -1,7 +1,8 @@
 //! keyquorum's threshold cryptography, sans-IO.
 //!
 //! This crate is a deterministic implementation of the protocols a keyquorum node runs: the
-//! distributed key generation ([`dkg`]), FROST signing rounds ([`sign`], RFC 9591), threshold
+//! distributed key generation and refresh ([`dkg`]), the repair of a lost share ([`repair`]),
+//! FROST signing rounds ([`sign`], RFC 9591), threshold
 //! decryption of HPKE / ECIES ciphertexts ([`decrypt`]) and the sealing of secrets sent to a
 //! peer ([`seal`]). It has no networking code, no storage and no clock of its own: messages come
 //! in and go out as values, randomness is an argument. The node (`src/` at the workspace root)
@@ -17,6 +18,7 @@
 pub mod curve;
 pub mod decrypt;
 pub mod dkg;
+pub mod repair;
 pub mod seal;
 pub mod share;
 pub mod sign;

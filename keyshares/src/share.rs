@@ -137,6 +137,14 @@ impl PublicKeys {
         }
     }
 
+    /// Shares needed to sign or decrypt.
+    pub fn threshold(&self) -> u16 {
+        match self {
+            PublicKeys::Ed25519(p) => p.min_signers().unwrap_or(0),
+            PublicKeys::Secp256k1(p) => p.min_signers().unwrap_or(0),
+        }
+    }
+
     /// Every participant's verifying share, by node id.
     pub fn verifying_shares(&self) -> BTreeMap<u16, Vec<u8>> {
         match self {

@@ -216,6 +216,34 @@ pub fn verify(curve: Curve, group_key: &[u8], message: &[u8], signature: &[u8]) 
     }
 }
 
+/// Signs `message` with `shares` (a quorum of one key) in memory, every message delivered at
+/// once: the reference for tests and benchmarks of the rounds the node runs over HTTP.
+pub fn sign_in_memory<R: RngCore + CryptoRng>(
+    shares: &[&KeyShare],
+    public: &PublicKeys,
+    message: &[u8],
+    rng: &mut R,
+) -> Result<Vec<u8>, AggregateError> {
+    let curve = public.curve();
+    let mut nonces = BTreeMap::new();
+    let mut commitments = BTreeMap::new();
+    for share in shares {
+        let (n, c) = commit(share, rng)?;
+        nonces.insert(share.identifier(), n);
+        commitments.insert(share.identifier(), c);
+    }
+    let package = signing_package(curve, &commitments, message)?;
+    let mut signature_shares = BTreeMap::new();
+    for share in shares {
+        let n = nonces
+            .remove(&share.identifier())
+            .ok_or_else(|| ProtocolError::invalid("a share appears twice"))?;
+        let approve = |_: &PackageSummary| Ok::<(), ProtocolError>(());
+        signature_shares.insert(share.identifier(), sign(share, n, &package, approve)?);
+    }
+    aggregate(public, &package, &signature_shares)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
