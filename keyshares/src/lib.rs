@@ -2,8 +2,9 @@
 //!
 //! This crate is a deterministic implementation of the protocols a keyquorum node runs: the
 //! distributed key generation ([`dkg`]), FROST signing rounds ([`sign`], RFC 9591), threshold
-//! decryption of HPKE / ECIES ciphertexts ([`decrypt`]) and the sealing of secrets sent to a
-//! peer ([`seal`]). It has no networking code, no storage and no clock of its own: messages come
+//! decryption of HPKE / ECIES ciphertexts ([`decrypt`]), resharing a key to a new committee or
+//! threshold under the same group key ([`reshare`]) and the sealing of secrets sent to a peer
+//! ([`seal`]). It has no networking code, no storage and no clock of its own: messages come
 //! in and go out as values, randomness is an argument. The node (`src/` at the workspace root)
 //! drives these state machines over HTTP, as quinn drives quinn-proto.
 //!
@@ -17,6 +18,7 @@
 pub mod curve;
 pub mod decrypt;
 pub mod dkg;
+pub mod reshare;
 pub mod seal;
 pub mod share;
 pub mod sign;

@@ -137,6 +137,15 @@ impl PublicKeys {
         }
     }
 
+    /// Shares needed to sign or decrypt; `None` only for public data made before frost 3.0,
+    /// which did not record it.
+    pub fn threshold(&self) -> Option<u16> {
+        match self {
+            PublicKeys::Ed25519(p) => p.min_signers(),
+            PublicKeys::Secp256k1(p) => p.min_signers(),
+        }
+    }
+
     /// Every participant's verifying share, by node id.
     pub fn verifying_shares(&self) -> BTreeMap<u16, Vec<u8>> {
         match self {
