@@ -2,9 +2,10 @@
 //!
 //! This crate is a deterministic implementation of the protocols a keyquorum node runs: the
 //! distributed key generation and refresh ([`dkg`]), the repair of a lost share ([`repair`]),
-//! FROST signing rounds ([`sign`], RFC 9591), threshold
-//! decryption of HPKE / ECIES ciphertexts ([`decrypt`]) and the sealing of secrets sent to a
-//! peer ([`seal`]). It has no networking code, no storage and no clock of its own: messages come
+//! FROST signing rounds ([`sign`], RFC 9591), threshold decryption of HPKE / ECIES ciphertexts
+//! ([`decrypt`]), resharing a key to a new committee or threshold under the same group key
+//! ([`reshare`]) and the sealing of secrets sent to a peer ([`seal`]). It has no networking
+//! code, no storage and no clock of its own: messages come
 //! in and go out as values, randomness is an argument. The node (`src/` at the workspace root)
 //! drives these state machines over HTTP, as quinn drives quinn-proto.
 //!
@@ -19,6 +20,7 @@ pub mod curve;
 pub mod decrypt;
 pub mod dkg;
 pub mod repair;
+pub mod reshare;
 pub mod seal;
 pub mod share;
 pub mod sign;

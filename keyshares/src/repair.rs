@@ -146,10 +146,10 @@ pub fn recover(
     sigmas: &BTreeMap<u16, Zeroizing<Vec<u8>>>,
     public: &PublicKeys,
 ) -> Result<KeyShare, ProtocolError> {
-    if usize::from(public.threshold()) > sigmas.len() {
+    let threshold = public.threshold().unwrap_or(0);
+    if usize::from(threshold) > sigmas.len() {
         return Err(ProtocolError::invalid(format!(
-            "a repair needs values from at least {} helpers, got {}",
-            public.threshold(),
+            "a repair needs values from at least {threshold} helpers, got {}",
             sigmas.len()
         )));
     }

@@ -137,11 +137,12 @@ impl PublicKeys {
         }
     }
 
-    /// Shares needed to sign or decrypt.
-    pub fn threshold(&self) -> u16 {
+    /// Shares needed to sign or decrypt; `None` only for public data made before frost 3.0,
+    /// which did not record it.
+    pub fn threshold(&self) -> Option<u16> {
         match self {
-            PublicKeys::Ed25519(p) => p.min_signers().unwrap_or(0),
-            PublicKeys::Secp256k1(p) => p.min_signers().unwrap_or(0),
+            PublicKeys::Ed25519(p) => p.min_signers(),
+            PublicKeys::Secp256k1(p) => p.min_signers(),
         }
     }
 
