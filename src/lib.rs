@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod node;
 pub mod peer;
 pub mod records;
+pub mod repair;
 pub mod signing;
 pub mod store;
 pub mod tls;

@@ -243,6 +243,10 @@ pub fn operation_of(method: &Method, path: &str) -> &'static str {
         ("POST", ["v1", "keys", _, "verify"]) => "verify",
         ("POST", ["v1", "keys", _, "encrypt"]) => "encrypt",
         ("POST", ["v1", "keys", _, "decrypt"]) => "decrypt",
+        ("POST", ["v1", "keys", _, "refresh"]) => "refresh_key",
+        ("POST", ["v1", "keys", _, "repair"]) => "repair_key",
+        ("POST", ["v1", "keys", _, "reshare"]) => "reshare_key",
+        ("DELETE", ["v1", "keys", _]) => "retire_key",
         _ => "other",
     }
 }

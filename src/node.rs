@@ -142,6 +142,7 @@ pub struct Node {
     pub keys: RwLock<BTreeMap<String, Arc<ActiveKey>>>,
     pub dkg_sessions: Mutex<HashMap<String, Arc<Mutex<crate::ceremony::participant::DkgSession>>>>,
     pub sign_sessions: Mutex<HashMap<String, crate::signing::participant::SignSession>>,
+    pub repair_sessions: Mutex<HashMap<String, crate::repair::participant::RepairSession>>,
     pub faults: RwLock<Faults>,
     /// The client registry, identical on every node once changes are applied.
     pub clients: RwLock<BTreeMap<String, api::ClientInfo>>,
@@ -160,9 +161,12 @@ pub struct Node {
     pub metrics: crate::metrics::Metrics,
 }
 
-fn load_active_keys(store: &Store) -> Result<BTreeMap<String, Arc<ActiveKey>>, StoreError> {
+fn load_active_keys(
+    store: &Store,
+    me: u16,
+) -> Result<BTreeMap<String, Arc<ActiveKey>>, StoreError> {
     let mut keys = BTreeMap::new();
-    for (record, share) in store.load_keys()? {
+    for (record, share) in store.load_keys(me)? {
         keys.insert(
             record.name.clone(),
             Arc::new(ActiveKey::new(record, share)?),
@@ -209,7 +213,7 @@ impl Node {
         }
         let passphrase = config.passphrase()?;
         let store = Store::open(&config.data_dir, &passphrase)?;
-        let keys = load_active_keys(&store)?;
+        let keys = load_active_keys(&store, config.id)?;
         let clients = crate::auth::registry::load(&store, &config.bootstrap_clients)?;
         let policies = load_policies(&store)?;
         let audit = Audit::open(store.audit().clone())?;
@@ -244,6 +248,7 @@ impl Node {
             keys: RwLock::new(keys),
             dkg_sessions: Mutex::new(HashMap::new()),
             sign_sessions: Mutex::new(HashMap::new()),
+            repair_sessions: Mutex::new(HashMap::new()),
             faults: RwLock::new(Faults::default()),
             clients: RwLock::new(clients),
             policies: RwLock::new(policies),
@@ -288,12 +293,13 @@ impl Node {
         self.keys.write().clear();
         self.sign_sessions.lock().clear();
         self.dkg_sessions.lock().clear();
+        self.repair_sessions.lock().clear();
     }
 
     /// Unwraps the data key with `passphrase` and loads the shares again.
     pub fn unseal(&self, passphrase: &str) -> Result<(), StoreError> {
         self.store.unseal(passphrase)?;
-        match load_active_keys(&self.store) {
+        match load_active_keys(&self.store, self.id()) {
             Ok(keys) => {
                 *self.keys.write() = keys;
                 Ok(())
@@ -316,6 +322,9 @@ impl Node {
         self.dkg_sessions
             .lock()
             .retain(|_, s| s.lock().started.elapsed() < ceremony);
+        self.repair_sessions
+            .lock()
+            .retain(|_, s| s.started.elapsed() < ceremony);
         self.sign_sessions
             .lock()
             .retain(|_, s| s.started.elapsed() < operation);

@@ -62,8 +62,23 @@ pub struct KeyRecord {
     pub created_at: String,
     /// Hex of the frost public key package.
     pub public_keys: String,
-    /// The ceremony that made it.
+    /// The ceremony that made the current shares.
     pub session: String,
+    /// Refreshes and reshares since the key was created.
+    #[serde(default)]
+    pub generation: u32,
+    #[serde(default)]
+    pub state: api::KeyState,
+    /// RFC 3339, when the key was retired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<String>,
+}
+
+impl KeyRecord {
+    /// Whether node `id` holds a share of the key.
+    pub fn held_by(&self, id: u16) -> bool {
+        self.state == api::KeyState::Active && self.participants.contains(&id)
+    }
 }
 
 pub struct Store {
@@ -335,6 +350,40 @@ impl Store {
         Ok(())
     }
 
+    /// Stores a key's record and policy with no share: this node left the key's committee, or
+    /// the key was retired. The sealed share is overwritten and removed in the same
+    /// transaction.
+    pub fn put_public(
+        &self,
+        record: &KeyRecord,
+        policy: &api::KeyPolicy,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(record).context("encoding key record")?;
+        let policy = serde_json::to_vec(policy).context("encoding key policy")?;
+        (&self.keys, &self.shares, &self.policies)
+            .transaction(|(keys, shares, policies)| {
+                keys.insert(record.name.as_bytes(), json.as_slice())?;
+                shares.remove(record.name.as_bytes())?;
+                policies.insert(record.name.as_bytes(), policy.as_slice())?;
+                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| anyhow::anyhow!("storing key {}: {e:?}", record.name))?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The public record of one key, if this node knows it.
+    pub fn record(&self, name: &str) -> Result<Option<KeyRecord>, StoreError> {
+        match self.keys.get(name)? {
+            Some(json) => {
+                Ok(Some(serde_json::from_slice(&json).with_context(|| {
+                    format!("corrupt record for key {name}")
+                })?))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Removes a key's record and share (used when a ceremony is aborted after activation).
     pub fn delete_key(&self, name: &str) -> Result<(), StoreError> {
         (&self.keys, &self.shares, &self.policies)
@@ -349,14 +398,17 @@ impl Store {
         Ok(())
     }
 
-    /// Every key with its unsealed share.
-    pub fn load_keys(&self) -> Result<Vec<(KeyRecord, KeyShare)>, StoreError> {
+    /// Every key node `me` holds a share of, with the share unsealed.
+    pub fn load_keys(&self, me: u16) -> Result<Vec<(KeyRecord, KeyShare)>, StoreError> {
         let mut out = Vec::new();
         for item in self.keys.iter() {
             let (name, json) = item?;
             let record: KeyRecord = serde_json::from_slice(&json).with_context(|| {
                 format!("corrupt record for key {}", String::from_utf8_lossy(&name))
             })?;
+            if !record.held_by(me) {
+                continue;
+            }
             let sealed = self
                 .shares
                 .get(&name)?

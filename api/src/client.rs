@@ -311,6 +311,37 @@ impl Client {
         .await
     }
 
+    /// New shares of the same key for every participant.
+    pub async fn refresh_key(&self, key: &str) -> Result<KeyInfo, ClientError> {
+        self.post(&format!("/v1/keys/{key}/refresh"), &RefreshRequest {})
+            .await
+    }
+
+    /// Rebuilds the share of participant `node` with the help of others.
+    pub async fn repair_key(&self, key: &str, req: &RepairRequest) -> Result<KeyInfo, ClientError> {
+        self.post(&format!("/v1/keys/{key}/repair"), req).await
+    }
+
+    /// Shares the same key to a new committee and/or threshold.
+    pub async fn reshare_key(
+        &self,
+        key: &str,
+        req: &ReshareRequest,
+    ) -> Result<KeyInfo, ClientError> {
+        self.post(&format!("/v1/keys/{key}/reshare"), req).await
+    }
+
+    /// Retires the key: every share is erased, the public data stays readable.
+    pub async fn retire_key(&self, key: &str) -> Result<KeyInfo, ClientError> {
+        self.call(
+            reqwest::Method::DELETE,
+            &format!("/v1/keys/{key}"),
+            None,
+            &[],
+        )
+        .await
+    }
+
     pub async fn set_policy(&self, key: &str, policy: &KeyPolicy) -> Result<KeyInfo, ClientError> {
         self.send_json(
             reqwest::Method::PUT,

@@ -71,11 +71,43 @@ pub enum Purpose {
     Decrypt,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyState {
     /// Every participant holds its share and all n confirmations.
+    #[default]
     Active,
+    /// Deleted: no node holds a share any more; the public data stays, to verify old
+    /// signatures.
+    Retired,
+}
+
+/// `POST /v1/keys/{name}/refresh`: new shares of the same key for every participant. The body
+/// is empty or `{}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {}
+
+/// `POST /v1/keys/{name}/repair`: rebuild the share of a participant that lost it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RepairRequest {
+    /// The participant whose share is rebuilt.
+    pub node: u16,
+    /// Participants that help (at least the threshold, the node itself excluded); the first
+    /// `threshold` other participants when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helpers: Option<Vec<u16>>,
+}
+
+/// `POST /v1/keys/{name}/reshare`: the same key shared to a new committee and/or threshold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReshareRequest {
+    /// The new committee: cluster members' node ids.
+    pub participants: Vec<u16>,
+    /// The new threshold: 2 ≤ threshold ≤ number of participants.
+    pub threshold: u16,
 }
 
 /// `POST /v1/keys`
@@ -114,6 +146,12 @@ pub struct KeyInfo {
     pub state: KeyState,
     /// RFC 3339, UTC, set by the coordinator of the ceremony.
     pub created_at: String,
+    /// How many times the shares were renewed (refresh, reshare) since the key was created.
+    #[serde(default)]
+    pub generation: u32,
+    /// RFC 3339, UTC, when the key was retired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<String>,
     /// Hex: 32-byte Ed25519 point (frost-ed25519), 32-byte X25519 public key (hpke-x25519),
     /// 33-byte compressed SEC1 point (frost-secp256k1, ecies-secp256k1).
     pub public_key: String,
@@ -121,7 +159,8 @@ pub struct KeyInfo {
     pub group_verifying_key: String,
     pub verifying_shares: Vec<VerifyingShare>,
     pub policy: KeyPolicy,
-    /// Cost of the ceremony; only in the answer to the `POST /v1/keys` that created the key.
+    /// Cost of the ceremony; only in the answer to the request that ran one (create, refresh,
+    /// repair, reshare).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ceremony: Option<OperationStats>,
 }

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 
 use frost_core::keys::dkg::{self, round1, round2};
 use frost_core::keys::{refresh, KeyPackage, PublicKeyPackage};
-use frost_core::{Ciphersuite, Identifier};
+use frost_core::{Ciphersuite, Field, Group, Identifier};
 use rand_core::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -345,6 +345,19 @@ impl<C: Suite> Participant<C> {
             })?;
             received.insert(identifier(from)?, package);
         }
+        if self.refreshing.is_some() {
+            // frost's refresh checks the shares too, but names no culprit when one fails.
+            for (from, package) in &received {
+                let sender = self.received.get(from);
+                if !sender.is_some_and(|r1| refresh_share_matches(self.params.me, package, r1)) {
+                    let from = crate::curve::identifier_to_u16(from).unwrap_or(0);
+                    return Err(ProtocolError::culprit(
+                        from,
+                        "refresh share does not match the sender's commitment",
+                    ));
+                }
+            }
+        }
         let (share, public) = match self.refreshing.take() {
             Some(old) => {
                 let (old_share, old_public) = *old;
@@ -361,6 +374,33 @@ impl<C: Suite> Participant<C> {
         .map_err(from_frost)?;
         Ok(C::wrap(share, public))
     }
+}
+
+/// Whether a refresh share sent to participant `me` lies on the sender's polynomial, whose
+/// round-1 commitment leaves out the constant term (zero): `f(me)·G == Σ_k C_k·me^k`, k ≥ 1.
+fn refresh_share_matches<C: Ciphersuite>(
+    me: u16,
+    package: &round2::Package<C>,
+    round1: &round1::Package<C>,
+) -> bool {
+    type FieldOf<C> = <<C as Ciphersuite>::Group as Group>::Field;
+    let scalar = |bytes: &[u8]| {
+        let buf = <FieldOf<C> as Field>::Serialization::try_from(bytes).ok()?;
+        <FieldOf<C> as Field>::deserialize(&buf).ok()
+    };
+    let check = || -> Option<bool> {
+        let f = scalar(&package.signing_share().serialize())?;
+        let x = scalar(&identifier::<C>(me).ok()?.serialize())?;
+        let mut expected = <C::Group as Group>::identity();
+        let mut power = x;
+        for bytes in round1.commitment().serialize().ok()? {
+            let buf = <C::Group as Group>::Serialization::try_from(bytes.as_slice()).ok()?;
+            expected = expected + <C::Group as Group>::deserialize(&buf).ok()? * power;
+            power = power * x;
+        }
+        Some(<C::Group as Group>::generator() * f == expected)
+    };
+    check().unwrap_or(false)
 }
 
 /// A ceremony on either curve, for a node that runs both.

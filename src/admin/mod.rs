@@ -36,7 +36,12 @@ pub struct AdminEntry {
 pub enum Change {
     PutClient(ClientInfo),
     RemoveClient(String),
-    SetPolicy { key: String, policy: KeyPolicy },
+    SetPolicy {
+        key: String,
+        policy: KeyPolicy,
+    },
+    /// Erase every share of the key; its public data stays, marked retired.
+    RetireKey(String),
 }
 
 impl Change {
@@ -48,6 +53,7 @@ impl Change {
                 .map(Change::PutClient)
                 .map_err(|e| format!("invalid client: {e}")),
             ("DELETE", ["v1", "clients", name]) => Ok(Change::RemoveClient(name.to_string())),
+            ("DELETE", ["v1", "keys", key]) => Ok(Change::RetireKey(key.to_string())),
             ("PUT", ["v1", "keys", key, "policy"]) => serde_json::from_slice(&request.body)
                 .map(|policy| Change::SetPolicy {
                     key: key.to_string(),
@@ -66,6 +72,7 @@ impl Change {
             Change::PutClient(_) => "client.put",
             Change::RemoveClient(_) => "client.remove",
             Change::SetPolicy { .. } => "policy.set",
+            Change::RetireKey(_) => "key.retire",
         }
     }
 }
@@ -110,17 +117,23 @@ pub fn authorize(node: &Node, caller: &Caller, change: &Change) -> Result<(), Au
         }
         Change::SetPolicy { key, policy } => {
             policy::validate(policy).map_err(AuthError::Malformed)?;
-            match node.policy(key) {
-                Some(current) => policy::check(&current, key, caller, Permission::Manage),
-                // A node outside the key's participants holds nothing to protect; it records
-                // the change only to keep its sequence in step.
-                None if caller.has_role(Role::Admin) => Ok(()),
-                None => Err(AuthError::Forbidden(format!(
-                    "client {} may not manage key {key}",
-                    caller.name()
-                ))),
-            }
+            may_manage(node, caller, key)
         }
+        Change::RetireKey(key) => may_manage(node, caller, key),
+    }
+}
+
+/// Whether `caller` may manage `key` by this node's policy of it.
+fn may_manage(node: &Node, caller: &Caller, key: &str) -> Result<(), AuthError> {
+    match node.policy(key) {
+        Some(current) => policy::check(&current, key, caller, Permission::Manage),
+        // A node outside the key's participants holds nothing to protect; it records the
+        // change only to keep its sequence in step.
+        None if caller.has_role(Role::Admin) => Ok(()),
+        None => Err(AuthError::Forbidden(format!(
+            "client {} may not manage key {key}",
+            caller.name()
+        ))),
     }
 }
 
@@ -194,6 +207,10 @@ pub(crate) fn apply(
             }
             key = Some(name.clone());
         }
+        Change::RetireKey(name) => {
+            retire(node, name, entry.request.authorization.timestamp_ms)?;
+            key = Some(name.clone());
+        }
     }
     store
         .admin_log()
@@ -224,6 +241,27 @@ pub(crate) fn apply(
         client = caller,
         "admin change applied"
     );
+    Ok(())
+}
+
+/// Erases this node's share of `name` and marks its record retired at `at_ms` (the signed
+/// request's time, so every node records the same).
+fn retire(node: &Node, name: &str, at_ms: u64) -> anyhow::Result<()> {
+    let Some(mut record) = node.store.record(name)? else {
+        // Not a key this node knows: nothing to erase.
+        return Ok(());
+    };
+    if record.state == api::KeyState::Retired {
+        return Ok(());
+    }
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms);
+    record.state = api::KeyState::Retired;
+    record.retired_at = Some(humantime::format_rfc3339_seconds(at).to_string());
+    let policy = node.policy(name).unwrap_or_default();
+    let mut keys = node.keys.write();
+    node.store.put_public(&record, &policy)?;
+    // Dropping the last reference zeroizes the share (frost's KeyPackage does on drop).
+    keys.remove(name);
     Ok(())
 }
 

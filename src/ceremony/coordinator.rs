@@ -14,6 +14,7 @@ use super::Confirmation;
 use crate::auth::{Caller, ClientRequest};
 use crate::http::error::ApiError;
 use crate::node::{Counters, Node};
+use crate::peer::messages::CeremonyPurpose;
 use crate::peer::{
     transport, CallError, CeremonySpec, Envelope, PeerErrorCode, PeerRequest, PeerResponse,
 };
@@ -55,7 +56,7 @@ impl Cost {
 }
 
 /// Why a phase failed.
-enum Failure {
+pub(crate) enum Failure {
     Invalid(String),
     Conflict(String),
     Blame {
@@ -65,7 +66,7 @@ enum Failure {
 }
 
 impl Failure {
-    fn into_api(self, name: &str) -> ApiError {
+    pub(crate) fn into_api(self, name: &str) -> ApiError {
         match self {
             Failure::Invalid(m) => ApiError::bad_request(m),
             Failure::Conflict(m) => ApiError::conflict(m),
@@ -93,7 +94,7 @@ impl Failure {
     }
 }
 
-fn blame(node: u16, reason: String, unavailable: bool) -> Failure {
+pub(crate) fn blame(node: u16, reason: String, unavailable: bool) -> Failure {
     Failure::Blame {
         culprits: vec![Excluded { node, reason }],
         unavailable,
@@ -101,7 +102,7 @@ fn blame(node: u16, reason: String, unavailable: bool) -> Failure {
 }
 
 /// Sends one request to every participant at once and collects their answers.
-async fn phase(
+pub(crate) async fn phase(
     node: &Arc<Node>,
     session: &str,
     participants: &[u16],
@@ -266,6 +267,32 @@ async fn run_phases(
     Ok(confirmation)
 }
 
+/// Checks a requested committee: cluster members, no duplicates, a usable threshold.
+/// Answers it sorted.
+pub fn committee(
+    node: &Node,
+    mut participants: Vec<u16>,
+    threshold: u16,
+) -> Result<Vec<u16>, ApiError> {
+    participants.sort_unstable();
+    if participants.windows(2).any(|w| w[0] == w[1]) {
+        return Err(ApiError::bad_request("participants contain a duplicate id"));
+    }
+    if let Some(p) = participants.iter().find(|p| !node.members.contains_key(p)) {
+        return Err(ApiError::bad_request(format!(
+            "unknown participant {p}: cluster members are {:?}",
+            node.members.keys().collect::<Vec<_>>()
+        )));
+    }
+    let n = participants.len();
+    if threshold < 2 || usize::from(threshold) > n {
+        return Err(ApiError::bad_request(format!(
+            "threshold must be between 2 and the number of participants ({n}), got {threshold}"
+        )));
+    }
+    Ok(participants)
+}
+
 /// The number of peer round trips of a ceremony: start, round 1, echo, round 2, confirm.
 const CEREMONY_ROUNDS: u32 = 5;
 
@@ -281,27 +308,14 @@ pub async fn create_key(
         crate::auth::policy::validate(policy).map_err(ApiError::bad_request)?;
     }
     crate::validate::key_name(&request.name).map_err(ApiError::bad_request)?;
-    let mut participants = request
-        .participants
-        .clone()
-        .unwrap_or_else(|| node.members.keys().copied().collect());
-    participants.sort_unstable();
-    if participants.windows(2).any(|w| w[0] == w[1]) {
-        return Err(ApiError::bad_request("participants contain a duplicate id"));
-    }
-    if let Some(p) = participants.iter().find(|p| !node.members.contains_key(p)) {
-        return Err(ApiError::bad_request(format!(
-            "unknown participant {p}: cluster members are {:?}",
-            node.members.keys().collect::<Vec<_>>()
-        )));
-    }
-    let n = participants.len();
-    if request.threshold < 2 || usize::from(request.threshold) > n {
-        return Err(ApiError::bad_request(format!(
-            "threshold must be between 2 and the number of participants ({n}), got {}",
-            request.threshold
-        )));
-    }
+    let participants = committee(
+        node,
+        request
+            .participants
+            .clone()
+            .unwrap_or_else(|| node.members.keys().copied().collect()),
+        request.threshold,
+    )?;
     if node
         .store
         .contains_key(&request.name)
@@ -312,22 +326,37 @@ pub async fn create_key(
             request.name
         )));
     }
-    let session = crate::random_id();
     let spec = CeremonySpec {
         name: request.name.clone(),
         algorithm: request.algorithm,
         threshold: request.threshold,
-        participants: participants.clone(),
+        participants,
         created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         coordinator: node.id(),
         policy: crate::auth::policy::initial(&request, caller.name()),
+        purpose: CeremonyPurpose::Create,
     };
+    let (record, cost) = run(node, &spec, client_request).await?;
+    let info = crate::http::keys::key_info(&record, &spec.policy)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok((info, cost))
+}
+
+/// Runs the ceremony `spec` describes with every participant, within the ceremony timeout;
+/// on failure aborts it everywhere. Answers the confirmed key's record.
+pub async fn run(
+    node: &Arc<Node>,
+    spec: &CeremonySpec,
+    client_request: &ClientRequest,
+) -> Result<(KeyRecord, Cost), ApiError> {
+    let session = crate::random_id();
     let started = Instant::now();
     let counters = Counters::default();
-    tracing::info!(key = %spec.name, algorithm = %spec.algorithm, t = spec.threshold, n, session, "key ceremony started");
+    let action = spec.purpose.action();
+    tracing::info!(key = %spec.name, algorithm = %spec.algorithm, t = spec.threshold, members = ?spec.participants, session, action, "key ceremony started");
     let outcome = match tokio::time::timeout(
         node.config.timeouts.ceremony(),
-        run_phases(node, &session, &spec, client_request, &counters),
+        run_phases(node, &session, spec, client_request, &counters),
     )
     .await
     {
@@ -341,31 +370,32 @@ pub async fn create_key(
         Ok(c) => c,
         Err(failure) => {
             let api = failure.into_api(&spec.name);
-            tracing::warn!(key = %spec.name, session, culprits = ?api.body.culprits, "key ceremony failed: {}", api.body.message);
+            tracing::warn!(key = %spec.name, session, action, culprits = ?api.body.culprits, "key ceremony failed: {}", api.body.message);
             let abort = PeerRequest::DkgAbort {
                 reason: api.body.message.clone(),
             };
-            join_all(
-                participants
-                    .iter()
-                    .map(|p| transport::call(node, *p, &session, &abort, None)),
-            )
-            .await;
+            everyone(node, &session, &spec.participants, &abort).await;
             return Err(api);
         }
     };
-    let record = KeyRecord {
-        name: spec.name.clone(),
-        algorithm: spec.algorithm,
-        threshold: spec.threshold,
-        participants,
-        created_at: spec.created_at.clone(),
-        public_keys: confirmation.public_keys,
-        session,
-    };
-    let info = crate::http::keys::key_info(&record, &spec.policy)
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    let cost = Cost::measured(CEREMONY_ROUNDS, &counters, node.id(), started);
-    tracing::info!(key = %record.name, elapsed_ms = cost.elapsed_ms, peer_bytes = cost.peer_bytes, "key ceremony succeeded");
-    Ok((info, cost))
+    let mut rounds = CEREMONY_ROUNDS;
+    if spec.purpose.previous().is_some() {
+        // Participants keep the replaced share until they hear that every one activated.
+        everyone(node, &session, &spec.participants, &PeerRequest::DkgClose).await;
+        rounds += 1;
+    }
+    let record = super::record_of(spec, &confirmation.public_keys, &session);
+    let cost = Cost::measured(rounds, &counters, node.id(), started);
+    tracing::info!(key = %record.name, action, generation = record.generation, elapsed_ms = cost.elapsed_ms, peer_bytes = cost.peer_bytes, "key ceremony succeeded");
+    Ok((record, cost))
+}
+
+/// Sends `request` to every participant, best effort (aborts and closes).
+async fn everyone(node: &Arc<Node>, session: &str, participants: &[u16], request: &PeerRequest) {
+    join_all(
+        participants
+            .iter()
+            .map(|p| transport::call(node, *p, session, request, None)),
+    )
+    .await;
 }

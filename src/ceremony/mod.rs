@@ -9,6 +9,11 @@
 
 pub mod coordinator;
 pub mod participant;
+pub mod protocol;
+pub mod renewal;
+
+use crate::peer::messages::CeremonyPurpose;
+use crate::store::KeyRecord;
 
 /// Kinds of the inner envelopes the coordinator relays between participants.
 pub mod kinds {
@@ -31,4 +36,37 @@ pub struct Confirmation {
 /// The sealing context of a round-2 package: session, sender and recipient.
 pub fn round2_context(session: &str, from: u16, to: u16) -> Vec<u8> {
     format!("keyquorum/dkg/round2|{session}|{from}|{to}").into_bytes()
+}
+
+/// The record of the key a confirmed ceremony made: `public_keys` is the hex of the new
+/// public key package.
+pub fn record_of(spec: &crate::peer::CeremonySpec, public_keys: &str, session: &str) -> KeyRecord {
+    let (participants, created_at, generation) = match &spec.purpose {
+        CeremonyPurpose::Create => (spec.participants.clone(), spec.created_at.clone(), 0),
+        CeremonyPurpose::Refresh { previous } => (
+            previous.participants.clone(),
+            previous.created_at.clone(),
+            previous.generation + 1,
+        ),
+        CeremonyPurpose::Reshare {
+            previous,
+            participants,
+        } => (
+            participants.clone(),
+            previous.created_at.clone(),
+            previous.generation + 1,
+        ),
+    };
+    KeyRecord {
+        name: spec.name.clone(),
+        algorithm: spec.algorithm,
+        threshold: spec.threshold,
+        participants,
+        created_at,
+        public_keys: public_keys.to_string(),
+        session: session.to_string(),
+        generation,
+        state: api::KeyState::Active,
+        retired_at: None,
+    }
 }

@@ -4,28 +4,40 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use api::{CreateKeyRequest, Role};
+use api::{CreateKeyRequest, ReshareRequest, Role};
 
-use crate::auth::policy::initial;
+use crate::auth::policy::{initial, Permission};
 use crate::auth::{audit_denial, authenticate, peer_refusal, AuthError, Caller, ClientRequest};
 use std::time::Instant;
 
 use keyshares::dkg::{faults, Dkg, DkgParams, Echo};
+use keyshares::reshare::{Reshare, ReshareParams};
 use keyshares::{KeyShare, ProtocolError, PublicKeys};
 use parking_lot::Mutex;
 use zeroize::Zeroizing;
 
-use super::{kinds, round2_context, Confirmation};
+use super::protocol::Protocol;
+use super::{kinds, record_of, round2_context, Confirmation};
 use crate::node::{ActiveKey, Node};
+use crate::peer::messages::CeremonyPurpose;
 use crate::peer::{CeremonySpec, Envelope, PeerErrorCode, PeerResponse};
 use crate::store::{curve_of, KeyRecord};
 
 pub struct DkgSession {
     pub spec: CeremonySpec,
-    dkg: Dkg,
-    result: Option<(KeyShare, PublicKeys, Confirmation)>,
+    protocol: Protocol,
+    result: Option<(Option<KeyShare>, PublicKeys, Confirmation)>,
     activated: bool,
+    /// What this node held before it activated a refresh or reshare, to put back if the
+    /// ceremony is aborted; dropped (and the share zeroized) when it closes or expires.
+    rollback: Option<Rollback>,
     pub started: Instant,
+}
+
+struct Rollback {
+    record: Option<KeyRecord>,
+    share: Option<KeyShare>,
+    policy: Option<api::KeyPolicy>,
 }
 
 fn error(code: PeerErrorCode, message: impl Into<String>, culprit: Option<u16>) -> PeerResponse {
@@ -152,17 +164,12 @@ pub fn start(
             None,
         );
     }
-    if let Err(e) =
-        authenticate(node, from, request).and_then(|c| permit_ceremony(node, &spec, request, c))
-    {
-        audit_denial(
-            node,
-            request,
-            Some(&spec.name),
-            "key.create",
-            "participant",
-            &e,
-        );
+    let action = spec.purpose.action();
+    if let Err(e) = authenticate(node, from, request).and_then(|c| match &spec.purpose {
+        CeremonyPurpose::Create => permit_ceremony(node, &spec, request, c),
+        _ => permit_renewal(node, &spec, request, c),
+    }) {
+        audit_denial(node, request, Some(&spec.name), action, "participant", &e);
         return peer_refusal(node, &e);
     }
     if let Err(e) = crate::validate::key_name(&spec.name) {
@@ -179,30 +186,11 @@ pub fn start(
             None,
         );
     }
-    if node.store.contains_key(&spec.name).unwrap_or(true) {
-        return error(
-            PeerErrorCode::Conflict,
-            format!("key {} exists already on node {}", spec.name, node.id()),
-            None,
-        );
-    }
-    let params = DkgParams {
-        me: node.id(),
-        participants: spec.participants.clone(),
-        threshold: spec.threshold,
-    };
-    let curve = curve_of(spec.algorithm);
-    let mut rng = rand::rngs::OsRng;
-    let f = node.faults();
-    let started = if f.tamper_dkg_round1 {
-        faults::start_with_tampered_round1(curve, params.clone(), &mut rng)
-    } else {
-        Dkg::start(curve, params.clone(), &mut rng)
-    };
-    let (dkg, package) = match started {
+    let started = match begin(node, &spec) {
         Ok(x) => x,
-        Err(e) => return error(PeerErrorCode::Invalid, e.to_string(), None),
+        Err(e) => return e,
     };
+    let (protocol, package, second) = started;
     {
         let mut sessions = node.dkg_sessions.lock();
         if sessions.contains_key(session) {
@@ -212,6 +200,12 @@ pub fn start(
                 None,
             );
         }
+        // A finished ceremony of this key is kept only to undo it on an abort that can no
+        // longer come once a new ceremony of the key starts.
+        sessions.retain(|_, s| {
+            let s = s.lock();
+            !(s.spec.name == spec.name && s.activated)
+        });
         if sessions.values().any(|s| s.lock().spec.name == spec.name) {
             return error(
                 PeerErrorCode::Conflict,
@@ -223,22 +217,122 @@ pub fn start(
             session.to_string(),
             Arc::new(Mutex::new(DkgSession {
                 spec: spec.clone(),
-                dkg,
+                protocol,
                 result: None,
                 activated: false,
+                rollback: None,
                 started: Instant::now(),
             })),
         );
     }
     let first_other = spec.participants.iter().copied().find(|p| *p != node.id());
-    let second = f
-        .equivocate_dkg_round1
-        .then(|| faults::equivocating_round1(curve, &params, &mut rng).ok())
-        .flatten();
     outgoing(node, &spec, session, kinds::ROUND1, |to| match &second {
         Some(other) if Some(to) != first_other => other.clone(),
         _ => package.clone(),
     })
+}
+
+/// This node's round 1 of the ceremony `spec` asks for: the protocol state, the round-1
+/// payload, and (fault hook) a second payload to equivocate with.
+fn begin(
+    node: &Node,
+    spec: &CeremonySpec,
+) -> Result<(Protocol, Vec<u8>, Option<Vec<u8>>), PeerResponse> {
+    let curve = curve_of(spec.algorithm);
+    let mut rng = rand::rngs::OsRng;
+    let f = node.faults();
+    let params = DkgParams {
+        me: node.id(),
+        participants: spec.participants.clone(),
+        threshold: spec.threshold,
+    };
+    let invalid = |e: ProtocolError| error(PeerErrorCode::Invalid, e.to_string(), None);
+    match &spec.purpose {
+        CeremonyPurpose::Create => {
+            if node.store.contains_key(&spec.name).unwrap_or(true) {
+                return Err(error(
+                    PeerErrorCode::Conflict,
+                    format!("key {} exists already on node {}", spec.name, node.id()),
+                    None,
+                ));
+            }
+            let (dkg, package) = if f.tamper_dkg_round1 {
+                faults::start_with_tampered_round1(curve, params.clone(), &mut rng)
+            } else {
+                Dkg::start(curve, params.clone(), &mut rng)
+            }
+            .map_err(invalid)?;
+            let second = f
+                .equivocate_dkg_round1
+                .then(|| faults::equivocating_round1(curve, &params, &mut rng).ok())
+                .flatten();
+            Ok((Protocol::Dkg(dkg), package, second))
+        }
+        CeremonyPurpose::Refresh { previous } => {
+            let active = held(node, previous)?;
+            let (dkg, package) =
+                Dkg::start_refresh(params, &active.share, &active.public, &mut rng)
+                    .map_err(invalid)?;
+            Ok((Protocol::Dkg(dkg), package, None))
+        }
+        CeremonyPurpose::Reshare {
+            previous,
+            participants,
+        } => {
+            let old = PublicKeys::from_bytes(
+                curve,
+                &hex::decode(&previous.public_keys).unwrap_or_default(),
+            )
+            .map_err(invalid)?;
+            let active = if previous.participants.contains(&node.id()) {
+                Some(held(node, previous)?)
+            } else if node.key(&spec.name).is_some() {
+                return Err(error(
+                    PeerErrorCode::Conflict,
+                    format!(
+                        "node {} holds a share of {} the coordinator does not know of",
+                        node.id(),
+                        spec.name
+                    ),
+                    None,
+                ));
+            } else {
+                None
+            };
+            let params = ReshareParams {
+                me: node.id(),
+                dealers: previous.participants.clone(),
+                new_participants: participants.clone(),
+                new_threshold: spec.threshold,
+            };
+            let (reshare, package) =
+                Reshare::start(params, old, active.as_ref().map(|a| &a.share), &mut rng)
+                    .map_err(invalid)?;
+            Ok((Protocol::Reshare(reshare), package, None))
+        }
+    }
+}
+
+/// The share this node holds of the key `previous` describes; refused unless this node's
+/// record of the key is exactly `previous`.
+fn held(node: &Node, previous: &KeyRecord) -> Result<Arc<ActiveKey>, PeerResponse> {
+    match node.key(&previous.name) {
+        Some(active) if active.record == *previous => Ok(active),
+        Some(_) => Err(error(
+            PeerErrorCode::Conflict,
+            format!(
+                "node {} holds another generation of key {} than the coordinator",
+                node.id(),
+                previous.name
+            ),
+            None,
+        )),
+        None => Err(error(
+            PeerErrorCode::Invalid,
+            format!("node {} holds no share of key {}", node.id(), previous.name),
+            None,
+        )),
+    }
 }
 
 pub fn round1(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope]) -> PeerResponse {
@@ -251,7 +345,7 @@ pub fn round1(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
         Ok(p) => p,
         Err(e) => return e,
     };
-    let echo = match s.dkg.receive_round1(&packages) {
+    let echo = match s.protocol.receive_round1(&packages) {
         Ok(e) => e,
         Err(e) => return protocol(e),
     };
@@ -294,22 +388,20 @@ pub fn echo(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope]) -
             Err(e) => return protocol(e),
         }
     }
-    let mut packages = match s.dkg.check_echoes(&echoes) {
+    let mut packages = match s.protocol.check_echoes(&echoes) {
         Ok(p) => p,
         Err(e) => return protocol(e),
     };
     let curve = curve_of(s.spec.algorithm);
     if node.faults().tamper_dkg_round2 {
-        if let Some(first) = s
-            .spec
-            .participants
-            .iter()
-            .copied()
-            .find(|p| *p != node.id())
-        {
-            if let Ok(bad) = faults::tampered_round2(curve, &mut rand::rngs::OsRng) {
-                packages.insert(first, bad);
+        let bad = match s.protocol {
+            Protocol::Dkg(_) => faults::tampered_round2(curve, &mut rand::rngs::OsRng),
+            Protocol::Reshare(_) => {
+                keyshares::reshare::faults::tampered_subshare(curve, &mut rand::rngs::OsRng)
             }
+        };
+        if let (Some(first), Ok(bad)) = (packages.keys().next().copied(), bad) {
+            packages.insert(first, bad);
         }
     }
     let mut sealed = BTreeMap::new();
@@ -353,6 +445,12 @@ pub fn round2(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
     };
     let mut packages: BTreeMap<u16, Zeroizing<Vec<u8>>> = BTreeMap::new();
     for (sender, blob) in sealed {
+        // A reshare member with nothing for this node sends nothing; the protocol decides
+        // whether that sender owed something.
+        if blob.is_empty() {
+            packages.insert(sender, Zeroizing::new(Vec::new()));
+            continue;
+        }
         match keyshares::seal::open(
             node.identity.seal_secret(),
             &round2_context(session, sender, node.id()),
@@ -368,7 +466,7 @@ pub fn round2(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
             }
         };
     }
-    let (share, public) = match s.dkg.receive_round2(&packages) {
+    let (share, public) = match s.protocol.receive_round2(&packages) {
         Ok(x) => x,
         Err(e) => return protocol(e),
     };
@@ -418,45 +516,17 @@ pub fn confirm(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope]
             );
         }
     }
-    let record = KeyRecord {
-        name: s.spec.name.clone(),
-        algorithm: s.spec.algorithm,
-        threshold: s.spec.threshold,
-        participants: s.spec.participants.clone(),
-        created_at: s.spec.created_at.clone(),
-        public_keys: mine.public_keys.clone(),
-        session: session.to_string(),
+    let record = record_of(&s.spec, &mine.public_keys, session);
+    let share = share.clone();
+    let rollback = match activate(node, &s.spec, &record, share) {
+        Ok(r) => r,
+        Err(e) => return e,
     };
-    let active = match ActiveKey::new(record.clone(), share.clone()) {
-        Ok(a) => a,
-        Err(e) => return error(PeerErrorCode::Protocol, e.to_string(), None),
-    };
-    {
-        let mut keys = node.keys.write();
-        if keys.contains_key(&record.name) {
-            return error(
-                PeerErrorCode::Conflict,
-                format!("key {} exists already", record.name),
-                None,
-            );
-        }
-        if let Err(e) = node.store.put_key(&record, &s.spec.policy, share) {
-            tracing::error!(key = %record.name, error = %e, "storing a new key failed");
-            return error(
-                PeerErrorCode::Invalid,
-                format!("node {} could not store the key: {e}", node.id()),
-                None,
-            );
-        }
-        keys.insert(record.name.clone(), Arc::new(active));
-        node.policies
-            .write()
-            .insert(record.name.clone(), s.spec.policy.clone());
-    }
     s.activated = true;
+    s.rollback = rollback;
     let audited = node.audit.append(crate::audit::Record {
         client: None,
-        action: "key.create",
+        action: s.spec.purpose.action(),
         key: Some(record.name.clone()),
         role: "participant",
         details: serde_json::json!({
@@ -465,6 +535,8 @@ pub fn confirm(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope]
             "algorithm": record.algorithm,
             "threshold": record.threshold,
             "participants": record.participants,
+            "generation": record.generation,
+            "holds_share": record.held_by(node.id()),
             "public_keys_sha256": crate::audit::hex_sha256(record.public_keys.as_bytes()),
         }),
         outcome: "ok",
@@ -473,7 +545,103 @@ pub fn confirm(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope]
     if let Err(e) = audited {
         tracing::error!(error = %e, "appending to the audit trail failed");
     }
-    tracing::info!(key = %record.name, session, "key ceremony confirmed by all participants; key active");
+    tracing::info!(key = %record.name, session, generation = record.generation, "key ceremony confirmed by all participants; new shares active");
+    PeerResponse::Ack
+}
+
+/// Makes the ceremony's result this node's key, durably; for a refresh or reshare returns
+/// what it replaced.
+fn activate(
+    node: &Node,
+    spec: &CeremonySpec,
+    record: &KeyRecord,
+    share: Option<KeyShare>,
+) -> Result<Option<Rollback>, PeerResponse> {
+    let store_failed = |e: crate::store::StoreError| {
+        tracing::error!(key = %record.name, error = %e, "storing a key failed");
+        error(
+            PeerErrorCode::Invalid,
+            format!("node {} could not store the key: {e}", node.id()),
+            None,
+        )
+    };
+    let active = match share {
+        Some(share) => Some(
+            ActiveKey::new(record.clone(), share)
+                .map_err(|e| error(PeerErrorCode::Protocol, e.to_string(), None))?,
+        ),
+        None => None,
+    };
+    let mut keys = node.keys.write();
+    let rollback = match &spec.purpose {
+        CeremonyPurpose::Create => {
+            if keys.contains_key(&record.name) {
+                return Err(error(
+                    PeerErrorCode::Conflict,
+                    format!("key {} exists already", record.name),
+                    None,
+                ));
+            }
+            None
+        }
+        _ => Some(Rollback {
+            record: node.store.record(&record.name).map_err(store_failed)?,
+            share: keys.get(&record.name).map(|k| k.share.clone()),
+            policy: node.policy(&record.name),
+        }),
+    };
+    match &active {
+        Some(active) => node.store.put_key(record, &spec.policy, &active.share),
+        None => node.store.put_public(record, &spec.policy),
+    }
+    .map_err(store_failed)?;
+    match active {
+        Some(active) => keys.insert(record.name.clone(), Arc::new(active)),
+        None => keys.remove(&record.name),
+    };
+    node.policies
+        .write()
+        .insert(record.name.clone(), spec.policy.clone());
+    Ok(rollback)
+}
+
+/// Puts back what an aborted ceremony replaced (nothing, for a new key).
+fn undo(
+    node: &Node,
+    name: &str,
+    rollback: Option<&Rollback>,
+) -> Result<(), crate::store::StoreError> {
+    let mut keys = node.keys.write();
+    let mut policies = node.policies.write();
+    keys.remove(name);
+    policies.remove(name);
+    let Some(Rollback {
+        record: Some(record),
+        share,
+        policy,
+    }) = rollback
+    else {
+        return node.store.delete_key(name);
+    };
+    let policy = policy.clone().unwrap_or_default();
+    match share {
+        Some(share) => {
+            node.store.put_key(record, &policy, share)?;
+            if let Ok(active) = ActiveKey::new(record.clone(), share.clone()) {
+                keys.insert(name.to_string(), Arc::new(active));
+            }
+        }
+        None => node.store.put_public(record, &policy)?,
+    }
+    policies.insert(name.to_string(), policy);
+    Ok(())
+}
+
+/// The ceremony succeeded everywhere: forget it, and the share it replaced.
+pub fn close(node: &Arc<Node>, from: u16, session: &str) -> PeerResponse {
+    if session_of(node, from, session).is_ok() {
+        node.dkg_sessions.lock().remove(session);
+    }
     PeerResponse::Ack
 }
 
@@ -485,17 +653,15 @@ pub fn abort(node: &Arc<Node>, from: u16, session: &str, reason: &str) -> PeerRe
     };
     node.dkg_sessions.lock().remove(session);
     let s = s.lock();
-    if s.activated {
-        let mut keys = node.keys.write();
-        if keys
-            .get(&s.spec.name)
-            .is_some_and(|k| k.record.session == session)
-        {
-            keys.remove(&s.spec.name);
-            node.policies.write().remove(&s.spec.name);
-            if let Err(e) = node.store.delete_key(&s.spec.name) {
-                tracing::error!(key = %s.spec.name, error = %e, "could not delete the key of an aborted ceremony");
-            }
+    let made_here = node
+        .store
+        .record(&s.spec.name)
+        .ok()
+        .flatten()
+        .is_some_and(|r| r.session == session);
+    if s.activated && made_here {
+        if let Err(e) = undo(node, &s.spec.name, s.rollback.as_ref()) {
+            tracing::error!(key = %s.spec.name, error = %e, "could not undo an aborted ceremony");
         }
     }
     tracing::warn!(key = %s.spec.name, session, reason, "key ceremony aborted");
@@ -535,6 +701,64 @@ fn permit_ceremony(
         return Err(AuthError::Forbidden(
             "the ceremony is not the one the client's signed request asks for".into(),
         ));
+    }
+    Ok(caller)
+}
+
+/// A participant's own check that a signed refresh or reshare request asks for exactly this
+/// ceremony, of the key this node holds, by a client allowed to manage it.
+fn permit_renewal(
+    node: &Node,
+    spec: &CeremonySpec,
+    request: &ClientRequest,
+    caller: Caller,
+) -> Result<Caller, AuthError> {
+    let refused = |why: String| AuthError::Forbidden(why);
+    let Some(previous) = spec.purpose.previous() else {
+        return Err(refused("not a refresh or reshare".into()));
+    };
+    let (operation, body_matches) = match &spec.purpose {
+        CeremonyPurpose::Refresh { .. } => (
+            "refresh",
+            (request.body.is_empty()
+                || serde_json::from_slice::<api::RefreshRequest>(&request.body).is_ok())
+                && spec.participants == previous.participants
+                && spec.threshold == previous.threshold,
+        ),
+        CeremonyPurpose::Reshare { participants, .. } => {
+            let body: ReshareRequest = serde_json::from_slice(&request.body)
+                .map_err(|e| refused(format!("the signed request is not a reshare: {e}")))?;
+            let mut asked = body.participants.clone();
+            asked.sort_unstable();
+            (
+                "reshare",
+                asked == *participants && body.threshold == spec.threshold,
+            )
+        }
+        CeremonyPurpose::Create => unreachable!("checked above"),
+    };
+    let path_matches =
+        request.method == "POST" && request.path == format!("/v1/keys/{}/{operation}", spec.name);
+    if !(path_matches && body_matches && previous.name == spec.name) {
+        return Err(refused(
+            "the ceremony is not the one the client's signed request asks for".into(),
+        ));
+    }
+    if previous.state != api::KeyState::Active {
+        return Err(refused(format!("key {} is retired", spec.name)));
+    }
+    // A node joining the committee may know nothing of the key: it judges by the policy the
+    // spec carries, which every holder checks against its own and confirms.
+    let policy = node.policy(&spec.name);
+    if policy.as_ref().is_some_and(|p| *p != spec.policy) && previous.held_by(node.id()) {
+        return Err(refused(format!(
+            "the key's policy on node {} is not the coordinator's",
+            node.id()
+        )));
+    }
+    crate::auth::policy::check(&spec.policy, &spec.name, &caller, Permission::Manage)?;
+    if let Some(own) = &policy {
+        crate::auth::policy::check(own, &spec.name, &caller, Permission::Manage)?;
     }
     Ok(caller)
 }

@@ -130,7 +130,7 @@ pub async fn decrypt(
 ) -> Result<Decrypted, ApiError> {
     let active = node
         .key(key)
-        .ok_or_else(|| ApiError::not_found(format!("no key named {key}")))?;
+        .ok_or_else(|| crate::http::ops::no_share(node, key))?;
     let Some(scheme) = scheme_of(active.record.algorithm) else {
         return Err(ApiError::bad_request(format!(
             "key {key} is a {} signing key; it cannot decrypt",

@@ -23,7 +23,7 @@ pub async fn list_clients(
 }
 
 /// A client or policy change: checked here, then prepared and committed on every node.
-async fn change(
+pub(crate) async fn change(
     req: HttpRequest,
     node: web::Data<Node>,
     body: super::body::RawBody,

@@ -1,9 +1,7 @@
 //! Key ceremony and key reading: `POST /v1/keys`, `GET /v1/keys`, `GET /v1/keys/{name}`.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use api::{
-    Algorithm, CreateKeyRequest, KeyInfo, KeyList, KeyPolicy, KeyState, Role, VerifyingShare,
-};
+use api::{Algorithm, CreateKeyRequest, KeyInfo, KeyList, KeyPolicy, Role, VerifyingShare};
 use keyshares::decrypt::{standard_public_key, Scheme};
 use keyshares::PublicKeys;
 
@@ -31,8 +29,10 @@ pub fn key_info(record: &KeyRecord, policy: &KeyPolicy) -> anyhow::Result<KeyInf
         purpose: record.algorithm.purpose(),
         threshold: record.threshold,
         participants: record.participants.clone(),
-        state: KeyState::Active,
+        state: record.state,
         created_at: record.created_at.clone(),
+        generation: record.generation,
+        retired_at: record.retired_at.clone(),
         public_key: hex::encode(standard),
         group_verifying_key: hex::encode(&group),
         verifying_shares: public

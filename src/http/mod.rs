@@ -7,6 +7,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod keys;
+pub mod lifecycle;
 pub mod ops;
 pub mod peer;
 pub mod status;
@@ -37,6 +38,16 @@ pub fn client_routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/keys", web::post().to(keys::create))
         .route("/v1/keys", web::get().to(keys::list))
         .route("/v1/keys/{name}", web::get().to(keys::show))
+        .route("/v1/keys/{name}", web::delete().to(lifecycle::retire))
+        .route(
+            "/v1/keys/{name}/refresh",
+            web::post().to(lifecycle::refresh),
+        )
+        .route("/v1/keys/{name}/repair", web::post().to(lifecycle::repair))
+        .route(
+            "/v1/keys/{name}/reshare",
+            web::post().to(lifecycle::reshare),
+        )
         .route("/v1/keys/{name}/sign", web::post().to(ops::sign))
         .route("/v1/keys/{name}/verify", web::post().to(ops::verify))
         .route("/v1/keys/{name}/decrypt", web::post().to(ops::decrypt))

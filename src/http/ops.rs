@@ -16,14 +16,49 @@ use crate::decryption::scheme_of;
 use crate::decryption::wire::{aead_of, field, parse_request};
 pub use crate::decryption::wire::{ciphertext_item, parse_ciphertext};
 use crate::node::{ActiveKey, Node};
-use crate::store::curve_of;
+use crate::store::{curve_of, KeyRecord};
+use keyshares::PublicKeys;
 
 fn key_for(node: &Node, name: &str) -> Result<std::sync::Arc<ActiveKey>, ApiError> {
     if node.is_sealed() {
         return Err(ApiError::sealed(node.id()));
     }
-    node.key(name)
-        .ok_or_else(|| ApiError::not_found(format!("no key named {name}")))
+    match node.key(name) {
+        Some(key) => Ok(key),
+        None => Err(no_share(node, name)),
+    }
+}
+
+/// Why this node cannot use key `name`: it does not exist, it is retired, or this node holds
+/// no share of it.
+pub fn no_share(node: &Node, name: &str) -> ApiError {
+    match node.store.record(name) {
+        Ok(Some(r)) if r.state == api::KeyState::Retired => crate::ceremony::renewal::retired(name),
+        Ok(Some(r)) => ApiError::new(
+            actix_web::http::StatusCode::CONFLICT,
+            "not_a_participant",
+            format!(
+                "node {} holds no share of key {name}; its participants are {:?}",
+                node.id(),
+                r.participants
+            ),
+        ),
+        _ => ApiError::not_found(format!("no key named {name}")),
+    }
+}
+
+/// The public data of key `name` as this node's record has it, whatever its state.
+fn public_for(node: &Node, name: &str) -> Result<(KeyRecord, PublicKeys), ApiError> {
+    let record = node
+        .store
+        .record(name)
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .ok_or_else(|| ApiError::not_found(format!("no key named {name}")))?;
+    let public = hex::decode(&record.public_keys)
+        .map_err(anyhow::Error::from)
+        .and_then(|b| Ok(PublicKeys::from_bytes(curve_of(record.algorithm), &b)?))
+        .map_err(|e| ApiError::internal(format!("corrupt record of key {name}: {e}")))?;
+    Ok((record, public))
 }
 
 pub async fn sign(
@@ -107,8 +142,9 @@ pub async fn verify(
     super::auth::reader_of(&req, &node, &body)?;
     let body: VerifyRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?;
-    let key = key_for(&node, &name)?;
-    if key.record.algorithm.purpose() != Purpose::Sign {
+    // Public data only: a retired key still verifies, and so does a node without a share.
+    let (record, public) = public_for(&node, &name)?;
+    if record.algorithm.purpose() != Purpose::Sign {
         return Err(ApiError::bad_request(format!(
             "key {name} is a decryption key; it has no signatures"
         )));
@@ -118,19 +154,18 @@ pub async fn verify(
     let signature = hex::decode(&body.signature)
         .map_err(|e| ApiError::bad_request(format!("signature: invalid hex: {e}")))?;
     let valid = keyshares::sign::verify(
-        curve_of(key.record.algorithm),
-        &key.public.group_key(),
+        curve_of(record.algorithm),
+        &public.group_key(),
         &message,
         &signature,
     );
     Ok(HttpResponse::Ok().json(VerifyResponse { valid }))
 }
 
-fn decryption_scheme(key: &ActiveKey, name: &str) -> Result<Scheme, ApiError> {
-    scheme_of(key.record.algorithm).ok_or_else(|| {
+fn decryption_scheme(algorithm: api::Algorithm, name: &str) -> Result<Scheme, ApiError> {
+    scheme_of(algorithm).ok_or_else(|| {
         ApiError::bad_request(format!(
-            "key {name} is a {} signing key; it cannot encrypt or decrypt",
-            key.record.algorithm
+            "key {name} is a {algorithm} signing key; it cannot encrypt or decrypt"
         ))
     })
 }
@@ -152,7 +187,7 @@ pub async fn decrypt(
         role: "coordinator",
     };
     let key = key_for(&node, &name)?;
-    let scheme = decryption_scheme(&key, &name)?;
+    let scheme = decryption_scheme(key.record.algorithm, &name)?;
     let parsed = parse_request(scheme, &body).map_err(ApiError::bad_request)?;
     let digests = parsed.digests;
     let out =
@@ -212,15 +247,18 @@ pub async fn encrypt(
     super::auth::reader_of(&req, &node, &body)?;
     let body: EncryptRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?;
-    let key = key_for(&node, &name)?;
-    let scheme = decryption_scheme(&key, &name)?;
+    let (record, public) = public_for(&node, &name)?;
+    if record.state == api::KeyState::Retired {
+        return Err(crate::ceremony::renewal::retired(&name));
+    }
+    let scheme = decryption_scheme(record.algorithm, &name)?;
     if body.plaintexts.is_empty() || body.plaintexts.len() > crate::decryption::MAX_BATCH {
         return Err(ApiError::bad_request(format!(
             "plaintexts must hold 1 to {} items",
             crate::decryption::MAX_BATCH
         )));
     }
-    let group = key.public.group_key();
+    let group = public.group_key();
     let mut rng = rand::rngs::OsRng;
     let mut ciphertexts = Vec::with_capacity(body.plaintexts.len());
     for (i, item) in body.plaintexts.iter().enumerate() {

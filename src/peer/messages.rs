@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::envelope::Envelope;
 use crate::auth::ClientRequest;
+use crate::store::KeyRecord;
 
 /// Byte fields as base64 in JSON.
 pub mod b64 {
@@ -59,6 +60,60 @@ pub struct CeremonySpec {
     pub coordinator: u16,
     /// Who may use the key; each participant derives it from the signed request too.
     pub policy: api::KeyPolicy,
+    /// A new key, or new shares of an existing one.
+    #[serde(default)]
+    pub purpose: CeremonyPurpose,
+}
+
+/// What a ceremony makes. Every variant runs the same rounds (DESIGN.md §4).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CeremonyPurpose {
+    /// A new key (`participants` and `threshold` of the spec).
+    #[default]
+    Create,
+    /// New shares of the key `previous` describes, for all of its participants (frost
+    /// `keys::refresh`).
+    Refresh { previous: KeyRecord },
+    /// The holders of `previous` deal shares of their shares to `participants` with the
+    /// spec's threshold; the spec's participants are both committees together.
+    Reshare {
+        previous: KeyRecord,
+        participants: Vec<u16>,
+    },
+}
+
+impl CeremonyPurpose {
+    /// The audit action.
+    pub fn action(&self) -> &'static str {
+        match self {
+            CeremonyPurpose::Create => "key.create",
+            CeremonyPurpose::Refresh { .. } => "key.refresh",
+            CeremonyPurpose::Reshare { .. } => "key.reshare",
+        }
+    }
+
+    /// The key as it was before the ceremony, if it existed.
+    pub fn previous(&self) -> Option<&KeyRecord> {
+        match self {
+            CeremonyPurpose::Create => None,
+            CeremonyPurpose::Refresh { previous } | CeremonyPurpose::Reshare { previous, .. } => {
+                Some(previous)
+            }
+        }
+    }
+}
+
+/// Everything a participant needs to know to take part in the repair of a lost share.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairSpec {
+    /// The key as the helpers hold it.
+    pub record: KeyRecord,
+    pub policy: api::KeyPolicy,
+    /// The participant whose share is rebuilt.
+    pub target: u16,
+    pub helpers: Vec<u16>,
+    pub coordinator: u16,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,9 +141,27 @@ pub enum PeerRequest {
     DkgConfirm {
         incoming: Vec<Envelope>,
     },
-    /// The ceremony failed: forget it (and a key it activated).
+    /// The ceremony failed: forget it, and undo what it activated.
     DkgAbort {
         reason: String,
+    },
+    /// Every participant activated the key's new shares: forget the ceremony, and with it the
+    /// previous share kept in case of an abort.
+    DkgClose,
+    /// Join the repair of a share: a helper answers with a summand for every other helper,
+    /// sealed; the participant being repaired acknowledges.
+    RepairStart {
+        spec: RepairSpec,
+        request: ClientRequest,
+    },
+    /// The summands addressed to this helper; answer with its value for the participant being
+    /// repaired, sealed to it.
+    RepairDeltas {
+        incoming: Vec<Envelope>,
+    },
+    /// Every helper's value, to the participant being repaired: rebuild, check and store.
+    RepairValues {
+        incoming: Vec<Envelope>,
     },
     /// Signing round 1: commit to nonces for each message of the client's signed request.
     SignCommit {
@@ -136,6 +209,10 @@ impl PeerRequest {
             PeerRequest::DkgRound2 { .. } => "dkg.round2",
             PeerRequest::DkgConfirm { .. } => "dkg.confirm",
             PeerRequest::DkgAbort { .. } => "dkg.abort",
+            PeerRequest::DkgClose => "dkg.close",
+            PeerRequest::RepairStart { .. } => "repair.start",
+            PeerRequest::RepairDeltas { .. } => "repair.deltas",
+            PeerRequest::RepairValues { .. } => "repair.values",
             PeerRequest::SignCommit { .. } => "sign.commit",
             PeerRequest::SignShare { .. } => "sign.share",
             PeerRequest::DecryptPartial { .. } => "decrypt.partial",
@@ -150,6 +227,7 @@ impl PeerRequest {
     pub fn client_request(&self) -> Option<&ClientRequest> {
         match self {
             PeerRequest::DkgStart { request, .. }
+            | PeerRequest::RepairStart { request, .. }
             | PeerRequest::SignCommit { request, .. }
             | PeerRequest::DecryptPartial { request, .. }
             | PeerRequest::AdminPrepare { request, .. } => Some(request),

@@ -63,6 +63,16 @@ pub fn handle(node: &Arc<Node>, from: u16, session: &str, request: PeerRequest) 
         PeerRequest::DkgAbort { reason } => {
             crate::ceremony::participant::abort(node, from, session, &reason)
         }
+        PeerRequest::DkgClose => crate::ceremony::participant::close(node, from, session),
+        PeerRequest::RepairStart { spec, request } => {
+            crate::repair::participant::start(node, from, session, spec, &request)
+        }
+        PeerRequest::RepairDeltas { incoming } => {
+            crate::repair::participant::deltas(node, from, session, &incoming)
+        }
+        PeerRequest::RepairValues { incoming } => {
+            crate::repair::participant::values(node, from, session, &incoming)
+        }
         PeerRequest::SignCommit { key, request } => {
             crate::signing::participant::commit(node, from, session, &key, &request)
         }

@@ -196,7 +196,7 @@ pub async fn sign_messages(
 ) -> Result<Signed, ApiError> {
     let active = node
         .key(key)
-        .ok_or_else(|| ApiError::not_found(format!("no key named {key}")))?;
+        .ok_or_else(|| crate::http::ops::no_share(node, key))?;
     if active.record.algorithm.purpose() != Purpose::Sign {
         return Err(ApiError::bad_request(format!(
             "key {key} is a {} decryption key; it cannot sign",

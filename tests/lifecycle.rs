@@ -1,0 +1,442 @@
+//! A key's life after its ceremony (issue #8): refresh, repair, reshare and retire, none of
+//! which reconstructs the key, and each of which fails cleanly, naming who to blame.
+
+mod common;
+
+use api::client::{b64, unb64};
+use api::{Algorithm, DecryptRequest, EncryptRequest, KeyInfo, KeyState, PlaintextItem};
+use api::{RepairRequest, ReshareRequest};
+use common::{culprit_ids, Harness};
+use ed25519_dalek::{Signature, VerifyingKey};
+use keyshares::KeyShare;
+
+/// Verifies with ed25519-dalek's strict verifier, an implementation we did not write.
+fn verifies(key: &KeyInfo, message: &[u8], signature_hex: &str) -> bool {
+    let key = VerifyingKey::from_bytes(&hex::decode(&key.public_key).unwrap().try_into().unwrap())
+        .unwrap();
+    let sig = Signature::from_slice(&hex::decode(signature_hex).unwrap()).unwrap();
+    key.verify_strict(message, &sig).is_ok()
+}
+
+fn sign(h: &Harness, via: u16, key: &str, message: &[u8]) -> api::SignResponse {
+    h.rt.block_on(h.client(via).sign(key, message)).unwrap()
+}
+
+/// Encrypts a record to `key` and has node `via` threshold-decrypt it.
+fn round_trip(h: &Harness, via: u16, key: &str, record: &[u8]) -> api::DecryptResponse {
+    let client = h.client(via);
+    let sealed =
+        h.rt.block_on(client.encrypt(
+            key,
+            &EncryptRequest {
+                plaintexts: vec![PlaintextItem {
+                    plaintext: b64(record),
+                    ..Default::default()
+                }],
+            },
+        ))
+        .unwrap();
+    let opened =
+        h.rt.block_on(client.decrypt(
+            key,
+            &DecryptRequest {
+                ciphertexts: sealed.ciphertexts,
+            },
+        ))
+        .unwrap();
+    let plain = opened.results[0]
+        .plaintext
+        .as_ref()
+        .unwrap_or_else(|| panic!("decryption failed: {:?}", opened.results[0].error));
+    assert_eq!(unb64(plain).unwrap(), record);
+    opened
+}
+
+fn share_of(h: &Harness, node: u16, key: &str) -> Option<KeyShare> {
+    h.cluster.node(node)?.key(key).map(|k| k.share.clone())
+}
+
+fn info(h: &Harness, via: u16, key: &str) -> KeyInfo {
+    h.rt.block_on(h.client(via).get_key(key)).unwrap()
+}
+
+/// Every node in `nodes` shows the same public data for `key`.
+fn same_everywhere(h: &Harness, nodes: &[u16], key: &str) -> KeyInfo {
+    let first = info(h, nodes[0], key);
+    for n in &nodes[1..] {
+        assert_eq!(
+            info(h, *n, key),
+            first,
+            "node {n} differs from node {}",
+            nodes[0]
+        );
+    }
+    first
+}
+
+#[test]
+fn a_refresh_keeps_the_public_key_and_retires_the_old_shares() {
+    let h = Harness::start(3);
+    let signing = h
+        .create(1, "manifests", Algorithm::FrostEd25519, 2, None)
+        .unwrap();
+    let decrypting = h
+        .create(1, "faces", Algorithm::HpkeX25519, 2, None)
+        .unwrap();
+    let old_share_1 = share_of(&h, 1, "manifests").unwrap();
+
+    for (key, before) in [("manifests", &signing), ("faces", &decrypting)] {
+        let after = h.rt.block_on(h.client(2).refresh_key(key)).unwrap();
+        assert_eq!(after.public_key, before.public_key, "same public key");
+        assert_eq!(after.generation, 1);
+        assert_ne!(after.verifying_shares, before.verifying_shares);
+        assert_eq!(after.ceremony.as_ref().unwrap().rounds, 6);
+        let mut everywhere = same_everywhere(&h, &[1, 2, 3], key);
+        everywhere.ceremony = after.ceremony.clone();
+        assert_eq!(everywhere, after);
+    }
+
+    let signed = sign(&h, 3, "manifests", b"manifest of video 42");
+    assert!(verifies(
+        &signing,
+        b"manifest of video 42",
+        &signed.signature
+    ));
+    round_trip(&h, 2, "faces", br#"{"boxes":[[4,8,64,64]]}"#);
+
+    // A share from before the refresh does not combine with one from after it; two new ones do.
+    let public = h
+        .cluster
+        .node(2)
+        .unwrap()
+        .key("manifests")
+        .unwrap()
+        .public
+        .clone();
+    let new_share_1 = share_of(&h, 1, "manifests").unwrap();
+    let new_share_2 = share_of(&h, 2, "manifests").unwrap();
+    assert_ne!(old_share_1, new_share_1);
+    let rng = &mut rand::rngs::OsRng;
+    assert!(
+        keyshares::sign::sign_in_memory(&[&old_share_1, &new_share_2], &public, b"m", rng).is_err()
+    );
+    assert!(
+        keyshares::sign::sign_in_memory(&[&new_share_1, &new_share_2], &public, b"m", rng).is_ok()
+    );
+
+    // The new share is the one stored: it survives a restart.
+    let mut h = h;
+    h.cluster.stop(1);
+    h.cluster.start(1).unwrap();
+    assert_eq!(share_of(&h, 1, "manifests").unwrap(), new_share_1);
+    h.cluster.stop(3);
+    let signed = sign(&h, 1, "manifests", b"after restart");
+    assert!(verifies(&signing, b"after restart", &signed.signature));
+}
+
+#[test]
+fn a_wiped_node_is_repaired_and_signs_again() {
+    let mut h = Harness::start(3);
+    let key = h
+        .create(1, "manifests", Algorithm::FrostEd25519, 2, None)
+        .unwrap();
+    let decrypting = h
+        .create(1, "plates", Algorithm::EciesSecp256k1, 2, None)
+        .unwrap();
+    let before = share_of(&h, 2, "manifests").unwrap();
+
+    // Node 2 loses its store (a replaced disk): it comes back knowing nothing of either key.
+    let data_dir = h.cluster.config(2).unwrap().data_dir;
+    h.cluster.stop(2);
+    std::fs::remove_dir_all(&data_dir).unwrap();
+    h.cluster.start(2).unwrap();
+    let (status, _) = Harness::expect_api_error(h.rt.block_on(h.client(2).get_key("manifests")));
+    assert_eq!(status, 404);
+
+    for name in ["manifests", "plates"] {
+        let repaired =
+            h.rt.block_on(h.client(1).repair_key(
+                name,
+                &RepairRequest {
+                    node: 2,
+                    helpers: None,
+                },
+            ))
+            .unwrap();
+        assert_eq!(repaired.ceremony.as_ref().unwrap().rounds, 3);
+    }
+    assert_eq!(
+        share_of(&h, 2, "manifests").unwrap(),
+        before,
+        "the share is node 2's own"
+    );
+    let shown = same_everywhere(&h, &[1, 2, 3], "manifests");
+    assert_eq!(shown.verifying_shares, key.verifying_shares);
+    assert_eq!(shown.policy, key.policy);
+
+    // A quorum that needs node 2: with node 3 down, nodes 1 and 2 sign and decrypt.
+    h.cluster.stop(3);
+    let signed = sign(&h, 2, "manifests", b"signed with a repaired share");
+    assert_eq!(signed.signers, vec![1, 2]);
+    assert!(verifies(
+        &key,
+        b"signed with a repaired share",
+        &signed.signature
+    ));
+    let opened = round_trip(&h, 2, "plates", b"plate KQ-808");
+    assert_eq!(opened.contributors, vec![1, 2]);
+    assert_eq!(decrypting.public_key, info(&h, 2, "plates").public_key);
+
+    // Nothing to repair on a node that holds its share; a repair needs enough helpers.
+    h.cluster.start(3).unwrap();
+    let repair = |node, helpers| {
+        h.rt.block_on(
+            h.client(1)
+                .repair_key("manifests", &RepairRequest { node, helpers }),
+        )
+    };
+    let (status, body) = Harness::expect_api_error(repair(2, None));
+    assert_eq!(status, 409, "{}", body.message);
+    let (status, _) = Harness::expect_api_error(repair(2, Some(vec![1])));
+    assert_eq!(status, 400);
+    let (status, _) = Harness::expect_api_error(repair(7, None));
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn reshare_two_of_three_to_three_of_five_and_three_of_five_to_two_of_three() {
+    let mut h = Harness::start(5);
+    let signing = h
+        .create(
+            1,
+            "manifests",
+            Algorithm::FrostEd25519,
+            2,
+            Some(vec![1, 2, 3]),
+        )
+        .unwrap();
+    let decrypting = h
+        .create(1, "faces", Algorithm::HpkeX25519, 2, Some(vec![1, 2, 3]))
+        .unwrap();
+    for (key, before) in [("manifests", &signing), ("faces", &decrypting)] {
+        let grown =
+            h.rt.block_on(h.client(2).reshare_key(
+                key,
+                &ReshareRequest {
+                    participants: vec![1, 2, 3, 4, 5],
+                    threshold: 3,
+                },
+            ))
+            .unwrap();
+        assert_eq!(grown.public_key, before.public_key);
+        assert_eq!((grown.threshold, grown.participants.len()), (3, 5));
+        let shown = same_everywhere(&h, &[1, 2, 3, 4, 5], key);
+        assert_eq!(shown.verifying_shares, grown.verifying_shares);
+    }
+    // The new nodes take part in a quorum of the new committee.
+    h.cluster.stop(1);
+    h.cluster.stop(2);
+    let signed = sign(&h, 4, "manifests", b"signed by 3, 4 and 5");
+    assert_eq!(signed.signers, vec![3, 4, 5]);
+    assert!(verifies(
+        &signing,
+        b"signed by 3, 4 and 5",
+        &signed.signature
+    ));
+    let opened = round_trip(&h, 5, "faces", b"face crop of frame 9");
+    assert_eq!(opened.contributors, vec![3, 4, 5]);
+    h.cluster.start(1).unwrap();
+    h.cluster.start(2).unwrap();
+
+    // Back to 2-of-3, on a committee that nodes 1 and 2 leave.
+    for key in ["manifests", "faces"] {
+        let shrunk =
+            h.rt.block_on(h.client(3).reshare_key(
+                key,
+                &ReshareRequest {
+                    participants: vec![5, 4, 3],
+                    threshold: 2,
+                },
+            ))
+            .unwrap();
+        assert_eq!(
+            (shrunk.threshold, shrunk.participants.clone()),
+            (2, vec![3, 4, 5])
+        );
+        assert_eq!(shrunk.generation, 2);
+        same_everywhere(&h, &[1, 2, 3, 4, 5], key);
+        for leaver in [1, 2] {
+            assert!(
+                share_of(&h, leaver, key).is_none(),
+                "node {leaver} erased its share"
+            );
+            let node = h.cluster.node(leaver).unwrap();
+            assert!(node
+                .store
+                .load_keys(leaver)
+                .unwrap()
+                .iter()
+                .all(|(r, _)| r.name != key));
+        }
+    }
+    let (status, body) = Harness::expect_api_error(
+        h.rt.block_on(h.client(1).sign("manifests", b"from a node that left")),
+    );
+    assert_eq!((status, body.error.as_str()), (409, "not_a_participant"));
+    h.cluster.stop(3);
+    let signed = sign(&h, 4, "manifests", b"signed by 4 and 5");
+    assert_eq!(signed.signers, vec![4, 5]);
+    assert!(verifies(&signing, b"signed by 4 and 5", &signed.signature));
+    round_trip(&h, 5, "faces", b"plate text");
+}
+
+#[test]
+fn a_failed_refresh_or_reshare_names_the_node_and_the_old_shares_still_sign() {
+    let h = Harness::start(4);
+    let key = h
+        .create(
+            1,
+            "manifests",
+            Algorithm::FrostEd25519,
+            2,
+            Some(vec![1, 2, 3]),
+        )
+        .unwrap();
+    let shares: Vec<KeyShare> = (1..=3)
+        .map(|n| share_of(&h, n, "manifests").unwrap())
+        .collect();
+    let unchanged = |h: &Harness| {
+        for n in 1..=3u16 {
+            assert_eq!(
+                share_of(h, n, "manifests").as_ref(),
+                Some(&shares[usize::from(n) - 1])
+            );
+            assert_eq!(info(h, n, "manifests").generation, 0);
+        }
+        assert!(share_of(h, 4, "manifests").is_none());
+        let signed = sign(h, 1, "manifests", b"still the old shares");
+        assert!(verifies(&key, b"still the old shares", &signed.signature));
+    };
+    let set_faults = |node: u16, f: &dyn Fn(&mut keyquorum::node::Faults)| {
+        f(&mut h.cluster.node(node).unwrap().faults.write());
+    };
+    let refresh = || Harness::expect_api_error(h.rt.block_on(h.client(1).refresh_key("manifests")));
+
+    // Node 3 goes down in round 2 of a refresh.
+    set_faults(3, &|f| {
+        f.unresponsive_kinds.insert("dkg.round2");
+    });
+    let (status, body) = refresh();
+    // The fault answers 503 without acting: a rejected request, not a silent one.
+    assert!(matches!(status, 502 | 503), "{status}: {}", body.message);
+    assert_eq!(culprit_ids(&body), vec![3]);
+    unchanged(&h);
+
+    // Node 3 goes down after nodes 1 and 2 activated their new shares: they put back the old.
+    set_faults(3, &|f| {
+        f.unresponsive_kinds.clear();
+        f.unresponsive_kinds.insert("dkg.confirm");
+    });
+    let (status, body) = refresh();
+    // The fault answers 503 without acting: a rejected request, not a silent one.
+    assert!(matches!(status, 502 | 503), "{status}: {}", body.message);
+    assert_eq!(culprit_ids(&body), vec![3]);
+    unchanged(&h);
+    set_faults(3, &|f| f.unresponsive_kinds.clear());
+
+    // Node 2 deals node 4 a sub-share that does not match its commitments.
+    set_faults(2, &|f| f.tamper_dkg_round2 = true);
+    let (status, body) = Harness::expect_api_error(h.rt.block_on(h.client(1).reshare_key(
+        "manifests",
+        &ReshareRequest {
+            participants: vec![1, 2, 3, 4],
+            threshold: 3,
+        },
+    )));
+    assert_eq!(status, 502, "{}", body.message);
+    assert_eq!(culprit_ids(&body), vec![2]);
+    set_faults(2, &|f| f.tamper_dkg_round2 = false);
+    unchanged(&h);
+
+    // Node 2 cheats in a refresh too.
+    set_faults(2, &|f| f.tamper_dkg_round2 = true);
+    let (status, body) = refresh();
+    assert_eq!(status, 502, "{}", body.message);
+    assert_eq!(culprit_ids(&body), vec![2]);
+    set_faults(2, &|f| f.tamper_dkg_round2 = false);
+    unchanged(&h);
+
+    // Bad requests change nothing.
+    for (participants, threshold) in [(vec![1, 2, 9], 2), (vec![1, 2], 3), (vec![1, 1, 2], 2)] {
+        let (status, _) = Harness::expect_api_error(h.rt.block_on(h.client(1).reshare_key(
+            "manifests",
+            &ReshareRequest {
+                participants,
+                threshold,
+            },
+        )));
+        assert_eq!(status, 400);
+    }
+    let (status, _) = Harness::expect_api_error(h.rt.block_on(h.client(1).refresh_key("nope")));
+    assert_eq!(status, 404);
+    unchanged(&h);
+}
+
+#[test]
+fn a_retired_key_keeps_its_public_data_and_serves_no_more() {
+    let mut h = Harness::start(3);
+    let key = h
+        .create(1, "manifests", Algorithm::FrostEd25519, 2, None)
+        .unwrap();
+    h.create(1, "faces", Algorithm::HpkeX25519, 2, None)
+        .unwrap();
+    let signed = sign(&h, 1, "manifests", b"signed before retirement");
+
+    let retired = h.rt.block_on(h.client(2).retire_key("manifests")).unwrap();
+    assert_eq!(retired.state, KeyState::Retired);
+    assert!(retired.retired_at.is_some());
+    assert_eq!(retired.public_key, key.public_key);
+    same_everywhere(&h, &[1, 2, 3], "manifests");
+    for n in 1..=3 {
+        assert!(share_of(&h, n, "manifests").is_none());
+    }
+    // Old signatures still verify, through the API and independently.
+    let valid = h
+        .rt
+        .block_on(
+            h.client(3)
+                .verify("manifests", b"signed before retirement", &signed.signature),
+        )
+        .unwrap();
+    assert!(valid.valid);
+    assert!(verifies(
+        &retired,
+        b"signed before retirement",
+        &signed.signature
+    ));
+
+    let (status, body) =
+        Harness::expect_api_error(h.rt.block_on(h.client(1).sign("manifests", b"after")));
+    assert_eq!((status, body.error.as_str()), (409, "key_retired"));
+    for result in [
+        h.rt.block_on(h.client(1).refresh_key("manifests"))
+            .map(|_| ()),
+        h.rt.block_on(h.client(1).retire_key("manifests"))
+            .map(|_| ()),
+    ] {
+        assert_eq!(Harness::expect_api_error(result).0, 409);
+    }
+
+    // Retired stays retired across a restart; the other key is untouched.
+    h.cluster.stop(3);
+    h.cluster.start(3).unwrap();
+    assert_eq!(info(&h, 3, "manifests").state, KeyState::Retired);
+    assert!(share_of(&h, 3, "manifests").is_none());
+    round_trip(&h, 3, "faces", b"unaffected");
+
+    let audit = h.rt.block_on(h.client(3).audit(None, 500)).unwrap();
+    assert!(audit
+        .entries
+        .iter()
+        .any(|e| e.action == "key.retire" && e.key.as_deref() == Some("manifests")));
+}
