@@ -302,6 +302,46 @@ keyquorum keys create reid --algorithm hpke-x25519 --threshold 2 --participants 
         #[command(flatten)]
         client: ClientOpts,
     },
+    /// Give every participant a new share of the same key (the public key does not change).
+    #[command(after_help = "Example:\n  keyquorum keys refresh manifests")]
+    Refresh {
+        name: String,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Rebuild the share of a node that lost it, with the help of other participants.
+    #[command(after_help = "Example:\n  keyquorum keys repair manifests --node 2")]
+    Repair {
+        name: String,
+        /// The node whose share is rebuilt.
+        #[arg(long)]
+        node: u16,
+        /// Comma-separated helper ids; the first `threshold` other participants when absent.
+        #[arg(long, value_delimiter = ',')]
+        helpers: Option<Vec<u16>>,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Share the same key to a new committee and/or threshold.
+    #[command(
+        after_help = "Example:\n  keyquorum keys reshare manifests --participants 1,2,3,4,5 --threshold 3"
+    )]
+    Reshare {
+        name: String,
+        #[arg(long, value_delimiter = ',', required = true)]
+        participants: Vec<u16>,
+        #[arg(long)]
+        threshold: u16,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Retire a key: every share is erased; the public data stays, to verify old signatures.
+    #[command(after_help = "Example:\n  keyquorum keys retire manifests")]
+    Retire {
+        name: String,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
 }
 
 #[derive(Args)]
@@ -793,5 +833,76 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode, Failure> {
             print_json(&info);
             Ok(ExitCode::SUCCESS)
         }
+        KeysCommand::Refresh { name, client } => {
+            let info = runtime()?.block_on(client.client()?.refresh_key(&name))?;
+            print_renewed("refreshed", &info, client.json);
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Repair {
+            name,
+            node,
+            helpers,
+            client,
+        } => {
+            let request = api::RepairRequest { node, helpers };
+            let info = runtime()?.block_on(client.client()?.repair_key(&name, &request))?;
+            print_renewed(
+                &format!("repaired node {node}'s share of"),
+                &info,
+                client.json,
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Reshare {
+            name,
+            participants,
+            threshold,
+            client,
+        } => {
+            let request = api::ReshareRequest {
+                participants,
+                threshold,
+            };
+            let info = runtime()?.block_on(client.client()?.reshare_key(&name, &request))?;
+            print_renewed("reshared", &info, client.json);
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Retire { name, client } => {
+            let info = runtime()?.block_on(client.client()?.retire_key(&name))?;
+            if client.json {
+                print_json(&info);
+            } else {
+                println!(
+                    "retired {} at {}; public key {} stays readable",
+                    info.name,
+                    info.retired_at.as_deref().unwrap_or("?"),
+                    info.public_key
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// One line on a refresh, repair or reshare, and its cost.
+fn print_renewed(what: &str, info: &api::KeyInfo, json: bool) {
+    if json {
+        print_json(info);
+        return;
+    }
+    println!(
+        "{what} {} ({}-of-{} on nodes {:?}, generation {})",
+        info.name,
+        info.threshold,
+        info.participants.len(),
+        info.participants,
+        info.generation
+    );
+    println!("public key (unchanged): {}", info.public_key);
+    if let Some(c) = &info.ceremony {
+        println!(
+            "ceremony: {} rounds, {} peer bytes, {:.1} ms",
+            c.rounds, c.peer_bytes, c.elapsed_ms
+        );
     }
 }

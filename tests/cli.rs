@@ -237,6 +237,63 @@ fn the_demo_runs_to_completion() {
     }
 }
 
+/// Refresh, reshare and retire from the command line (issue #8).
+#[test]
+fn key_lifecycle_from_the_command_line() {
+    let h = Harness::start(3);
+    let create = [
+        "keys",
+        "create",
+        "manifests",
+        "--algorithm",
+        "frost-ed25519",
+        "--threshold",
+        "2",
+        "--json",
+    ];
+    let created: api::KeyInfo = serde_json::from_str(&ok(&cli(&h, 1, &create, ""))).unwrap();
+    let refreshed: api::KeyInfo = serde_json::from_str(&ok(&cli(
+        &h,
+        2,
+        &["keys", "refresh", "manifests", "--json"],
+        "",
+    )))
+    .unwrap();
+    assert_eq!(refreshed.public_key, created.public_key);
+    assert_eq!(refreshed.generation, 1);
+    let nothing_to_repair = cli(&h, 1, &["keys", "repair", "manifests", "--node", "2"], "");
+    assert!(!nothing_to_repair.status.success());
+    assert!(
+        String::from_utf8_lossy(&nothing_to_repair.stderr).contains("nothing to repair"),
+        "{}",
+        String::from_utf8_lossy(&nothing_to_repair.stderr)
+    );
+    let reshared = ok(&cli(
+        &h,
+        3,
+        &[
+            "keys",
+            "reshare",
+            "manifests",
+            "--participants",
+            "1,2",
+            "--threshold",
+            "2",
+        ],
+        "",
+    ));
+    assert!(
+        reshared.contains("2-of-2 on nodes [1, 2], generation 2"),
+        "{reshared}"
+    );
+    let retired = ok(&cli(&h, 1, &["keys", "retire", "manifests"], ""));
+    assert!(retired.starts_with("retired manifests at "), "{retired}");
+    let shown: api::KeyInfo =
+        serde_json::from_str(&ok(&cli(&h, 3, &["keys", "show", "manifests"], ""))).unwrap();
+    assert_eq!(shown.state, api::KeyState::Retired);
+    assert_eq!(shown.public_key, created.public_key);
+}
+
 /// Every command explains itself with an example (issue #6).
 #[test]
 fn every_command_has_help_with_an_example() {
@@ -247,6 +304,10 @@ fn every_command_has_help_with_an_example() {
         vec!["keys", "create"],
         vec!["keys", "list"],
         vec!["keys", "show"],
+        vec!["keys", "refresh"],
+        vec!["keys", "repair"],
+        vec!["keys", "reshare"],
+        vec!["keys", "retire"],
         vec!["sign"],
         vec!["verify"],
         vec!["encrypt"],

@@ -62,6 +62,10 @@ ErrorBody and a 4xx/5xx status.",
         create_key,
         list_keys,
         get_key,
+        retire_key,
+        refresh_key,
+        repair_key,
+        reshare_key,
         sign,
         verify,
         encrypt,
@@ -80,6 +84,9 @@ ErrorBody and a 4xx/5xx status.",
     tags(
         (name = "node", description = "Liveness, status, metrics and this document"),
         (name = "keys", description = "Key ceremonies and public key data"),
+        (name = "lifecycle", description = "New shares of a key without ever reconstructing \
+it: refresh, repair, reshare; and retirement. Each is a ceremony with the same guarantees as key \
+generation and needs the `manage` permission of the key's policy."),
         (name = "operations", description = "Signing, verification, encryption, decryption"),
         (name = "access", description = "Clients, key policies, the audit trail, sealing. \
 Calls that create, use or change something need a signed request: `Authorization: KQ-Ed25519 \
@@ -181,6 +188,79 @@ fn list_keys() {}
     )
 )]
 fn get_key() {}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/keys/{name}",
+    tag = "lifecycle",
+    params(("name" = String, Path, description = "The key to retire")),
+    responses(
+        (status = 200, description = "Every node erased its share; the public data stays, `state` = `retired`", body = KeyInfo),
+        (status = 401, description = "Request not authentic", body = ErrorBody),
+        (status = 403, description = "The client may not manage the key", body = ErrorBody),
+        (status = 404, description = "No such key on this node", body = ErrorBody),
+        (status = 409, description = "Retired already (`key_retired`)", body = ErrorBody),
+        (status = 503, description = "A node did not accept it; retired nowhere", body = ErrorBody)
+    )
+)]
+fn retire_key() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{name}/refresh",
+    tag = "lifecycle",
+    params(("name" = String, Path, description = "The key to refresh")),
+    request_body(content = RefreshRequest, description = "Empty, or `{}`"),
+    responses(
+        (status = 200, description = "Every participant holds a new share of the same key; `generation` went up by one; `ceremony` is its cost", body = KeyInfo),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 401, description = "Request not authentic", body = ErrorBody),
+        (status = 403, description = "The client may not manage the key", body = ErrorBody),
+        (status = 404, description = "No such key on this node", body = ErrorBody),
+        (status = 409, description = "Retired, or another ceremony of the key is running", body = ErrorBody),
+        (status = 502, description = "A participant misbehaved (`culprits`); the old shares stay active", body = ErrorBody),
+        (status = 503, description = "A participant is unreachable (`culprits`); the old shares stay active", body = ErrorBody)
+    )
+)]
+fn refresh_key() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{name}/repair",
+    tag = "lifecycle",
+    params(("name" = String, Path, description = "The key")),
+    request_body = RepairRequest,
+    responses(
+        (status = 200, description = "The node holds its share again, matching its verifying share on record", body = KeyInfo),
+        (status = 400, description = "Not a participant, or too few or unfit helpers", body = ErrorBody),
+        (status = 401, description = "Request not authentic", body = ErrorBody),
+        (status = 403, description = "The client may not manage the key", body = ErrorBody),
+        (status = 404, description = "No such key on this node", body = ErrorBody),
+        (status = 409, description = "The node holds its share: nothing to repair; or the key is retired", body = ErrorBody),
+        (status = 502, description = "A helper misbehaved; nothing was stored", body = ErrorBody),
+        (status = 503, description = "A helper or the node is unreachable (`culprits`)", body = ErrorBody)
+    )
+)]
+fn repair_key() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{name}/reshare",
+    tag = "lifecycle",
+    params(("name" = String, Path, description = "The key")),
+    request_body = ReshareRequest,
+    responses(
+        (status = 200, description = "The new committee holds shares of the same key with the new threshold; nodes that left erased theirs", body = KeyInfo),
+        (status = 400, description = "Unknown participant, duplicate, or unusable threshold", body = ErrorBody),
+        (status = 401, description = "Request not authentic", body = ErrorBody),
+        (status = 403, description = "The client may not manage the key", body = ErrorBody),
+        (status = 404, description = "No such key on this node", body = ErrorBody),
+        (status = 409, description = "Retired, or another ceremony of the key is running", body = ErrorBody),
+        (status = 502, description = "A node misbehaved (`culprits`); the old shares stay active", body = ErrorBody),
+        (status = 503, description = "A node is unreachable (`culprits`); the old shares stay active", body = ErrorBody)
+    )
+)]
+fn reshare_key() {}
 
 #[utoipa::path(
     post,

@@ -186,11 +186,14 @@ pub fn start(
             None,
         );
     }
-    let started = match begin(node, &spec) {
+    let Begun {
+        protocol,
+        package,
+        second,
+    } = match begin(node, &spec) {
         Ok(x) => x,
         Err(e) => return e,
     };
-    let (protocol, package, second) = started;
     {
         let mut sessions = node.dkg_sessions.lock();
         if sessions.contains_key(session) {
@@ -232,12 +235,16 @@ pub fn start(
     })
 }
 
-/// This node's round 1 of the ceremony `spec` asks for: the protocol state, the round-1
-/// payload, and (fault hook) a second payload to equivocate with.
-fn begin(
-    node: &Node,
-    spec: &CeremonySpec,
-) -> Result<(Protocol, Vec<u8>, Option<Vec<u8>>), PeerResponse> {
+/// This node's round 1: the protocol state, the round-1 payload, and (fault hook) a second
+/// payload to equivocate with.
+struct Begun {
+    protocol: Protocol,
+    package: Vec<u8>,
+    second: Option<Vec<u8>>,
+}
+
+/// This node's round 1 of the ceremony `spec` asks for.
+fn begin(node: &Node, spec: &CeremonySpec) -> Result<Begun, PeerResponse> {
     let curve = curve_of(spec.algorithm);
     let mut rng = rand::rngs::OsRng;
     let f = node.faults();
@@ -266,14 +273,22 @@ fn begin(
                 .equivocate_dkg_round1
                 .then(|| faults::equivocating_round1(curve, &params, &mut rng).ok())
                 .flatten();
-            Ok((Protocol::Dkg(dkg), package, second))
+            Ok(Begun {
+                protocol: Protocol::Dkg(Box::new(dkg)),
+                package,
+                second,
+            })
         }
         CeremonyPurpose::Refresh { previous } => {
             let active = held(node, previous)?;
             let (dkg, package) =
                 Dkg::start_refresh(params, &active.share, &active.public, &mut rng)
                     .map_err(invalid)?;
-            Ok((Protocol::Dkg(dkg), package, None))
+            Ok(Begun {
+                protocol: Protocol::Dkg(Box::new(dkg)),
+                package,
+                second: None,
+            })
         }
         CeremonyPurpose::Reshare {
             previous,
@@ -308,7 +323,11 @@ fn begin(
             let (reshare, package) =
                 Reshare::start(params, old, active.as_ref().map(|a| &a.share), &mut rng)
                     .map_err(invalid)?;
-            Ok((Protocol::Reshare(reshare), package, None))
+            Ok(Begun {
+                protocol: Protocol::Reshare(Box::new(reshare)),
+                package,
+                second: None,
+            })
         }
     }
 }

@@ -9,8 +9,8 @@ use keyshares::{KeyShare, ProtocolError, PublicKeys};
 use zeroize::Zeroizing;
 
 pub enum Protocol {
-    Dkg(Dkg),
-    Reshare(Reshare),
+    Dkg(Box<Dkg>),
+    Reshare(Box<Reshare>),
 }
 
 impl Protocol {
