@@ -1,7 +1,8 @@
 //! `keyquorum demo`: a local 3-node cluster on loopback in a temporary directory that shows
 //! the whole product once: two key ceremonies, a signed dataset manifest checked by an
 //! independent verifier, sealed face/plate detections decrypted by a quorum, and signing with a
-//! node down. Exits 0 only if every step checked out.
+//! node down, then a refresh of the signing shares under the same public key. Exits 0 only if
+//! every step checked out.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -207,6 +208,33 @@ pub fn run(keep: bool) -> anyhow::Result<ExitCode> {
         stats: again.stats.unwrap_or(zero()),
     });
 
+    // 5. Rotate the shares without changing the public key: a stolen old share becomes useless.
+    cluster.start(3)?;
+    let refreshed = rt.block_on(cluster.client(2).refresh_key("dataset-manifests"))?;
+    ensure!(
+        refreshed.public_key == signing.public_key,
+        "the refresh changed the public key"
+    );
+    let after = rt.block_on(
+        cluster
+            .client(3)
+            .sign("dataset-manifests", manifest.as_bytes()),
+    )?;
+    vk.verify_strict(
+        manifest.as_bytes(),
+        &Signature::from_slice(&hex::decode(&after.signature)?)?,
+    )?;
+    println!(
+        "\n5. node 3 back; shares refreshed (generation {}), same public key; signed by nodes {:?}, signature valid",
+        refreshed.generation, after.signers
+    );
+    if let Some(c) = refreshed.ceremony {
+        rows.push(Row {
+            operation: "refresh dataset-manifests".into(),
+            stats: c,
+        });
+    }
+
     print_summary(&rows);
     println!(
         "\nall steps checked out in {:.2} s",
@@ -214,7 +242,6 @@ pub fn run(keep: bool) -> anyhow::Result<ExitCode> {
     );
 
     if keep {
-        cluster.start(3)?;
         println!("\nthe cluster keeps running (Ctrl-C stops it). Talk to it with:");
         println!(
             "  export KEYQUORUM_URL={} KEYQUORUM_TOKEN_FILE={} KEYQUORUM_CLIENT_KEY={}",
