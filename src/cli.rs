@@ -332,6 +332,10 @@ keyquorum keys create reid --algorithm hpke-x25519 --threshold 2 --participants 
         participants: Vec<u16>,
         #[arg(long)]
         threshold: u16,
+        /// Comma-separated ids of current participants that deal; all when absent. Leave out
+        /// only nodes that are gone for good.
+        #[arg(long, value_delimiter = ',')]
+        dealers: Option<Vec<u16>>,
         #[command(flatten)]
         client: ClientOpts,
     },
@@ -857,11 +861,13 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode, Failure> {
             name,
             participants,
             threshold,
+            dealers,
             client,
         } => {
             let request = api::ReshareRequest {
                 participants,
                 threshold,
+                dealers,
             };
             let info = runtime()?.block_on(client.client()?.reshare_key(&name, &request))?;
             print_renewed("reshared", &info, client.json);

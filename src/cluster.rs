@@ -318,8 +318,15 @@ impl LocalCluster {
             futures::executor::block_on(async {
                 futures::join!(r.client.stop(true), r.peer.stop(true));
             });
+            let weak = Arc::downgrade(&r.node);
             drop(r.node);
             let _ = r.thread.join();
+            // The servers' worker threads drop their handle on the node a moment after the
+            // stop completes; the store (and its file lock) closes with the last one.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while weak.strong_count() > 0 && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
         }
     }
 

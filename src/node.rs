@@ -35,6 +35,19 @@ impl ActiveKey {
             public,
         })
     }
+
+    /// Refuses when a coordinator's shares of this key come from another ceremony than this
+    /// node's (`expected` empty: a coordinator that did not say).
+    pub fn same_generation(&self, node: u16, expected: &str) -> Result<(), String> {
+        if expected.is_empty() || expected == self.record.session {
+            return Ok(());
+        }
+        Err(format!(
+            "node {node} holds generation {} of key {} from another ceremony than the \
+             coordinator's: a refresh or reshare is in progress or one of the two missed it",
+            self.record.generation, self.record.name
+        ))
+    }
 }
 
 /// Misbehaviour a test can switch on in an in-process node, to check that the others detect

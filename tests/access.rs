@@ -104,6 +104,7 @@ fn a_compromised_coordinator_can_neither_forge_swap_nor_replay_requests() {
             peer,
             PeerRequest::SignCommit {
                 key: "sig".into(),
+                key_session: String::new(),
                 request: forged_sign.clone(),
             },
         ));
@@ -135,6 +136,7 @@ fn a_compromised_coordinator_can_neither_forge_swap_nor_replay_requests() {
             peer,
             PeerRequest::DecryptPartial {
                 key: "dec".into(),
+                key_session: String::new(),
                 request: forged_decrypt.clone(),
             },
         ));
@@ -154,6 +156,7 @@ fn a_compromised_coordinator_can_neither_forge_swap_nor_replay_requests() {
         2,
         PeerRequest::SignCommit {
             key: "sig".into(),
+            key_session: String::new(),
             request: swapped,
         },
     ));
@@ -165,6 +168,7 @@ fn a_compromised_coordinator_can_neither_forge_swap_nor_replay_requests() {
         2,
         PeerRequest::SignCommit {
             key: "sig".into(),
+            key_session: String::new(),
             request: redirected,
         },
     ));
@@ -195,6 +199,7 @@ fn a_compromised_coordinator_can_neither_forge_swap_nor_replay_requests() {
         2,
         PeerRequest::DecryptPartial {
             key: "dec".into(),
+            key_session: String::new(),
             request: replay(&to_node_1),
         },
     ));
@@ -207,6 +212,7 @@ fn a_compromised_coordinator_can_neither_forge_swap_nor_replay_requests() {
         3,
         PeerRequest::DecryptPartial {
             key: "dec".into(),
+            key_session: String::new(),
             request: replay(&to_node_2),
         },
     ));

@@ -197,6 +197,7 @@ fn small_order_and_twist_points_are_rejected_by_every_node() {
         let session = keyquorum::random_id();
         let request = PeerRequest::DecryptPartial {
             key: "k".into(),
+            key_session: String::new(),
             request: common::forwarded(
                 &h,
                 h.cluster.admin_key(),

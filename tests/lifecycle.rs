@@ -52,6 +52,22 @@ fn round_trip(h: &Harness, via: u16, key: &str, record: &[u8]) -> api::DecryptRe
     opened
 }
 
+fn reshare(
+    h: &Harness,
+    via: u16,
+    key: &str,
+    participants: Vec<u16>,
+    threshold: u16,
+    dealers: Option<Vec<u16>>,
+) -> Result<KeyInfo, api::ClientError> {
+    let request = ReshareRequest {
+        participants,
+        threshold,
+        dealers,
+    };
+    h.rt.block_on(h.client(via).reshare_key(key, &request))
+}
+
 fn share_of(h: &Harness, node: u16, key: &str) -> Option<KeyShare> {
     h.cluster.node(node)?.key(key).map(|k| k.share.clone())
 }
@@ -219,15 +235,7 @@ fn reshare_two_of_three_to_three_of_five_and_three_of_five_to_two_of_three() {
         .create(1, "faces", Algorithm::HpkeX25519, 2, Some(vec![1, 2, 3]))
         .unwrap();
     for (key, before) in [("manifests", &signing), ("faces", &decrypting)] {
-        let grown =
-            h.rt.block_on(h.client(2).reshare_key(
-                key,
-                &ReshareRequest {
-                    participants: vec![1, 2, 3, 4, 5],
-                    threshold: 3,
-                },
-            ))
-            .unwrap();
+        let grown = reshare(&h, 2, key, vec![1, 2, 3, 4, 5], 3, None).unwrap();
         assert_eq!(grown.public_key, before.public_key);
         assert_eq!((grown.threshold, grown.participants.len()), (3, 5));
         let shown = same_everywhere(&h, &[1, 2, 3, 4, 5], key);
@@ -250,15 +258,7 @@ fn reshare_two_of_three_to_three_of_five_and_three_of_five_to_two_of_three() {
 
     // Back to 2-of-3, on a committee that nodes 1 and 2 leave.
     for key in ["manifests", "faces"] {
-        let shrunk =
-            h.rt.block_on(h.client(3).reshare_key(
-                key,
-                &ReshareRequest {
-                    participants: vec![5, 4, 3],
-                    threshold: 2,
-                },
-            ))
-            .unwrap();
+        let shrunk = reshare(&h, 3, key, vec![5, 4, 3], 2, None).unwrap();
         assert_eq!(
             (shrunk.threshold, shrunk.participants.clone()),
             (2, vec![3, 4, 5])
@@ -346,16 +346,22 @@ fn a_failed_refresh_or_reshare_names_the_node_and_the_old_shares_still_sign() {
 
     // Node 2 deals node 4 a sub-share that does not match its commitments.
     set_faults(2, &|f| f.tamper_dkg_round2 = true);
-    let (status, body) = Harness::expect_api_error(h.rt.block_on(h.client(1).reshare_key(
-        "manifests",
-        &ReshareRequest {
-            participants: vec![1, 2, 3, 4],
-            threshold: 3,
-        },
-    )));
+    let (status, body) =
+        Harness::expect_api_error(reshare(&h, 1, "manifests", vec![1, 2, 3, 4], 3, None));
     assert_eq!(status, 502, "{}", body.message);
     assert_eq!(culprit_ids(&body), vec![2]);
     set_faults(2, &|f| f.tamper_dkg_round2 = false);
+    unchanged(&h);
+
+    // Node 4, joining, goes down after round 1 of a reshare.
+    set_faults(4, &|f| {
+        f.unresponsive_kinds.insert("dkg.round1");
+    });
+    let (status, body) =
+        Harness::expect_api_error(reshare(&h, 1, "manifests", vec![1, 2, 3, 4], 3, None));
+    assert!(matches!(status, 502 | 503), "{status}: {}", body.message);
+    assert_eq!(culprit_ids(&body), vec![4]);
+    set_faults(4, &|f| f.unresponsive_kinds.clear());
     unchanged(&h);
 
     // Node 2 cheats in a refresh too.
@@ -366,16 +372,18 @@ fn a_failed_refresh_or_reshare_names_the_node_and_the_old_shares_still_sign() {
     set_faults(2, &|f| f.tamper_dkg_round2 = false);
     unchanged(&h);
 
-    // Bad requests change nothing.
-    for (participants, threshold) in [(vec![1, 2, 9], 2), (vec![1, 2], 3), (vec![1, 1, 2], 2)] {
-        let (status, _) = Harness::expect_api_error(h.rt.block_on(h.client(1).reshare_key(
-            "manifests",
-            &ReshareRequest {
-                participants,
-                threshold,
-            },
-        )));
-        assert_eq!(status, 400);
+    // Bad requests change nothing: unknown node, threshold above n, duplicate, too few
+    // dealers, a dealer without a share.
+    for (participants, threshold, dealers) in [
+        (vec![1, 2, 9], 2, None),
+        (vec![1, 2], 3, None),
+        (vec![1, 1, 2], 2, None),
+        (vec![1, 2, 4], 2, Some(vec![1])),
+        (vec![1, 2, 4], 2, Some(vec![1, 4])),
+    ] {
+        let answer = reshare(&h, 1, "manifests", participants, threshold, dealers);
+        let (status, body) = Harness::expect_api_error(answer);
+        assert_eq!(status, 400, "{}", body.message);
     }
     let (status, _) = Harness::expect_api_error(h.rt.block_on(h.client(1).refresh_key("nope")));
     assert_eq!(status, 404);
@@ -439,4 +447,168 @@ fn a_retired_key_keeps_its_public_data_and_serves_no_more() {
         .entries
         .iter()
         .any(|e| e.action == "key.retire" && e.key.as_deref() == Some("manifests")));
+}
+
+#[test]
+fn a_node_gone_for_good_is_replaced_by_a_reshare_it_does_not_take_part_in() {
+    let mut h = Harness::start(4);
+    let key = h
+        .create(
+            1,
+            "manifests",
+            Algorithm::FrostEd25519,
+            2,
+            Some(vec![1, 2, 3]),
+        )
+        .unwrap();
+    h.cluster.stop(3);
+    let replaced = reshare(&h, 2, "manifests", vec![1, 2, 4], 2, Some(vec![2, 1])).unwrap();
+    assert_eq!(replaced.participants, vec![1, 2, 4]);
+    assert_eq!(replaced.public_key, key.public_key);
+    same_everywhere(&h, &[1, 2, 4], "manifests");
+    h.cluster.stop(2);
+    let signed = sign(&h, 4, "manifests", b"signed by the replacement");
+    assert_eq!(signed.signers, vec![1, 4]);
+    assert!(verifies(
+        &key,
+        b"signed by the replacement",
+        &signed.signature
+    ));
+}
+
+#[test]
+fn a_participant_refuses_a_coordinator_that_holds_another_generation() {
+    use keyquorum::peer::{transport, PeerRequest, PeerResponse};
+    let h = Harness::start(3);
+    h.create(1, "manifests", Algorithm::FrostEd25519, 2, None)
+        .unwrap();
+    let before = h
+        .cluster
+        .node(1)
+        .unwrap()
+        .key("manifests")
+        .unwrap()
+        .record
+        .session
+        .clone();
+    h.rt.block_on(h.client(1).refresh_key("manifests")).unwrap();
+    let body = serde_json::to_vec(&api::SignRequest {
+        message: Some(b64(b"m")),
+        batch: None,
+    })
+    .unwrap();
+    let node1 = h.cluster.node(1).unwrap();
+    let commit = PeerRequest::SignCommit {
+        key: "manifests".into(),
+        key_session: before,
+        request: common::forwarded(
+            &h,
+            h.cluster.admin_key(),
+            "POST",
+            "/v1/keys/manifests/sign",
+            &body,
+        ),
+    };
+    let answer =
+        h.rt.block_on(transport::call(
+            &node1,
+            2,
+            "stale-generation",
+            &commit,
+            None,
+        ))
+        .unwrap();
+    match answer {
+        PeerResponse::Error { message, .. } => {
+            assert!(message.contains("generation 1"), "{message}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn only_a_client_that_may_manage_the_key_renews_or_retires_it_and_each_node_checks() {
+    use api::{ClientInfo, ClientKey, KeyPolicy};
+    use keyquorum::peer::messages::CeremonyPurpose;
+    use keyquorum::peer::{transport, CeremonySpec, PeerErrorCode, PeerRequest, PeerResponse};
+    let h = Harness::start(3);
+    let signer = ClientKey::generate("signer");
+    h.rt.block_on(h.client(1).put_client(&ClientInfo {
+        name: "signer".into(),
+        public_key: signer.public_hex(),
+        roles: vec![],
+    }))
+    .unwrap();
+    h.create(1, "manifests", Algorithm::FrostEd25519, 2, None)
+        .unwrap();
+    let policy = KeyPolicy {
+        sign: vec!["signer".into()],
+        read: vec!["signer".into()],
+        ..h.cluster.node(1).unwrap().policy("manifests").unwrap()
+    };
+    h.rt.block_on(h.client(1).set_policy("manifests", &policy))
+        .unwrap();
+
+    let as_signer = h.unauthenticated(2).with_signer(signer.clone());
+    let refused = [
+        h.rt.block_on(as_signer.refresh_key("manifests"))
+            .map(|_| ()),
+        h.rt.block_on(as_signer.retire_key("manifests")).map(|_| ()),
+        h.rt.block_on(as_signer.repair_key(
+            "manifests",
+            &RepairRequest {
+                node: 1,
+                helpers: None,
+            },
+        ))
+        .map(|_| ()),
+    ];
+    for answer in refused {
+        let (status, body) = Harness::expect_api_error(answer);
+        assert_eq!(status, 403, "{}", body.message);
+    }
+
+    // A compromised node 1 dresses the signer's signing request up as a refresh: every other
+    // node reads the signed request itself and refuses.
+    let body = serde_json::to_vec(&api::SignRequest {
+        message: Some(b64(b"m")),
+        batch: None,
+    })
+    .unwrap();
+    let node1 = h.cluster.node(1).unwrap();
+    let previous = node1.key("manifests").unwrap().record.clone();
+    let spec = CeremonySpec {
+        name: "manifests".into(),
+        algorithm: previous.algorithm,
+        threshold: previous.threshold,
+        participants: previous.participants.clone(),
+        created_at: previous.created_at.clone(),
+        coordinator: 1,
+        policy: policy.clone(),
+        purpose: CeremonyPurpose::Refresh { previous },
+    };
+    for path in ["/v1/keys/manifests/sign", "/v1/keys/manifests/refresh"] {
+        let start = PeerRequest::DkgStart {
+            spec: spec.clone(),
+            request: common::forwarded(&h, &signer, "POST", path, &body),
+        };
+        let answer =
+            h.rt.block_on(transport::call(
+                &node1,
+                2,
+                &keyquorum::random_id(),
+                &start,
+                None,
+            ))
+            .unwrap();
+        match answer {
+            PeerResponse::Error {
+                code: PeerErrorCode::Unauthorized,
+                message,
+                ..
+            } => assert!(message.contains("refuses"), "{message}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+    assert_eq!(info(&h, 2, "manifests").generation, 0);
 }

@@ -234,6 +234,7 @@ fn signers_refuse_replayed_packages_and_substituted_messages() {
     .unwrap();
     let commit = PeerRequest::SignCommit {
         key: "k".into(),
+        key_session: String::new(),
         request: common::forwarded(&h, h.cluster.admin_key(), "POST", "/v1/keys/k/sign", &body),
     };
     let mut commitments = BTreeMap::new();

@@ -108,6 +108,11 @@ pub struct ReshareRequest {
     pub participants: Vec<u16>,
     /// The new threshold: 2 ≤ threshold ≤ number of participants.
     pub threshold: u16,
+    /// Current participants that deal (at least the current threshold); all of them when
+    /// absent. Leave out only nodes that are gone for good: a node left out keeps its share of
+    /// the same key, so fewer than the current threshold may be left out of both committees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dealers: Option<Vec<u16>>,
 }
 
 /// `POST /v1/keys`

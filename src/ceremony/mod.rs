@@ -51,6 +51,7 @@ pub fn record_of(spec: &crate::peer::CeremonySpec, public_keys: &str, session: &
         CeremonyPurpose::Reshare {
             previous,
             participants,
+            ..
         } => (
             participants.clone(),
             previous.created_at.clone(),

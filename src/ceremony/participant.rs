@@ -292,6 +292,7 @@ fn begin(node: &Node, spec: &CeremonySpec) -> Result<Begun, PeerResponse> {
         }
         CeremonyPurpose::Reshare {
             previous,
+            dealers,
             participants,
         } => {
             let old = PublicKeys::from_bytes(
@@ -316,7 +317,7 @@ fn begin(node: &Node, spec: &CeremonySpec) -> Result<Begun, PeerResponse> {
             };
             let params = ReshareParams {
                 me: node.id(),
-                dealers: previous.participants.clone(),
+                dealers: dealers.clone(),
                 new_participants: participants.clone(),
                 new_threshold: spec.threshold,
             };
@@ -744,14 +745,23 @@ fn permit_renewal(
                 && spec.participants == previous.participants
                 && spec.threshold == previous.threshold,
         ),
-        CeremonyPurpose::Reshare { participants, .. } => {
+        CeremonyPurpose::Reshare {
+            participants,
+            dealers,
+            ..
+        } => {
             let body: ReshareRequest = serde_json::from_slice(&request.body)
                 .map_err(|e| refused(format!("the signed request is not a reshare: {e}")))?;
-            let mut asked = body.participants.clone();
-            asked.sort_unstable();
+            let sorted = |mut ids: Vec<u16>| {
+                ids.sort_unstable();
+                ids
+            };
+            let asked_dealers = sorted(body.dealers.unwrap_or(previous.participants.clone()));
             (
                 "reshare",
-                asked == *participants && body.threshold == spec.threshold,
+                sorted(body.participants) == *participants
+                    && asked_dealers == *dealers
+                    && body.threshold == spec.threshold,
             )
         }
         CeremonyPurpose::Create => unreachable!("checked above"),

@@ -89,12 +89,8 @@ pub async fn reshare(
 ) -> Result<(KeyRecord, KeyPolicy, Cost), ApiError> {
     let (previous, policy) = current(node, name)?;
     let new_committee = committee(node, request.participants, request.threshold)?;
-    let mut members: Vec<u16> = previous
-        .participants
-        .iter()
-        .chain(&new_committee)
-        .copied()
-        .collect();
+    let dealers = dealers(&previous, request.dealers, &new_committee)?;
+    let mut members: Vec<u16> = dealers.iter().chain(&new_committee).copied().collect();
     members.sort_unstable();
     members.dedup();
     let spec = spec_for(
@@ -105,9 +101,55 @@ pub async fn reshare(
         members,
         CeremonyPurpose::Reshare {
             previous: previous.clone(),
+            dealers,
             participants: new_committee,
         },
     );
     let (record, cost) = run(node, &spec, client_request).await?;
     Ok((record, spec.policy, cost))
+}
+
+/// The current holders that deal in a reshare: all of them, or the ones asked for, as long
+/// as the holders left out of both committees (who keep their share of the same key) are too
+/// few to use it.
+fn dealers(
+    previous: &KeyRecord,
+    asked: Option<Vec<u16>>,
+    new_committee: &[u16],
+) -> Result<Vec<u16>, ApiError> {
+    let Some(mut dealers) = asked else {
+        return Ok(previous.participants.clone());
+    };
+    dealers.sort_unstable();
+    if dealers.windows(2).any(|w| w[0] == w[1]) {
+        return Err(ApiError::bad_request("dealers contain a duplicate id"));
+    }
+    if let Some(d) = dealers.iter().find(|d| !previous.participants.contains(d)) {
+        return Err(ApiError::bad_request(format!(
+            "node {d} cannot deal: it holds no share of key {} (participants: {:?})",
+            previous.name, previous.participants
+        )));
+    }
+    let t = usize::from(previous.threshold);
+    if dealers.len() < t {
+        return Err(ApiError::bad_request(format!(
+            "a reshare needs at least {t} dealers, got {}",
+            dealers.len()
+        )));
+    }
+    let left_out: Vec<u16> = previous
+        .participants
+        .iter()
+        .copied()
+        .filter(|p| !dealers.contains(p) && !new_committee.contains(p))
+        .collect();
+    if left_out.len() >= t {
+        return Err(ApiError::bad_request(format!(
+            "nodes {left_out:?} would keep {} shares of key {}, enough to use it (threshold {t}); \
+             leave out fewer, or let them deal",
+            left_out.len(),
+            previous.name
+        )));
+    }
+    Ok(dealers)
 }

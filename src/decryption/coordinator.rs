@@ -153,6 +153,7 @@ pub async fn decrypt(
     let session = crate::random_id();
     let request = PeerRequest::DecryptPartial {
         key: key.to_string(),
+        key_session: active.record.session.clone(),
         request: request.clone(),
     };
     while !ephemerals.is_empty() && good.len() < t {

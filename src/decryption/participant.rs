@@ -26,6 +26,7 @@ pub fn partials(
     from: u16,
     session: &str,
     key: &str,
+    key_session: &str,
     request: &ClientRequest,
 ) -> PeerResponse {
     if node.is_sealed() {
@@ -41,6 +42,13 @@ pub fn partials(
     let Some(scheme) = scheme_of(active.record.algorithm) else {
         return error(format!("key {key} is a signing key; it cannot decrypt"));
     };
+    if let Err(e) = active.same_generation(node.id(), key_session) {
+        return PeerResponse::Error {
+            code: PeerErrorCode::Conflict,
+            message: e,
+            culprit: None,
+        };
+    }
     // The client's signature, freshness, nonce, the key's policy and its approvals: checked
     // here; and the points to decrypt come from the client's signed ciphertexts, so a
     // coordinator cannot slip in others.

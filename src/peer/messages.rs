@@ -75,10 +75,11 @@ pub enum CeremonyPurpose {
     /// New shares of the key `previous` describes, for all of its participants (frost
     /// `keys::refresh`).
     Refresh { previous: KeyRecord },
-    /// The holders of `previous` deal shares of their shares to `participants` with the
-    /// spec's threshold; the spec's participants are both committees together.
+    /// `dealers`, holders of `previous`, deal shares of their shares to `participants` with
+    /// the spec's threshold; the spec's participants are both together.
     Reshare {
         previous: KeyRecord,
+        dealers: Vec<u16>,
         participants: Vec<u16>,
     },
 }
@@ -166,6 +167,11 @@ pub enum PeerRequest {
     /// Signing round 1: commit to nonces for each message of the client's signed request.
     SignCommit {
         key: String,
+        /// The ceremony that made the coordinator's shares of the key: a participant holding
+        /// another generation (a refresh or reshare in progress, or missed) refuses instead of
+        /// answering with a share that would not combine.
+        #[serde(default)]
+        key_session: String,
         request: ClientRequest,
     },
     /// Signing round 2: one signing package per message, in order.
@@ -177,6 +183,9 @@ pub enum PeerRequest {
     /// request, sealed to the coordinator.
     DecryptPartial {
         key: String,
+        /// As in [`PeerRequest::SignCommit`].
+        #[serde(default)]
+        key_session: String,
         request: ClientRequest,
     },
     /// A client or policy change: check it and hold it as change number `seq`.

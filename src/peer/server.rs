@@ -73,15 +73,26 @@ pub fn handle(node: &Arc<Node>, from: u16, session: &str, request: PeerRequest) 
         PeerRequest::RepairValues { incoming } => {
             crate::repair::participant::values(node, from, session, &incoming)
         }
-        PeerRequest::SignCommit { key, request } => {
-            crate::signing::participant::commit(node, from, session, &key, &request)
-        }
+        PeerRequest::SignCommit {
+            key,
+            key_session,
+            request,
+        } => crate::signing::participant::commit(node, from, session, &key, &key_session, &request),
         PeerRequest::SignShare { packages } => {
             crate::signing::participant::share(node, from, session, &packages)
         }
-        PeerRequest::DecryptPartial { key, request } => {
-            crate::decryption::participant::partials(node, from, session, &key, &request)
-        }
+        PeerRequest::DecryptPartial {
+            key,
+            key_session,
+            request,
+        } => crate::decryption::participant::partials(
+            node,
+            from,
+            session,
+            &key,
+            &key_session,
+            &request,
+        ),
         PeerRequest::AdminPrepare { seq, request } => {
             crate::admin::participant::prepare(node, from, seq, request)
         }

@@ -114,6 +114,7 @@ async fn attempt(
     let session = crate::random_id();
     let commit = PeerRequest::SignCommit {
         key: record.name.clone(),
+        key_session: record.session.clone(),
         request: request.clone(),
     };
     let round = Round1 {

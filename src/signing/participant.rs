@@ -38,6 +38,7 @@ pub fn commit(
     from: u16,
     session: &str,
     key: &str,
+    key_session: &str,
     request: &ClientRequest,
 ) -> PeerResponse {
     if node.is_sealed() {
@@ -57,6 +58,9 @@ pub fn commit(
             PeerErrorCode::Invalid,
             format!("key {key} is a decryption key; it cannot sign"),
         );
+    }
+    if let Err(e) = active.same_generation(node.id(), key_session) {
+        return error(PeerErrorCode::Conflict, e);
     }
     // The client's own signature, freshness, nonce and the key's policy: checked here, not
     // taken from the coordinator.
