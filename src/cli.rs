@@ -810,8 +810,13 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode, Failure> {
                 print_json(&list);
             } else {
                 for k in &list.keys {
+                    let retired = if k.state == api::KeyState::Retired {
+                        "  (retired)"
+                    } else {
+                        ""
+                    };
                     println!(
-                        "{:<24} {:<16} {}-of-{}  {}",
+                        "{:<24} {:<16} {}-of-{}  {}{retired}",
                         k.name,
                         k.algorithm.as_str(),
                         k.threshold,

@@ -288,6 +288,8 @@ fn key_lifecycle_from_the_command_line() {
     );
     let retired = ok(&cli(&h, 1, &["keys", "retire", "manifests"], ""));
     assert!(retired.starts_with("retired manifests at "), "{retired}");
+    let listed = ok(&cli(&h, 2, &["keys", "list"], ""));
+    assert!(listed.contains("(retired)"), "{listed}");
     let shown: api::KeyInfo =
         serde_json::from_str(&ok(&cli(&h, 3, &["keys", "show", "manifests"], ""))).unwrap();
     assert_eq!(shown.state, api::KeyState::Retired);

@@ -32,9 +32,10 @@ fn lifecycle(c: &mut Criterion) {
             b.iter(|| reshare::run_in_memory(&key, &ids, &ids, t, &mut OsRng).unwrap())
         });
         let grown: Vec<u16> = (1..=n + 2).collect();
-        group.bench_function(format!("reshare_grow/{t}-of-{n}_to_{}-of-{}", t + 1, n + 2), |b| {
-            b.iter(|| reshare::run_in_memory(&key, &ids, &grown, t + 1, &mut OsRng).unwrap())
-        });
+        group.bench_function(
+            format!("reshare_grow/{t}-of-{n}_to_{}-of-{}", t + 1, n + 2),
+            |b| b.iter(|| reshare::run_in_memory(&key, &ids, &grown, t + 1, &mut OsRng).unwrap()),
+        );
         let helpers: Vec<_> = key[1..=usize::from(t)].iter().map(|(s, _)| s).collect();
         group.bench_function(format!("repair/{t}-of-{n}"), |b| {
             b.iter(|| repair::repair_in_memory(&helpers, 1, &public, &mut OsRng).unwrap())

@@ -677,6 +677,39 @@ mod tests {
     }
 
     #[test]
+    fn a_refresh_share_off_the_senders_polynomial_is_blamed_on_the_sender() {
+        for curve in [Curve::Ed25519, Curve::Secp256k1] {
+            let old = run_in_memory(curve, 2, &[1, 2, 3], &mut OsRng).unwrap();
+            let mut parts = BTreeMap::new();
+            let mut r1 = BTreeMap::new();
+            for (share, public) in &old {
+                let params = DkgParams {
+                    me: share.identifier(),
+                    participants: vec![1, 2, 3],
+                    threshold: 2,
+                };
+                let (p, pkg) = Dkg::start_refresh(params, share, public, &mut OsRng).unwrap();
+                parts.insert(share.identifier(), p);
+                r1.insert(share.identifier(), pkg);
+            }
+            let mut echoes = BTreeMap::new();
+            for (me, p) in parts.iter_mut() {
+                echoes.insert(*me, p.receive_round1(&others_of(*me, &r1)).unwrap());
+            }
+            let mut to1 = BTreeMap::new();
+            for (me, p) in parts.iter_mut() {
+                if let Some(pkg) = p.check_echoes(&others_of(*me, &echoes)).unwrap().remove(&1) {
+                    to1.insert(*me, pkg);
+                }
+            }
+            to1.insert(3, faults::tampered_round2(curve, &mut OsRng).unwrap());
+            let p1 = parts.get_mut(&1).unwrap();
+            let err = p1.receive_round2(&to1).err().unwrap();
+            assert_eq!(err.culprit_id(), Some(3), "{err}");
+        }
+    }
+
+    #[test]
     fn a_refresh_needs_every_holder() {
         let old = run_in_memory(Curve::Ed25519, 2, &[1, 2, 3], &mut OsRng).unwrap();
         let params = DkgParams {

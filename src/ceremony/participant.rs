@@ -295,6 +295,22 @@ fn begin(node: &Node, spec: &CeremonySpec) -> Result<Begun, PeerResponse> {
             dealers,
             participants,
         } => {
+            let mut members: Vec<u16> = dealers.iter().chain(participants).copied().collect();
+            members.sort_unstable();
+            members.dedup();
+            let left_out = previous
+                .participants
+                .iter()
+                .filter(|p| !members.contains(p))
+                .count();
+            if members != spec.participants || left_out >= usize::from(previous.threshold) {
+                return Err(error(
+                    PeerErrorCode::Invalid,
+                    "the reshare's members are not its dealers and new committee, or leave \
+                     enough holders out to use the key",
+                    None,
+                ));
+            }
             let old = PublicKeys::from_bytes(
                 curve,
                 &hex::decode(&previous.public_keys).unwrap_or_default(),
