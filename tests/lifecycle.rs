@@ -68,6 +68,12 @@ fn reshare(
     h.rt.block_on(h.client(via).reshare_key(key, &request))
 }
 
+/// A 2-of-3 frost-ed25519 key named `name` on nodes 1, 2 and 3.
+fn two_of_three(h: &Harness, name: &str) -> KeyInfo {
+    h.create(1, name, Algorithm::FrostEd25519, 2, Some(vec![1, 2, 3]))
+        .unwrap()
+}
+
 fn share_of(h: &Harness, node: u16, key: &str) -> Option<KeyShare> {
     h.cluster.node(node)?.key(key).map(|k| k.share.clone())
 }
@@ -222,15 +228,7 @@ fn a_wiped_node_is_repaired_and_signs_again() {
 #[test]
 fn reshare_two_of_three_to_three_of_five_and_three_of_five_to_two_of_three() {
     let mut h = Harness::start(5);
-    let signing = h
-        .create(
-            1,
-            "manifests",
-            Algorithm::FrostEd25519,
-            2,
-            Some(vec![1, 2, 3]),
-        )
-        .unwrap();
+    let signing = two_of_three(&h, "manifests");
     let decrypting = h
         .create(1, "faces", Algorithm::HpkeX25519, 2, Some(vec![1, 2, 3]))
         .unwrap();
@@ -293,15 +291,7 @@ fn reshare_two_of_three_to_three_of_five_and_three_of_five_to_two_of_three() {
 #[test]
 fn a_failed_refresh_or_reshare_names_the_node_and_the_old_shares_still_sign() {
     let h = Harness::start(4);
-    let key = h
-        .create(
-            1,
-            "manifests",
-            Algorithm::FrostEd25519,
-            2,
-            Some(vec![1, 2, 3]),
-        )
-        .unwrap();
+    let key = two_of_three(&h, "manifests");
     let shares: Vec<KeyShare> = (1..=3)
         .map(|n| share_of(&h, n, "manifests").unwrap())
         .collect();
@@ -452,15 +442,7 @@ fn a_retired_key_keeps_its_public_data_and_serves_no_more() {
 #[test]
 fn a_node_gone_for_good_is_replaced_by_a_reshare_it_does_not_take_part_in() {
     let mut h = Harness::start(4);
-    let key = h
-        .create(
-            1,
-            "manifests",
-            Algorithm::FrostEd25519,
-            2,
-            Some(vec![1, 2, 3]),
-        )
-        .unwrap();
+    let key = two_of_three(&h, "manifests");
     h.cluster.stop(3);
     let replaced = reshare(&h, 2, "manifests", vec![1, 2, 4], 2, Some(vec![2, 1])).unwrap();
     assert_eq!(replaced.participants, vec![1, 2, 4]);

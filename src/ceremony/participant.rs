@@ -150,19 +150,8 @@ pub fn start(
     spec: CeremonySpec,
     request: &ClientRequest,
 ) -> PeerResponse {
-    if spec.coordinator != from {
-        return error(
-            PeerErrorCode::Invalid,
-            "the ceremony's coordinator must be the sender",
-            None,
-        );
-    }
-    if node.is_sealed() {
-        return error(
-            PeerErrorCode::Sealed,
-            format!("node {} is sealed", node.id()),
-            None,
-        );
+    if let Some(refusal) = crate::peer::refuse_start(node, from, spec.coordinator, "ceremony") {
+        return refusal;
     }
     let action = spec.purpose.action();
     if let Err(e) = authenticate(node, from, request).and_then(|c| match &spec.purpose {

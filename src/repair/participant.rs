@@ -48,19 +48,8 @@ pub fn start(
     spec: RepairSpec,
     request: &ClientRequest,
 ) -> PeerResponse {
-    if spec.coordinator != from {
-        return error(
-            PeerErrorCode::Invalid,
-            "the repair's coordinator must be the sender",
-            None,
-        );
-    }
-    if node.is_sealed() {
-        return error(
-            PeerErrorCode::Sealed,
-            format!("node {} is sealed", node.id()),
-            None,
-        );
+    if let Some(refusal) = crate::peer::refuse_start(node, from, spec.coordinator, "repair") {
+        return refusal;
     }
     let name = spec.record.name.clone();
     if let Err(e) = authenticate(node, from, request).and_then(|c| permit(node, &spec, request, c))
