@@ -19,7 +19,7 @@ fn a_tiny_run_writes_the_report_and_charts() {
         "--nodes",
         "3",
         "--ops",
-        "dkg,sign,decrypt",
+        "dkg,sign,decrypt,refresh",
         "--quick",
         "--concurrency",
         "2",
@@ -48,7 +48,8 @@ fn a_tiny_run_writes_the_report_and_charts() {
             "dkg",
             "sign",
             "decrypt hpke-x25519",
-            "decrypt ecies-secp256k1"
+            "decrypt ecies-secp256k1",
+            "refresh"
         ]
     );
     for r in &report.rows {
@@ -81,7 +82,7 @@ fn a_tiny_run_writes_the_report_and_charts() {
         assert!(b.coordinator_stats_per_request > 0.0, "{what}");
         assert!(b.coordinator_stats_per_request <= sent + received, "{what}");
     }
-    assert_eq!(report.baselines.len(), 4);
+    assert_eq!(report.baselines.len(), 5);
 
     let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
     assert!(md.contains("# keyquorum cost report"));
@@ -93,7 +94,7 @@ fn a_tiny_run_writes_the_report_and_charts() {
             svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
             "{chart}"
         );
-        assert_eq!(svg.matches("<polyline").count(), 4, "{chart}");
+        assert_eq!(svg.matches("<polyline").count(), 5, "{chart}");
     }
 }
 

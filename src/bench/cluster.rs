@@ -175,6 +175,7 @@ pub fn measure(
 ) -> anyhow::Result<Measured> {
     let m = match op {
         Op::Dkg => dkg(rt, cluster, t, plan)?,
+        Op::Refresh => refresh(rt, cluster, t, plan)?,
         Op::Sign => signing(rt, cluster, t, plan)?,
         Op::DecryptHpke => decryption(rt, cluster, Scheme::HpkeX25519, t, plan)?,
         Op::DecryptEcies => decryption(rt, cluster, Scheme::EciesSecp256k1, t, plan)?,
@@ -218,6 +219,64 @@ fn dkg(
         plan.concurrency,
         plan.throughput_requests,
         move |k| ceremony(clients[k % clients.len()].clone(), &names),
+    ));
+    Ok(Measured {
+        sequential: checked(seq, check)?,
+        wire,
+        concurrent: checked(conc, check)?,
+    })
+}
+
+/// Refreshes of keys made once: one key for the sequential phase, and one per client task
+/// for the concurrent one (two refreshes of one key cannot run at once), taken from a pool.
+fn refresh(
+    rt: &tokio::runtime::Runtime,
+    cluster: &BenchCluster,
+    t: u16,
+    plan: &Plan,
+) -> anyhow::Result<Measured> {
+    let n = cluster.n();
+    let first = cluster.clients[0].clone();
+    let mut names = Vec::new();
+    for k in 0..=plan.concurrency {
+        let name = format!("refresh-{k}");
+        rt.block_on(create_key(
+            first.clone(),
+            name.clone(),
+            Algorithm::FrostEd25519,
+            t,
+        ))?;
+        names.push(name);
+    }
+    let sequential_key = names.remove(0);
+    let pool = Arc::new(tokio::sync::Mutex::new(names));
+    let refresh_one = |client: Client, name: String| async move {
+        let info = client.refresh_key(&name).await?;
+        let stats = info.ceremony.clone().context("no ceremony stats")?;
+        Ok((stats, info))
+    };
+    let check = |info: &KeyInfo| {
+        if info.participants.len() != n || info.generation == 0 {
+            bail!("a refresh answered {info:?}");
+        }
+        Ok(())
+    };
+    let (seq, wire) = cluster.sequential(rt, plan.samples, || {
+        refresh_one(first.clone(), sequential_key.clone())
+    });
+    let clients = cluster.clients.clone();
+    let conc = rt.block_on(load::concurrent(
+        plan.concurrency,
+        plan.throughput_requests,
+        move |k| {
+            let (client, pool) = (clients[k % clients.len()].clone(), pool.clone());
+            async move {
+                let name = pool.lock().await.pop().context("no idle key to refresh")?;
+                let outcome = refresh_one(client, name.clone()).await;
+                pool.lock().await.push(name);
+                outcome
+            }
+        },
     ));
     Ok(Measured {
         sequential: checked(seq, check)?,

@@ -33,6 +33,18 @@ pub fn dkg_ms(t: u16, n: u16, samples: usize) -> anyhow::Result<f64> {
     Ok(median(&times))
 }
 
+/// Median milliseconds of a whole in-process refresh of a key's shares.
+pub fn refresh_ms(t: u16, n: u16, samples: usize) -> anyhow::Result<f64> {
+    let mut keys = dkg(Curve::Ed25519, t, n)?;
+    let mut times = Vec::with_capacity(samples);
+    for _ in 0..samples.max(1) {
+        let start = Instant::now();
+        keys = keyshares::dkg::refresh_in_memory(&keys, &mut OsRng)?;
+        times.push(ms(start.elapsed()));
+    }
+    Ok(median(&times))
+}
+
 /// Commit by t signers, signing package, t signature shares, aggregate (which verifies).
 pub fn sign_once(keys: &Keys, t: usize, message: &[u8]) -> anyhow::Result<Vec<u8>> {
     let mut nonces = Vec::with_capacity(t);

@@ -46,6 +46,7 @@ fn in_process_ms(op: Op, t: u16, n: u16, plan: &options::Plan) -> anyhow::Result
     let samples = plan.in_process_samples;
     match op {
         Op::Dkg => inprocess::dkg_ms(t, n, samples),
+        Op::Refresh => inprocess::refresh_ms(t, n, samples),
         Op::Sign => inprocess::sign_ms(t, n, samples),
         Op::DecryptHpke => inprocess::decrypt_ms(Scheme::HpkeX25519, t, n, plan.batch, samples),
         Op::DecryptEcies => {

@@ -13,7 +13,7 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "3,5,9,21", value_parser = parse_nodes)]
     pub nodes: Vec<u16>,
     /// Operations, comma-separated: dkg, sign, decrypt (HPKE and ECIES), decrypt-hpke,
-    /// decrypt-ecies.
+    /// decrypt-ecies, refresh (new shares of one key, same public key).
     #[arg(long, value_delimiter = ',', default_value = "dkg,sign,decrypt", value_parser = parse_op)]
     pub ops: Vec<OpChoice>,
     /// Directory for report.md, report.json and the charts; created if absent.
@@ -45,6 +45,7 @@ pub enum OpChoice {
     Decrypt,
     DecryptHpke,
     DecryptEcies,
+    Refresh,
 }
 
 /// One measured operation.
@@ -54,6 +55,7 @@ pub enum Op {
     Sign,
     DecryptHpke,
     DecryptEcies,
+    Refresh,
 }
 
 impl Op {
@@ -62,12 +64,13 @@ impl Op {
             Op::Dkg => "dkg",
             Op::Sign => "sign",
             Op::DecryptHpke | Op::DecryptEcies => "decrypt",
+            Op::Refresh => "refresh",
         }
     }
 
     pub fn algorithm(self) -> api::Algorithm {
         match self {
-            Op::Dkg | Op::Sign => api::Algorithm::FrostEd25519,
+            Op::Dkg | Op::Sign | Op::Refresh => api::Algorithm::FrostEd25519,
             Op::DecryptHpke => api::Algorithm::HpkeX25519,
             Op::DecryptEcies => api::Algorithm::EciesSecp256k1,
         }
@@ -76,7 +79,7 @@ impl Op {
     /// What one item of the operation is: the figures "per op" are per item.
     pub fn unit(self) -> &'static str {
         match self {
-            Op::Dkg => "ceremony",
+            Op::Dkg | Op::Refresh => "ceremony",
             Op::Sign => "signature",
             Op::DecryptHpke | Op::DecryptEcies => "record",
         }
@@ -85,7 +88,7 @@ impl Op {
     /// `dkg`, `sign`, `decrypt hpke-x25519`: the label of charts and tables.
     pub fn label(self) -> String {
         match self {
-            Op::Dkg | Op::Sign => self.name().to_string(),
+            Op::Dkg | Op::Sign | Op::Refresh => self.name().to_string(),
             _ => format!("{} {}", self.name(), self.algorithm()),
         }
     }
@@ -98,10 +101,11 @@ fn parse_op(s: &str) -> Result<OpChoice, String> {
         "decrypt" => OpChoice::Decrypt,
         "decrypt-hpke" => OpChoice::DecryptHpke,
         "decrypt-ecies" => OpChoice::DecryptEcies,
+        "refresh" => OpChoice::Refresh,
         other => {
             return Err(format!(
-                "unknown operation {other:?}; expected dkg, sign, decrypt, decrypt-hpke or \
-                 decrypt-ecies"
+                "unknown operation {other:?}; expected dkg, sign, decrypt, decrypt-hpke, \
+                 decrypt-ecies or refresh"
             ))
         }
     })
@@ -228,6 +232,7 @@ impl Options {
                 OpChoice::Decrypt => &[Op::DecryptHpke, Op::DecryptEcies],
                 OpChoice::DecryptHpke => &[Op::DecryptHpke],
                 OpChoice::DecryptEcies => &[Op::DecryptEcies],
+                OpChoice::Refresh => &[Op::Refresh],
             });
         }
         ops.sort_unstable();
@@ -269,9 +274,9 @@ impl Options {
         }
         let big = n > 9;
         let (samples, per_client, in_process) = match op {
-            Op::Dkg if big => (4, 1, 3),
-            Op::Dkg if n > 5 => (8, 1, 5),
-            Op::Dkg => (15, 2, 10),
+            Op::Dkg | Op::Refresh if big => (4, 1, 3),
+            Op::Dkg | Op::Refresh if n > 5 => (8, 1, 5),
+            Op::Dkg | Op::Refresh => (15, 2, 10),
             Op::Sign if big => (100, 10, 100),
             Op::Sign => (200, 25, 200),
             Op::DecryptHpke | Op::DecryptEcies if big => (5, 1, 3),
