@@ -374,14 +374,15 @@ pub async fn run(
             let abort = PeerRequest::DkgAbort {
                 reason: api.body.message.clone(),
             };
-            everyone(node, &session, &spec.participants, &abort).await;
+            everyone(node, &session, &spec.participants, &abort, None).await;
             return Err(api);
         }
     };
     let mut rounds = CEREMONY_ROUNDS;
     if spec.purpose.previous().is_some() {
         // Participants keep the replaced share until they hear that every one activated.
-        everyone(node, &session, &spec.participants, &PeerRequest::DkgClose).await;
+        let close = PeerRequest::DkgClose;
+        everyone(node, &session, &spec.participants, &close, Some(&counters)).await;
         rounds += 1;
     }
     let record = super::record_of(spec, &confirmation.public_keys, &session);
@@ -390,12 +391,19 @@ pub async fn run(
     Ok((record, cost))
 }
 
-/// Sends `request` to every participant, best effort (aborts and closes).
-async fn everyone(node: &Arc<Node>, session: &str, participants: &[u16], request: &PeerRequest) {
+/// Sends `request` to every participant, best effort (aborts and closes); `counters` counts
+/// it as part of the operation's cost.
+async fn everyone(
+    node: &Arc<Node>,
+    session: &str,
+    participants: &[u16],
+    request: &PeerRequest,
+    counters: Option<&Counters>,
+) {
     join_all(
         participants
             .iter()
-            .map(|p| transport::call(node, *p, session, request, None)),
+            .map(|p| transport::call(node, *p, session, request, counters)),
     )
     .await;
 }

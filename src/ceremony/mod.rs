@@ -7,8 +7,10 @@
 //! recipient, and the echo round catches an origin that sent different packages to different
 //! peers.
 
+mod activation;
 pub mod coordinator;
 pub mod participant;
+mod permit;
 pub mod protocol;
 pub mod renewal;
 
@@ -26,11 +28,28 @@ pub mod kinds {
 /// What every participant signs at the end (DESIGN.md §4.4): the key as it sees it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Confirmation {
-    pub spec: crate::peer::CeremonySpec,
+    /// Hex, SHA-256 of the ceremony's spec as this participant took part in it: the key's
+    /// name, algorithm, committee, policy and, for a refresh or reshare, its previous record.
+    pub spec_sha256: String,
     /// Hex of the frost public key package.
     pub public_keys: String,
     /// Hex, SHA-256 of the public key package.
     pub public_digest: String,
+}
+
+impl Confirmation {
+    pub fn new(
+        spec: &crate::peer::CeremonySpec,
+        public_keys: String,
+        public_digest: String,
+    ) -> Self {
+        let spec = serde_json::to_vec(spec).unwrap_or_default();
+        Confirmation {
+            spec_sha256: crate::audit::hex_sha256(&spec),
+            public_keys,
+            public_digest,
+        }
+    }
 }
 
 /// The sealing context of a round-2 package: session, sender and recipient.

@@ -3,11 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-use api::{CreateKeyRequest, ReshareRequest, Role};
-
-use crate::auth::policy::{initial, Permission};
-use crate::auth::{audit_denial, authenticate, peer_refusal, AuthError, Caller, ClientRequest};
 use std::time::Instant;
 
 use keyshares::dkg::{faults, Dkg, DkgParams, Echo};
@@ -16,8 +11,11 @@ use keyshares::{KeyShare, ProtocolError, PublicKeys};
 use parking_lot::Mutex;
 use zeroize::Zeroizing;
 
+use super::activation::{activate, undo, Rollback};
+use super::permit::{permit_ceremony, permit_renewal};
 use super::protocol::Protocol;
 use super::{kinds, record_of, round2_context, Confirmation};
+use crate::auth::{audit_denial, authenticate, peer_refusal, ClientRequest};
 use crate::node::{ActiveKey, Node};
 use crate::peer::messages::CeremonyPurpose;
 use crate::peer::{CeremonySpec, Envelope, PeerErrorCode, PeerResponse};
@@ -32,12 +30,6 @@ pub struct DkgSession {
     /// ceremony is aborted; dropped (and the share zeroized) when it closes or expires.
     rollback: Option<Rollback>,
     pub started: Instant,
-}
-
-struct Rollback {
-    record: Option<KeyRecord>,
-    share: Option<KeyShare>,
-    policy: Option<api::KeyPolicy>,
 }
 
 fn error(code: PeerErrorCode, message: impl Into<String>, culprit: Option<u16>) -> PeerResponse {
@@ -499,11 +491,7 @@ pub fn round2(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
         (Ok(b), Ok(d)) => (hex::encode(b), hex::encode(d)),
         (Err(e), _) | (_, Err(e)) => return protocol(e),
     };
-    let confirmation = Confirmation {
-        spec: s.spec.clone(),
-        public_keys: public_hex,
-        public_digest: digest,
-    };
+    let confirmation = Confirmation::new(&s.spec, public_hex, digest);
     let payload = serde_json::to_vec(&confirmation).unwrap_or_default();
     s.result = Some((share, public, confirmation));
     outgoing(node, &s.spec, session, kinds::CONFIRMATION, |_| {
@@ -574,94 +562,6 @@ pub fn confirm(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope]
     PeerResponse::Ack
 }
 
-/// Makes the ceremony's result this node's key, durably; for a refresh or reshare returns
-/// what it replaced.
-fn activate(
-    node: &Node,
-    spec: &CeremonySpec,
-    record: &KeyRecord,
-    share: Option<KeyShare>,
-) -> Result<Option<Rollback>, PeerResponse> {
-    let store_failed = |e: crate::store::StoreError| {
-        tracing::error!(key = %record.name, error = %e, "storing a key failed");
-        error(
-            PeerErrorCode::Invalid,
-            format!("node {} could not store the key: {e}", node.id()),
-            None,
-        )
-    };
-    let active = match share {
-        Some(share) => Some(
-            ActiveKey::new(record.clone(), share)
-                .map_err(|e| error(PeerErrorCode::Protocol, e.to_string(), None))?,
-        ),
-        None => None,
-    };
-    let mut keys = node.keys.write();
-    let rollback = match &spec.purpose {
-        CeremonyPurpose::Create => {
-            if keys.contains_key(&record.name) {
-                return Err(error(
-                    PeerErrorCode::Conflict,
-                    format!("key {} exists already", record.name),
-                    None,
-                ));
-            }
-            None
-        }
-        _ => Some(Rollback {
-            record: node.store.record(&record.name).map_err(store_failed)?,
-            share: keys.get(&record.name).map(|k| k.share.clone()),
-            policy: node.policy(&record.name),
-        }),
-    };
-    match &active {
-        Some(active) => node.store.put_key(record, &spec.policy, &active.share),
-        None => node.store.put_public(record, &spec.policy),
-    }
-    .map_err(store_failed)?;
-    match active {
-        Some(active) => keys.insert(record.name.clone(), Arc::new(active)),
-        None => keys.remove(&record.name),
-    };
-    node.policies
-        .write()
-        .insert(record.name.clone(), spec.policy.clone());
-    Ok(rollback)
-}
-
-/// Puts back what an aborted ceremony replaced (nothing, for a new key).
-fn undo(
-    node: &Node,
-    name: &str,
-    rollback: Option<&Rollback>,
-) -> Result<(), crate::store::StoreError> {
-    let mut keys = node.keys.write();
-    let mut policies = node.policies.write();
-    keys.remove(name);
-    policies.remove(name);
-    let Some(Rollback {
-        record: Some(record),
-        share,
-        policy,
-    }) = rollback
-    else {
-        return node.store.delete_key(name);
-    };
-    let policy = policy.clone().unwrap_or_default();
-    match share {
-        Some(share) => {
-            node.store.put_key(record, &policy, share)?;
-            if let Ok(active) = ActiveKey::new(record.clone(), share.clone()) {
-                keys.insert(name.to_string(), Arc::new(active));
-            }
-        }
-        None => node.store.put_public(record, &policy)?,
-    }
-    policies.insert(name.to_string(), policy);
-    Ok(())
-}
-
 /// The ceremony succeeded everywhere: forget it, and the share it replaced.
 pub fn close(node: &Arc<Node>, from: u16, session: &str) -> PeerResponse {
     if session_of(node, from, session).is_ok() {
@@ -691,108 +591,4 @@ pub fn abort(node: &Arc<Node>, from: u16, session: &str, reason: &str) -> PeerRe
     }
     tracing::warn!(key = %s.spec.name, session, reason, "key ceremony aborted");
     PeerResponse::Ack
-}
-
-/// A participant's own check that a signed key-creation request asks for exactly this
-/// ceremony, by a client allowed to create keys, with the policy the spec carries.
-fn permit_ceremony(
-    node: &Node,
-    spec: &CeremonySpec,
-    request: &ClientRequest,
-    caller: Caller,
-) -> Result<Caller, AuthError> {
-    if !(caller.has_role(Role::KeyCreator) || caller.has_role(Role::Admin)) {
-        return Err(AuthError::Forbidden(format!(
-            "client {} may not create keys",
-            caller.name()
-        )));
-    }
-    let body: CreateKeyRequest = serde_json::from_slice(&request.body).map_err(|e| {
-        AuthError::Forbidden(format!("the signed request is not a key creation: {e}"))
-    })?;
-    let mut participants = body
-        .participants
-        .clone()
-        .unwrap_or_else(|| node.members.keys().copied().collect());
-    participants.sort_unstable();
-    let matches = request.method == "POST"
-        && request.path == "/v1/keys"
-        && body.name == spec.name
-        && body.algorithm == spec.algorithm
-        && body.threshold == spec.threshold
-        && participants == spec.participants
-        && initial(&body, caller.name()) == spec.policy;
-    if !matches {
-        return Err(AuthError::Forbidden(
-            "the ceremony is not the one the client's signed request asks for".into(),
-        ));
-    }
-    Ok(caller)
-}
-
-/// A participant's own check that a signed refresh or reshare request asks for exactly this
-/// ceremony, of the key this node holds, by a client allowed to manage it.
-fn permit_renewal(
-    node: &Node,
-    spec: &CeremonySpec,
-    request: &ClientRequest,
-    caller: Caller,
-) -> Result<Caller, AuthError> {
-    let refused = |why: String| AuthError::Forbidden(why);
-    let Some(previous) = spec.purpose.previous() else {
-        return Err(refused("not a refresh or reshare".into()));
-    };
-    let (operation, body_matches) = match &spec.purpose {
-        CeremonyPurpose::Refresh { .. } => (
-            "refresh",
-            (request.body.is_empty()
-                || serde_json::from_slice::<api::RefreshRequest>(&request.body).is_ok())
-                && spec.participants == previous.participants
-                && spec.threshold == previous.threshold,
-        ),
-        CeremonyPurpose::Reshare {
-            participants,
-            dealers,
-            ..
-        } => {
-            let body: ReshareRequest = serde_json::from_slice(&request.body)
-                .map_err(|e| refused(format!("the signed request is not a reshare: {e}")))?;
-            let sorted = |mut ids: Vec<u16>| {
-                ids.sort_unstable();
-                ids
-            };
-            let asked_dealers = sorted(body.dealers.unwrap_or(previous.participants.clone()));
-            (
-                "reshare",
-                sorted(body.participants) == *participants
-                    && asked_dealers == *dealers
-                    && body.threshold == spec.threshold,
-            )
-        }
-        CeremonyPurpose::Create => unreachable!("checked above"),
-    };
-    let path_matches =
-        request.method == "POST" && request.path == format!("/v1/keys/{}/{operation}", spec.name);
-    if !(path_matches && body_matches && previous.name == spec.name) {
-        return Err(refused(
-            "the ceremony is not the one the client's signed request asks for".into(),
-        ));
-    }
-    if previous.state != api::KeyState::Active {
-        return Err(refused(format!("key {} is retired", spec.name)));
-    }
-    // A node joining the committee may know nothing of the key: it judges by the policy the
-    // spec carries, which every holder checks against its own and confirms.
-    let policy = node.policy(&spec.name);
-    if policy.as_ref().is_some_and(|p| *p != spec.policy) && previous.held_by(node.id()) {
-        return Err(refused(format!(
-            "the key's policy on node {} is not the coordinator's",
-            node.id()
-        )));
-    }
-    crate::auth::policy::check(&spec.policy, &spec.name, &caller, Permission::Manage)?;
-    if let Some(own) = &policy {
-        crate::auth::policy::check(own, &spec.name, &caller, Permission::Manage)?;
-    }
-    Ok(caller)
 }
