@@ -143,6 +143,39 @@ async fn create_key(
         .with_context(|| format!("creating {name} ({algorithm}, t = {t})"))
 }
 
+impl BenchCluster {
+    /// Both phases of one operation: `request` made by node 1's client one after another,
+    /// then by `plan.concurrency` client tasks spread round-robin over the nodes; every
+    /// answer passes `check`.
+    fn both_phases<T, F, Fut>(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        plan: &Plan,
+        request: F,
+        check: impl Fn(&T) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Measured>
+    where
+        F: Fn(Client) -> Fut + Clone + Send + Sync + 'static,
+        Fut:
+            std::future::Future<Output = anyhow::Result<(api::OperationStats, T)>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let first = self.clients[0].clone();
+        let (seq, wire) = self.sequential(rt, plan.samples, || request(first.clone()));
+        let clients = self.clients.clone();
+        let conc = rt.block_on(load::concurrent(
+            plan.concurrency,
+            plan.throughput_requests,
+            move |k| request(clients[k % clients.len()].clone()),
+        ));
+        Ok(Measured {
+            sequential: checked(seq, &check)?,
+            wire,
+            concurrent: checked(conc, &check)?,
+        })
+    }
+}
+
 /// Drops the values once checked, so that both phases have one type.
 fn checked<T>(
     phase: Phase<T>,
@@ -195,7 +228,7 @@ fn dkg(
 ) -> anyhow::Result<Measured> {
     let n = cluster.n();
     let names = Arc::new(AtomicUsize::new(0));
-    let ceremony = move |client: Client, names: &AtomicUsize| {
+    let ceremony = move |client: Client| {
         let name = format!("dkg-{}", names.fetch_add(1, Ordering::Relaxed));
         async move {
             let info = create_key(client, name, Algorithm::FrostEd25519, t).await?;
@@ -212,23 +245,11 @@ fn dkg(
         }
         Ok(())
     };
-    let first = cluster.clients[0].clone();
-    let (seq, wire) = cluster.sequential(rt, plan.samples, || ceremony(first.clone(), &names));
-    let clients = cluster.clients.clone();
-    let conc = rt.block_on(load::concurrent(
-        plan.concurrency,
-        plan.throughput_requests,
-        move |k| ceremony(clients[k % clients.len()].clone(), &names),
-    ));
-    Ok(Measured {
-        sequential: checked(seq, check)?,
-        wire,
-        concurrent: checked(conc, check)?,
-    })
+    cluster.both_phases(rt, plan, ceremony, check)
 }
 
-/// Refreshes of keys made once: one key for the sequential phase, and one per client task
-/// for the concurrent one (two refreshes of one key cannot run at once), taken from a pool.
+/// Refreshes of keys made once, one per client task (two refreshes of one key cannot run at
+/// once): each request takes an idle key from the pool and puts it back.
 fn refresh(
     rt: &tokio::runtime::Runtime,
     cluster: &BenchCluster,
@@ -236,24 +257,24 @@ fn refresh(
     plan: &Plan,
 ) -> anyhow::Result<Measured> {
     let n = cluster.n();
-    let first = cluster.clients[0].clone();
     let mut names = Vec::new();
-    for k in 0..=plan.concurrency {
+    for k in 0..plan.concurrency.max(1) {
         let name = format!("refresh-{k}");
-        rt.block_on(create_key(
-            first.clone(),
-            name.clone(),
-            Algorithm::FrostEd25519,
-            t,
-        ))?;
+        let client = cluster.clients[0].clone();
+        rt.block_on(create_key(client, name.clone(), Algorithm::FrostEd25519, t))?;
         names.push(name);
     }
-    let sequential_key = names.remove(0);
     let pool = Arc::new(tokio::sync::Mutex::new(names));
-    let refresh_one = |client: Client, name: String| async move {
-        let info = client.refresh_key(&name).await?;
-        let stats = info.ceremony.clone().context("no ceremony stats")?;
-        Ok((stats, info))
+    let refresh = move |client: Client| {
+        let pool = pool.clone();
+        async move {
+            let name = pool.lock().await.pop().context("no idle key to refresh")?;
+            let outcome = client.refresh_key(&name).await;
+            pool.lock().await.push(name);
+            let info = outcome?;
+            let stats = info.ceremony.clone().context("no ceremony stats")?;
+            Ok((stats, info))
+        }
     };
     let check = |info: &KeyInfo| {
         if info.participants.len() != n || info.generation == 0 {
@@ -261,28 +282,7 @@ fn refresh(
         }
         Ok(())
     };
-    let (seq, wire) = cluster.sequential(rt, plan.samples, || {
-        refresh_one(first.clone(), sequential_key.clone())
-    });
-    let clients = cluster.clients.clone();
-    let conc = rt.block_on(load::concurrent(
-        plan.concurrency,
-        plan.throughput_requests,
-        move |k| {
-            let (client, pool) = (clients[k % clients.len()].clone(), pool.clone());
-            async move {
-                let name = pool.lock().await.pop().context("no idle key to refresh")?;
-                let outcome = refresh_one(client, name.clone()).await;
-                pool.lock().await.push(name);
-                outcome
-            }
-        },
-    ));
-    Ok(Measured {
-        sequential: checked(seq, check)?,
-        wire,
-        concurrent: checked(conc, check)?,
-    })
+    cluster.both_phases(rt, plan, refresh, check)
 }
 
 fn signing(
@@ -299,7 +299,7 @@ fn signing(
     ))?;
     let group_key = hex::decode(&info.group_verifying_key)?;
     let counter = Arc::new(AtomicUsize::new(0));
-    let request = move |client: Client, counter: &AtomicUsize| {
+    let request = move |client: Client| {
         let message = format!("bench message {}", counter.fetch_add(1, Ordering::Relaxed));
         async move {
             let resp = client.sign("sign", message.as_bytes()).await?;
@@ -314,19 +314,7 @@ fn signing(
         }
         Ok(())
     };
-    let first = cluster.clients[0].clone();
-    let (seq, wire) = cluster.sequential(rt, plan.samples, || request(first.clone(), &counter));
-    let clients = cluster.clients.clone();
-    let conc = rt.block_on(load::concurrent(
-        plan.concurrency,
-        plan.throughput_requests,
-        move |k| request(clients[k % clients.len()].clone(), &counter),
-    ));
-    Ok(Measured {
-        sequential: checked(seq, check)?,
-        wire,
-        concurrent: checked(conc, check)?,
-    })
+    cluster.both_phases(rt, plan, request, check)
 }
 
 fn decryption(
@@ -382,17 +370,5 @@ fn decryption(
         }
         Ok(())
     };
-    let first = cluster.clients[0].clone();
-    let (seq, wire) = cluster.sequential(rt, plan.samples, || batch(first.clone()));
-    let clients = cluster.clients.clone();
-    let conc = rt.block_on(load::concurrent(
-        plan.concurrency,
-        plan.throughput_requests,
-        move |k| batch(clients[k % clients.len()].clone()),
-    ));
-    Ok(Measured {
-        sequential: checked(seq, check)?,
-        wire,
-        concurrent: checked(conc, check)?,
-    })
+    cluster.both_phases(rt, plan, batch, check)
 }
