@@ -10,14 +10,6 @@ use crate::peer::messages::CeremonyPurpose;
 use crate::peer::{CeremonySpec, PeerErrorCode, PeerResponse};
 use crate::store::KeyRecord;
 
-fn error(code: PeerErrorCode, message: impl Into<String>, culprit: Option<u16>) -> PeerResponse {
-    PeerResponse::Error {
-        code,
-        message: message.into(),
-        culprit,
-    }
-}
-
 /// What a node held before a refresh or reshare replaced it.
 pub(super) struct Rollback {
     record: Option<KeyRecord>,
@@ -35,7 +27,7 @@ pub(super) fn activate(
 ) -> Result<Option<Rollback>, PeerResponse> {
     let store_failed = |e: crate::store::StoreError| {
         tracing::error!(key = %record.name, error = %e, "storing a key failed");
-        error(
+        PeerResponse::error(
             PeerErrorCode::Invalid,
             format!("node {} could not store the key: {e}", node.id()),
             None,
@@ -44,7 +36,7 @@ pub(super) fn activate(
     let active = match share {
         Some(share) => Some(
             ActiveKey::new(record.clone(), share)
-                .map_err(|e| error(PeerErrorCode::Protocol, e.to_string(), None))?,
+                .map_err(|e| PeerResponse::error(PeerErrorCode::Protocol, e.to_string(), None))?,
         ),
         None => None,
     };
@@ -52,7 +44,7 @@ pub(super) fn activate(
     let rollback = match &spec.purpose {
         CeremonyPurpose::Create => {
             if keys.contains_key(&record.name) {
-                return Err(error(
+                return Err(PeerResponse::error(
                     PeerErrorCode::Conflict,
                     format!("key {} exists already", record.name),
                     None,

@@ -32,16 +32,8 @@ pub struct DkgSession {
     pub started: Instant,
 }
 
-fn error(code: PeerErrorCode, message: impl Into<String>, culprit: Option<u16>) -> PeerResponse {
-    PeerResponse::Error {
-        code,
-        message: message.into(),
-        culprit,
-    }
-}
-
 fn protocol(e: ProtocolError) -> PeerResponse {
-    error(PeerErrorCode::Protocol, e.to_string(), e.culprit_id())
+    PeerResponse::error(PeerErrorCode::Protocol, e.to_string(), e.culprit_id())
 }
 
 fn session_of(
@@ -55,14 +47,14 @@ fn session_of(
         .get(session)
         .cloned()
         .ok_or_else(|| {
-            error(
+            PeerResponse::error(
                 PeerErrorCode::UnknownSession,
                 format!("no ceremony {session} here (expired or aborted)"),
                 None,
             )
         })?;
     if s.lock().spec.coordinator != from {
-        return Err(error(
+        return Err(PeerResponse::error(
             PeerErrorCode::Invalid,
             format!("node {from} does not coordinate ceremony {session}"),
             None,
@@ -71,8 +63,7 @@ fn session_of(
     Ok(s)
 }
 
-/// Opens the relayed envelopes of one kind: exactly one from every other participant, each
-/// signed by its origin, addressed to this node and bound to this session.
+/// Opens the relayed envelopes of one kind: exactly one from every other participant.
 fn open_incoming(
     node: &Node,
     spec: &CeremonySpec,
@@ -80,43 +71,13 @@ fn open_incoming(
     kind: &str,
     incoming: &[Envelope],
 ) -> Result<BTreeMap<u16, Vec<u8>>, PeerResponse> {
-    let mut out = BTreeMap::new();
-    for env in incoming {
-        if !spec.participants.contains(&env.from) || env.from == node.id() {
-            return Err(error(
-                PeerErrorCode::Protocol,
-                format!("relayed {kind} from non-participant {}", env.from),
-                Some(spec.coordinator),
-            ));
-        }
-        let payload = node
-            .verifier
-            .open(env, Some(session), Some(kind))
-            .map_err(|e| {
-                error(
-                    PeerErrorCode::Protocol,
-                    format!("invalid {kind} relayed from node {}: {e}", env.from),
-                    Some(env.from),
-                )
-            })?;
-        if out.insert(env.from, payload).is_some() {
-            return Err(error(
-                PeerErrorCode::Protocol,
-                format!("two {kind} messages from node {}", env.from),
-                Some(env.from),
-            ));
-        }
-    }
-    for p in &spec.participants {
-        if *p != node.id() && !out.contains_key(p) {
-            return Err(error(
-                PeerErrorCode::Protocol,
-                format!("no {kind} from node {p}"),
-                Some(*p),
-            ));
-        }
-    }
-    Ok(out)
+    let others: Vec<u16> = spec
+        .participants
+        .iter()
+        .copied()
+        .filter(|p| *p != node.id())
+        .collect();
+    crate::peer::open_relayed(node, session, kind, &others, spec.coordinator, incoming)
 }
 
 fn outgoing(
@@ -154,14 +115,14 @@ pub fn start(
         return peer_refusal(node, &e);
     }
     if let Err(e) = crate::validate::key_name(&spec.name) {
-        return error(PeerErrorCode::Invalid, e, None);
+        return PeerResponse::error(PeerErrorCode::Invalid, e, None);
     }
     if let Some(p) = spec
         .participants
         .iter()
         .find(|p| !node.members.contains_key(p))
     {
-        return error(
+        return PeerResponse::error(
             PeerErrorCode::Invalid,
             format!("participant {p} is not a cluster member"),
             None,
@@ -178,7 +139,7 @@ pub fn start(
     {
         let mut sessions = node.dkg_sessions.lock();
         if sessions.contains_key(session) {
-            return error(
+            return PeerResponse::error(
                 PeerErrorCode::Conflict,
                 format!("ceremony {session} is already running"),
                 None,
@@ -191,7 +152,7 @@ pub fn start(
             !(s.spec.name == spec.name && s.activated)
         });
         if sessions.values().any(|s| s.lock().spec.name == spec.name) {
-            return error(
+            return PeerResponse::error(
                 PeerErrorCode::Conflict,
                 format!("a ceremony for key {} is already running", spec.name),
                 None,
@@ -234,11 +195,12 @@ fn begin(node: &Node, spec: &CeremonySpec) -> Result<Begun, PeerResponse> {
         participants: spec.participants.clone(),
         threshold: spec.threshold,
     };
-    let invalid = |e: ProtocolError| error(PeerErrorCode::Invalid, e.to_string(), None);
+    let invalid =
+        |e: ProtocolError| PeerResponse::error(PeerErrorCode::Invalid, e.to_string(), None);
     match &spec.purpose {
         CeremonyPurpose::Create => {
             if node.store.contains_key(&spec.name).unwrap_or(true) {
-                return Err(error(
+                return Err(PeerResponse::error(
                     PeerErrorCode::Conflict,
                     format!("key {} exists already on node {}", spec.name, node.id()),
                     None,
@@ -285,7 +247,7 @@ fn begin(node: &Node, spec: &CeremonySpec) -> Result<Begun, PeerResponse> {
                 .filter(|p| !members.contains(p))
                 .count();
             if members != spec.participants || left_out >= usize::from(previous.threshold) {
-                return Err(error(
+                return Err(PeerResponse::error(
                     PeerErrorCode::Invalid,
                     "the reshare's members are not its dealers and new committee, or leave \
                      enough holders out to use the key",
@@ -300,7 +262,7 @@ fn begin(node: &Node, spec: &CeremonySpec) -> Result<Begun, PeerResponse> {
             let active = if previous.participants.contains(&node.id()) {
                 Some(held(node, previous)?)
             } else if node.key(&spec.name).is_some() {
-                return Err(error(
+                return Err(PeerResponse::error(
                     PeerErrorCode::Conflict,
                     format!(
                         "node {} holds a share of {} the coordinator does not know of",
@@ -335,7 +297,7 @@ fn begin(node: &Node, spec: &CeremonySpec) -> Result<Begun, PeerResponse> {
 fn held(node: &Node, previous: &KeyRecord) -> Result<Arc<ActiveKey>, PeerResponse> {
     match node.key(&previous.name) {
         Some(active) if active.record == *previous => Ok(active),
-        Some(_) => Err(error(
+        Some(_) => Err(PeerResponse::error(
             PeerErrorCode::Conflict,
             format!(
                 "node {} holds another generation of key {} than the coordinator",
@@ -344,7 +306,7 @@ fn held(node: &Node, previous: &KeyRecord) -> Result<Arc<ActiveKey>, PeerRespons
             ),
             None,
         )),
-        None => Err(error(
+        None => Err(PeerResponse::error(
             PeerErrorCode::Invalid,
             format!("node {} holds no share of key {}", node.id(), previous.name),
             None,
@@ -429,7 +391,7 @@ pub fn echo(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope]) -
             .and_then(|m| hex::decode(&m.seal_public_key).ok())
             .and_then(|k| <[u8; 32]>::try_from(k).ok())
         else {
-            return error(
+            return PeerResponse::error(
                 PeerErrorCode::Invalid,
                 format!("no sealing key for node {to}"),
                 None,
@@ -475,7 +437,7 @@ pub fn round2(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
         ) {
             Ok(p) => packages.insert(sender, p),
             Err(e) => {
-                return error(
+                return PeerResponse::error(
                     PeerErrorCode::Protocol,
                     format!("round-2 package from node {sender}: {e}"),
                     Some(sender),
@@ -510,7 +472,7 @@ pub fn confirm(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope]
         Err(e) => return e,
     };
     let Some((share, _, mine)) = s.result.as_ref() else {
-        return error(
+        return PeerResponse::error(
             PeerErrorCode::Invalid,
             "confirmations arrived before round 2 finished",
             None,
@@ -519,7 +481,7 @@ pub fn confirm(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope]
     for (sender, bytes) in &raw {
         let theirs: Result<Confirmation, _> = serde_json::from_slice(bytes);
         if theirs.as_ref().ok() != Some(mine) {
-            return error(
+            return PeerResponse::error(
                 PeerErrorCode::Protocol,
                 format!(
                     "node {sender} confirmed a different key than node {} computed",

@@ -298,6 +298,17 @@ pub enum PeerResponse {
     },
 }
 
+impl PeerResponse {
+    /// A refusal or failure; `culprit` names the node to blame, when one is known.
+    pub fn error(code: PeerErrorCode, message: impl Into<String>, culprit: Option<u16>) -> Self {
+        PeerResponse::Error {
+            code,
+            message: message.into(),
+            culprit,
+        }
+    }
+}
+
 /// One item of a sealed partial-decryption answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -26,14 +26,6 @@ pub struct RepairSession {
     pub started: Instant,
 }
 
-fn error(code: PeerErrorCode, message: impl Into<String>, culprit: Option<u16>) -> PeerResponse {
-    PeerResponse::Error {
-        code,
-        message: message.into(),
-        culprit,
-    }
-}
-
 fn seal_key(node: &Node, to: u16) -> Option<[u8; 32]> {
     node.members
         .get(&to)
@@ -65,7 +57,7 @@ pub fn start(
     };
     let answer = if spec.target == me {
         if node.key(&name).is_some() {
-            return error(
+            return PeerResponse::error(
                 PeerErrorCode::Conflict,
                 format!("node {me} holds a share of key {name}: there is nothing to repair"),
                 None,
@@ -74,7 +66,7 @@ pub fn start(
         PeerResponse::Ack
     } else {
         let Some(active) = node.key(&name).filter(|k| k.record == spec.record) else {
-            return error(
+            return PeerResponse::error(
                 PeerErrorCode::Invalid,
                 format!("node {me} holds no share of key {name} as the coordinator describes it"),
                 None,
@@ -87,13 +79,13 @@ pub fn start(
             &mut rand::rngs::OsRng,
         ) {
             Ok(d) => d,
-            Err(e) => return error(PeerErrorCode::Invalid, e.to_string(), None),
+            Err(e) => return PeerResponse::error(PeerErrorCode::Invalid, e.to_string(), None),
         };
         session_state.own_delta = deltas.remove(&me);
         let mut envelopes = Vec::new();
         for (to, delta) in deltas {
             let Some(key) = seal_key(node, to) else {
-                return error(
+                return PeerResponse::error(
                     PeerErrorCode::Invalid,
                     format!("no sealing key for node {to}"),
                     None,
@@ -106,7 +98,7 @@ pub fn start(
                 &mut rand::rngs::OsRng,
             ) {
                 Ok(s) => s,
-                Err(e) => return error(PeerErrorCode::Invalid, e.to_string(), None),
+                Err(e) => return PeerResponse::error(PeerErrorCode::Invalid, e.to_string(), None),
             };
             envelopes.push(Envelope::sign(
                 &node.identity,
@@ -120,7 +112,7 @@ pub fn start(
     };
     let mut sessions = node.repair_sessions.lock();
     if sessions.contains_key(session) {
-        return error(
+        return PeerResponse::error(
             PeerErrorCode::Conflict,
             format!("repair {session} is already running"),
             None,
@@ -128,51 +120,6 @@ pub fn start(
     }
     sessions.insert(session.to_string(), session_state);
     answer
-}
-
-/// Opens one envelope of `kind` from each of `senders`, addressed to this node.
-fn open_from(
-    node: &Node,
-    session: &str,
-    kind: &str,
-    senders: &[u16],
-    incoming: &[Envelope],
-) -> Result<BTreeMap<u16, Vec<u8>>, PeerResponse> {
-    let mut out = BTreeMap::new();
-    for env in incoming {
-        if !senders.contains(&env.from) {
-            return Err(error(
-                PeerErrorCode::Protocol,
-                format!("relayed {kind} from node {}, which does not help", env.from),
-                None,
-            ));
-        }
-        let payload = node
-            .verifier
-            .open(env, Some(session), Some(kind))
-            .map_err(|e| {
-                error(
-                    PeerErrorCode::Protocol,
-                    format!("invalid {kind} relayed from node {}: {e}", env.from),
-                    Some(env.from),
-                )
-            })?;
-        if out.insert(env.from, payload).is_some() {
-            return Err(error(
-                PeerErrorCode::Protocol,
-                format!("two {kind} messages from node {}", env.from),
-                Some(env.from),
-            ));
-        }
-    }
-    if let Some(missing) = senders.iter().find(|s| !out.contains_key(s)) {
-        return Err(error(
-            PeerErrorCode::Protocol,
-            format!("no {kind} from node {missing}"),
-            Some(*missing),
-        ));
-    }
-    Ok(out)
 }
 
 fn unseal(
@@ -188,7 +135,7 @@ fn unseal(
         blob,
     )
     .map_err(|e| {
-        error(
+        PeerResponse::error(
             PeerErrorCode::Protocol,
             format!("{step} from node {from}: {e}"),
             Some(from),
@@ -206,7 +153,7 @@ pub fn deltas(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
                 (s.spec.clone(), s.own_delta.clone())
             }
             _ => {
-                return error(
+                return PeerResponse::error(
                     PeerErrorCode::UnknownSession,
                     format!("no repair {session} that node {me} helps with"),
                     None,
@@ -215,10 +162,11 @@ pub fn deltas(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
         }
     };
     let others: Vec<u16> = spec.helpers.iter().copied().filter(|h| *h != me).collect();
-    let sealed = match open_from(node, session, kinds::DELTA, &others, incoming) {
-        Ok(s) => s,
-        Err(e) => return e,
-    };
+    let sealed =
+        match crate::peer::open_relayed(node, session, kinds::DELTA, &others, from, incoming) {
+            Ok(s) => s,
+            Err(e) => return e,
+        };
     let mut deltas = BTreeMap::new();
     for (helper, blob) in sealed {
         match unseal(node, "delta", session, helper, &blob) {
@@ -231,10 +179,12 @@ pub fn deltas(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
     }
     let value = match keyshares::repair::sigma(curve_of(spec.record.algorithm), &deltas) {
         Ok(v) => v,
-        Err(e) => return error(PeerErrorCode::Protocol, e.to_string(), e.culprit_id()),
+        Err(e) => {
+            return PeerResponse::error(PeerErrorCode::Protocol, e.to_string(), e.culprit_id())
+        }
     };
     let Some(key) = seal_key(node, spec.target) else {
-        return error(
+        return PeerResponse::error(
             PeerErrorCode::Invalid,
             format!("no sealing key for node {}", spec.target),
             None,
@@ -247,7 +197,7 @@ pub fn deltas(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
         &mut rand::rngs::OsRng,
     ) {
         Ok(s) => s,
-        Err(e) => return error(PeerErrorCode::Invalid, e.to_string(), None),
+        Err(e) => return PeerResponse::error(PeerErrorCode::Invalid, e.to_string(), None),
     };
     let payload = HelperValue {
         sealed: b64(&sealed),
@@ -273,7 +223,7 @@ pub fn values(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
         match sessions.remove(session) {
             Some(s) if s.spec.coordinator == from && s.spec.target == me => s.spec,
             _ => {
-                return error(
+                return PeerResponse::error(
                     PeerErrorCode::UnknownSession,
                     format!("no repair {session} of node {me}"),
                     None,
@@ -281,22 +231,24 @@ pub fn values(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
             }
         }
     };
-    let raw = match open_from(node, session, kinds::VALUE, &spec.helpers, incoming) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
+    let raw =
+        match crate::peer::open_relayed(node, session, kinds::VALUE, &spec.helpers, from, incoming)
+        {
+            Ok(r) => r,
+            Err(e) => return e,
+        };
     let expected = vouch(&spec);
     let mut values = BTreeMap::new();
     for (helper, bytes) in raw {
         let Ok(value) = serde_json::from_slice::<HelperValue>(&bytes) else {
-            return error(
+            return PeerResponse::error(
                 PeerErrorCode::Protocol,
                 format!("node {helper} sent a malformed value"),
                 Some(helper),
             );
         };
         if value.record_sha256 != expected {
-            return error(
+            return PeerResponse::error(
                 PeerErrorCode::Protocol,
                 format!(
                     "node {helper} holds another record of key {} than the coordinator sent",
@@ -307,7 +259,7 @@ pub fn values(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
         }
         let blob = match unb64(&value.sealed) {
             Ok(b) => b,
-            Err(e) => return error(PeerErrorCode::Protocol, e, Some(helper)),
+            Err(e) => return PeerResponse::error(PeerErrorCode::Protocol, e, Some(helper)),
         };
         match unseal(node, "value", session, helper, &blob) {
             Ok(v) => values.insert(helper, v),
@@ -321,22 +273,22 @@ pub fn values(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
             PublicKeys::from_bytes(curve_of(record.algorithm), &b).map_err(|e| e.to_string())
         }) {
         Ok(p) => p,
-        Err(e) => return error(PeerErrorCode::Invalid, e, None),
+        Err(e) => return PeerResponse::error(PeerErrorCode::Invalid, e, None),
     };
     // No culprit: the values are not verifiable one by one, so a wrong sum cannot be pinned
     // on one helper.
     let share = match keyshares::repair::recover(me, &values, &public) {
         Ok(s) => s,
-        Err(e) => return error(PeerErrorCode::Protocol, e.to_string(), None),
+        Err(e) => return PeerResponse::error(PeerErrorCode::Protocol, e.to_string(), None),
     };
     let active = match ActiveKey::new(record.clone(), share) {
         Ok(a) => a,
-        Err(e) => return error(PeerErrorCode::Invalid, e.to_string(), None),
+        Err(e) => return PeerResponse::error(PeerErrorCode::Invalid, e.to_string(), None),
     };
     {
         let mut keys = node.keys.write();
         if keys.contains_key(&record.name) {
-            return error(
+            return PeerResponse::error(
                 PeerErrorCode::Conflict,
                 format!("node {me} got a share of key {} meanwhile", record.name),
                 None,
@@ -344,7 +296,7 @@ pub fn values(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
         }
         if let Err(e) = node.store.put_key(&record, &spec.policy, &active.share) {
             tracing::error!(key = %record.name, error = %e, "storing a repaired share failed");
-            return error(
+            return PeerResponse::error(
                 PeerErrorCode::Invalid,
                 format!("node {me} could not store the share: {e}"),
                 None,
