@@ -80,17 +80,7 @@ pub async fn set_policy(
         )));
     }
     change(req, node.clone(), body, "policy.set", Some(&name)).await?;
-    let record = node
-        .store
-        .load_records()
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .into_iter()
-        .find(|r| r.name == *name)
-        .ok_or_else(|| ApiError::not_found(format!("no key named {name}")))?;
-    let policy = node.policy(&name).unwrap_or_default();
-    let info =
-        super::keys::key_info(&record, &policy).map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(HttpResponse::Ok().json(info))
+    Ok(HttpResponse::Ok().json(super::keys::stored_info(&node, &name)?))
 }
 
 #[derive(Deserialize)]

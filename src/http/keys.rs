@@ -48,6 +48,17 @@ pub fn key_info(record: &KeyRecord, policy: &KeyPolicy) -> anyhow::Result<KeyInf
     })
 }
 
+/// The public data of key `name` as this node's store has it now.
+pub fn stored_info(node: &Node, name: &str) -> Result<KeyInfo, ApiError> {
+    let record = node
+        .store
+        .record(name)
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .ok_or_else(|| ApiError::not_found(format!("no key named {name}")))?;
+    let policy = node.policy(name).unwrap_or_default();
+    key_info(&record, &policy).map_err(|e| ApiError::internal(e.to_string()))
+}
+
 pub async fn create(
     req: HttpRequest,
     node: web::Data<Node>,

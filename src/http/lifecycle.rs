@@ -15,42 +15,75 @@ fn parse<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid {what}: {e}")))
 }
 
+/// The ceremonies that renew an existing key's shares.
+#[derive(Clone, Copy)]
+enum Renewal {
+    Refresh,
+    Repair,
+    Reshare,
+}
+
+impl Renewal {
+    /// The last path segment, which the signed request must name.
+    fn operation(self) -> &'static str {
+        match self {
+            Renewal::Refresh => "refresh",
+            Renewal::Repair => "repair",
+            Renewal::Reshare => "reshare",
+        }
+    }
+
+    fn audit_action(self) -> &'static str {
+        match self {
+            Renewal::Refresh => "key.refresh",
+            Renewal::Repair => "key.repair",
+            Renewal::Reshare => "key.reshare",
+        }
+    }
+
+    /// The operation label of the metrics, as `metrics::operation_of` names the request.
+    fn metric(self) -> &'static str {
+        match self {
+            Renewal::Refresh => "refresh_key",
+            Renewal::Repair => "repair_key",
+            Renewal::Reshare => "reshare_key",
+        }
+    }
+}
+
 /// Runs a refresh, repair or reshare the client signed, audits it and answers the key.
 async fn renew(
     req: HttpRequest,
     node: web::Data<Node>,
     name: web::Path<String>,
     body: super::body::RawBody,
-    operation: &'static str,
+    renewal: Renewal,
 ) -> Result<HttpResponse, ApiError> {
     let node = node.into_inner();
+    let operation = renewal.operation();
     let (caller, request) =
         super::auth::key_operation(&req, &node, &body, &name, operation, Permission::Manage)?;
-    let (action, metric) = match operation {
-        "refresh" => ("key.refresh", "refresh_key"),
-        "repair" => ("key.repair", "repair_key"),
-        _ => ("key.reshare", "reshare_key"),
-    };
-    let outcome = match operation {
-        "refresh" => {
+    let what = format!("{operation} request");
+    let outcome = match renewal {
+        Renewal::Refresh => {
             if !body.is_empty() {
-                parse::<RefreshRequest>(&body, "refresh request")?;
+                parse::<RefreshRequest>(&body, &what)?;
             }
             crate::ceremony::renewal::refresh(&node, &name, &request).await
         }
-        "repair" => {
-            let repair: RepairRequest = parse(&body, "repair request")?;
+        Renewal::Repair => {
+            let repair: RepairRequest = parse(&body, &what)?;
             crate::repair::coordinator::repair(&node, &name, repair, &request).await
         }
-        _ => {
-            let reshare: ReshareRequest = parse(&body, "reshare request")?;
+        Renewal::Reshare => {
+            let reshare: ReshareRequest = parse(&body, &what)?;
             crate::ceremony::renewal::reshare(&node, &name, reshare, &request).await
         }
     };
     let audit = AuditedOperation {
         caller: &caller,
         request: &request,
-        action,
+        action: renewal.audit_action(),
         key: &name,
         role: "coordinator",
     };
@@ -69,10 +102,11 @@ async fn renew(
         .record(&node, outcome_text, culprits, details)
         .map_err(|e| ApiError::internal(format!("audit trail: {e}")))?;
     let (record, policy, cost) = outcome.inspect_err(|e| {
-        node.metrics.observe_culprits(metric, &e.body.culprits);
+        node.metrics
+            .observe_culprits(renewal.metric(), &e.body.culprits);
     })?;
     let stats = cost.to_api();
-    node.metrics.observe_cost(metric, &stats);
+    node.metrics.observe_cost(renewal.metric(), &stats);
     let mut info: KeyInfo =
         super::keys::key_info(&record, &policy).map_err(|e| ApiError::internal(e.to_string()))?;
     info.ceremony = Some(stats);
@@ -85,7 +119,7 @@ pub async fn refresh(
     name: web::Path<String>,
     body: super::body::RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    renew(req, node, name, body, "refresh").await
+    renew(req, node, name, body, Renewal::Refresh).await
 }
 
 pub async fn repair(
@@ -94,7 +128,7 @@ pub async fn repair(
     name: web::Path<String>,
     body: super::body::RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    renew(req, node, name, body, "repair").await
+    renew(req, node, name, body, Renewal::Repair).await
 }
 
 pub async fn reshare(
@@ -103,7 +137,7 @@ pub async fn reshare(
     name: web::Path<String>,
     body: super::body::RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    renew(req, node, name, body, "reshare").await
+    renew(req, node, name, body, Renewal::Reshare).await
 }
 
 /// Erases every share of the key on every node (an admin-log change, so all or none), and
@@ -116,13 +150,5 @@ pub async fn retire(
 ) -> Result<HttpResponse, ApiError> {
     crate::ceremony::renewal::current(&node, &name)?;
     super::admin::change(req, node.clone(), body, "key.retire", Some(&name)).await?;
-    let record = node
-        .store
-        .record(&name)
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .ok_or_else(|| ApiError::not_found(format!("no key named {name}")))?;
-    let policy = node.policy(&name).unwrap_or_default();
-    let info =
-        super::keys::key_info(&record, &policy).map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(HttpResponse::Ok().json(info))
+    Ok(HttpResponse::Ok().json(super::keys::stored_info(&node, &name)?))
 }
