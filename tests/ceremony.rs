@@ -324,3 +324,43 @@ fn unauthenticated_clients_and_forged_peers_are_rejected() {
         401
     );
 }
+
+/// A ceremony that runs out of its own deadline (every peer call still within its own) is a
+/// 504, aborted everywhere: no node keeps anything, and the name stays free.
+#[test]
+fn a_ceremony_past_its_deadline_is_a_gateway_timeout_and_leaves_nothing() {
+    let h = Harness::start_with(3, |c| {
+        c.timeouts.peer_ms = 5_000;
+        c.timeouts.ceremony_ms = 1_000;
+    });
+    h.cluster
+        .node(2)
+        .unwrap()
+        .faults
+        .write()
+        .slow_answers_ms
+        .insert("dkg.round1", 2_000);
+    let (status, body) =
+        Harness::expect_api_error(h.create(1, "late", Algorithm::FrostEd25519, 2, None));
+    assert_eq!(
+        (status, body.error.as_str()),
+        (504, "timed_out"),
+        "{}",
+        body.message
+    );
+    // Node 2 acts on the round it was slow to answer only after the abort reached it.
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    for node in 1..=3 {
+        let (status, _) = Harness::expect_api_error(h.rt.block_on(h.client(node).get_key("late")));
+        assert_eq!(status, 404, "node {node}");
+    }
+    h.cluster
+        .node(2)
+        .unwrap()
+        .faults
+        .write()
+        .slow_answers_ms
+        .clear();
+    h.create(1, "late", Algorithm::FrostEd25519, 2, None)
+        .unwrap();
+}

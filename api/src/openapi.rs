@@ -160,7 +160,8 @@ fn metrics() {}
         (status = 401, description = "Missing or unknown token", body = ErrorBody),
         (status = 409, description = "A key of that name exists", body = ErrorBody),
         (status = 502, description = "A participant misbehaved; `culprits` names it", body = ErrorBody),
-        (status = 503, description = "A participant is unreachable or timed out; `culprits` names it", body = ErrorBody)
+        (status = 503, description = "A participant is unreachable or timed out; `culprits` names it", body = ErrorBody),
+        (status = 504, description = "The whole ceremony ran out of time (`timeouts.ceremony_ms`); nothing changed", body = ErrorBody)
     )
 )]
 fn create_key() {}
@@ -219,7 +220,8 @@ fn retire_key() {}
         (status = 404, description = "No such key on this node", body = ErrorBody),
         (status = 409, description = "Retired, or another ceremony of the key is running", body = ErrorBody),
         (status = 502, description = "A participant misbehaved (`culprits`); the old shares stay active", body = ErrorBody),
-        (status = 503, description = "A participant is unreachable (`culprits`); the old shares stay active", body = ErrorBody)
+        (status = 503, description = "A participant is unreachable (`culprits`); the old shares stay active", body = ErrorBody),
+        (status = 504, description = "The whole ceremony ran out of time (`timeouts.ceremony_ms`); nothing changed", body = ErrorBody)
     )
 )]
 fn refresh_key() {}
@@ -238,7 +240,8 @@ fn refresh_key() {}
         (status = 404, description = "No such key on this node", body = ErrorBody),
         (status = 409, description = "The node holds its share: nothing to repair; or the key is retired", body = ErrorBody),
         (status = 502, description = "A helper misbehaved; nothing was stored", body = ErrorBody),
-        (status = 503, description = "A helper or the node is unreachable (`culprits`)", body = ErrorBody)
+        (status = 503, description = "A helper or the node is unreachable (`culprits`)", body = ErrorBody),
+        (status = 504, description = "The whole ceremony ran out of time (`timeouts.ceremony_ms`); nothing changed", body = ErrorBody)
     )
 )]
 fn repair_key() {}
@@ -257,7 +260,8 @@ fn repair_key() {}
         (status = 404, description = "No such key on this node", body = ErrorBody),
         (status = 409, description = "Retired, or another ceremony of the key is running", body = ErrorBody),
         (status = 502, description = "A node misbehaved (`culprits`); the old shares stay active", body = ErrorBody),
-        (status = 503, description = "A node is unreachable (`culprits`); the old shares stay active", body = ErrorBody)
+        (status = 503, description = "A node is unreachable (`culprits`); the old shares stay active", body = ErrorBody),
+        (status = 504, description = "The whole ceremony ran out of time (`timeouts.ceremony_ms`); nothing changed", body = ErrorBody)
     )
 )]
 fn reshare_key() {}

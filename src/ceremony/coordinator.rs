@@ -58,6 +58,8 @@ impl Cost {
 /// Why a phase failed.
 pub(crate) enum Failure {
     Invalid(String),
+    /// The whole ceremony ran out of time (each peer call has its own, shorter deadline).
+    TimedOut(String),
     Conflict(String),
     Blame {
         culprits: Vec<Excluded>,
@@ -69,6 +71,7 @@ impl Failure {
     pub(crate) fn into_api(self, name: &str) -> ApiError {
         match self {
             Failure::Invalid(m) => ApiError::bad_request(m),
+            Failure::TimedOut(m) => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timed_out", m),
             Failure::Conflict(m) => ApiError::conflict(m),
             Failure::Blame {
                 culprits,
@@ -361,7 +364,7 @@ pub async fn run(
     .await
     {
         Ok(r) => r,
-        Err(_) => Err(Failure::Invalid(format!(
+        Err(_) => Err(Failure::TimedOut(format!(
             "the ceremony did not finish within {} ms",
             node.config.timeouts.ceremony_ms
         ))),

@@ -88,11 +88,6 @@ pub fn key_operation(
     if node.policy(name).is_none() {
         return Err(ApiError::not_found(format!("no key named {name}")));
     }
-    if let Ok(Some(record)) = node.store.record(name) {
-        if record.state == api::KeyState::Retired {
-            return Err(crate::ceremony::renewal::retired(name));
-        }
-    }
     let caller = permit_key_operation(node, &request, caller, name, operation, permission)
         .inspect_err(|e| audit_denial(node, &request, Some(name), operation, "coordinator", e))?;
     if node.is_sealed() {

@@ -47,8 +47,12 @@ pub fn no_share(node: &Node, name: &str) -> ApiError {
     }
 }
 
-/// The public data of key `name` as this node's record has it, whatever its state.
+/// The public data of key `name`, whatever its state: from memory for a key this node holds
+/// a share of, else from its record (a retired key, or one this node left).
 fn public_for(node: &Node, name: &str) -> Result<(KeyRecord, PublicKeys), ApiError> {
+    if let Some(key) = node.key(name) {
+        return Ok((key.record.clone(), key.public.clone()));
+    }
     let record = node
         .store
         .record(name)

@@ -90,16 +90,15 @@ pub async fn repair(
     )
     .await
     .unwrap_or_else(|_| {
-        Err(Failure::Invalid(format!(
+        Err(Failure::TimedOut(format!(
             "the repair did not finish within {} ms",
             node.config.timeouts.ceremony_ms
         ))
         .into_api(name))
     });
-    if let Err(e) = &outcome {
+    outcome.inspect_err(|e| {
         tracing::warn!(key = name, session, culprits = ?e.body.culprits, "repair failed: {}", e.body.message);
-        return Err(outcome.unwrap_err());
-    }
+    })?;
     let cost = Cost::measured(REPAIR_ROUNDS, &counters, node.id(), started);
     tracing::info!(
         key = name,
