@@ -68,6 +68,18 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
     }
 }
 
+/// `serve` with `passphrase` exits 2, saying the passphrase is wrong.
+fn refuses_passphrase(config: &Path, passphrase: &str) {
+    let mut node = serve(config, Some(passphrase));
+    assert_eq!(
+        wait_exit(&mut node, Duration::from_secs(15)).code(),
+        Some(2)
+    );
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(node.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("wrong passphrase"), "{stderr}");
+}
+
 #[cfg(unix)]
 fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
@@ -177,12 +189,7 @@ fn nodes_stop_on_sigterm_keep_their_keys_and_refuse_a_wrong_passphrase() {
     assert!(wait_exit(&mut nodes[1], Duration::from_secs(15)).success());
 
     // Wrong passphrase: refused with a clear message, and the data is untouched.
-    let mut wrong = serve(&config(2), Some("not the passphrase"));
-    let status = wait_exit(&mut wrong, Duration::from_secs(15));
-    assert_eq!(status.code(), Some(2));
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(wrong.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-    assert!(stderr.contains("wrong passphrase"), "{stderr}");
+    refuses_passphrase(&config(2), "not the passphrase");
 
     // The right passphrase: the key is still there and still signs.
     nodes[1] = serve(&config(2), None);
@@ -270,11 +277,7 @@ fn nodes_stop_on_sigterm_keep_their_keys_and_refuse_a_wrong_passphrase() {
         String::from_utf8_lossy(&change.stderr)
     );
     assert_eq!(mode(&cluster.join("node-2/passphrase")), 0o600);
-    let mut old = serve(&config(2), Some(old_passphrase.trim()));
-    assert_eq!(wait_exit(&mut old, Duration::from_secs(15)).code(), Some(2));
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(old.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-    assert!(stderr.contains("wrong passphrase"), "{stderr}");
+    refuses_passphrase(&config(2), old_passphrase.trim());
     nodes[1] = serve(&config(2), None);
     wait_healthy(&url(2));
     let sign = keyquorum(&[
