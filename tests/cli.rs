@@ -107,44 +107,20 @@ fn create_sign_verify_encrypt_decrypt_from_the_command_line() {
     ))
     .trim()
     .to_string();
-    assert_eq!(
-        cli(
-            &h,
-            3,
-            &[
-                "verify",
-                "--key",
-                "manifests",
-                "--signature",
-                &signature,
-                "--message",
-                "manifest body"
-            ],
-            ""
-        )
-        .status
-        .code(),
-        Some(0)
-    );
-    assert_eq!(
-        cli(
-            &h,
-            3,
-            &[
-                "verify",
-                "--key",
-                "manifests",
-                "--signature",
-                &signature,
-                "--message",
-                "other body"
-            ],
-            ""
-        )
-        .status
-        .code(),
-        Some(1)
-    );
+    let verify = |message: &str| {
+        let args = [
+            "verify",
+            "--key",
+            "manifests",
+            "--signature",
+            &signature,
+            "--message",
+            message,
+        ];
+        cli(&h, 3, &args, "").status.code()
+    };
+    assert_eq!(verify("manifest body"), Some(0));
+    assert_eq!(verify("other body"), Some(1));
 
     let records = "{\"video\":\"cam-1\",\"frame\":7,\"plates\":[\"B-KQ 1\"]}\n{\"video\":\"cam-1\",\"frame\":8,\"faces\":[[1,2,3,4]]}\n";
     for key in ["reid", "plates"] {
