@@ -70,6 +70,13 @@ pub struct Faults {
     pub unresponsive_kinds: std::collections::BTreeSet<&'static str>,
     /// Answer decryption requests with partials computed with a wrong share.
     pub corrupt_partials: bool,
+    /// As a repair helper, send a random summand to the first other helper.
+    pub corrupt_repair_summand: bool,
+    /// As a repair helper, send the repaired node a random value.
+    pub corrupt_repair_value: bool,
+    /// As a repair helper, show the first other helper the summand and commitments of a
+    /// second dealing: consistent with each other, not with what the others see.
+    pub equivocate_repair_commitments: bool,
 }
 
 /// Per-operation communication counters, kept by the coordinator of each operation.

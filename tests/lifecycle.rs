@@ -226,6 +226,49 @@ fn a_wiped_node_is_repaired_and_signs_again() {
 }
 
 #[test]
+fn a_helper_that_lies_in_a_repair_is_named_and_the_node_stays_without_a_share() {
+    let mut h = Harness::start(3);
+    h.create(1, "manifests", Algorithm::FrostEd25519, 2, None)
+        .unwrap();
+    let before = share_of(&h, 2, "manifests").unwrap();
+    let data_dir = h.cluster.config(2).unwrap().data_dir;
+    h.cluster.stop(2);
+    std::fs::remove_dir_all(&data_dir).unwrap();
+    h.cluster.start(2).unwrap();
+
+    let set_faults = |node: u16, f: &dyn Fn(&mut keyquorum::node::Faults)| {
+        f(&mut h.cluster.node(node).unwrap().faults.write());
+    };
+    let repair = || {
+        let request = RepairRequest {
+            node: 2,
+            helpers: None,
+        };
+        h.rt.block_on(h.client(1).repair_key("manifests", &request))
+    };
+    // Helper 3 sends node 2 a value that is not the sum of the summands committed to it:
+    // node 2 names it. Helper 1 sends helper 3 a summand that does not match its own
+    // commitments: helper 3 names it. Helper 1 shows helper 3 a second, self-consistent
+    // dealing: helper 3 passes, and node 2 catches helper 1 by its two signed commitments.
+    type Fault = fn(&mut keyquorum::node::Faults, bool);
+    let lies: [(u16, Fault); 3] = [
+        (3, |f, on| f.corrupt_repair_value = on),
+        (1, |f, on| f.corrupt_repair_summand = on),
+        (1, |f, on| f.equivocate_repair_commitments = on),
+    ];
+    for (liar, fault) in lies {
+        set_faults(liar, &|f| fault(f, true));
+        let (status, body) = Harness::expect_api_error(repair());
+        assert_eq!(status, 502, "{}", body.message);
+        assert_eq!(culprit_ids(&body), vec![liar], "{}", body.message);
+        assert!(share_of(&h, 2, "manifests").is_none());
+        set_faults(liar, &|f| fault(f, false));
+    }
+    repair().unwrap();
+    assert_eq!(share_of(&h, 2, "manifests").unwrap(), before);
+}
+
+#[test]
 fn reshare_two_of_three_to_three_of_five_and_three_of_five_to_two_of_three() {
     let mut h = Harness::start(5);
     let signing = two_of_three(&h, "manifests");

@@ -239,7 +239,7 @@ fn refresh_key() {}
         (status = 403, description = "The client may not manage the key", body = ErrorBody),
         (status = 404, description = "No such key on this node", body = ErrorBody),
         (status = 409, description = "The node holds its share: nothing to repair; or the key is retired", body = ErrorBody),
-        (status = 502, description = "A helper misbehaved; nothing was stored", body = ErrorBody),
+        (status = 502, description = "A helper misbehaved and is named in `culprits`; nothing was stored", body = ErrorBody),
         (status = 503, description = "A helper or the node is unreachable (`culprits`)", body = ErrorBody),
         (status = 504, description = "The whole ceremony ran out of time (`timeouts.ceremony_ms`); nothing changed", body = ErrorBody)
     )

@@ -16,6 +16,7 @@
 //! Everything is generic over the frost ciphersuite where it can be; [`Curve`] picks the
 //! ciphersuite at run time for callers that hold keys of both kinds.
 
+mod arith;
 pub mod curve;
 pub mod decrypt;
 pub mod dkg;

@@ -1,161 +1,288 @@
 //! Repairing a lost share (frost `keys::repairable`, the repairable threshold scheme of
-//! eprint 2017/1155): t helpers rebuild a participant's share without any of them learning it.
+//! eprint 2017/1155), made verifiable so that a helper who lies is named: t helpers rebuild a
+//! participant's share without any of them learning it.
 //!
-//! 1. [`deltas`]: each helper splits `λ_i·s_i` (its Lagrange-weighted share, evaluated at the
-//!    participant being repaired) into random summands, one per helper, its own included; the
-//!    node seals each to its helper.
-//! 2. [`sigma`]: each helper adds the summands it received into one value for the participant
-//!    being repaired; sealed to it.
-//! 3. [`recover`]: the participant adds the values; the sum is its share, which must match its
-//!    verifying share on record — the only check there is, since the summands are not
-//!    verifiable: a helper that lies is caught, but cannot be told from the others.
+//! 1. [`deal`]: helper i splits `λ_i·s_i` (its share weighted by its Lagrange coefficient at
+//!    the participant r being repaired) into random summands δ_ij, one per helper j, its own
+//!    included; the node seals each to its helper. It also publishes D_ij = δ_ij·G for every
+//!    j. Since Σ_j δ_ij = λ_i·s_i, anyone can check Σ_j D_ij = λ_i·Y_i against i's verifying
+//!    share on record.
+//! 2. [`sigma`]: helper j checks every dealer's commitments and that each summand it received
+//!    matches its commitment, then adds them into σ_j = Σ_i δ_ij for r; sealed to r.
+//! 3. [`recover`]: r checks every dealer's commitments again and each σ_j·G = Σ_i D_ij, then
+//!    adds the values: Σ_j σ_j = Σ_i λ_i·s_i = s_r, which must match r's verifying share.
+//!
+//! The commitments are points, so they reveal nothing a verifying share does not. The node
+//! makes sure every helper and r judge by the same commitments (each dealer signs them, and r
+//! compares the copies the other helpers forward).
 
 use std::collections::BTreeMap;
 
 use frost_core::keys::repairable::{self, Delta, Sigma};
 use frost_core::keys::{KeyPackage, PublicKeyPackage};
-use frost_core::Ciphersuite;
 use rand_core::{CryptoRng, RngCore};
+use vsss_rs::elliptic_curve::Group;
 use zeroize::Zeroizing;
 
+use crate::arith::{lagrange_at, Arith};
 use crate::curve::{identifier, Ed25519, Secp256k1};
 use crate::share::{KeyShare, PublicKeys};
-use crate::{from_frost, ProtocolError};
+use crate::{from_frost, Curve, ProtocolError};
 
-fn check_helpers(helpers: &[u16], target: u16) -> Result<(), ProtocolError> {
-    let mut sorted = helpers.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
-    if sorted.len() != helpers.len() {
-        return Err(ProtocolError::invalid("helpers contain a duplicate id"));
-    }
-    if helpers.contains(&target) {
-        return Err(ProtocolError::invalid(
-            "the participant being repaired cannot help",
-        ));
-    }
-    Ok(())
+/// Who repairs whom, for one key.
+#[derive(Debug, Clone, Copy)]
+pub struct Repair<'a> {
+    /// The helpers, sorted, distinct, at least the key's threshold of them.
+    pub helpers: &'a [u16],
+    /// The participant whose share is rebuilt.
+    pub target: u16,
+    /// The key's public data, as every helper and the target hold it.
+    pub public: &'a PublicKeys,
 }
 
-fn deltas_of<C: Ciphersuite, R: RngCore + CryptoRng>(
-    helpers: &[u16],
-    target: u16,
-    share: &KeyPackage<C>,
-    rng: &mut R,
-) -> Result<BTreeMap<u16, Zeroizing<Vec<u8>>>, ProtocolError> {
-    let ids = helpers
-        .iter()
-        .map(|h| identifier::<C>(*h))
-        .collect::<Result<Vec<_>, _>>()?;
-    let deltas = repairable::repair_share_part1(&ids, share, rng, identifier(target)?)
-        .map_err(from_frost)?;
-    deltas
-        .into_iter()
-        .map(|(id, delta)| {
+/// What one helper received in step 1: dealer → (its summand for this helper, its commitments).
+pub type Inbox = BTreeMap<u16, (Zeroizing<Vec<u8>>, Vec<u8>)>;
+
+/// What a helper deals in step 1.
+pub struct Dealt {
+    /// The summand for each helper, this helper's own included: secret, sealed to each.
+    pub summands: BTreeMap<u16, Zeroizing<Vec<u8>>>,
+    /// D_ij = δ_ij·G for every helper j in id order, concatenated: public.
+    pub commitments: Vec<u8>,
+}
+
+impl Repair<'_> {
+    fn check(&self) -> Result<(), ProtocolError> {
+        if self.helpers.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(ProtocolError::invalid(
+                "helpers must be sorted and contain no duplicate id",
+            ));
+        }
+        if self.helpers.contains(&self.target) {
+            return Err(ProtocolError::invalid(
+                "the participant being repaired cannot help",
+            ));
+        }
+        let threshold = self.public.threshold().unwrap_or(u16::MAX);
+        if usize::from(threshold) > self.helpers.len() {
+            return Err(ProtocolError::invalid(format!(
+                "a repair needs at least {threshold} helpers, got {}",
+                self.helpers.len()
+            )));
+        }
+        let shares = self.public.verifying_shares();
+        if !shares.contains_key(&self.target) {
+            return Err(ProtocolError::invalid(format!(
+                "node {} holds no share of this key",
+                self.target
+            )));
+        }
+        match self.helpers.iter().find(|h| !shares.contains_key(h)) {
+            Some(h) => Err(ProtocolError::invalid(format!(
+                "node {h} holds no share of this key and cannot help"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Dealer i's commitments, checked: t points that add up to λ_i·Y_i.
+    fn commitments_of<C: Arith>(
+        &self,
+        dealer: u16,
+        bytes: &[u8],
+    ) -> Result<Vec<C::Point>, ProtocolError> {
+        let blame = |reason: &str| ProtocolError::culprit(dealer, reason.to_string());
+        let len = C::point_to_bytes(&C::Point::generator()).len();
+        if bytes.len() != len * self.helpers.len() {
+            return Err(blame("repair commitments of the wrong size"));
+        }
+        let points = bytes
+            .chunks(len)
+            .map(C::point_from_bytes)
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| blame("a repair commitment is not a valid point"))?;
+        let on_record = self
+            .public
+            .verifying_shares()
+            .get(&dealer)
+            .and_then(|y| C::point_from_bytes(y))
+            .ok_or_else(|| blame("not a participant of this key"))?;
+        let lambda = lagrange_at::<C>(self.target, dealer, self.helpers)?;
+        let sum = points.iter().fold(C::Point::identity(), |acc, d| acc + d);
+        if sum != on_record * lambda {
+            return Err(blame(
+                "repair commitments do not add up to its weighted verifying share",
+            ));
+        }
+        Ok(points)
+    }
+
+    fn position(&self, helper: u16) -> Result<usize, ProtocolError> {
+        self.helpers
+            .iter()
+            .position(|h| *h == helper)
+            .ok_or_else(|| ProtocolError::invalid(format!("node {helper} is not a helper")))
+    }
+
+    fn deal_as<C: Arith + crate::dkg::Suite, R: RngCore + CryptoRng>(
+        &self,
+        share: &KeyPackage<C>,
+        rng: &mut R,
+    ) -> Result<Dealt, ProtocolError> {
+        let ids = self
+            .helpers
+            .iter()
+            .map(|h| identifier::<C>(*h))
+            .collect::<Result<Vec<_>, _>>()?;
+        let deltas = repairable::repair_share_part1(&ids, share, rng, identifier(self.target)?)
+            .map_err(from_frost)?;
+        let mut summands = BTreeMap::new();
+        for (id, delta) in deltas {
             let to = crate::curve::identifier_to_u16(&id)
                 .ok_or_else(|| ProtocolError::invalid("frost produced an unknown identifier"))?;
-            Ok((to, Zeroizing::new(delta.serialize())))
+            summands.insert(to, Zeroizing::new(delta.serialize()));
+        }
+        let mut commitments = Vec::new();
+        for helper in self.helpers {
+            let delta = summands
+                .get(helper)
+                .and_then(|d| C::scalar_from_bytes(d))
+                .ok_or_else(|| ProtocolError::invalid("frost dealt no summand for a helper"))?;
+            let delta = Zeroizing::new(delta);
+            commitments.extend(C::point_to_bytes(&(C::Point::generator() * *delta)));
+        }
+        Ok(Dealt {
+            summands,
+            commitments,
         })
-        .collect()
-}
-
-/// Step 1, on helper `share.identifier()`: one summand for each helper (itself included) of
-/// its contribution to the share of `target`.
-pub fn deltas<R: RngCore + CryptoRng>(
-    helpers: &[u16],
-    target: u16,
-    share: &KeyShare,
-    rng: &mut R,
-) -> Result<BTreeMap<u16, Zeroizing<Vec<u8>>>, ProtocolError> {
-    check_helpers(helpers, target)?;
-    if usize::from(share.threshold()) > helpers.len() {
-        return Err(ProtocolError::invalid(format!(
-            "a repair needs at least {} helpers, got {}",
-            share.threshold(),
-            helpers.len()
-        )));
     }
-    match share {
-        KeyShare::Ed25519(k) => deltas_of(helpers, target, k, rng),
-        KeyShare::Secp256k1(k) => deltas_of(helpers, target, k, rng),
+
+    fn sigma_as<C: Arith>(
+        &self,
+        me: u16,
+        received: &Inbox,
+    ) -> Result<Zeroizing<Vec<u8>>, ProtocolError> {
+        let mine = self.position(me)?;
+        let mut summands = Vec::with_capacity(received.len());
+        for (dealer, (summand, commitments)) in received {
+            let points = self.commitments_of::<C>(*dealer, commitments)?;
+            let delta = Delta::<C>::deserialize(summand).map_err(|e| {
+                ProtocolError::culprit(*dealer, format!("malformed repair summand: {e}"))
+            })?;
+            let scalar = Zeroizing::new(
+                C::scalar_from_bytes(summand)
+                    .ok_or_else(|| ProtocolError::culprit(*dealer, "malformed repair summand"))?,
+            );
+            if C::Point::generator() * *scalar != points[mine] {
+                return Err(ProtocolError::culprit(
+                    *dealer,
+                    "its repair summand does not match its commitment",
+                ));
+            }
+            summands.push(delta);
+        }
+        Ok(Zeroizing::new(
+            repairable::repair_share_part2(&summands).serialize(),
+        ))
     }
-}
 
-fn sigma_of<C: Ciphersuite>(
-    deltas: &BTreeMap<u16, Zeroizing<Vec<u8>>>,
-) -> Result<Zeroizing<Vec<u8>>, ProtocolError> {
-    let parsed = deltas
-        .iter()
-        .map(|(from, bytes)| {
-            Delta::<C>::deserialize(bytes).map_err(|e| {
-                ProtocolError::culprit(*from, format!("malformed repair summand: {e}"))
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Zeroizing::new(
-        repairable::repair_share_part2(&parsed).serialize(),
-    ))
-}
-
-/// Step 2, on a helper: the summands every helper sent it (its own included), added up.
-pub fn sigma(
-    curve: crate::Curve,
-    deltas: &BTreeMap<u16, Zeroizing<Vec<u8>>>,
-) -> Result<Zeroizing<Vec<u8>>, ProtocolError> {
-    match curve {
-        crate::Curve::Ed25519 => sigma_of::<Ed25519>(deltas),
-        crate::Curve::Secp256k1 => sigma_of::<Secp256k1>(deltas),
-    }
-}
-
-fn recover_of<C: crate::dkg::Suite>(
-    target: u16,
-    sigmas: &BTreeMap<u16, Zeroizing<Vec<u8>>>,
-    public: &PublicKeyPackage<C>,
-) -> Result<KeyShare, ProtocolError> {
-    let parsed = sigmas
-        .iter()
-        .map(|(from, bytes)| {
-            Sigma::<C>::deserialize(bytes)
-                .map_err(|e| ProtocolError::culprit(*from, format!("malformed repair value: {e}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let id = identifier::<C>(target)?;
-    let share = repairable::repair_share_part3(&parsed, id, public).map_err(from_frost)?;
-    match public.verifying_shares().get(&id) {
-        Some(on_record) if on_record == share.verifying_share() => {}
-        Some(_) => {
+    fn recover_as<C: Arith + crate::dkg::Suite>(
+        &self,
+        public: &PublicKeyPackage<C>,
+        values: &BTreeMap<u16, Zeroizing<Vec<u8>>>,
+        commitments: &BTreeMap<u16, Vec<u8>>,
+    ) -> Result<KeyShare, ProtocolError> {
+        let mut expected = vec![C::Point::identity(); self.helpers.len()];
+        for (dealer, bytes) in commitments {
+            for (sum, d) in expected
+                .iter_mut()
+                .zip(self.commitments_of::<C>(*dealer, bytes)?)
+            {
+                *sum += d;
+            }
+        }
+        let mut sigmas = Vec::with_capacity(values.len());
+        for (helper, bytes) in values {
+            let sigma = Sigma::<C>::deserialize(bytes).map_err(|e| {
+                ProtocolError::culprit(*helper, format!("malformed repair value: {e}"))
+            })?;
+            let scalar = Zeroizing::new(
+                C::scalar_from_bytes(bytes)
+                    .ok_or_else(|| ProtocolError::culprit(*helper, "malformed repair value"))?,
+            );
+            if C::Point::generator() * *scalar != expected[self.position(*helper)?] {
+                return Err(ProtocolError::culprit(
+                    *helper,
+                    "its repair value is not the sum of the summands committed to it",
+                ));
+            }
+            sigmas.push(sigma);
+        }
+        let id = identifier::<C>(self.target)?;
+        let share = repairable::repair_share_part3(&sigmas, id, public).map_err(from_frost)?;
+        // Cannot fail once every value matched its commitments; kept as the last word.
+        if public.verifying_shares().get(&id) != Some(share.verifying_share()) {
             return Err(ProtocolError::invalid(format!(
-                "the repaired share does not match node {target}'s verifying share on record: \
-                 a helper sent a wrong value"
+                "the repaired share does not match node {}'s verifying share on record",
+                self.target
+            )));
+        }
+        Ok(C::wrap(share, public.clone()).0)
+    }
+
+    /// Step 1, on a helper: a summand for each helper and the commitments to them.
+    pub fn deal<R: RngCore + CryptoRng>(
+        &self,
+        share: &KeyShare,
+        rng: &mut R,
+    ) -> Result<Dealt, ProtocolError> {
+        self.check()?;
+        self.position(share.identifier())?;
+        match share {
+            KeyShare::Ed25519(k) => self.deal_as(k, rng),
+            KeyShare::Secp256k1(k) => self.deal_as(k, rng),
+        }
+    }
+
+    /// Step 2, on helper `me`: from every helper (itself included) its summand for `me` and
+    /// its commitments; answers the value for the target. A summand that does not match its
+    /// dealer's commitments names the dealer.
+    pub fn sigma(&self, me: u16, received: &Inbox) -> Result<Zeroizing<Vec<u8>>, ProtocolError> {
+        self.check()?;
+        self.all_helpers(received.keys())?;
+        match self.public.curve() {
+            Curve::Ed25519 => self.sigma_as::<Ed25519>(me, received),
+            Curve::Secp256k1 => self.sigma_as::<Secp256k1>(me, received),
+        }
+    }
+
+    /// Step 3, on the target: every helper's value and every helper's commitments; its share,
+    /// checked against its verifying share on record. A value that is not the sum of what was
+    /// committed to its helper names that helper.
+    pub fn recover(
+        &self,
+        values: &BTreeMap<u16, Zeroizing<Vec<u8>>>,
+        commitments: &BTreeMap<u16, Vec<u8>>,
+    ) -> Result<KeyShare, ProtocolError> {
+        self.check()?;
+        self.all_helpers(values.keys())?;
+        self.all_helpers(commitments.keys())?;
+        match self.public {
+            PublicKeys::Ed25519(p) => self.recover_as(p, values, commitments),
+            PublicKeys::Secp256k1(p) => self.recover_as(p, values, commitments),
+        }
+    }
+
+    fn all_helpers<'k>(&self, ids: impl Iterator<Item = &'k u16>) -> Result<(), ProtocolError> {
+        let ids: Vec<u16> = ids.copied().collect();
+        if ids == self.helpers {
+            Ok(())
+        } else {
+            Err(ProtocolError::invalid(format!(
+                "expected one message from each helper {:?}, got {ids:?}",
+                self.helpers
             )))
         }
-        None => {
-            return Err(ProtocolError::invalid(format!(
-                "node {target} holds no share of this key"
-            )))
-        }
-    }
-    Ok(C::wrap(share, public.clone()).0)
-}
-
-/// Step 3, on the participant being repaired: its share, from every helper's value, checked
-/// against its verifying share in the key's public data.
-pub fn recover(
-    target: u16,
-    sigmas: &BTreeMap<u16, Zeroizing<Vec<u8>>>,
-    public: &PublicKeys,
-) -> Result<KeyShare, ProtocolError> {
-    let threshold = public.threshold().unwrap_or(0);
-    if usize::from(threshold) > sigmas.len() {
-        return Err(ProtocolError::invalid(format!(
-            "a repair needs values from at least {threshold} helpers, got {}",
-            sigmas.len()
-        )));
-    }
-    match public {
-        PublicKeys::Ed25519(p) => recover_of(target, sigmas, p),
-        PublicKeys::Secp256k1(p) => recover_of(target, sigmas, p),
     }
 }
 
@@ -166,21 +293,40 @@ pub fn repair_in_memory<R: RngCore + CryptoRng>(
     public: &PublicKeys,
     rng: &mut R,
 ) -> Result<KeyShare, ProtocolError> {
-    let ids: Vec<u16> = helpers.iter().map(|s| s.identifier()).collect();
-    let mut received: BTreeMap<u16, BTreeMap<u16, Zeroizing<Vec<u8>>>> = BTreeMap::new();
+    let mut ids: Vec<u16> = helpers.iter().map(|s| s.identifier()).collect();
+    ids.sort_unstable();
+    let repair = Repair {
+        helpers: &ids,
+        target,
+        public,
+    };
+    let mut received: BTreeMap<u16, Inbox> = BTreeMap::new();
+    let mut commitments = BTreeMap::new();
     for share in helpers {
-        for (to, delta) in deltas(&ids, target, share, rng)? {
+        let dealt = repair.deal(share, rng)?;
+        for (to, summand) in dealt.summands {
             received
                 .entry(to)
                 .or_default()
-                .insert(share.identifier(), delta);
+                .insert(share.identifier(), (summand, dealt.commitments.clone()));
         }
+        commitments.insert(share.identifier(), dealt.commitments);
     }
-    let mut sigmas = BTreeMap::new();
-    for (helper, deltas) in &received {
-        sigmas.insert(*helper, sigma(public.curve(), deltas)?);
+    let mut values = BTreeMap::new();
+    for (helper, summands) in &received {
+        values.insert(*helper, repair.sigma(*helper, summands)?);
     }
-    recover(target, &sigmas, public)
+    repair.recover(&values, &commitments)
+}
+
+/// Deliberately wrong messages, for the node's test-only fault hooks.
+pub mod faults {
+    use super::*;
+
+    /// A well-formed summand or value that matches no commitment: a random scalar.
+    pub fn random_scalar<R: RngCore + CryptoRng>(curve: Curve, rng: &mut R) -> Zeroizing<Vec<u8>> {
+        crate::arith::random_scalar(curve, rng)
+    }
 }
 
 #[cfg(test)]
@@ -188,8 +334,26 @@ mod tests {
     use super::*;
     use crate::dkg::run_in_memory;
     use crate::sign::{sign_in_memory, verify};
-    use crate::Curve;
     use rand::rngs::OsRng;
+
+    type Received = BTreeMap<u16, Inbox>;
+
+    /// Step 1 for every helper: what each receives, and every dealer's commitments.
+    fn deal_all(repair: &Repair, shares: &[&KeyShare]) -> (Received, BTreeMap<u16, Vec<u8>>) {
+        let mut received = Received::new();
+        let mut commitments = BTreeMap::new();
+        for share in shares {
+            let dealt = repair.deal(share, &mut OsRng).unwrap();
+            for (to, summand) in dealt.summands {
+                received
+                    .entry(to)
+                    .or_default()
+                    .insert(share.identifier(), (summand, dealt.commitments.clone()));
+            }
+            commitments.insert(share.identifier(), dealt.commitments);
+        }
+        (received, commitments)
+    }
 
     #[test]
     fn a_lost_share_is_rebuilt_and_signs() {
@@ -206,30 +370,104 @@ mod tests {
     }
 
     #[test]
-    fn a_lying_helper_is_caught_and_too_few_helpers_refused() {
+    fn a_helper_with_a_wrong_value_is_named() {
+        for curve in [Curve::Ed25519, Curve::Secp256k1] {
+            let key = run_in_memory(curve, 2, &[1, 2, 3], &mut OsRng).unwrap();
+            let repair = Repair {
+                helpers: &[1, 3],
+                target: 2,
+                public: &key[0].1,
+            };
+            let (received, commitments) = deal_all(&repair, &[&key[0].0, &key[2].0]);
+            let mut values: BTreeMap<u16, Zeroizing<Vec<u8>>> = received
+                .iter()
+                .map(|(h, r)| (*h, repair.sigma(*h, r).unwrap()))
+                .collect();
+            assert_eq!(repair.recover(&values, &commitments).unwrap(), key[1].0);
+            values.insert(3, faults::random_scalar(curve, &mut OsRng));
+            let err = repair.recover(&values, &commitments).unwrap_err();
+            assert_eq!(err.culprit_id(), Some(3), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_summand_that_does_not_match_its_commitment_names_its_dealer() {
+        let key = run_in_memory(Curve::Ed25519, 3, &[1, 2, 3, 4], &mut OsRng).unwrap();
+        let repair = Repair {
+            helpers: &[1, 2, 4],
+            target: 3,
+            public: &key[0].1,
+        };
+        let (mut received, _) = deal_all(&repair, &[&key[0].0, &key[1].0, &key[3].0]);
+        let at_4 = received.get_mut(&4).unwrap();
+        at_4.get_mut(&2).unwrap().0 = faults::random_scalar(Curve::Ed25519, &mut OsRng);
+        let err = repair.sigma(4, at_4).unwrap_err();
+        assert_eq!(err.culprit_id(), Some(2), "{err}");
+    }
+
+    #[test]
+    fn commitments_that_do_not_add_up_name_their_dealer() {
+        let key = run_in_memory(Curve::Secp256k1, 2, &[1, 2, 3], &mut OsRng).unwrap();
+        let repair = Repair {
+            helpers: &[2, 3],
+            target: 1,
+            public: &key[0].1,
+        };
+        let (received, mut commitments) = deal_all(&repair, &[&key[1].0, &key[2].0]);
+        let values: BTreeMap<u16, Zeroizing<Vec<u8>>> = received
+            .iter()
+            .map(|(h, r)| (*h, repair.sigma(*h, r).unwrap()))
+            .collect();
+        // Helper 2 swaps in the commitments of another dealing: each is a valid point, but they
+        // add up to λ·Y of nobody.
+        let other = Repair {
+            helpers: &[2, 3],
+            target: 1,
+            public: &key[0].1,
+        }
+        .deal(&key[2].0, &mut OsRng)
+        .unwrap();
+        commitments.insert(2, other.commitments);
+        let err = repair.recover(&values, &commitments).unwrap_err();
+        assert_eq!(err.culprit_id(), Some(2), "{err}");
+        let err = repair
+            .recover(&values, &BTreeMap::from([(3, commitments[&3].clone())]))
+            .unwrap_err();
+        assert_eq!(err.culprit_id(), None, "a missing dealer is refused: {err}");
+    }
+
+    #[test]
+    fn bad_parameters_are_refused() {
         let key = run_in_memory(Curve::Ed25519, 2, &[1, 2, 3], &mut OsRng).unwrap();
         let public = &key[0].1;
-        let ids = [1u16, 3];
-        let mut received: BTreeMap<u16, BTreeMap<u16, Zeroizing<Vec<u8>>>> = BTreeMap::new();
-        for share in [&key[0].0, &key[2].0] {
-            for (to, delta) in deltas(&ids, 2, share, &mut OsRng).unwrap() {
-                received
-                    .entry(to)
-                    .or_default()
-                    .insert(share.identifier(), delta);
-            }
-        }
-        let mut sigmas: BTreeMap<u16, Zeroizing<Vec<u8>>> = received
-            .iter()
-            .map(|(h, d)| (*h, sigma(Curve::Ed25519, d).unwrap()))
-            .collect();
-        // Helper 3 sends a value of its own making.
-        let other = deltas(&ids, 2, &key[2].0, &mut OsRng).unwrap();
-        sigmas.insert(3, sigma(Curve::Ed25519, &other).unwrap());
-        assert!(recover(2, &sigmas, public).is_err());
-        sigmas.remove(&3);
-        assert!(recover(2, &sigmas, public).is_err());
-        assert!(deltas(&[1], 2, &key[0].0, &mut OsRng).is_err());
-        assert!(deltas(&[1, 2], 2, &key[0].0, &mut OsRng).is_err());
+        let with = |helpers: &'static [u16], target| Repair {
+            helpers,
+            target,
+            public,
+        };
+        assert!(
+            with(&[1], 2).deal(&key[0].0, &mut OsRng).is_err(),
+            "too few"
+        );
+        assert!(
+            with(&[1, 2], 2).deal(&key[0].0, &mut OsRng).is_err(),
+            "target helps"
+        );
+        assert!(
+            with(&[3, 1], 2).deal(&key[0].0, &mut OsRng).is_err(),
+            "unsorted"
+        );
+        assert!(
+            with(&[1, 7], 2).deal(&key[0].0, &mut OsRng).is_err(),
+            "outsider"
+        );
+        assert!(
+            with(&[1, 3], 9).deal(&key[0].0, &mut OsRng).is_err(),
+            "no such target"
+        );
+        assert!(
+            with(&[2, 3], 1).deal(&key[0].0, &mut OsRng).is_err(),
+            "dealer not helping"
+        );
     }
 }

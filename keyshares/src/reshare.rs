@@ -25,23 +25,20 @@
 
 use std::collections::BTreeMap;
 
-use curve25519_dalek::edwards::CompressedEdwardsY;
-use curve25519_dalek::traits::IsIdentity;
 use frost_core::keys::{KeyPackage, PublicKeyPackage, SigningShare, VerifyingShare};
 use frost_core::VerifyingKey;
 use rand_core::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
-use vsss_rs::curve25519::{WrappedEdwards, WrappedScalar};
-use vsss_rs::elliptic_curve::group::GroupEncoding;
-use vsss_rs::elliptic_curve::{Field, Group, PrimeField};
+use vsss_rs::elliptic_curve::{Field, Group};
 use vsss_rs::{
     DefaultShare, FeldmanVerifierSet, IdentifierPrimeField, ParticipantIdGeneratorType, Share,
     ValueGroup,
 };
-use zeroize::{DefaultIsZeroes, Zeroizing};
+use zeroize::Zeroizing;
 
+use crate::arith::{lagrange_at_zero, scalar_of, Arith};
 use crate::curve::{identifier, identifier_to_u16, Curve, Ed25519, Secp256k1};
-use crate::dkg::{Echo, Suite};
+use crate::dkg::Echo;
 use crate::share::{KeyShare, PublicKeys};
 use crate::{from_frost, ProtocolError};
 
@@ -128,119 +125,6 @@ impl ReshareParams {
     }
 }
 
-/// The group arithmetic resharing needs, in frost's encodings, for one ciphersuite: vsss-rs
-/// works on these types, frost on their bytes.
-trait Arith: Suite {
-    type Scalar: PrimeField + DefaultIsZeroes;
-    type Point: Group<Scalar = Self::Scalar> + GroupEncoding + Default;
-
-    /// A canonical 32-byte scalar in frost's encoding.
-    fn scalar_from_bytes(bytes: &[u8]) -> Option<Self::Scalar>;
-    fn scalar_to_bytes(scalar: &Self::Scalar) -> Zeroizing<Vec<u8>>;
-    /// A compressed point of the prime-order group other than the identity.
-    fn point_from_bytes(bytes: &[u8]) -> Option<Self::Point>;
-    fn point_to_bytes(point: &Self::Point) -> Vec<u8>;
-
-    fn key_package(share: &KeyShare) -> Option<&KeyPackage<Self>>;
-    fn public_package(public: &PublicKeys) -> Option<&PublicKeyPackage<Self>>;
-    fn wrap_public(public: PublicKeyPackage<Self>) -> PublicKeys;
-}
-
-impl Arith for Ed25519 {
-    type Scalar = WrappedScalar;
-    type Point = WrappedEdwards;
-
-    fn scalar_from_bytes(bytes: &[u8]) -> Option<WrappedScalar> {
-        let repr = Zeroizing::new(<[u8; 32]>::try_from(bytes).ok()?);
-        // Not `WrappedScalar::from_repr`: it reduces non-canonical input instead of refusing it.
-        Option::from(curve25519_dalek::Scalar::from_canonical_bytes(*repr)).map(WrappedScalar)
-    }
-
-    fn scalar_to_bytes(scalar: &WrappedScalar) -> Zeroizing<Vec<u8>> {
-        Zeroizing::new(Zeroizing::new(scalar.0.to_bytes()).to_vec())
-    }
-
-    fn point_from_bytes(bytes: &[u8]) -> Option<WrappedEdwards> {
-        let point = CompressedEdwardsY::from_slice(bytes).ok()?.decompress()?;
-        // frost-ed25519's rule: the prime-order subgroup only (which also rules out the
-        // non-canonical encodings), never the identity.
-        (point.is_torsion_free() && !IsIdentity::is_identity(&point))
-            .then_some(WrappedEdwards(point))
-    }
-
-    fn point_to_bytes(point: &WrappedEdwards) -> Vec<u8> {
-        point.0.compress().to_bytes().to_vec()
-    }
-
-    fn key_package(share: &KeyShare) -> Option<&KeyPackage<Self>> {
-        match share {
-            KeyShare::Ed25519(k) => Some(k),
-            KeyShare::Secp256k1(_) => None,
-        }
-    }
-
-    fn public_package(public: &PublicKeys) -> Option<&PublicKeyPackage<Self>> {
-        match public {
-            PublicKeys::Ed25519(p) => Some(p),
-            PublicKeys::Secp256k1(_) => None,
-        }
-    }
-
-    fn wrap_public(public: PublicKeyPackage<Self>) -> PublicKeys {
-        PublicKeys::Ed25519(public)
-    }
-}
-
-impl Arith for Secp256k1 {
-    type Scalar = k256::Scalar;
-    type Point = k256::ProjectivePoint;
-
-    fn scalar_from_bytes(bytes: &[u8]) -> Option<k256::Scalar> {
-        if bytes.len() != 32 {
-            return None;
-        }
-        // `from_repr` refuses values at or above the group order.
-        Option::from(k256::Scalar::from_repr(k256::FieldBytes::clone_from_slice(
-            bytes,
-        )))
-    }
-
-    fn scalar_to_bytes(scalar: &k256::Scalar) -> Zeroizing<Vec<u8>> {
-        Zeroizing::new(scalar.to_bytes().to_vec())
-    }
-
-    fn point_from_bytes(bytes: &[u8]) -> Option<k256::ProjectivePoint> {
-        if bytes.len() != 33 {
-            return None;
-        }
-        let repr = k256::CompressedPoint::clone_from_slice(bytes);
-        let point: k256::ProjectivePoint = Option::from(k256::ProjectivePoint::from_bytes(&repr))?;
-        (!bool::from(point.is_identity())).then_some(point)
-    }
-
-    fn point_to_bytes(point: &k256::ProjectivePoint) -> Vec<u8> {
-        point.to_bytes().to_vec()
-    }
-
-    fn key_package(share: &KeyShare) -> Option<&KeyPackage<Self>> {
-        match share {
-            KeyShare::Secp256k1(k) => Some(k),
-            KeyShare::Ed25519(_) => None,
-        }
-    }
-
-    fn public_package(public: &PublicKeys) -> Option<&PublicKeyPackage<Self>> {
-        match public {
-            PublicKeys::Secp256k1(p) => Some(p),
-            PublicKeys::Ed25519(_) => None,
-        }
-    }
-
-    fn wrap_public(public: PublicKeyPackage<Self>) -> PublicKeys {
-        PublicKeys::Secp256k1(public)
-    }
-}
-
 /// vsss-rs's view of a sub-share: (new participant id, f_i(id)), both scalars.
 type SubShare<C> = DefaultShare<
     IdentifierPrimeField<<C as Arith>::Scalar>,
@@ -248,23 +132,6 @@ type SubShare<C> = DefaultShare<
 >;
 /// vsss-rs's view of a commitment point.
 type Verifier<C> = ValueGroup<<C as Arith>::Point>;
-
-fn scalar_of<C: Arith>(id: u16) -> C::Scalar {
-    C::Scalar::from(u64::from(id))
-}
-
-/// λ_i: the Lagrange coefficient at 0 of `i` over `set`, so that Σ λ_i·f(i) = f(0).
-fn lagrange_at_zero<C: Arith>(i: u16, set: &[u16]) -> Result<C::Scalar, ProtocolError> {
-    let mut num = C::Scalar::ONE;
-    let mut den = C::Scalar::ONE;
-    for &j in set.iter().filter(|j| **j != i) {
-        num *= scalar_of::<C>(j);
-        den *= scalar_of::<C>(j) - scalar_of::<C>(i);
-    }
-    Option::from(den.invert())
-        .map(|inv: C::Scalar| num * inv)
-        .ok_or_else(|| ProtocolError::invalid("duplicate ids in the dealer set"))
-}
 
 /// Σ_k C_k·x^k, the commitment to f(x) (Horner's rule).
 fn evaluate_commitment<C: Arith>(commitment: &[C::Point], x: u16) -> C::Point {
@@ -813,13 +680,7 @@ pub mod faults {
         curve: Curve,
         rng: &mut R,
     ) -> Result<Zeroizing<Vec<u8>>, ProtocolError> {
-        fn go<C: Arith, R: RngCore + CryptoRng>(rng: &mut R) -> Zeroizing<Vec<u8>> {
-            C::scalar_to_bytes(&Zeroizing::new(C::Scalar::random(rng)))
-        }
-        Ok(match curve {
-            Curve::Ed25519 => go::<Ed25519, _>(rng),
-            Curve::Secp256k1 => go::<Secp256k1, _>(rng),
-        })
+        Ok(crate::arith::random_scalar(curve, rng))
     }
 }
 

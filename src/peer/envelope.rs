@@ -244,6 +244,29 @@ impl EnvelopeVerifier {
         self.replay.check(env)?;
         Ok(payload)
     }
+
+    /// Checks an envelope another node received and passed on as evidence of what its sender
+    /// said: member sender, valid signature, and the sender, recipient, session and kind the
+    /// evidence must have. Not fresh or unseen: it is a copy, not a message to this node.
+    pub fn check_forwarded(
+        &self,
+        env: &Envelope,
+        from: u16,
+        to: u16,
+        session: &str,
+        kind: &str,
+    ) -> Result<Vec<u8>, EnvelopeError> {
+        if env.from != from || env.to != to || env.session != session || env.kind != kind {
+            return Err(EnvelopeError::Malformed(format!(
+                "expected a {kind} from node {from} to node {to} in session {session}"
+            )));
+        }
+        let key = self
+            .keys
+            .get(&env.from)
+            .ok_or(EnvelopeError::UnknownSender(env.from))?;
+        env.verify_signature(key)
+    }
 }
 
 #[cfg(test)]
@@ -323,5 +346,35 @@ mod tests {
             at_b.open(&stale, None, None),
             Err(EnvelopeError::Stale(_))
         ));
+    }
+
+    #[test]
+    fn a_forwarded_envelope_is_checked_for_its_signature_and_binding_only() {
+        let a = Identity::generate(1);
+        let b = Identity::generate(2);
+        let c = Identity::generate(3);
+        let members = [member(&a), member(&b), member(&c)];
+        let at_c = EnvelopeVerifier::new(3, &members, Duration::from_secs(60)).unwrap();
+        let env = Envelope::sign(&a, 2, "s1", "repair.delta", b"evidence");
+        // Node 3 checks what node 1 told node 2, as often as it is shown it.
+        for _ in 0..2 {
+            let payload = at_c.check_forwarded(&env, 1, 2, "s1", "repair.delta");
+            assert_eq!(payload.unwrap(), b"evidence");
+        }
+        for (from, to, session, kind) in [
+            (2, 2, "s1", "repair.delta"),
+            (1, 3, "s1", "repair.delta"),
+            (1, 2, "s2", "repair.delta"),
+            (1, 2, "s1", "repair.value"),
+        ] {
+            let checked = at_c.check_forwarded(&env, from, to, session, kind);
+            assert!(matches!(checked, Err(EnvelopeError::Malformed(_))));
+        }
+        let mut altered = env.clone();
+        altered.payload = base64::engine::general_purpose::STANDARD.encode(b"other");
+        assert_eq!(
+            at_c.check_forwarded(&altered, 1, 2, "s1", "repair.delta"),
+            Err(EnvelopeError::BadSignature(1))
+        );
     }
 }

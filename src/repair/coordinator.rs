@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::http::StatusCode;
 use api::{KeyPolicy, RepairRequest};
 
 use crate::auth::ClientRequest;
@@ -13,7 +12,7 @@ use crate::ceremony::coordinator::{blame, phase, Cost, Failure};
 use crate::http::error::ApiError;
 use crate::node::{Counters, Node};
 use crate::peer::messages::RepairSpec;
-use crate::peer::{transport, Envelope, PeerRequest, PeerResponse};
+use crate::peer::{transport, Envelope, PeerErrorCode, PeerRequest, PeerResponse};
 use crate::store::KeyRecord;
 
 /// Peer round trips of a repair: start, summands, values.
@@ -179,31 +178,21 @@ async fn run_steps(
             }
         }
     }
-    // The last step is not `phase`: a wrong sum is no fault of the repaired node, and no
-    // single helper can be named for it.
+    // The last step is not `phase`: a failure the repaired node reports without naming a
+    // helper is its own (it could not store the share), never a client's mistake.
     let last = PeerRequest::RepairValues { incoming: values };
     match transport::call(node, spec.target, session, &last, Some(counters)).await {
         Ok(PeerResponse::Ack) => Ok(()),
         Ok(PeerResponse::Error {
+            code: PeerErrorCode::Conflict,
+            message,
+            ..
+        }) => Err(failed(Failure::Conflict(message))),
+        Ok(PeerResponse::Error {
             message, culprit, ..
         }) => {
-            let culprits = culprit
-                .map(|c| {
-                    vec![api::Excluded {
-                        node: c,
-                        reason: message.clone(),
-                    }]
-                })
-                .unwrap_or_default();
-            Err(ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "repair_failed",
-                format!(
-                    "the repair of node {}'s share of {name} failed: {message}",
-                    spec.target
-                ),
-            )
-            .with_culprits(culprits))
+            let reason = format!("reported by node {}: {message}", spec.target);
+            Err(failed(blame(culprit.unwrap_or(spec.target), reason, false)))
         }
         Ok(_) => Err(failed(blame(
             spec.target,

@@ -1,6 +1,7 @@
-//! Repairing a participant's lost share (frost `keys::repairable`): the coordinator that
-//! drives it and the side every helper and the repaired node run. No helper sees the share:
-//! each sends the repaired node only a sum of random summands.
+//! Repairing a participant's lost share (frost `keys::repairable`, made verifiable by
+//! `keyshares::repair`): the coordinator that drives it and the side every helper and the
+//! repaired node run. No helper sees the share: each sends the repaired node only a sum of
+//! random summands, and a helper that lies is named.
 
 pub mod coordinator;
 pub mod participant;
@@ -22,6 +23,25 @@ pub fn vouch(spec: &crate::peer::messages::RepairSpec) -> String {
     crate::audit::hex_sha256(&bytes)
 }
 
+/// The key's public data, as the spec's record carries it.
+pub fn public_of(
+    spec: &crate::peer::messages::RepairSpec,
+) -> Result<keyshares::PublicKeys, String> {
+    let record = &spec.record;
+    let bytes = hex::decode(&record.public_keys).map_err(|e| e.to_string())?;
+    keyshares::PublicKeys::from_bytes(crate::store::curve_of(record.algorithm), &bytes)
+        .map_err(|e| e.to_string())
+}
+
+/// A helper's message to another helper.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct HelperSummand {
+    /// Base64, the summand sealed to its recipient.
+    pub sealed: String,
+    /// Hex, the sender's commitments to every helper's summand (`keyshares::repair::Dealt`).
+    pub commitments: String,
+}
+
 /// A helper's message to the repaired node.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct HelperValue {
@@ -29,4 +49,10 @@ pub struct HelperValue {
     pub sealed: String,
     /// [`vouch`] of the helper's spec.
     pub record_sha256: String,
+    /// Hex, the helper's own commitments.
+    pub commitments: String,
+    /// The summand envelopes the other helpers signed for this one, passed on so that the
+    /// repaired node sees the commitments each helper judged by: a dealer that showed
+    /// different ones to different helpers is caught by its own signatures.
+    pub forwarded: Vec<crate::peer::Envelope>,
 }

@@ -8,22 +8,35 @@ use std::time::Instant;
 
 use api::client::{b64, unb64};
 use api::RepairRequest;
+use keyshares::repair::{Dealt, Repair};
 use keyshares::PublicKeys;
 use zeroize::Zeroizing;
 
-use super::{kinds, seal_context, vouch, HelperValue};
+use super::{kinds, seal_context, vouch, HelperSummand, HelperValue};
 use crate::auth::policy::Permission;
 use crate::auth::{audit_denial, authenticate, peer_refusal, AuthError, Caller, ClientRequest};
 use crate::node::{ActiveKey, Node};
 use crate::peer::messages::RepairSpec;
 use crate::peer::{Envelope, PeerErrorCode, PeerResponse};
-use crate::store::curve_of;
+
+/// A helper's summand for itself and its commitments, kept for step 2.
+type Own = (Zeroizing<Vec<u8>>, Vec<u8>);
 
 pub struct RepairSession {
     pub spec: RepairSpec,
-    /// A helper's summand for itself.
-    own_delta: Option<Zeroizing<Vec<u8>>>,
+    public: PublicKeys,
+    own: Option<Own>,
     pub started: Instant,
+}
+
+impl RepairSession {
+    fn repair(&self) -> Repair<'_> {
+        Repair {
+            helpers: &self.spec.helpers,
+            target: self.spec.target,
+            public: &self.public,
+        }
+    }
 }
 
 fn seal_key(node: &Node, to: u16) -> Option<[u8; 32]> {
@@ -50,9 +63,14 @@ pub fn start(
         return peer_refusal(node, &e);
     }
     let me = node.id();
+    let public = match super::public_of(&spec) {
+        Ok(p) => p,
+        Err(e) => return PeerResponse::error(PeerErrorCode::Invalid, e, None),
+    };
     let mut session_state = RepairSession {
         spec: spec.clone(),
-        own_delta: None,
+        public,
+        own: None,
         started: Instant::now(),
     };
     let answer = if spec.target == me {
@@ -72,43 +90,31 @@ pub fn start(
                 None,
             );
         };
-        let mut deltas = match keyshares::repair::deltas(
-            &spec.helpers,
-            spec.target,
-            &active.share,
-            &mut rand::rngs::OsRng,
-        ) {
-            Ok(d) => d,
-            Err(e) => return PeerResponse::error(PeerErrorCode::Invalid, e.to_string(), None),
+        let deal = || {
+            session_state
+                .repair()
+                .deal(&active.share, &mut rand::rngs::OsRng)
+                .map_err(|e| PeerResponse::error(PeerErrorCode::Invalid, e.to_string(), None))
         };
-        session_state.own_delta = deltas.remove(&me);
-        let mut envelopes = Vec::new();
-        for (to, delta) in deltas {
-            let Some(key) = seal_key(node, to) else {
-                return PeerResponse::error(
-                    PeerErrorCode::Invalid,
-                    format!("no sealing key for node {to}"),
-                    None,
-                );
-            };
-            let sealed = match keyshares::seal::seal(
-                &key,
-                &seal_context("delta", session, me, to),
-                &delta,
-                &mut rand::rngs::OsRng,
-            ) {
-                Ok(s) => s,
-                Err(e) => return PeerResponse::error(PeerErrorCode::Invalid, e.to_string(), None),
-            };
-            envelopes.push(Envelope::sign(
-                &node.identity,
-                to,
-                session,
-                kinds::DELTA,
-                &sealed,
-            ));
+        let dealt = match deal() {
+            Ok(d) => d,
+            Err(e) => return e,
+        };
+        let second = match node.faults().equivocate_repair_commitments {
+            true => match deal() {
+                Ok(d) => Some(d),
+                Err(e) => return e,
+            },
+            false => None,
+        };
+        let curve = session_state.public.curve();
+        match summand_envelopes(node, session, curve, dealt, second) {
+            Ok((own, envelopes)) => {
+                session_state.own = Some(own);
+                PeerResponse::Outgoing { envelopes }
+            }
+            Err(e) => return e,
         }
-        PeerResponse::Outgoing { envelopes }
     };
     let mut sessions = node.repair_sessions.lock();
     if sessions.contains_key(session) {
@@ -120,6 +126,69 @@ pub fn start(
     }
     sessions.insert(session.to_string(), session_state);
     answer
+}
+
+/// A helper's summands sealed to the other helpers, with its commitments; its own summand is
+/// kept back. `second` is the fault hook's other dealing, shown to the first other helper.
+fn summand_envelopes(
+    node: &Node,
+    session: &str,
+    curve: keyshares::Curve,
+    dealt: Dealt,
+    mut second: Option<Dealt>,
+) -> Result<(Own, Vec<Envelope>), PeerResponse> {
+    let me = node.id();
+    let Dealt {
+        mut summands,
+        commitments,
+    } = dealt;
+    let own = summands
+        .remove(&me)
+        .ok_or_else(|| PeerResponse::error(PeerErrorCode::Invalid, "no own summand", None))?;
+    let first_other = summands.keys().next().copied();
+    let corrupt = node.faults().corrupt_repair_summand;
+    let mut envelopes = Vec::new();
+    for (to, mut summand) in summands {
+        let mut shown = &commitments;
+        if Some(to) == first_other {
+            if corrupt {
+                summand = keyshares::repair::faults::random_scalar(curve, &mut rand::rngs::OsRng);
+            }
+            if let Some(other) = second.as_mut() {
+                summand = other.summands.remove(&to).unwrap_or_default();
+                shown = &other.commitments;
+            }
+        }
+        let sealed = seal_to(node, "delta", session, to, &summand)?;
+        let payload = HelperSummand {
+            sealed: b64(&sealed),
+            commitments: hex::encode(shown),
+        };
+        let bytes = serde_json::to_vec(&payload).unwrap_or_default();
+        envelopes.push(Envelope::sign(
+            &node.identity,
+            to,
+            session,
+            kinds::DELTA,
+            &bytes,
+        ));
+    }
+    Ok(((own, commitments), envelopes))
+}
+
+/// `secret` sealed to node `to` for `step` of this repair.
+fn seal_to(
+    node: &Node,
+    step: &str,
+    session: &str,
+    to: u16,
+    secret: &[u8],
+) -> Result<Vec<u8>, PeerResponse> {
+    let invalid = |message: String| PeerResponse::error(PeerErrorCode::Invalid, message, None);
+    let key = seal_key(node, to).ok_or_else(|| invalid(format!("no sealing key for node {to}")))?;
+    let context = seal_context(step, session, node.id(), to);
+    keyshares::seal::seal(&key, &context, secret, &mut rand::rngs::OsRng)
+        .map_err(|e| invalid(e.to_string()))
 }
 
 fn unseal(
@@ -143,67 +212,76 @@ fn unseal(
     })
 }
 
+fn protocol_error(e: keyshares::ProtocolError) -> PeerResponse {
+    PeerResponse::error(PeerErrorCode::Protocol, e.to_string(), e.culprit_id())
+}
+
 /// A helper: the summands of every other helper; answers its value for the repaired node.
 pub fn deltas(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope]) -> PeerResponse {
     let me = node.id();
-    let (spec, own) = {
-        let sessions = node.repair_sessions.lock();
-        match sessions.get(session) {
-            Some(s) if s.spec.coordinator == from && s.own_delta.is_some() => {
-                (s.spec.clone(), s.own_delta.clone())
-            }
-            _ => {
+    let state = {
+        let mut sessions = node.repair_sessions.lock();
+        match sessions.remove(session) {
+            Some(s) if s.spec.coordinator == from && s.own.is_some() => s,
+            other => {
+                if let Some(other) = other {
+                    sessions.insert(session.to_string(), other);
+                }
                 return PeerResponse::error(
                     PeerErrorCode::UnknownSession,
                     format!("no repair {session} that node {me} helps with"),
                     None,
-                )
+                );
             }
         }
     };
+    let spec = &state.spec;
     let others: Vec<u16> = spec.helpers.iter().copied().filter(|h| *h != me).collect();
-    let sealed =
-        match crate::peer::open_relayed(node, session, kinds::DELTA, &others, from, incoming) {
-            Ok(s) => s,
-            Err(e) => return e,
+    let raw = match crate::peer::open_relayed(node, session, kinds::DELTA, &others, from, incoming)
+    {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    let mut received = BTreeMap::new();
+    for (helper, bytes) in raw {
+        let malformed = |what: &str| {
+            let message = format!("node {helper} sent a malformed summand: {what}");
+            PeerResponse::error(PeerErrorCode::Protocol, message, Some(helper))
         };
-    let mut deltas = BTreeMap::new();
-    for (helper, blob) in sealed {
+        let Ok(summand) = serde_json::from_slice::<HelperSummand>(&bytes) else {
+            return malformed("not JSON");
+        };
+        let (Ok(blob), Ok(commitments)) =
+            (unb64(&summand.sealed), hex::decode(&summand.commitments))
+        else {
+            return malformed("bad encoding");
+        };
         match unseal(node, "delta", session, helper, &blob) {
-            Ok(d) => deltas.insert(helper, d),
+            Ok(d) => received.insert(helper, (d, commitments)),
             Err(e) => return e,
         };
     }
-    if let Some(own) = own {
-        deltas.insert(me, own);
+    if let Some(own) = &state.own {
+        received.insert(me, own.clone());
     }
-    let value = match keyshares::repair::sigma(curve_of(spec.record.algorithm), &deltas) {
+    let mut value = match state.repair().sigma(me, &received) {
         Ok(v) => v,
-        Err(e) => {
-            return PeerResponse::error(PeerErrorCode::Protocol, e.to_string(), e.culprit_id())
-        }
+        Err(e) => return protocol_error(e),
     };
-    let Some(key) = seal_key(node, spec.target) else {
-        return PeerResponse::error(
-            PeerErrorCode::Invalid,
-            format!("no sealing key for node {}", spec.target),
-            None,
-        );
-    };
-    let sealed = match keyshares::seal::seal(
-        &key,
-        &seal_context("value", session, me, spec.target),
-        &value,
-        &mut rand::rngs::OsRng,
-    ) {
+    if node.faults().corrupt_repair_value {
+        value =
+            keyshares::repair::faults::random_scalar(state.public.curve(), &mut rand::rngs::OsRng);
+    }
+    let sealed = match seal_to(node, "value", session, spec.target, &value) {
         Ok(s) => s,
-        Err(e) => return PeerResponse::error(PeerErrorCode::Invalid, e.to_string(), None),
+        Err(e) => return e,
     };
     let payload = HelperValue {
         sealed: b64(&sealed),
-        record_sha256: vouch(&spec),
+        record_sha256: vouch(spec),
+        commitments: hex::encode(received.get(&me).map(|own| &own.1[..]).unwrap_or_default()),
+        forwarded: incoming.to_vec(),
     };
-    node.repair_sessions.lock().remove(session);
     PeerResponse::Outgoing {
         envelopes: vec![Envelope::sign(
             &node.identity,
@@ -215,13 +293,77 @@ pub fn deltas(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
     }
 }
 
+/// The repaired node's view of one helper's message: its value, and the commitments it and
+/// the other helpers showed it.
+struct Opened {
+    value: Zeroizing<Vec<u8>>,
+    commitments: Vec<u8>,
+    /// dealer → the commitments that dealer signed for this helper.
+    shown: BTreeMap<u16, Vec<u8>>,
+}
+
+fn open_value(
+    node: &Node,
+    session: &str,
+    spec: &RepairSpec,
+    helper: u16,
+    bytes: &[u8],
+) -> Result<Opened, PeerResponse> {
+    let blame =
+        |message: String| PeerResponse::error(PeerErrorCode::Protocol, message, Some(helper));
+    let value = serde_json::from_slice::<HelperValue>(bytes)
+        .map_err(|_| blame(format!("node {helper} sent a malformed value")))?;
+    if value.record_sha256 != vouch(spec) {
+        return Err(blame(format!(
+            "node {helper} holds another record of key {} than the coordinator sent",
+            spec.record.name
+        )));
+    }
+    let blob = unb64(&value.sealed).map_err(blame)?;
+    let commitments = hex::decode(&value.commitments)
+        .map_err(|e| blame(format!("node {helper} sent malformed commitments: {e}")))?;
+    let mut shown = BTreeMap::new();
+    for env in &value.forwarded {
+        let dealer = env.from;
+        let payload = node
+            .verifier
+            .check_forwarded(env, dealer, helper, session, kinds::DELTA)
+            .ok()
+            .filter(|_| dealer != helper && spec.helpers.contains(&dealer))
+            .and_then(|p| serde_json::from_slice::<HelperSummand>(&p).ok())
+            .and_then(|p| hex::decode(p.commitments).ok())
+            .ok_or_else(|| {
+                blame(format!(
+                    "node {helper} passed on a message node {dealer} did not sign for it"
+                ))
+            })?;
+        if shown.insert(dealer, payload).is_some() {
+            return Err(blame(format!(
+                "node {helper} passed on two summands of node {dealer}"
+            )));
+        }
+    }
+    if shown.len() + 1 != spec.helpers.len() {
+        return Err(blame(format!(
+            "node {helper} passed on {} summands, not one from each other helper",
+            shown.len()
+        )));
+    }
+    let value = unseal(node, "value", session, helper, &blob)?;
+    Ok(Opened {
+        value,
+        commitments,
+        shown,
+    })
+}
+
 /// The repaired node: every helper's value; rebuilds, checks and stores its share.
 pub fn values(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope]) -> PeerResponse {
     let me = node.id();
-    let spec = {
+    let state = {
         let mut sessions = node.repair_sessions.lock();
         match sessions.remove(session) {
-            Some(s) if s.spec.coordinator == from && s.spec.target == me => s.spec,
+            Some(s) if s.spec.coordinator == from && s.spec.target == me => s,
             _ => {
                 return PeerResponse::error(
                     PeerErrorCode::UnknownSession,
@@ -231,56 +373,43 @@ pub fn values(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
             }
         }
     };
+    let spec = &state.spec;
     let raw =
         match crate::peer::open_relayed(node, session, kinds::VALUE, &spec.helpers, from, incoming)
         {
             Ok(r) => r,
             Err(e) => return e,
         };
-    let expected = vouch(&spec);
-    let mut values = BTreeMap::new();
+    let mut opened = BTreeMap::new();
     for (helper, bytes) in raw {
-        let Ok(value) = serde_json::from_slice::<HelperValue>(&bytes) else {
-            return PeerResponse::error(
-                PeerErrorCode::Protocol,
-                format!("node {helper} sent a malformed value"),
-                Some(helper),
-            );
-        };
-        if value.record_sha256 != expected {
-            return PeerResponse::error(
-                PeerErrorCode::Protocol,
-                format!(
-                    "node {helper} holds another record of key {} than the coordinator sent",
-                    spec.record.name
-                ),
-                Some(helper),
-            );
-        }
-        let blob = match unb64(&value.sealed) {
-            Ok(b) => b,
-            Err(e) => return PeerResponse::error(PeerErrorCode::Protocol, e, Some(helper)),
-        };
-        match unseal(node, "value", session, helper, &blob) {
-            Ok(v) => values.insert(helper, v),
+        match open_value(node, session, spec, helper, &bytes) {
+            Ok(o) => opened.insert(helper, o),
             Err(e) => return e,
         };
     }
-    let record = spec.record.clone();
-    let public = match hex::decode(&record.public_keys)
-        .map_err(|e| e.to_string())
-        .and_then(|b| {
-            PublicKeys::from_bytes(curve_of(record.algorithm), &b).map_err(|e| e.to_string())
-        }) {
-        Ok(p) => p,
-        Err(e) => return PeerResponse::error(PeerErrorCode::Invalid, e, None),
-    };
-    // No culprit: the values are not verifiable one by one, so a wrong sum cannot be pinned
-    // on one helper.
-    let share = match keyshares::repair::recover(me, &values, &public) {
+    // Every helper judged each dealer's summand by the commitments that dealer signed for it;
+    // they must be the ones the dealer declared here.
+    for (helper, o) in &opened {
+        for (dealer, shown) in &o.shown {
+            if opened.get(dealer).map(|d| &d.commitments) != Some(shown) {
+                return PeerResponse::error(
+                    PeerErrorCode::Protocol,
+                    format!("node {dealer} signed different repair commitments for node {helper} and for node {me}"),
+                    Some(*dealer),
+                );
+            }
+        }
+    }
+    let values = opened.iter().map(|(h, o)| (*h, o.value.clone())).collect();
+    let commitments = opened
+        .iter()
+        .map(|(h, o)| (*h, o.commitments.clone()))
+        .collect();
+    let share = match state.repair().recover(&values, &commitments) {
         Ok(s) => s,
-        Err(e) => return PeerResponse::error(PeerErrorCode::Protocol, e.to_string(), None),
+        Err(e) => return protocol_error(e),
     };
+    let record = spec.record.clone();
     let active = match ActiveKey::new(record.clone(), share) {
         Ok(a) => a,
         Err(e) => return PeerResponse::error(PeerErrorCode::Invalid, e.to_string(), None),
