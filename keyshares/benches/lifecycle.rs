@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use keyshares::{dkg, repair, reshare, Curve};
+use keyshares::{dkg, repair, reshare, Curve, KeyShare, PublicKeys};
 use rand::rngs::OsRng;
 
 /// (threshold, participants) of the keys measured.
@@ -37,11 +37,48 @@ fn lifecycle(c: &mut Criterion) {
             |b| b.iter(|| reshare::run_in_memory(&key, &ids, &grown, t + 1, &mut OsRng).unwrap()),
         );
         let helpers: Vec<_> = key[1..=usize::from(t)].iter().map(|(s, _)| s).collect();
+        let rebuilt = repair::repair_in_memory(&helpers, 1, &public, &mut OsRng).unwrap();
+        assert_eq!(rebuilt, key[0].0);
+        assert_eq!(frost_repair(&helpers, 1, &public), key[0].0);
         group.bench_function(format!("repair/{t}-of-{n}"), |b| {
             b.iter(|| repair::repair_in_memory(&helpers, 1, &public, &mut OsRng).unwrap())
         });
+        // The baseline: frost's repair alone, without the commitments that name a liar.
+        group.bench_function(format!("repair_frost_unverified/{t}-of-{n}"), |b| {
+            b.iter(|| frost_repair(&helpers, 1, &public))
+        });
     }
     group.finish();
+}
+
+/// frost `keys::repairable` steps 1–3 as they come, every message delivered at once.
+fn frost_repair(helpers: &[&KeyShare], target: u16, public: &PublicKeys) -> KeyShare {
+    use frost_ed25519::keys::repairable::{
+        repair_share_part1, repair_share_part2, repair_share_part3,
+    };
+    let PublicKeys::Ed25519(public) = public else {
+        unreachable!("the bench keys are Ed25519")
+    };
+    let id = |n: u16| frost_ed25519::Identifier::try_from(n).unwrap();
+    let ids: Vec<_> = helpers.iter().map(|s| id(s.identifier())).collect();
+    let mut received = std::collections::BTreeMap::<_, Vec<_>>::new();
+    for share in helpers {
+        let KeyShare::Ed25519(share) = share else {
+            unreachable!("the bench keys are Ed25519")
+        };
+        for (to, delta) in repair_share_part1::<frost_ed25519::Ed25519Sha512, _>(
+            &ids,
+            share,
+            &mut OsRng,
+            id(target),
+        )
+        .unwrap()
+        {
+            received.entry(to).or_default().push(delta);
+        }
+    }
+    let sigmas: Vec<_> = received.values().map(|d| repair_share_part2(d)).collect();
+    KeyShare::Ed25519(repair_share_part3(&sigmas, id(target), public).unwrap())
 }
 
 criterion_group!(benches, lifecycle);

@@ -2,15 +2,16 @@
 //! eprint 2017/1155), made verifiable so that a helper who lies is named: t helpers rebuild a
 //! participant's share without any of them learning it.
 //!
-//! 1. [`deal`]: helper i splits `λ_i·s_i` (its share weighted by its Lagrange coefficient at
-//!    the participant r being repaired) into random summands δ_ij, one per helper j, its own
-//!    included; the node seals each to its helper. It also publishes D_ij = δ_ij·G for every
-//!    j. Since Σ_j δ_ij = λ_i·s_i, anyone can check Σ_j D_ij = λ_i·Y_i against i's verifying
-//!    share on record.
-//! 2. [`sigma`]: helper j checks every dealer's commitments and that each summand it received
-//!    matches its commitment, then adds them into σ_j = Σ_i δ_ij for r; sealed to r.
-//! 3. [`recover`]: r checks every dealer's commitments again and each σ_j·G = Σ_i D_ij, then
-//!    adds the values: Σ_j σ_j = Σ_i λ_i·s_i = s_r, which must match r's verifying share.
+//! 1. [`Repair::deal`]: helper i splits `λ_i·s_i` (its share weighted by its Lagrange
+//!    coefficient at the participant r being repaired) into random summands δ_ij, one per
+//!    helper j, its own included; the node seals each to its helper. It also publishes
+//!    D_ij = δ_ij·G for every j. Since Σ_j δ_ij = λ_i·s_i, anyone can check
+//!    Σ_j D_ij = λ_i·Y_i against i's verifying share on record.
+//! 2. [`Repair::sigma`]: helper j checks that each summand it received matches its dealer's
+//!    commitment to it, then adds them into σ_j = Σ_i δ_ij for r; sealed to r.
+//! 3. [`Repair::recover`]: r checks that every dealer's commitments add up and that each
+//!    σ_j·G = Σ_i D_ij, then adds the values: Σ_j σ_j = Σ_i λ_i·s_i = s_r, which must match
+//!    r's verifying share.
 //!
 //! The commitments are points, so they reveal nothing a verifying share does not. The node
 //! makes sure every helper and r judge by the same commitments (each dealer signs them, and r
@@ -88,22 +89,17 @@ impl Repair<'_> {
     /// Dealer i's commitments, checked: t points that add up to λ_i·Y_i.
     fn commitments_of<C: Arith>(
         &self,
+        verifying_shares: &BTreeMap<u16, Vec<u8>>,
         dealer: u16,
         bytes: &[u8],
     ) -> Result<Vec<C::Point>, ProtocolError> {
         let blame = |reason: &str| ProtocolError::culprit(dealer, reason.to_string());
-        let len = C::point_to_bytes(&C::Point::generator()).len();
-        if bytes.len() != len * self.helpers.len() {
-            return Err(blame("repair commitments of the wrong size"));
-        }
-        let points = bytes
-            .chunks(len)
+        let points = self
+            .commitment_chunks::<C>(dealer, bytes)?
             .map(C::point_from_bytes)
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| blame("a repair commitment is not a valid point"))?;
-        let on_record = self
-            .public
-            .verifying_shares()
+        let on_record = verifying_shares
             .get(&dealer)
             .and_then(|y| C::point_from_bytes(y))
             .ok_or_else(|| blame("not a participant of this key"))?;
@@ -115,6 +111,23 @@ impl Repair<'_> {
             ));
         }
         Ok(points)
+    }
+
+    /// Dealer i's commitments split into one encoded point per helper, if there are as many.
+    fn commitment_chunks<'b, C: Arith>(
+        &self,
+        dealer: u16,
+        bytes: &'b [u8],
+    ) -> Result<std::slice::Chunks<'b, u8>, ProtocolError> {
+        let len = C::point_to_bytes(&C::Point::generator()).len();
+        if bytes.len() == len * self.helpers.len() {
+            Ok(bytes.chunks(len))
+        } else {
+            Err(ProtocolError::culprit(
+                dealer,
+                "repair commitments of the wrong size",
+            ))
+        }
     }
 
     fn position(&self, helper: u16) -> Result<usize, ProtocolError> {
@@ -165,7 +178,9 @@ impl Repair<'_> {
         let mine = self.position(me)?;
         let mut summands = Vec::with_capacity(received.len());
         for (dealer, (summand, commitments)) in received {
-            let points = self.commitments_of::<C>(*dealer, commitments)?;
+            // Only the commitment to this summand: whether they add up is the repaired node's
+            // check, on the same commitments.
+            let committed = self.commitment_chunks::<C>(*dealer, commitments)?.nth(mine);
             let delta = Delta::<C>::deserialize(summand).map_err(|e| {
                 ProtocolError::culprit(*dealer, format!("malformed repair summand: {e}"))
             })?;
@@ -173,7 +188,8 @@ impl Repair<'_> {
                 C::scalar_from_bytes(summand)
                     .ok_or_else(|| ProtocolError::culprit(*dealer, "malformed repair summand"))?,
             );
-            if C::Point::generator() * *scalar != points[mine] {
+            let point = C::point_to_bytes(&(C::Point::generator() * *scalar));
+            if committed != Some(&point[..]) {
                 return Err(ProtocolError::culprit(
                     *dealer,
                     "its repair summand does not match its commitment",
@@ -192,12 +208,14 @@ impl Repair<'_> {
         values: &BTreeMap<u16, Zeroizing<Vec<u8>>>,
         commitments: &BTreeMap<u16, Vec<u8>>,
     ) -> Result<KeyShare, ProtocolError> {
+        let verifying_shares = self.public.verifying_shares();
         let mut expected = vec![C::Point::identity(); self.helpers.len()];
         for (dealer, bytes) in commitments {
-            for (sum, d) in expected
-                .iter_mut()
-                .zip(self.commitments_of::<C>(*dealer, bytes)?)
-            {
+            for (sum, d) in expected.iter_mut().zip(self.commitments_of::<C>(
+                &verifying_shares,
+                *dealer,
+                bytes,
+            )?) {
                 *sum += d;
             }
         }
