@@ -83,6 +83,18 @@ fn info(h: &Harness, via: u16, key: &str) -> KeyInfo {
 }
 
 /// Every node in `nodes` shows the same public data for `key`.
+/// Node `node` loses its data dir (a replaced disk) and restarts with its identity and config.
+fn wipe_store(h: &mut Harness, node: u16) {
+    let data_dir = h.cluster.config(node).unwrap().data_dir;
+    h.cluster.stop(node);
+    std::fs::remove_dir_all(&data_dir).unwrap();
+    h.cluster.start(node).unwrap();
+}
+
+fn set_faults(h: &Harness, node: u16, f: &dyn Fn(&mut keyquorum::node::Faults)) {
+    f(&mut h.cluster.node(node).unwrap().faults.write());
+}
+
 fn same_everywhere(h: &Harness, nodes: &[u16], key: &str) -> KeyInfo {
     let first = info(h, nodes[0], key);
     for n in &nodes[1..] {
@@ -168,10 +180,7 @@ fn a_wiped_node_is_repaired_and_signs_again() {
     let before = share_of(&h, 2, "manifests").unwrap();
 
     // Node 2 loses its store (a replaced disk): it comes back knowing nothing of either key.
-    let data_dir = h.cluster.config(2).unwrap().data_dir;
-    h.cluster.stop(2);
-    std::fs::remove_dir_all(&data_dir).unwrap();
-    h.cluster.start(2).unwrap();
+    wipe_store(&mut h, 2);
     let (status, _) = Harness::expect_api_error(h.rt.block_on(h.client(2).get_key("manifests")));
     assert_eq!(status, 404);
 
@@ -231,14 +240,7 @@ fn a_helper_that_lies_in_a_repair_is_named_and_the_node_stays_without_a_share() 
     h.create(1, "manifests", Algorithm::FrostEd25519, 2, None)
         .unwrap();
     let before = share_of(&h, 2, "manifests").unwrap();
-    let data_dir = h.cluster.config(2).unwrap().data_dir;
-    h.cluster.stop(2);
-    std::fs::remove_dir_all(&data_dir).unwrap();
-    h.cluster.start(2).unwrap();
-
-    let set_faults = |node: u16, f: &dyn Fn(&mut keyquorum::node::Faults)| {
-        f(&mut h.cluster.node(node).unwrap().faults.write());
-    };
+    wipe_store(&mut h, 2);
     let repair = || {
         let request = RepairRequest {
             node: 2,
@@ -257,12 +259,12 @@ fn a_helper_that_lies_in_a_repair_is_named_and_the_node_stays_without_a_share() 
         (1, |f, on| f.equivocate_repair_commitments = on),
     ];
     for (liar, fault) in lies {
-        set_faults(liar, &|f| fault(f, true));
+        set_faults(&h, liar, &|f| fault(f, true));
         let (status, body) = Harness::expect_api_error(repair());
         assert_eq!(status, 502, "{}", body.message);
         assert_eq!(culprit_ids(&body), vec![liar], "{}", body.message);
         assert!(share_of(&h, 2, "manifests").is_none());
-        set_faults(liar, &|f| fault(f, false));
+        set_faults(&h, liar, &|f| fault(f, false));
     }
     repair().unwrap();
     assert_eq!(share_of(&h, 2, "manifests").unwrap(), before);
@@ -350,9 +352,7 @@ fn a_failed_refresh_or_reshare_names_the_node_and_the_old_shares_still_sign() {
         let signed = sign(h, 1, "manifests", b"still the old shares");
         assert!(verifies(&key, b"still the old shares", &signed.signature));
     };
-    let set_faults = |node: u16, f: &dyn Fn(&mut keyquorum::node::Faults)| {
-        f(&mut h.cluster.node(node).unwrap().faults.write());
-    };
+    let set_faults = |node: u16, f: &dyn Fn(&mut keyquorum::node::Faults)| set_faults(&h, node, f);
     let refresh = || Harness::expect_api_error(h.rt.block_on(h.client(1).refresh_key("manifests")));
 
     // Node 3 goes down in round 2 of a refresh.

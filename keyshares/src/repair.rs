@@ -304,6 +304,30 @@ impl Repair<'_> {
     }
 }
 
+/// What each helper receives, and every dealer's commitments.
+type Dealing = (BTreeMap<u16, Inbox>, BTreeMap<u16, Vec<u8>>);
+
+/// Step 1 for every helper, every message delivered.
+fn deal_all<R: RngCore + CryptoRng>(
+    repair: &Repair,
+    helpers: &[&KeyShare],
+    rng: &mut R,
+) -> Result<Dealing, ProtocolError> {
+    let mut received: BTreeMap<u16, Inbox> = BTreeMap::new();
+    let mut commitments = BTreeMap::new();
+    for share in helpers {
+        let dealt = repair.deal(share, rng)?;
+        for (to, summand) in dealt.summands {
+            received
+                .entry(to)
+                .or_default()
+                .insert(share.identifier(), (summand, dealt.commitments.clone()));
+        }
+        commitments.insert(share.identifier(), dealt.commitments);
+    }
+    Ok((received, commitments))
+}
+
 /// Runs a whole repair in memory (tests, benchmarks): `helpers` are shares of the key.
 pub fn repair_in_memory<R: RngCore + CryptoRng>(
     helpers: &[&KeyShare],
@@ -318,18 +342,7 @@ pub fn repair_in_memory<R: RngCore + CryptoRng>(
         target,
         public,
     };
-    let mut received: BTreeMap<u16, Inbox> = BTreeMap::new();
-    let mut commitments = BTreeMap::new();
-    for share in helpers {
-        let dealt = repair.deal(share, rng)?;
-        for (to, summand) in dealt.summands {
-            received
-                .entry(to)
-                .or_default()
-                .insert(share.identifier(), (summand, dealt.commitments.clone()));
-        }
-        commitments.insert(share.identifier(), dealt.commitments);
-    }
+    let (received, commitments) = deal_all(&repair, helpers, rng)?;
     let mut values = BTreeMap::new();
     for (helper, summands) in &received {
         values.insert(*helper, repair.sigma(*helper, summands)?);
@@ -354,23 +367,8 @@ mod tests {
     use crate::sign::{sign_in_memory, verify};
     use rand::rngs::OsRng;
 
-    type Received = BTreeMap<u16, Inbox>;
-
-    /// Step 1 for every helper: what each receives, and every dealer's commitments.
-    fn deal_all(repair: &Repair, shares: &[&KeyShare]) -> (Received, BTreeMap<u16, Vec<u8>>) {
-        let mut received = Received::new();
-        let mut commitments = BTreeMap::new();
-        for share in shares {
-            let dealt = repair.deal(share, &mut OsRng).unwrap();
-            for (to, summand) in dealt.summands {
-                received
-                    .entry(to)
-                    .or_default()
-                    .insert(share.identifier(), (summand, dealt.commitments.clone()));
-            }
-            commitments.insert(share.identifier(), dealt.commitments);
-        }
-        (received, commitments)
+    fn deal_all(repair: &Repair, shares: &[&KeyShare]) -> Dealing {
+        super::deal_all(repair, shares, &mut OsRng).unwrap()
     }
 
     #[test]
@@ -463,29 +461,19 @@ mod tests {
             target,
             public,
         };
-        assert!(
-            with(&[1], 2).deal(&key[0].0, &mut OsRng).is_err(),
-            "too few"
-        );
-        assert!(
-            with(&[1, 2], 2).deal(&key[0].0, &mut OsRng).is_err(),
-            "target helps"
-        );
-        assert!(
-            with(&[3, 1], 2).deal(&key[0].0, &mut OsRng).is_err(),
-            "unsorted"
-        );
-        assert!(
-            with(&[1, 7], 2).deal(&key[0].0, &mut OsRng).is_err(),
-            "outsider"
-        );
-        assert!(
-            with(&[1, 3], 9).deal(&key[0].0, &mut OsRng).is_err(),
-            "no such target"
-        );
-        assert!(
-            with(&[2, 3], 1).deal(&key[0].0, &mut OsRng).is_err(),
-            "dealer not helping"
-        );
+        let cases: [(&'static [u16], u16, &str); 6] = [
+            (&[1], 2, "too few helpers"),
+            (&[1, 2], 2, "the target helps"),
+            (&[3, 1], 2, "unsorted helpers"),
+            (&[1, 7], 2, "an outsider helps"),
+            (&[1, 3], 9, "no such target"),
+            (&[2, 3], 1, "the dealer does not help"),
+        ];
+        for (helpers, target, case) in cases {
+            assert!(
+                with(helpers, target).deal(&key[0].0, &mut OsRng).is_err(),
+                "{case}"
+            );
+        }
     }
 }
