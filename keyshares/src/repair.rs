@@ -53,7 +53,9 @@ pub struct Dealt {
 }
 
 impl Repair<'_> {
-    fn check(&self) -> Result<(), ProtocolError> {
+    /// Checks the parameters against the key; answers its verifying shares, which every step
+    /// goes on to use.
+    fn check(&self) -> Result<BTreeMap<u16, Vec<u8>>, ProtocolError> {
         if self.helpers.windows(2).any(|w| w[0] >= w[1]) {
             return Err(ProtocolError::invalid(
                 "helpers must be sorted and contain no duplicate id",
@@ -82,7 +84,7 @@ impl Repair<'_> {
             Some(h) => Err(ProtocolError::invalid(format!(
                 "node {h} holds no share of this key and cannot help"
             ))),
-            None => Ok(()),
+            None => Ok(shares),
         }
     }
 
@@ -205,14 +207,14 @@ impl Repair<'_> {
     fn recover_as<C: Arith + crate::dkg::Suite>(
         &self,
         public: &PublicKeyPackage<C>,
+        verifying_shares: &BTreeMap<u16, Vec<u8>>,
         values: &BTreeMap<u16, Zeroizing<Vec<u8>>>,
         commitments: &BTreeMap<u16, Vec<u8>>,
     ) -> Result<KeyShare, ProtocolError> {
-        let verifying_shares = self.public.verifying_shares();
         let mut expected = vec![C::Point::identity(); self.helpers.len()];
         for (dealer, bytes) in commitments {
             for (sum, d) in expected.iter_mut().zip(self.commitments_of::<C>(
-                &verifying_shares,
+                verifying_shares,
                 *dealer,
                 bytes,
             )?) {
@@ -282,12 +284,12 @@ impl Repair<'_> {
         values: &BTreeMap<u16, Zeroizing<Vec<u8>>>,
         commitments: &BTreeMap<u16, Vec<u8>>,
     ) -> Result<KeyShare, ProtocolError> {
-        self.check()?;
+        let shares = self.check()?;
         self.all_helpers(values.keys())?;
         self.all_helpers(commitments.keys())?;
         match self.public {
-            PublicKeys::Ed25519(p) => self.recover_as(p, values, commitments),
-            PublicKeys::Secp256k1(p) => self.recover_as(p, values, commitments),
+            PublicKeys::Ed25519(p) => self.recover_as(p, &shares, values, commitments),
+            PublicKeys::Secp256k1(p) => self.recover_as(p, &shares, values, commitments),
         }
     }
 

@@ -212,6 +212,31 @@ fn unseal(
     })
 }
 
+/// Takes this node's repair `session` out for its next step, if `fits` says the step is
+/// one it expects from `from`; otherwise leaves it where it is, so a stray message cannot
+/// end someone else's repair.
+fn take_session(
+    node: &Node,
+    session: &str,
+    fits: impl FnOnce(&RepairSession) -> bool,
+    role: &str,
+) -> Result<RepairSession, PeerResponse> {
+    let mut sessions = node.repair_sessions.lock();
+    match sessions.remove(session) {
+        Some(s) if fits(&s) => Ok(s),
+        other => {
+            if let Some(other) = other {
+                sessions.insert(session.to_string(), other);
+            }
+            Err(PeerResponse::error(
+                PeerErrorCode::UnknownSession,
+                format!("no repair {session} {role}"),
+                None,
+            ))
+        }
+    }
+}
+
 fn protocol_error(e: keyshares::ProtocolError) -> PeerResponse {
     PeerResponse::error(PeerErrorCode::Protocol, e.to_string(), e.culprit_id())
 }
@@ -219,21 +244,11 @@ fn protocol_error(e: keyshares::ProtocolError) -> PeerResponse {
 /// A helper: the summands of every other helper; answers its value for the repaired node.
 pub fn deltas(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope]) -> PeerResponse {
     let me = node.id();
-    let state = {
-        let mut sessions = node.repair_sessions.lock();
-        match sessions.remove(session) {
-            Some(s) if s.spec.coordinator == from && s.own.is_some() => s,
-            other => {
-                if let Some(other) = other {
-                    sessions.insert(session.to_string(), other);
-                }
-                return PeerResponse::error(
-                    PeerErrorCode::UnknownSession,
-                    format!("no repair {session} that node {me} helps with"),
-                    None,
-                );
-            }
-        }
+    let role = format!("that node {me} helps with");
+    let fits = |s: &RepairSession| s.spec.coordinator == from && s.own.is_some();
+    let state = match take_session(node, session, fits, &role) {
+        Ok(s) => s,
+        Err(e) => return e,
     };
     let spec = &state.spec;
     let others: Vec<u16> = spec.helpers.iter().copied().filter(|h| *h != me).collect();
@@ -279,7 +294,11 @@ pub fn deltas(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
     let payload = HelperValue {
         sealed: b64(&sealed),
         record_sha256: vouch(spec),
-        commitments: hex::encode(received.get(&me).map(|own| &own.1[..]).unwrap_or_default()),
+        commitments: state
+            .own
+            .as_ref()
+            .map(|(_, commitments)| hex::encode(commitments))
+            .unwrap_or_default(),
         forwarded: incoming.to_vec(),
     };
     PeerResponse::Outgoing {
@@ -302,10 +321,12 @@ struct Opened {
     shown: BTreeMap<u16, Vec<u8>>,
 }
 
+/// `vouched` is [`vouch`] of this node's spec, which every helper's must equal.
 fn open_value(
     node: &Node,
     session: &str,
     spec: &RepairSpec,
+    vouched: &str,
     helper: u16,
     bytes: &[u8],
 ) -> Result<Opened, PeerResponse> {
@@ -313,7 +334,7 @@ fn open_value(
         |message: String| PeerResponse::error(PeerErrorCode::Protocol, message, Some(helper));
     let value = serde_json::from_slice::<HelperValue>(bytes)
         .map_err(|_| blame(format!("node {helper} sent a malformed value")))?;
-    if value.record_sha256 != vouch(spec) {
+    if value.record_sha256 != vouched {
         return Err(blame(format!(
             "node {helper} holds another record of key {} than the coordinator sent",
             spec.record.name
@@ -360,18 +381,11 @@ fn open_value(
 /// The repaired node: every helper's value; rebuilds, checks and stores its share.
 pub fn values(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope]) -> PeerResponse {
     let me = node.id();
-    let state = {
-        let mut sessions = node.repair_sessions.lock();
-        match sessions.remove(session) {
-            Some(s) if s.spec.coordinator == from && s.spec.target == me => s,
-            _ => {
-                return PeerResponse::error(
-                    PeerErrorCode::UnknownSession,
-                    format!("no repair {session} of node {me}"),
-                    None,
-                )
-            }
-        }
+    let role = format!("of node {me}");
+    let fits = |s: &RepairSession| s.spec.coordinator == from && s.spec.target == me;
+    let state = match take_session(node, session, fits, &role) {
+        Ok(s) => s,
+        Err(e) => return e,
     };
     let spec = &state.spec;
     let raw =
@@ -380,9 +394,10 @@ pub fn values(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
             Ok(r) => r,
             Err(e) => return e,
         };
+    let vouched = vouch(spec);
     let mut opened = BTreeMap::new();
     for (helper, bytes) in raw {
-        match open_value(node, session, spec, helper, &bytes) {
+        match open_value(node, session, spec, &vouched, helper, &bytes) {
             Ok(o) => opened.insert(helper, o),
             Err(e) => return e,
         };
