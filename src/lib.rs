@@ -23,6 +23,7 @@ pub mod peer;
 pub mod records;
 pub mod repair;
 pub mod signing;
+pub mod state;
 pub mod store;
 pub mod tls;
 pub mod validate;

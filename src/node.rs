@@ -157,6 +157,8 @@ pub struct Node {
     pub identity: Identity,
     pub members: BTreeMap<u16, Member>,
     pub verifier: EnvelopeVerifier,
+    /// Verifies members' signed statements: certificates and their parts (DESIGN.md §11).
+    pub signers: crate::state::statement::Signers,
     pub http: reqwest::Client,
     pub store: Store,
     pub keys: RwLock<BTreeMap<String, Arc<ActiveKey>>>,
@@ -243,6 +245,7 @@ impl Node {
             &config.members,
             std::time::Duration::from_millis(config.timeouts.max_clock_skew_ms),
         )?;
+        let signers = crate::state::statement::Signers::new(&config.members)?;
         let mut http = reqwest::Client::builder()
             .timeout(config.timeouts.peer())
             .pool_max_idle_per_host(64)
@@ -263,6 +266,7 @@ impl Node {
             identity,
             members,
             verifier,
+            signers,
             http,
             store,
             keys: RwLock::new(keys),
