@@ -43,6 +43,8 @@ pub struct Timeouts {
     pub operation_ms: u64,
     /// Accepted difference between a peer message's timestamp and this node's clock.
     pub max_clock_skew_ms: u64,
+    /// How often a node settles unfinished key generations with its peers (DESIGN.md §11).
+    pub reconcile_ms: u64,
 }
 
 impl Default for Timeouts {
@@ -52,6 +54,7 @@ impl Default for Timeouts {
             ceremony_ms: 60_000,
             operation_ms: 15_000,
             max_clock_skew_ms: 30_000,
+            reconcile_ms: 5_000,
         }
     }
 }
@@ -65,6 +68,9 @@ impl Timeouts {
     }
     pub fn operation(&self) -> Duration {
         Duration::from_millis(self.operation_ms)
+    }
+    pub fn reconcile(&self) -> Duration {
+        Duration::from_millis(self.reconcile_ms.max(100))
     }
 }
 
@@ -159,6 +165,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "KEYQUORUM_TIMEOUTS_MAX_CLOCK_SKEW_MS",
         "timeouts.max_clock_skew_ms",
     ),
+    ("KEYQUORUM_TIMEOUTS_RECONCILE_MS", "timeouts.reconcile_ms"),
     (
         "KEYQUORUM_TLS_CERT",
         "tls.cert (with _KEY and _CA, enables TLS when the file has no [tls])",
@@ -265,6 +272,7 @@ impl NodeConfig {
                 "KEYQUORUM_TIMEOUTS_MAX_CLOCK_SKEW_MS",
                 &mut t.max_clock_skew_ms,
             ),
+            ("KEYQUORUM_TIMEOUTS_RECONCILE_MS", &mut t.reconcile_ms),
         ] {
             if let Some(v) = get(name) {
                 *field = parse(name, &v)?;

@@ -36,18 +36,6 @@ impl ActiveKey {
         })
     }
 
-    /// Refuses when a coordinator's shares of this key come from another ceremony than this
-    /// node's (`expected` empty: a coordinator that did not say).
-    pub fn same_generation(&self, node: u16, expected: &str) -> Result<(), String> {
-        if expected.is_empty() || expected == self.record.session {
-            return Ok(());
-        }
-        Err(format!(
-            "node {node} holds generation {} of key {} from another ceremony than the \
-             coordinator's: a refresh or reshare is in progress or one of the two missed it",
-            self.record.generation, self.record.name
-        ))
-    }
 }
 
 /// Misbehaviour a test can switch on in an in-process node, to check that the others detect
@@ -62,6 +50,10 @@ pub struct Faults {
     pub tamper_dkg_round2: bool,
     /// Answer signing round 2 with random signature shares.
     pub corrupt_signature_shares: bool,
+    /// As a ceremony's coordinator, stop dead at this point, as a process killed there would:
+    /// `"confirmations"` (every confirmation collected, nothing committed) or `"commit"`
+    /// (the certificate stored, not yet sent to anyone).
+    pub halt_coordinator_at: Option<&'static str>,
     /// Hold answers to peer requests of these kinds (e.g. `sign.share`) for this many
     /// milliseconds before sending them: a slow or overloaded peer.
     pub slow_answers_ms: BTreeMap<&'static str, u64>,
@@ -162,6 +154,14 @@ pub struct Node {
     pub http: reqwest::Client,
     pub store: Store,
     pub keys: RwLock<BTreeMap<String, Arc<ActiveKey>>>,
+    /// The generation each certified one replaced, until every member has acknowledged the
+    /// new one: a coordinator still on it can sign and decrypt meanwhile (DESIGN.md §11).
+    pub previous_keys: RwLock<BTreeMap<String, Arc<ActiveKey>>>,
+    /// Ceremonies this node coordinates right now: it neither refuses nor aborts those on a
+    /// peer's question (DESIGN.md §11).
+    pub coordinating: Mutex<std::collections::HashSet<String>>,
+    /// Wakes the generation reconciler before its next tick.
+    pub reconcile: tokio::sync::Notify,
     pub dkg_sessions: Mutex<HashMap<String, Arc<Mutex<crate::ceremony::participant::DkgSession>>>>,
     pub sign_sessions: Mutex<HashMap<String, crate::signing::participant::SignSession>>,
     pub repair_sessions: Mutex<HashMap<String, crate::repair::participant::RepairSession>>,
@@ -189,6 +189,17 @@ fn load_active_keys(
 ) -> Result<BTreeMap<String, Arc<ActiveKey>>, StoreError> {
     let mut keys = BTreeMap::new();
     for (record, share) in store.load_keys(me)? {
+        keys.insert(
+            record.name.clone(),
+            Arc::new(ActiveKey::new(record, share)?),
+        );
+    }
+    Ok(keys)
+}
+
+fn load_previous_keys(store: &Store) -> Result<BTreeMap<String, Arc<ActiveKey>>, StoreError> {
+    let mut keys = BTreeMap::new();
+    for (record, share) in store.load_previous()? {
         keys.insert(
             record.name.clone(),
             Arc::new(ActiveKey::new(record, share)?),
@@ -236,6 +247,7 @@ impl Node {
         let passphrase = config.passphrase()?;
         let store = Store::open(&config.data_dir, &passphrase)?;
         let keys = load_active_keys(&store, config.id)?;
+        let previous_keys = load_previous_keys(&store)?;
         let clients = crate::auth::registry::load(&store, &config.bootstrap_clients)?;
         let policies = load_policies(&store)?;
         let audit = Audit::open(store.audit().clone())?;
@@ -270,6 +282,9 @@ impl Node {
             http,
             store,
             keys: RwLock::new(keys),
+            previous_keys: RwLock::new(previous_keys),
+            coordinating: Mutex::new(Default::default()),
+            reconcile: tokio::sync::Notify::new(),
             dkg_sessions: Mutex::new(HashMap::new()),
             sign_sessions: Mutex::new(HashMap::new()),
             repair_sessions: Mutex::new(HashMap::new()),
@@ -299,6 +314,32 @@ impl Node {
         self.keys.read().get(name).cloned()
     }
 
+    /// This node's share of `name` from ceremony `session`: the live generation, or the one it
+    /// replaced while members are still moving over (`session` empty: the live one).
+    pub fn key_at(&self, name: &str, session: &str) -> Result<Arc<ActiveKey>, String> {
+        let live = self.key(name);
+        if let Some(k) = &live {
+            if session.is_empty() || k.record.session == session {
+                return Ok(k.clone());
+            }
+        }
+        if let Some(k) = self.previous_keys.read().get(name) {
+            if k.record.session == session {
+                return Ok(k.clone());
+            }
+        }
+        Err(match live {
+            Some(k) => format!(
+                "node {} holds generation {} of key {} from another ceremony than the \
+                 coordinator's: a refresh or reshare is in progress or one of the two missed it",
+                self.id(),
+                k.record.generation,
+                name
+            ),
+            None => format!("node {} holds no key {name}", self.id()),
+        })
+    }
+
     pub fn is_sealed(&self) -> bool {
         self.store.is_sealed()
     }
@@ -315,6 +356,7 @@ impl Node {
     pub fn seal(&self) {
         self.store.seal();
         self.keys.write().clear();
+        self.previous_keys.write().clear();
         self.sign_sessions.lock().clear();
         self.dkg_sessions.lock().clear();
         self.repair_sessions.lock().clear();
@@ -323,9 +365,12 @@ impl Node {
     /// Unwraps the data key with `passphrase` and loads the shares again.
     pub fn unseal(&self, passphrase: &str) -> Result<(), StoreError> {
         self.store.unseal(passphrase)?;
-        match load_active_keys(&self.store, self.id()) {
-            Ok(keys) => {
+        match load_active_keys(&self.store, self.id())
+            .and_then(|keys| Ok((keys, load_previous_keys(&self.store)?)))
+        {
+            Ok((keys, previous)) => {
                 *self.keys.write() = keys;
+                *self.previous_keys.write() = previous;
                 Ok(())
             }
             Err(e) => {

@@ -10,7 +10,6 @@ use actix_web::http::StatusCode;
 use api::{CreateKeyRequest, Excluded, KeyInfo};
 use futures::future::join_all;
 
-use super::Confirmation;
 use crate::auth::{Caller, ClientRequest};
 use crate::http::error::ApiError;
 use crate::node::{Counters, Node};
@@ -18,6 +17,7 @@ use crate::peer::messages::CeremonyPurpose;
 use crate::peer::{
     transport, CallError, CeremonySpec, Envelope, PeerErrorCode, PeerRequest, PeerResponse,
 };
+use crate::state::generation::{self, GenerationCertificate, Refusal};
 use crate::store::KeyRecord;
 
 /// Communication cost of one operation, as the coordinator counted it.
@@ -220,7 +220,7 @@ async fn run_phases(
     spec: &CeremonySpec,
     request: &ClientRequest,
     counters: &Counters,
-) -> Result<Confirmation, Failure> {
+) -> Result<Confirmed, Failure> {
     let ps = &spec.participants;
     let answers = phase(node, session, ps, counters, |_| PeerRequest::DkgStart {
         spec: spec.clone(),
@@ -242,32 +242,81 @@ async fn run_phases(
         incoming: routed.remove(&p).unwrap_or_default(),
     })
     .await?;
-    let routed = route(answers, ps)?;
-    // Every participant checked every other's confirmation before it acknowledged, so once all
-    // have, any one confirmation describes the key.
-    let confirmation = routed
-        .values()
-        .flatten()
-        .next()
-        .and_then(|env| env.payload_bytes().ok())
-        .and_then(|bytes| serde_json::from_slice::<Confirmation>(&bytes).ok())
-        .ok_or_else(|| Failure::Invalid("no confirmation to read the key from".into()))?;
-    let mut routed = routed;
-    let answers = phase(node, session, ps, counters, |p| PeerRequest::DkgConfirm {
-        incoming: routed.remove(&p).unwrap_or_default(),
-    })
-    .await?;
-    if let Some((p, _)) = answers
-        .iter()
-        .find(|(_, a)| !matches!(a, PeerResponse::Ack))
-    {
-        return Err(blame(
-            *p,
-            "did not acknowledge the confirmations".into(),
-            false,
-        ));
+    certify(node, spec, session, answers)
+}
+
+/// A ceremony every member confirmed: the new public key package and the certificate.
+struct Confirmed {
+    public_keys: String,
+    certificate: GenerationCertificate,
+}
+
+/// Builds the certificate from every member's confirmation (DESIGN.md §11). Each member
+/// sealed its result before it signed; the statement it signed must be the one this node
+/// computes from the spec and the public keys it reports, so a member that computed another
+/// key, or signed something else, is named.
+fn certify(
+    node: &Node,
+    spec: &CeremonySpec,
+    session: &str,
+    answers: BTreeMap<u16, PeerResponse>,
+) -> Result<Confirmed, Failure> {
+    let mut signatures = BTreeMap::new();
+    let mut reported: BTreeMap<String, Vec<u16>> = BTreeMap::new();
+    let mut statements = BTreeMap::new();
+    for (p, answer) in answers {
+        let PeerResponse::Confirmed {
+            public_keys,
+            statement,
+            signature,
+        } = answer
+        else {
+            return Err(blame(p, "answered with an unexpected message".into(), false));
+        };
+        let expected = super::statement_of(spec, &super::record_of(spec, &public_keys, session));
+        if statement != expected {
+            return Err(blame(p, "confirmed a statement that does not describe its key".into(), false));
+        }
+        if let Err(e) = statement.verify(&node.signers, p, &signature) {
+            return Err(blame(p, format!("confirmation: {e}"), false));
+        }
+        reported.entry(public_keys).or_default().push(p);
+        statements.insert(p, statement);
+        signatures.insert(p, signature);
     }
-    Ok(confirmation)
+    // Members that computed different keys: those outside the largest agreeing group are
+    // named (DESIGN.md §4.5).
+    let (public_keys, agreeing) = reported
+        .iter()
+        .max_by_key(|(_, nodes)| nodes.len())
+        .map(|(k, nodes)| (k.clone(), nodes.clone()))
+        .ok_or_else(|| Failure::Invalid("no confirmation to read the key from".into()))?;
+    if agreeing.len() != spec.participants.len() {
+        let culprits = spec
+            .participants
+            .iter()
+            .filter(|p| !agreeing.contains(p))
+            .map(|p| Excluded {
+                node: *p,
+                reason: format!("confirmed a different key than nodes {agreeing:?}"),
+            })
+            .collect();
+        return Err(Failure::Blame {
+            culprits,
+            unavailable: false,
+        });
+    }
+    let statement = statements
+        .into_values()
+        .next()
+        .ok_or_else(|| Failure::Invalid("no confirmation".into()))?;
+    Ok(Confirmed {
+        public_keys,
+        certificate: GenerationCertificate {
+            statement,
+            signatures,
+        },
+    })
 }
 
 /// Checks a requested committee: cluster members, no duplicates, a usable threshold.
@@ -296,7 +345,7 @@ pub fn committee(
     Ok(participants)
 }
 
-/// The number of peer round trips of a ceremony: start, round 1, echo, round 2, confirm.
+/// The number of peer round trips of a ceremony: start, round 1, echo, round 2, commit.
 const CEREMONY_ROUNDS: u32 = 5;
 
 /// Runs the key ceremony the client's signed `client_request` asks for (`request` is its
@@ -345,21 +394,35 @@ pub async fn create_key(
     Ok((info, cost))
 }
 
-/// Runs the ceremony `spec` describes with every participant, within the ceremony timeout;
-/// on failure aborts it everywhere. Answers the confirmed key's record.
+/// Runs the ceremony `spec` describes with every participant, within the ceremony timeout.
+/// Until every member has confirmed it fails and is aborted everywhere; from then on it is
+/// committed (DESIGN.md §11): the certificate is stored here first, then handed to every
+/// member, and a member this node cannot reach now gets it later from the reconciler.
 pub async fn run(
     node: &Arc<Node>,
     spec: &CeremonySpec,
     client_request: &ClientRequest,
 ) -> Result<(KeyRecord, Cost), ApiError> {
     let session = crate::random_id();
+    node.coordinating.lock().insert(session.clone());
+    let outcome = coordinate(node, spec, client_request, &session).await;
+    node.coordinating.lock().remove(&session);
+    outcome
+}
+
+async fn coordinate(
+    node: &Arc<Node>,
+    spec: &CeremonySpec,
+    client_request: &ClientRequest,
+    session: &str,
+) -> Result<(KeyRecord, Cost), ApiError> {
     let started = Instant::now();
     let counters = Counters::default();
     let action = spec.purpose.action();
     tracing::info!(key = %spec.name, algorithm = %spec.algorithm, t = spec.threshold, members = ?spec.participants, session, action, "key ceremony started");
     let outcome = match tokio::time::timeout(
         node.config.timeouts.ceremony(),
-        run_phases(node, &session, spec, client_request, &counters),
+        run_phases(node, session, spec, client_request, &counters),
     )
     .await
     {
@@ -369,31 +432,98 @@ pub async fn run(
             node.config.timeouts.ceremony_ms
         ))),
     };
-    let confirmation = match outcome {
+    if node.faults().halt_coordinator_at == Some("confirmations") {
+        return Err(halted());
+    }
+    let committed = outcome.and_then(|confirmed| {
+        node.store
+            .commit_coordinated(&confirmed.certificate)
+            .map(|()| confirmed)
+            .map_err(|e| Failure::Invalid(format!("committing the ceremony: {e}")))
+    });
+    let confirmed = match committed {
         Ok(c) => c,
         Err(failure) => {
             let api = failure.into_api(&spec.name);
             tracing::warn!(key = %spec.name, session, action, culprits = ?api.body.culprits, "key ceremony failed: {}", api.body.message);
-            let abort = PeerRequest::DkgAbort {
-                reason: api.body.message.clone(),
-            };
-            everyone(node, &session, &spec.participants, &abort, None).await;
+            abort(node, spec, session, &api.body.message).await;
             return Err(api);
         }
     };
-    let mut rounds = CEREMONY_ROUNDS;
-    if spec.purpose.previous().is_some() {
-        // Participants keep the replaced share until they hear that every one activated.
-        let close = PeerRequest::DkgClose;
-        everyone(node, &session, &spec.participants, &close, Some(&counters)).await;
-        rounds += 1;
+    if node.faults().halt_coordinator_at == Some("commit") {
+        return Err(halted());
     }
-    let record = super::record_of(spec, &confirmation.public_keys, &session);
+    let certificate = &confirmed.certificate;
+    let commit = PeerRequest::DkgCommit {
+        certificate: certificate.clone(),
+    };
+    let acks = super::reconcile::collect_acks(
+        node,
+        session,
+        &spec.participants,
+        &commit,
+        Some(&counters),
+    )
+    .await;
+    let mut rounds = CEREMONY_ROUNDS;
+    if generation::all_acknowledged(&node.signers, certificate, &acks) {
+        if spec.purpose.previous().is_some() {
+            let close = PeerRequest::DkgClose {
+                key: spec.name.clone(),
+                acks,
+            };
+            everyone(node, session, &spec.participants, &close, Some(&counters)).await;
+            rounds += 1;
+        }
+        if let Err(e) = node.store.close_coordinated(session) {
+            tracing::error!(error = %e, "closing a coordinated ceremony failed");
+        }
+    } else {
+        let missing: Vec<u16> = spec
+            .participants
+            .iter()
+            .copied()
+            .filter(|p| !acks.contains_key(p))
+            .collect();
+        tracing::warn!(key = %spec.name, session, ?missing, "ceremony committed; members not acknowledging yet get the certificate later");
+        node.reconcile.notify_one();
+    }
+    let record = super::record_of(spec, &confirmed.public_keys, session);
     let cost = Cost::measured(rounds, &counters, node.id(), started);
     tracing::info!(key = %record.name, action, generation = record.generation, elapsed_ms = cost.elapsed_ms, peer_bytes = cost.peer_bytes, "key ceremony succeeded");
     Ok((record, cost))
 }
 
+fn halted() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "halted",
+        "the coordinator stopped (fault hook)",
+    )
+}
+
+/// Promises never to commit `session`, durably, and tells every member, so that those that
+/// sealed a result discard it (DESIGN.md §11). A member the abort does not reach asks later.
+async fn abort(node: &Arc<Node>, spec: &CeremonySpec, session: &str, reason: &str) {
+    // This node's own sealed result goes first: as coordinator it will never commit it.
+    if let Ok(Some(p)) = node.store.pending(&spec.name) {
+        if p.statement.session == session {
+            super::activation::discard(node, &p, "its coordinator (this node) aborted it");
+        }
+    }
+    let refusal = match node.store.refuse(&spec.name, session) {
+        Ok(()) => Some(Refusal::sign(&node.identity, &spec.name, session)),
+        Err(e) => {
+            tracing::error!(session, error = %e, "recording the refusal of an aborted ceremony failed");
+            None
+        }
+    };
+    let abort = PeerRequest::DkgAbort {
+        reason: reason.to_string(),
+        refusal,
+    };
+    everyone(node, session, &spec.participants, &abort, None).await;
+}
 /// Sends `request` to every participant, best effort (aborts and closes); `counters` counts
 /// it as part of the operation's cost.
 async fn everyone(

@@ -12,6 +12,7 @@ pub mod coordinator;
 pub mod participant;
 mod permit;
 pub mod protocol;
+pub mod reconcile;
 pub mod renewal;
 
 use crate::peer::messages::CeremonyPurpose;
@@ -22,33 +23,26 @@ pub mod kinds {
     pub const ROUND1: &str = "dkg.round1.package";
     pub const ECHO: &str = "dkg.echo.digests";
     pub const ROUND2: &str = "dkg.round2.package";
-    pub const CONFIRMATION: &str = "dkg.confirmation";
 }
 
-/// What every participant signs at the end (DESIGN.md §4.4): the key as it sees it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Confirmation {
-    /// Hex, SHA-256 of the ceremony's spec as this participant took part in it: the key's
-    /// name, algorithm, committee, policy and, for a refresh or reshare, its previous record.
-    pub spec_sha256: String,
-    /// Hex of the frost public key package.
-    pub public_keys: String,
-    /// Hex, SHA-256 of the public key package.
-    pub public_digest: String,
-}
-
-impl Confirmation {
-    pub fn new(
-        spec: &crate::peer::CeremonySpec,
-        public_keys: String,
-        public_digest: String,
-    ) -> Self {
-        let spec = serde_json::to_vec(spec).unwrap_or_default();
-        Confirmation {
-            spec_sha256: crate::audit::hex_sha256(&spec),
-            public_keys,
-            public_digest,
-        }
+/// What every member signs once it holds the ceremony's result sealed on disk (DESIGN.md §4.4,
+/// §11): the key as it sees it, bound to the ceremony and its spec.
+pub fn statement_of(
+    spec: &crate::peer::CeremonySpec,
+    record: &KeyRecord,
+) -> crate::state::generation::GenerationStatement {
+    let spec_json = serde_json::to_vec(spec).unwrap_or_default();
+    let record_json = serde_json::to_vec(record).unwrap_or_default();
+    let mut members = spec.participants.clone();
+    members.sort_unstable();
+    crate::state::generation::GenerationStatement {
+        key: record.name.clone(),
+        generation: record.generation,
+        session: record.session.clone(),
+        coordinator: spec.coordinator,
+        members,
+        record_sha256: crate::audit::hex_sha256(&record_json),
+        spec_sha256: crate::audit::hex_sha256(&spec_json),
     }
 }
 

@@ -7,28 +7,25 @@ use std::time::Instant;
 
 use keyshares::dkg::{faults, Dkg, DkgParams, Echo};
 use keyshares::reshare::{Reshare, ReshareParams};
-use keyshares::{KeyShare, ProtocolError, PublicKeys};
+use keyshares::{ProtocolError, PublicKeys};
 use parking_lot::Mutex;
 use zeroize::Zeroizing;
 
-use super::activation::{activate, undo, Rollback};
+use super::activation;
 use super::permit::{permit_ceremony, permit_renewal};
 use super::protocol::Protocol;
-use super::{kinds, record_of, round2_context, Confirmation};
+use super::{kinds, round2_context};
 use crate::auth::{audit_denial, authenticate, peer_refusal, ClientRequest};
 use crate::node::{ActiveKey, Node};
 use crate::peer::messages::CeremonyPurpose;
+use crate::peer::messages::GenerationAnswer;
 use crate::peer::{CeremonySpec, Envelope, PeerErrorCode, PeerResponse};
+use crate::state::generation::{GenerationCertificate, Refusal};
 use crate::store::{curve_of, KeyRecord};
 
 pub struct DkgSession {
     pub spec: CeremonySpec,
     protocol: Protocol,
-    result: Option<(Option<KeyShare>, PublicKeys, Confirmation)>,
-    activated: bool,
-    /// What this node held before it activated a refresh or reshare, to put back if the
-    /// ceremony is aborted; dropped (and the share zeroized) when it closes or expires.
-    rollback: Option<Rollback>,
     pub started: Instant,
 }
 
@@ -128,6 +125,20 @@ pub fn start(
             None,
         );
     }
+    // One ceremony's result at a time: an earlier one this node confirmed is settled first
+    // (by its certificate or a refusal), or the two could not both be kept (DESIGN.md §11).
+    if let Ok(Some(p)) = node.store.pending(&spec.name) {
+        return PeerResponse::error(
+            PeerErrorCode::Conflict,
+            format!(
+                "node {} holds the unsettled result of ceremony {} of key {}; it settles first",
+                node.id(),
+                p.statement.session,
+                spec.name
+            ),
+            None,
+        );
+    }
     let Begun {
         protocol,
         package,
@@ -145,12 +156,6 @@ pub fn start(
                 None,
             );
         }
-        // A finished ceremony of this key is kept only to undo it on an abort that can no
-        // longer come once a new ceremony of the key starts.
-        sessions.retain(|_, s| {
-            let s = s.lock();
-            !(s.spec.name == spec.name && s.activated)
-        });
         if sessions.values().any(|s| s.lock().spec.name == spec.name) {
             return PeerResponse::error(
                 PeerErrorCode::Conflict,
@@ -163,9 +168,6 @@ pub fn start(
             Arc::new(Mutex::new(DkgSession {
                 spec: spec.clone(),
                 protocol,
-                result: None,
-                activated: false,
-                rollback: None,
                 started: Instant::now(),
             })),
         );
@@ -449,108 +451,143 @@ pub fn round2(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
         Ok(x) => x,
         Err(e) => return protocol(e),
     };
-    let (public_hex, digest) = match (public.to_bytes(), public.digest()) {
-        (Ok(b), Ok(d)) => (hex::encode(b), hex::encode(d)),
-        (Err(e), _) | (_, Err(e)) => return protocol(e),
-    };
-    let confirmation = Confirmation::new(&s.spec, public_hex, digest);
-    let payload = serde_json::to_vec(&confirmation).unwrap_or_default();
-    s.result = Some((share, public, confirmation));
-    outgoing(node, &s.spec, session, kinds::CONFIRMATION, |_| {
-        payload.clone()
-    })
+    activation::seal_pending(node, &s.spec, session, share.as_ref(), &public)
 }
 
-pub fn confirm(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope]) -> PeerResponse {
-    let s = match session_of(node, from, session) {
-        Ok(s) => s,
-        Err(e) => return e,
-    };
-    let mut s = s.lock();
-    let raw = match open_incoming(node, &s.spec, session, kinds::CONFIRMATION, incoming) {
-        Ok(p) => p,
-        Err(e) => return e,
-    };
-    let Some((share, _, mine)) = s.result.as_ref() else {
+/// The ceremony committed: activate this node's pending result with the certificate.
+pub fn commit(
+    node: &Arc<Node>,
+    from: u16,
+    session: &str,
+    certificate: &GenerationCertificate,
+) -> PeerResponse {
+    let s = &certificate.statement;
+    if s.session != session || s.coordinator != from {
         return PeerResponse::error(
             PeerErrorCode::Invalid,
-            "confirmations arrived before round 2 finished",
-            None,
+            "the certificate is not of this ceremony or not from its coordinator",
+            Some(from),
         );
-    };
-    for (sender, bytes) in &raw {
-        let theirs: Result<Confirmation, _> = serde_json::from_slice(bytes);
-        if theirs.as_ref().ok() != Some(mine) {
-            return PeerResponse::error(
-                PeerErrorCode::Protocol,
-                format!(
-                    "node {sender} confirmed a different key than node {} computed",
-                    node.id()
-                ),
-                Some(*sender),
-            );
-        }
     }
-    let record = record_of(&s.spec, &mine.public_keys, session);
-    let share = share.clone();
-    let rollback = match activate(node, &s.spec, &record, share) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
-    s.activated = true;
-    s.rollback = rollback;
-    let audited = node.audit.append(crate::audit::Record {
-        client: None,
-        action: s.spec.purpose.action(),
-        key: Some(record.name.clone()),
-        role: "participant",
-        details: serde_json::json!({
-            "session": session,
-            "coordinator": from,
-            "algorithm": record.algorithm,
-            "threshold": record.threshold,
-            "participants": record.participants,
-            "generation": record.generation,
-            "holds_share": record.held_by(node.id()),
-            "public_keys_sha256": crate::audit::hex_sha256(record.public_keys.as_bytes()),
-        }),
-        outcome: "ok",
-        culprits: vec![],
-    });
-    if let Err(e) = audited {
-        tracing::error!(error = %e, "appending to the audit trail failed");
+    if let Err(e) = certificate.verify(&node.signers) {
+        return PeerResponse::error(
+            PeerErrorCode::Protocol,
+            format!("invalid certificate: {e}"),
+            Some(from),
+        );
     }
-    tracing::info!(key = %record.name, session, generation = record.generation, "key ceremony confirmed by all participants; new shares active");
-    PeerResponse::Ack
-}
-
-/// The ceremony succeeded everywhere: forget it, and the share it replaced.
-pub fn close(node: &Arc<Node>, from: u16, session: &str) -> PeerResponse {
-    if session_of(node, from, session).is_ok() {
-        node.dkg_sessions.lock().remove(session);
-    }
-    PeerResponse::Ack
-}
-
-pub fn abort(node: &Arc<Node>, from: u16, session: &str, reason: &str) -> PeerResponse {
-    let s = match session_of(node, from, session) {
-        Ok(s) => s,
-        // Nothing to forget: the ceremony never reached this node or expired already.
-        Err(_) => return PeerResponse::Ack,
-    };
     node.dkg_sessions.lock().remove(session);
-    let s = s.lock();
-    let made_here = node
-        .store
-        .record(&s.spec.name)
-        .ok()
-        .flatten()
-        .is_some_and(|r| r.session == session);
-    if s.activated && made_here {
-        if let Err(e) = undo(node, &s.spec.name, s.rollback.as_ref()) {
-            tracing::error!(key = %s.spec.name, error = %e, "could not undo an aborted ceremony");
+    if let Err(e) = activation::activate(node, certificate, "coordinator") {
+        return PeerResponse::error(PeerErrorCode::Invalid, e, None);
+    }
+    match activation::acknowledgement(node, certificate) {
+        Some(signature) => PeerResponse::Acknowledged { signature },
+        None => PeerResponse::error(
+            PeerErrorCode::Invalid,
+            format!("node {} is not a member of the certified ceremony", node.id()),
+            None,
+        ),
+    }
+}
+
+/// Every member acknowledged the ceremony: erase the share it replaced.
+pub fn close(
+    node: &Arc<Node>,
+    session: &str,
+    key: &str,
+    acks: &BTreeMap<u16, String>,
+) -> PeerResponse {
+    let certificate = match node.store.certificate(session) {
+        Ok(Some(c)) if c.statement.key == key => c,
+        _ => {
+            return PeerResponse::error(
+                PeerErrorCode::UnknownSession,
+                format!("node {} holds no certificate of ceremony {session}", node.id()),
+                None,
+            )
+        }
+    };
+    match activation::close(node, &certificate, acks) {
+        Ok(_) => PeerResponse::Ack,
+        Err(e) => PeerResponse::error(PeerErrorCode::Invalid, e, None),
+    }
+}
+
+/// The ceremony failed: forget it; a result already sealed goes only on the coordinator's
+/// signed refusal, since without it the certificate might still exist.
+pub fn abort(
+    node: &Arc<Node>,
+    from: u16,
+    session: &str,
+    reason: &str,
+    refusal: Option<&Refusal>,
+) -> PeerResponse {
+    if let Ok(s) = session_of(node, from, session) {
+        node.dkg_sessions.lock().remove(session);
+        tracing::warn!(key = %s.lock().spec.name, session, reason, "key ceremony aborted");
+    }
+    if let Some(refusal) = refusal {
+        let pending = node.store.pending(&refusal.key).ok().flatten();
+        if let Some(p) = pending.filter(|p| p.statement.session == session) {
+            match refusal.proves_aborted(&node.signers, &p.statement) {
+                Ok(()) => activation::discard(node, &p, "aborted by its coordinator"),
+                Err(e) => {
+                    return PeerResponse::error(
+                        PeerErrorCode::Protocol,
+                        format!("invalid refusal: {e}"),
+                        Some(from),
+                    )
+                }
+            }
         }
     }
-    tracing::warn!(key = %s.spec.name, session, reason, "key ceremony aborted");
     PeerResponse::Ack
+}
+
+/// What this node knows of ceremony `session` of `key` (DESIGN.md §11): its certificate (with
+/// this node's acknowledgement once it activated it), or a refusal when this node never
+/// confirmed it and now promises never to, or nothing while it is in doubt or the ceremony
+/// runs.
+pub fn status(node: &Arc<Node>, key: &str, session: &str) -> PeerResponse {
+    let answer = |a| PeerResponse::Generation(a);
+    let failed = |e: crate::store::StoreError| {
+        PeerResponse::error(PeerErrorCode::Invalid, e.to_string(), None)
+    };
+    match node.store.certificate(session) {
+        Ok(Some(certificate)) if certificate.statement.key == key => {
+            let ack = activation::acknowledgement(node, &certificate);
+            return answer(GenerationAnswer {
+                certificate: Some(certificate),
+                refusal: None,
+                ack,
+            });
+        }
+        Ok(_) => {}
+        Err(e) => return failed(e),
+    }
+    if node.coordinating.lock().contains(session) || node.dkg_sessions.lock().contains_key(session)
+    {
+        return answer(GenerationAnswer::default());
+    }
+    let pending = match node.store.pending(key) {
+        Ok(p) => p.filter(|p| p.statement.session == session),
+        Err(e) => return failed(e),
+    };
+    if let Some(p) = pending {
+        // A member that confirmed is in doubt, unless it is also the ceremony's coordinator:
+        // only the coordinator collects the confirmations, and a coordinator that is not
+        // running the ceremony any more (it failed, or the node restarted) never will.
+        if p.statement.coordinator != node.id() {
+            return answer(GenerationAnswer::default());
+        }
+        activation::discard(node, &p, "its coordinator (this node) never committed it");
+    }
+    match node.store.refuse(key, session) {
+        Ok(()) => answer(GenerationAnswer {
+            refusal: Some(Refusal::sign(&node.identity, key, session)),
+            ..Default::default()
+        }),
+        // Confirmed meanwhile: in doubt after all.
+        Err(_) => answer(GenerationAnswer::default()),
+    }
 }

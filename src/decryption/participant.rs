@@ -36,19 +36,20 @@ pub fn partials(
             culprit: None,
         };
     }
-    let Some(active) = node.key(key) else {
-        return error(format!("node {} holds no key {key}", node.id()));
+    let active = match node.key_at(key, key_session) {
+        Ok(k) => k,
+        Err(e) if node.key(key).is_some() => {
+            return PeerResponse::Error {
+                code: PeerErrorCode::Conflict,
+                message: e,
+                culprit: None,
+            }
+        }
+        Err(e) => return error(e),
     };
     let Some(scheme) = scheme_of(active.record.algorithm) else {
         return error(format!("key {key} is a signing key; it cannot decrypt"));
     };
-    if let Err(e) = active.same_generation(node.id(), key_session) {
-        return PeerResponse::Error {
-            code: PeerErrorCode::Conflict,
-            message: e,
-            culprit: None,
-        };
-    }
     // The client's signature, freshness, nonce, the key's policy and its approvals: checked
     // here; and the points to decrypt come from the client's signed ciphertexts, so a
     // coordinator cannot slip in others.

@@ -154,6 +154,8 @@ pub async fn serve_bound(node: Arc<Node>, servers: Servers) -> std::io::Result<(
     for peer in node.members.keys().copied().filter(|p| *p != node.id()) {
         crate::admin::spawn_catch_up(&node, peer);
     }
+    // Unfinished key generations settle at start and then in the background.
+    let reconciler = crate::ceremony::reconcile::spawn(&node);
     let expiry = {
         let node = node.clone();
         actix_web::rt::spawn(async move {
@@ -178,6 +180,7 @@ pub async fn serve_bound(node: Arc<Node>, servers: Servers) -> std::io::Result<(
         .await
         .map(|_| ());
     expiry.abort();
+    reconciler.abort();
     probe.abort();
     if let Err(e) = node.store.flush() {
         tracing::error!(error = %e, "flushing the store at shutdown failed");

@@ -2,10 +2,13 @@
 //! as the payload of a signed [`Envelope`]; the envelope's session field names the ceremony or
 //! operation the message belongs to.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::envelope::Envelope;
 use crate::auth::ClientRequest;
+use crate::state::generation::{GenerationCertificate, GenerationStatement, Refusal};
 use crate::store::KeyRecord;
 
 /// Byte fields as base64 in JSON.
@@ -138,17 +141,31 @@ pub enum PeerRequest {
     DkgRound2 {
         incoming: Vec<Envelope>,
     },
-    /// Every other participant's confirmation; on agreement the key becomes active.
-    DkgConfirm {
-        incoming: Vec<Envelope>,
+    /// The ceremony committed: every member's signed confirmation. Activate the pending
+    /// result and acknowledge (DESIGN.md §11).
+    DkgCommit {
+        certificate: GenerationCertificate,
     },
-    /// The ceremony failed: forget it, and undo what it activated.
+    /// The ceremony failed: forget it. `refusal`, the coordinator's promise never to commit
+    /// it, lets a member that already sealed its result discard it.
     DkgAbort {
         reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        refusal: Option<Refusal>,
     },
-    /// Every participant activated the key's new shares: forget the ceremony, and with it the
-    /// previous share kept in case of an abort.
-    DkgClose,
+    /// Every member acknowledged the ceremony's result (`acks`, by node): the share it
+    /// replaced may go.
+    DkgClose {
+        key: String,
+        #[serde(with = "crate::state::generation::by_node")]
+        acks: BTreeMap<u16, String>,
+    },
+    /// What this node knows of ceremony `session` of `key`: its certificate, a refusal, or
+    /// that it is still in doubt; asked by members that hold its result pending.
+    GenerationStatus {
+        key: String,
+        session: String,
+    },
     /// Join the repair of a share: a helper answers with a summand for every other helper,
     /// sealed; the participant being repaired acknowledges.
     RepairStart {
@@ -216,9 +233,10 @@ impl PeerRequest {
             PeerRequest::DkgRound1 { .. } => "dkg.round1",
             PeerRequest::DkgEcho { .. } => "dkg.echo",
             PeerRequest::DkgRound2 { .. } => "dkg.round2",
-            PeerRequest::DkgConfirm { .. } => "dkg.confirm",
+            PeerRequest::DkgCommit { .. } => "dkg.commit",
             PeerRequest::DkgAbort { .. } => "dkg.abort",
-            PeerRequest::DkgClose => "dkg.close",
+            PeerRequest::DkgClose { .. } => "dkg.close",
+            PeerRequest::GenerationStatus { .. } => "generation.status",
             PeerRequest::RepairStart { .. } => "repair.start",
             PeerRequest::RepairDeltas { .. } => "repair.deltas",
             PeerRequest::RepairValues { .. } => "repair.values",
@@ -290,6 +308,17 @@ pub enum PeerResponse {
     AdminEntries {
         entries: Vec<crate::admin::AdminEntry>,
     },
+    /// A member's result of a ceremony, sealed on its disk: the new public key package (hex)
+    /// and its signature over the statement all members must sign alike.
+    Confirmed {
+        public_keys: String,
+        statement: GenerationStatement,
+        signature: String,
+    },
+    /// The member activated the ceremony's result: its signed acknowledgement.
+    Acknowledged { signature: String },
+    /// The answer to [`PeerRequest::GenerationStatus`].
+    Generation(GenerationAnswer),
     Error {
         code: PeerErrorCode,
         message: String,
@@ -307,6 +336,18 @@ impl PeerResponse {
             culprit,
         }
     }
+}
+
+/// What a node knows of one ceremony. All empty: it is in doubt or the ceremony still runs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GenerationAnswer {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<GenerationCertificate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<Refusal>,
+    /// Its acknowledgement, when it has activated the ceremony's result (or a later one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack: Option<String>,
 }
 
 /// One item of a sealed partial-decryption answer.

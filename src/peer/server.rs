@@ -29,6 +29,17 @@ pub async fn dispatch(node: &Arc<Node>, envelope: Envelope) -> Result<Envelope, 
             }
         }
     }
+    // A signer or decryptor asked for a generation it holds only pending: the coordinator
+    // holds that generation's certificate, so settle it first (DESIGN.md §11).
+    if let PeerRequest::SignCommit {
+        key, key_session, ..
+    }
+    | PeerRequest::DecryptPartial {
+        key, key_session, ..
+    } = &request
+    {
+        crate::ceremony::reconcile::settle_if_pending(node, key, key_session, envelope.from).await;
+    }
     let response = handle(node, envelope.from, &envelope.session, request);
     let bytes =
         serde_json::to_vec(&response).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
@@ -57,13 +68,18 @@ pub fn handle(node: &Arc<Node>, from: u16, session: &str, request: PeerRequest) 
         PeerRequest::DkgRound2 { incoming } => {
             crate::ceremony::participant::round2(node, from, session, &incoming)
         }
-        PeerRequest::DkgConfirm { incoming } => {
-            crate::ceremony::participant::confirm(node, from, session, &incoming)
+        PeerRequest::DkgCommit { certificate } => {
+            crate::ceremony::participant::commit(node, from, session, &certificate)
         }
-        PeerRequest::DkgAbort { reason } => {
-            crate::ceremony::participant::abort(node, from, session, &reason)
+        PeerRequest::DkgAbort { reason, refusal } => {
+            crate::ceremony::participant::abort(node, from, session, &reason, refusal.as_ref())
         }
-        PeerRequest::DkgClose => crate::ceremony::participant::close(node, from, session),
+        PeerRequest::DkgClose { key, acks } => {
+            crate::ceremony::participant::close(node, session, &key, &acks)
+        }
+        PeerRequest::GenerationStatus { key, session } => {
+            crate::ceremony::participant::status(node, &key, &session)
+        }
         PeerRequest::RepairStart { spec, request } => {
             crate::repair::participant::start(node, from, session, spec, &request)
         }

@@ -11,14 +11,16 @@ use keyshares::ProtocolError;
 use crate::audit::hex_sha256;
 use crate::auth::policy::Permission;
 use crate::auth::{admit_key_operation, AuditedOperation, ClientRequest};
-use crate::node::Node;
+use crate::node::{ActiveKey, Node};
 use crate::peer::{PeerErrorCode, PeerResponse};
 use crate::store::curve_of;
 
 /// Nonces bound to one signing session and its messages. Held in memory only; removed on use
 /// or expiry, and frost zeroizes them on drop.
 pub struct SignSession {
-    key: String,
+    /// The generation round 1 committed with: round 2 signs with the same share, whatever
+    /// activation happened in between.
+    key: Arc<ActiveKey>,
     coordinator: u16,
     messages: Vec<Vec<u8>>,
     nonces: Vec<Nonces>,
@@ -47,20 +49,16 @@ pub fn commit(
             format!("node {} is sealed", node.id()),
         );
     }
-    let Some(active) = node.key(key) else {
-        return error(
-            PeerErrorCode::Invalid,
-            format!("node {} holds no key {key}", node.id()),
-        );
+    let active = match node.key_at(key, key_session) {
+        Ok(k) => k,
+        Err(e) if node.key(key).is_some() => return error(PeerErrorCode::Conflict, e),
+        Err(e) => return error(PeerErrorCode::Invalid, e),
     };
     if active.record.algorithm.purpose() != Purpose::Sign {
         return error(
             PeerErrorCode::Invalid,
             format!("key {key} is a decryption key; it cannot sign"),
         );
-    }
-    if let Err(e) = active.same_generation(node.id(), key_session) {
-        return error(PeerErrorCode::Conflict, e);
     }
     // The client's own signature, freshness, nonce and the key's policy: checked here, not
     // taken from the coordinator.
@@ -109,7 +107,7 @@ pub fn commit(
     sessions.insert(
         session.to_string(),
         SignSession {
-            key: key.to_string(),
+            key: active.clone(),
             coordinator: from,
             messages,
             nonces,
@@ -133,9 +131,14 @@ pub fn share(node: &Arc<Node>, from: u16, session: &str, packages: &[Vec<u8>]) -
             format!("node {from} did not open signing session {session}"),
         );
     }
-    let Some(active) = node.key(&s.key) else {
-        return error(PeerErrorCode::Invalid, format!("key {} is gone", s.key));
-    };
+    let active = s.key.clone();
+    // Retired, or its generation erased, since round 1: it signs nothing more.
+    if node.key_at(&active.record.name, &active.record.session).is_err() {
+        return error(
+            PeerErrorCode::Invalid,
+            format!("key {} is gone", active.record.name),
+        );
+    }
     if packages.len() != s.messages.len() {
         return error(
             PeerErrorCode::Invalid,

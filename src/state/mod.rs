@@ -3,3 +3,4 @@
 //! with a certificate it verified itself, whichever peer handed it over.
 
 pub mod statement;
+pub mod generation;

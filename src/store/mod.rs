@@ -18,6 +18,10 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use zeroize::Zeroizing;
 
+mod generations;
+
+pub use generations::{Activated, PendingGeneration};
+
 const SEAL_HEADER: &[u8] = b"seal/v1";
 
 /// Argon2id cost: OWASP's recommended m=19 MiB, t=2, p=1. Unsealing happens once per start (or
@@ -93,6 +97,17 @@ pub struct Store {
     admin_log: sled::Tree,
     /// Big-endian sequence → JSON [`api::AuditEntry`].
     audit: sled::Tree,
+    /// Key name → [`PendingGeneration`]: a ceremony's result, sealed, awaiting its certificate.
+    pending: sled::Tree,
+    /// Key name → the generation a certified one replaced, kept until every member moved on.
+    previous: sled::Tree,
+    /// Ceremony session → its [`crate::state::generation::GenerationCertificate`].
+    certificates: sled::Tree,
+    /// Ceremony sessions this node promised never to confirm or commit.
+    refused: sled::Tree,
+    /// Ceremony session → key name, for ceremonies this node committed as coordinator and
+    /// whose members have not all acknowledged yet.
+    coordinated: sled::Tree,
     /// The data key; `None` while the node is sealed.
     dek: parking_lot::RwLock<Option<Zeroizing<[u8; 32]>>>,
 }
@@ -208,6 +223,11 @@ impl Store {
             clients: db.open_tree("clients")?,
             admin_log: db.open_tree("admin_log")?,
             audit: db.open_tree("audit")?,
+            pending: db.open_tree("pending")?,
+            previous: db.open_tree("previous")?,
+            certificates: db.open_tree("certificates")?,
+            refused: db.open_tree("refused")?,
+            coordinated: db.open_tree("coordinated")?,
             db,
             dek: parking_lot::RwLock::new(Some(dek)),
         })
@@ -360,10 +380,12 @@ impl Store {
     ) -> Result<(), StoreError> {
         let json = serde_json::to_vec(record).context("encoding key record")?;
         let policy = serde_json::to_vec(policy).context("encoding key policy")?;
-        (&self.keys, &self.shares, &self.policies)
-            .transaction(|(keys, shares, policies)| {
+        let trees = (&self.keys, &self.shares, &self.policies, &self.previous);
+        trees
+            .transaction(|(keys, shares, policies, previous)| {
                 keys.insert(record.name.as_bytes(), json.as_slice())?;
                 shares.remove(record.name.as_bytes())?;
+                previous.remove(record.name.as_bytes())?;
                 policies.insert(record.name.as_bytes(), policy.as_slice())?;
                 Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
             })
@@ -382,20 +404,6 @@ impl Store {
             }
             None => Ok(None),
         }
-    }
-
-    /// Removes a key's record and share (used when a ceremony is aborted after activation).
-    pub fn delete_key(&self, name: &str) -> Result<(), StoreError> {
-        (&self.keys, &self.shares, &self.policies)
-            .transaction(|(keys, shares, policies)| {
-                keys.remove(name.as_bytes())?;
-                shares.remove(name.as_bytes())?;
-                policies.remove(name.as_bytes())?;
-                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| anyhow::anyhow!("deleting key {name}: {e:?}"))?;
-        self.db.flush()?;
-        Ok(())
     }
 
     /// Every key node `me` holds a share of, with the share unsealed.
