@@ -35,7 +35,6 @@ impl ActiveKey {
             public,
         })
     }
-
 }
 
 /// Misbehaviour a test can switch on in an in-process node, to check that the others detect
@@ -60,6 +59,9 @@ pub struct Faults {
     /// Answer peer requests of these kinds with a 503 without acting on them: a node that
     /// crashed between two steps of a protocol.
     pub unresponsive_kinds: std::collections::BTreeSet<&'static str>,
+    /// Act on peer requests of these kinds, then answer with a 503 as if the answer was lost
+    /// on the way back: the sender cannot tell what happened.
+    pub lost_answers: std::collections::BTreeSet<&'static str>,
     /// Answer decryption requests with partials computed with a wrong share.
     pub corrupt_partials: bool,
     /// As a repair helper, send a random summand to the first other helper.

@@ -154,6 +154,11 @@ pub struct KeyInfo {
     /// How many times the shares were renewed (refresh, reshare) since the key was created.
     #[serde(default)]
     pub generation: u32,
+    /// While a refresh or reshare is in flight on the answering node: the generation it holds
+    /// sealed, waiting for the ceremony's certificate (all members' confirmations). It becomes
+    /// `generation` when the certificate arrives, or goes when the ceremony is proven aborted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_generation: Option<u32>,
     /// RFC 3339, UTC, when the key was retired.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retired_at: Option<String>,

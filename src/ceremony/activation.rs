@@ -67,9 +67,14 @@ pub fn activate(node: &Node, certificate: &GenerationCertificate, via: &str) -> 
             return Ok(());
         }
     }
-    let activated = node.store.activate(certificate).map_err(|e| e.to_string())?;
+    let activated = node
+        .store
+        .activate(certificate)
+        .map_err(|e| e.to_string())?;
     let live = match activated.share {
-        Some(share) => Some(ActiveKey::new(activated.record.clone(), share).map_err(|e| e.to_string())?),
+        Some(share) => {
+            Some(ActiveKey::new(activated.record.clone(), share).map_err(|e| e.to_string())?)
+        }
         None => None,
     };
     match live {
@@ -91,12 +96,18 @@ pub fn activate(node: &Node, certificate: &GenerationCertificate, via: &str) -> 
         .insert(s.key.clone(), activated.policy.clone());
     drop(keys);
     node.metrics.set_keys(node.keys.read().len());
-    audit(node, "key.activate", s, via, serde_json::json!({
-        "holds_share": activated.record.held_by(node.id()),
-        "participants": activated.record.participants,
-        "threshold": activated.record.threshold,
-        "public_keys_sha256": crate::audit::hex_sha256(activated.record.public_keys.as_bytes()),
-    }));
+    audit(
+        node,
+        "key.activate",
+        s,
+        via,
+        serde_json::json!({
+            "holds_share": activated.record.held_by(node.id()),
+            "participants": activated.record.participants,
+            "threshold": activated.record.threshold,
+            "public_keys_sha256": crate::audit::hex_sha256(activated.record.public_keys.as_bytes()),
+        }),
+    );
     tracing::info!(key = %s.key, session = %s.session, generation = s.generation, via, "certified generation activated");
     Ok(())
 }
@@ -119,7 +130,9 @@ pub fn discard(node: &Node, pending: &PendingGeneration, why: &str) {
             tracing::warn!(key = %s.key, session = %s.session, why, "pending generation discarded");
         }
         Ok(false) => {}
-        Err(e) => tracing::error!(key = %s.key, error = %e, "discarding a pending generation failed"),
+        Err(e) => {
+            tracing::error!(key = %s.key, error = %e, "discarding a pending generation failed")
+        }
     }
 }
 

@@ -271,11 +271,19 @@ fn certify(
             signature,
         } = answer
         else {
-            return Err(blame(p, "answered with an unexpected message".into(), false));
+            return Err(blame(
+                p,
+                "answered with an unexpected message".into(),
+                false,
+            ));
         };
         let expected = super::statement_of(spec, &super::record_of(spec, &public_keys, session));
         if statement != expected {
-            return Err(blame(p, "confirmed a statement that does not describe its key".into(), false));
+            return Err(blame(
+                p,
+                "confirmed a statement that does not describe its key".into(),
+                false,
+            ));
         }
         if let Err(e) = statement.verify(&node.signers, p, &signature) {
             return Err(blame(p, format!("confirmation: {e}"), false));
@@ -457,14 +465,9 @@ async fn coordinate(
     let commit = PeerRequest::DkgCommit {
         certificate: certificate.clone(),
     };
-    let acks = super::reconcile::collect_acks(
-        node,
-        session,
-        &spec.participants,
-        &commit,
-        Some(&counters),
-    )
-    .await;
+    let acks =
+        super::reconcile::collect_acks(node, session, &spec.participants, &commit, Some(&counters))
+            .await;
     let mut rounds = CEREMONY_ROUNDS;
     if generation::all_acknowledged(&node.signers, certificate, &acks) {
         if spec.purpose.previous().is_some() {

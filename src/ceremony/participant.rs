@@ -451,7 +451,11 @@ pub fn round2(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
         Ok(x) => x,
         Err(e) => return protocol(e),
     };
-    activation::seal_pending(node, &s.spec, session, share.as_ref(), &public)
+    let answer = activation::seal_pending(node, &s.spec, session, share.as_ref(), &public);
+    // Its part is done: what is left of the ceremony is on disk, settled by evidence alone.
+    drop(s);
+    node.dkg_sessions.lock().remove(session);
+    answer
 }
 
 /// The ceremony committed: activate this node's pending result with the certificate.
@@ -484,7 +488,10 @@ pub fn commit(
         Some(signature) => PeerResponse::Acknowledged { signature },
         None => PeerResponse::error(
             PeerErrorCode::Invalid,
-            format!("node {} is not a member of the certified ceremony", node.id()),
+            format!(
+                "node {} is not a member of the certified ceremony",
+                node.id()
+            ),
             None,
         ),
     }
@@ -502,7 +509,10 @@ pub fn close(
         _ => {
             return PeerResponse::error(
                 PeerErrorCode::UnknownSession,
-                format!("node {} holds no certificate of ceremony {session}", node.id()),
+                format!(
+                    "node {} holds no certificate of ceremony {session}",
+                    node.id()
+                ),
                 None,
             )
         }

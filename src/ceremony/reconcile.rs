@@ -32,9 +32,12 @@ pub async fn collect_acks(
     let PeerRequest::DkgCommit { certificate } = request else {
         return BTreeMap::new();
     };
-    let calls = members
-        .iter()
-        .map(|p| async move { (*p, transport::call(node, *p, session, request, counters).await) });
+    let calls = members.iter().map(|p| async move {
+        (
+            *p,
+            transport::call(node, *p, session, request, counters).await,
+        )
+    });
     let s = &certificate.statement;
     join_all(calls)
         .await
@@ -145,7 +148,9 @@ fn acks_of(
     let mut acks: BTreeMap<u16, String> = answers
         .iter()
         .filter_map(|(p, a)| Some((*p, a.ack.clone()?)))
-        .filter(|(p, sig)| generation::verify_ack(&node.signers, *p, &s.key, &s.session, sig).is_ok())
+        .filter(|(p, sig)| {
+            generation::verify_ack(&node.signers, *p, &s.key, &s.session, sig).is_ok()
+        })
         .collect();
     if let Some(own) = activation::acknowledgement(node, certificate) {
         acks.insert(node.id(), own);
@@ -211,7 +216,11 @@ async fn finish_coordinated(node: &Arc<Node>, session: &str, name: &str) {
 }
 
 fn others(node: &Node, members: &[u16]) -> Vec<u16> {
-    members.iter().copied().filter(|p| *p != node.id()).collect()
+    members
+        .iter()
+        .copied()
+        .filter(|p| *p != node.id())
+        .collect()
 }
 
 /// One pass over everything unsettled on this node.

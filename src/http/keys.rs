@@ -32,6 +32,7 @@ pub fn key_info(record: &KeyRecord, policy: &KeyPolicy) -> anyhow::Result<KeyInf
         state: record.state,
         created_at: record.created_at.clone(),
         generation: record.generation,
+        pending_generation: None,
         retired_at: record.retired_at.clone(),
         public_key: hex::encode(standard),
         group_verifying_key: hex::encode(&group),
@@ -48,6 +49,15 @@ pub fn key_info(record: &KeyRecord, policy: &KeyPolicy) -> anyhow::Result<KeyInf
     })
 }
 
+/// The generation of `name` this node holds sealed, awaiting its certificate.
+pub fn pending_generation(node: &Node, name: &str) -> Option<u32> {
+    node.store
+        .pending(name)
+        .ok()
+        .flatten()
+        .map(|p| p.record.generation)
+}
+
 /// The public data of key `name` as this node's store has it now.
 pub fn stored_info(node: &Node, name: &str) -> Result<KeyInfo, ApiError> {
     let record = node
@@ -56,7 +66,9 @@ pub fn stored_info(node: &Node, name: &str) -> Result<KeyInfo, ApiError> {
         .map_err(|e| ApiError::internal(e.to_string()))?
         .ok_or_else(|| ApiError::not_found(format!("no key named {name}")))?;
     let policy = node.policy(name).unwrap_or_default();
-    key_info(&record, &policy).map_err(|e| ApiError::internal(e.to_string()))
+    let mut info = key_info(&record, &policy).map_err(|e| ApiError::internal(e.to_string()))?;
+    info.pending_generation = pending_generation(node, name);
+    Ok(info)
 }
 
 pub async fn create(
@@ -130,7 +142,12 @@ fn readable(node: &Node, reader: Option<&Caller>) -> Result<Vec<KeyInfo>, ApiErr
             let allowed = reader.map_or(true, |c| {
                 crate::auth::policy::check(&policy, &r.name, c, Permission::Read).is_ok()
             });
-            allowed.then(|| key_info(r, &policy).map_err(|e| ApiError::internal(e.to_string())))
+            allowed.then(|| {
+                let mut info =
+                    key_info(r, &policy).map_err(|e| ApiError::internal(e.to_string()))?;
+                info.pending_generation = pending_generation(node, &r.name);
+                Ok(info)
+            })
         })
         .collect()
 }

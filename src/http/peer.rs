@@ -22,7 +22,9 @@ pub async fn message(node: web::Data<Node>, body: web::Bytes) -> Result<HttpResp
     if let Some(ms) = delay {
         actix_web::rt::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
+    let lose_answer = faults.lost_answers.contains(envelope.kind.as_str());
     match crate::peer::server::dispatch(&node, envelope).await {
+        Ok(_) if lose_answer => Ok(HttpResponse::ServiceUnavailable().finish()),
         Ok(answer) => {
             let bytes = serde_json::to_vec(&answer)
                 .map_err(|e| ApiError::internal(format!("cannot encode the answer: {e}")))?;

@@ -316,7 +316,9 @@ pub enum PeerResponse {
         signature: String,
     },
     /// The member activated the ceremony's result: its signed acknowledgement.
-    Acknowledged { signature: String },
+    Acknowledged {
+        signature: String,
+    },
     /// The answer to [`PeerRequest::GenerationStatus`].
     Generation(GenerationAnswer),
     Error {

@@ -133,7 +133,10 @@ pub fn share(node: &Arc<Node>, from: u16, session: &str, packages: &[Vec<u8>]) -
     }
     let active = s.key.clone();
     // Retired, or its generation erased, since round 1: it signs nothing more.
-    if node.key_at(&active.record.name, &active.record.session).is_err() {
+    if node
+        .key_at(&active.record.name, &active.record.session)
+        .is_err()
+    {
         return error(
             PeerErrorCode::Invalid,
             format!("key {} is gone", active.record.name),

@@ -172,7 +172,12 @@ pub fn verify_ack(
     session: &str,
     signature: &str,
 ) -> Result<(), String> {
-    signers.verify(signer, ACK, &[key.as_bytes(), session.as_bytes()], signature)
+    signers.verify(
+        signer,
+        ACK,
+        &[key.as_bytes(), session.as_bytes()],
+        signature,
+    )
 }
 
 /// Whether `acks` holds a valid acknowledgement of `certificate` from each of its members.
@@ -226,8 +231,7 @@ mod tests {
     fn a_certificate_needs_every_member_and_nothing_else() {
         let (ids, signers) = cluster(4);
         let s = statement(vec![1, 2, 3]);
-        let sigs: BTreeMap<u16, String> =
-            ids[..3].iter().map(|i| (i.id, s.sign(i))).collect();
+        let sigs: BTreeMap<u16, String> = ids[..3].iter().map(|i| (i.id, s.sign(i))).collect();
         let cert = GenerationCertificate {
             statement: s.clone(),
             signatures: sigs.clone(),

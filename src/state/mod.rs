@@ -2,5 +2,5 @@
 //! change, and the certificates built from those signatures. A node believes a change only
 //! with a certificate it verified itself, whichever peer handed it over.
 
-pub mod statement;
 pub mod generation;
+pub mod statement;

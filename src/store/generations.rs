@@ -160,25 +160,27 @@ impl Store {
             &self.certificates,
         );
         trees
-            .transaction(|(keys, shares, policies, pending_tree, previous_tree, certs)| {
-                keys.insert(name.as_bytes(), record_json.as_slice())?;
-                match &new_share {
-                    Some(s) => shares.insert(name.as_bytes(), s.as_slice())?,
-                    None => shares.remove(name.as_bytes())?,
-                };
-                policies.insert(name.as_bytes(), policy_json.as_slice())?;
-                pending_tree.remove(name.as_bytes())?;
-                // A later certified generation makes any older one useless (DESIGN.md §11).
-                match &previous {
-                    Some(p) => previous_tree.insert(name.as_bytes(), p.as_slice())?,
-                    None => previous_tree.remove(name.as_bytes())?,
-                };
-                certs.insert(
-                    certificate.statement.session.as_bytes(),
-                    cert_json.as_slice(),
-                )?;
-                Ok::<_, ConflictableTransactionError<()>>(())
-            })
+            .transaction(
+                |(keys, shares, policies, pending_tree, previous_tree, certs)| {
+                    keys.insert(name.as_bytes(), record_json.as_slice())?;
+                    match &new_share {
+                        Some(s) => shares.insert(name.as_bytes(), s.as_slice())?,
+                        None => shares.remove(name.as_bytes())?,
+                    };
+                    policies.insert(name.as_bytes(), policy_json.as_slice())?;
+                    pending_tree.remove(name.as_bytes())?;
+                    // A later certified generation makes any older one useless (DESIGN.md §11).
+                    match &previous {
+                        Some(p) => previous_tree.insert(name.as_bytes(), p.as_slice())?,
+                        None => previous_tree.remove(name.as_bytes())?,
+                    };
+                    certs.insert(
+                        certificate.statement.session.as_bytes(),
+                        cert_json.as_slice(),
+                    )?;
+                    Ok::<_, ConflictableTransactionError<()>>(())
+                },
+            )
             .map_err(|e| tx_error(&format!("activating key {name}"), e))?;
         self.db.flush()?;
         let share = new_share
@@ -254,7 +256,10 @@ impl Store {
 
     /// Records a certificate this node assembled as a coordinator, with the ceremony as one
     /// still to close. Refused when this node promised never to commit it.
-    pub fn commit_coordinated(&self, certificate: &GenerationCertificate) -> Result<(), StoreError> {
+    pub fn commit_coordinated(
+        &self,
+        certificate: &GenerationCertificate,
+    ) -> Result<(), StoreError> {
         let s = &certificate.statement;
         let cert_json = json(certificate)?;
         (&self.certificates, &self.coordinated, &self.refused)

@@ -3,6 +3,8 @@
 //! that use public data only.
 #![allow(dead_code)]
 
+pub mod keys;
+
 use std::time::Duration;
 
 use api::{Algorithm, Client, ClientError, CreateKeyRequest, KeyInfo};
@@ -41,6 +43,7 @@ impl Harness {
             c.timeouts.peer_ms = 2_000;
             c.timeouts.ceremony_ms = 20_000;
             c.timeouts.operation_ms = 10_000;
+            c.timeouts.reconcile_ms = 300;
             adjust(c);
         }));
         cluster.start_all().expect("start nodes");
