@@ -576,6 +576,9 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
                         Some(e) => println!("  peer {} ({}): UNREACHABLE: {e}", p.node, p.name),
                     }
                 }
+                for line in unsettled_lines(&status.unsettled_keys) {
+                    println!("{line}");
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -915,5 +918,58 @@ fn print_renewed(what: &str, info: &api::KeyInfo, json: bool) {
             "ceremony: {} rounds, {} peer bytes, {:.1} ms",
             c.rounds, c.peer_bytes, c.elapsed_ms
         );
+    }
+}
+
+/// One line per key whose holders are between generations, naming each node's view.
+fn unsettled_lines(keys: &[api::UnsettledKey]) -> Vec<String> {
+    let mut by_key: std::collections::BTreeMap<&str, Vec<&api::UnsettledKey>> = Default::default();
+    for k in keys {
+        by_key.entry(&k.key).or_default().push(k);
+    }
+    by_key
+        .into_iter()
+        .map(|(key, views)| {
+            let views: Vec<String> = views
+                .iter()
+                .map(|v| {
+                    let mut text = format!("node {} on generation {}", v.node, v.generation);
+                    if let Some(p) = v.pending_generation {
+                        text += &format!(" (generation {p} pending)");
+                    }
+                    if v.keeps_previous {
+                        text += " (keeps the previous generation)";
+                    }
+                    text
+                })
+                .collect();
+            format!(
+                "  key {key}: HOLDERS DISAGREE, settling: {}",
+                views.join("; ")
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unsettled_keys_are_one_line_each_naming_every_view() {
+        let view = |node, generation, pending_generation, keeps_previous| api::UnsettledKey {
+            key: "k".into(),
+            node,
+            generation,
+            pending_generation,
+            keeps_previous,
+        };
+        let lines = super::unsettled_lines(&[view(1, 1, None, true), view(4, 0, Some(1), false)]);
+        assert_eq!(
+            lines,
+            vec![
+                "  key k: HOLDERS DISAGREE, settling: node 1 on generation 1 (keeps the \
+                  previous generation); node 4 on generation 0 (generation 1 pending)"
+            ]
+        );
+        assert!(super::unsettled_lines(&[]).is_empty());
     }
 }

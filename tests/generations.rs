@@ -95,6 +95,23 @@ fn a_commit_lost_to_one_member_and_a_lost_close_lose_nothing() {
     // Node 4 coordinates on generation 0, which nodes 1–3 kept; node 1 on generation 1 with
     // nodes 2 and 3.
     signs_everywhere(&h, &[4, 1], &key);
+    // `GET /v1/status` (and so `keyquorum status`) shows the holders disagreeing.
+    let status = h.rt.block_on(h.client(2).status()).unwrap();
+    let views: Vec<(u16, u32, Option<u32>, bool)> = status
+        .unsettled_keys
+        .iter()
+        .filter(|k| k.key == "manifests")
+        .map(|k| (k.node, k.generation, k.pending_generation, k.keeps_previous))
+        .collect();
+    assert_eq!(
+        views,
+        vec![
+            (2, 1, None, true),
+            (1, 1, None, true),
+            (3, 1, None, true),
+            (4, 0, Some(1), false)
+        ]
+    );
 
     for n in 1..=4 {
         set_faults(&h, n, &|f| f.unresponsive_kinds.clear());
@@ -103,6 +120,12 @@ fn a_commit_lost_to_one_member_and_a_lost_close_lose_nothing() {
         settled_on(&h, &[1, 2, 3, 4], "manifests", 1)
     });
     signs_everywhere(&h, &[1, 2, 3, 4], &key);
+    let status = h.rt.block_on(h.client(2).status()).unwrap();
+    assert!(
+        status.unsettled_keys.is_empty(),
+        "{:?}",
+        status.unsettled_keys
+    );
 }
 
 /// A signer in doubt that a coordinator on the new generation asks settles with it first.

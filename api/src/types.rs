@@ -233,6 +233,25 @@ pub struct Status {
     pub keys: usize,
     pub peers: Vec<PeerStatus>,
     pub version: String,
+    /// Keys whose holders are between two generations, as each reachable node (this one
+    /// included) sees them; empty when every key is settled. A key listed here keeps signing
+    /// and decrypting; it settles by itself once the nodes reach each other.
+    #[serde(default)]
+    pub unsettled_keys: Vec<UnsettledKey>,
+}
+
+/// One node's view of a key between two generations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UnsettledKey {
+    pub key: String,
+    pub node: u16,
+    /// The generation the node uses.
+    pub generation: u32,
+    /// A newer generation it holds sealed, waiting for the ceremony's certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_generation: Option<u32>,
+    /// Whether it keeps the previous generation's share until every member has moved on.
+    pub keeps_previous: bool,
 }
 
 /// A node left out of an operation, and why.

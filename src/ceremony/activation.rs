@@ -197,3 +197,35 @@ fn audit(
         tracing::error!(error = %e, "appending to the audit trail failed");
     }
 }
+
+/// The keys this node holds between two generations: a result pending, or the previous
+/// generation kept until every member has moved on.
+pub fn unsettled(node: &Node) -> Vec<api::UnsettledKey> {
+    let pending = node.store.all_pending().unwrap_or_default();
+    let previous = node.store.previous_names().unwrap_or_default();
+    let mut names: Vec<&str> = pending
+        .iter()
+        .map(|p| p.statement.key.as_str())
+        .chain(previous.iter().map(String::as_str))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|name| api::UnsettledKey {
+            key: name.to_string(),
+            node: node.id(),
+            generation: node
+                .store
+                .record(name)
+                .ok()
+                .flatten()
+                .map_or(0, |r| r.generation),
+            pending_generation: pending
+                .iter()
+                .find(|p| p.statement.key == name)
+                .map(|p| p.record.generation),
+            keeps_previous: previous.iter().any(|p| p == name),
+        })
+        .collect()
+}

@@ -7,7 +7,7 @@
 //! recipient, and the echo round catches an origin that sent different packages to different
 //! peers.
 
-mod activation;
+pub mod activation;
 pub mod coordinator;
 pub mod participant;
 mod permit;

@@ -40,6 +40,7 @@ pub async fn status(req: HttpRequest, node: web::Data<Node>) -> Result<HttpRespo
     super::auth::reader(&req, &node)?;
     let peers = ping_peers(&node).await;
     let keys = node.policies.read().len();
+    let unsettled_keys = unsettled_everywhere(&node, &peers).await;
     Ok(HttpResponse::Ok().json(Status {
         node: node.id(),
         name: node.config.name.clone(),
@@ -47,7 +48,30 @@ pub async fn status(req: HttpRequest, node: web::Data<Node>) -> Result<HttpRespo
         keys,
         peers,
         version: env!("CARGO_PKG_VERSION").to_string(),
+        unsettled_keys,
     }))
+}
+
+/// Every reachable node's keys between two generations, this node's first.
+async fn unsettled_everywhere(node: &Arc<Node>, peers: &[PeerStatus]) -> Vec<api::UnsettledKey> {
+    let session = crate::random_id();
+    let asks = peers.iter().filter(|p| p.reachable).map(|p| {
+        let session = &session;
+        async move {
+            match transport::call(node, p.node, session, &PeerRequest::Unsettled, None).await {
+                Ok(PeerResponse::Unsettled { keys }) => {
+                    // A peer speaks for itself only.
+                    keys.into_iter().filter(|k| k.node == p.node).collect()
+                }
+                _ => Vec::new(),
+            }
+        }
+    });
+    let mut all = crate::ceremony::activation::unsettled(node);
+    for keys in futures::future::join_all(asks).await {
+        all.extend(keys);
+    }
+    all
 }
 
 /// Pings every other member at once (a signed round trip, 2 s each). The transport records

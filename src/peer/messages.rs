@@ -166,6 +166,8 @@ pub enum PeerRequest {
         key: String,
         session: String,
     },
+    /// The keys this node holds between two generations, for `GET /v1/status`.
+    Unsettled,
     /// Join the repair of a share: a helper answers with a summand for every other helper,
     /// sealed; the participant being repaired acknowledges.
     RepairStart {
@@ -237,6 +239,7 @@ impl PeerRequest {
             PeerRequest::DkgAbort { .. } => "dkg.abort",
             PeerRequest::DkgClose { .. } => "dkg.close",
             PeerRequest::GenerationStatus { .. } => "generation.status",
+            PeerRequest::Unsettled => "generation.unsettled",
             PeerRequest::RepairStart { .. } => "repair.start",
             PeerRequest::RepairDeltas { .. } => "repair.deltas",
             PeerRequest::RepairValues { .. } => "repair.values",
@@ -321,6 +324,9 @@ pub enum PeerResponse {
     },
     /// The answer to [`PeerRequest::GenerationStatus`].
     Generation(GenerationAnswer),
+    Unsettled {
+        keys: Vec<api::UnsettledKey>,
+    },
     Error {
         code: PeerErrorCode,
         message: String,

@@ -80,6 +80,9 @@ pub fn handle(node: &Arc<Node>, from: u16, session: &str, request: PeerRequest) 
         PeerRequest::GenerationStatus { key, session } => {
             crate::ceremony::participant::status(node, &key, &session)
         }
+        PeerRequest::Unsettled => PeerResponse::Unsettled {
+            keys: crate::ceremony::activation::unsettled(node),
+        },
         PeerRequest::RepairStart { spec, request } => {
             crate::repair::participant::start(node, from, session, spec, &request)
         }
