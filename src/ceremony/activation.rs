@@ -27,10 +27,13 @@ pub(super) fn seal_pending(
     };
     let record = super::record_of(spec, &public_keys, session);
     let statement = super::statement_of(spec, &record);
-    if let Err(e) = node
-        .store
-        .put_pending(&record, &spec.policy, &statement, share)
-    {
+    if let Err(e) = node.store.put_pending(
+        &record,
+        &spec.policy,
+        &statement,
+        spec.purpose.action(),
+        share,
+    ) {
         tracing::error!(key = %record.name, session, error = %e, "sealing a ceremony's result failed");
         return PeerResponse::error(
             PeerErrorCode::Invalid,
@@ -44,7 +47,7 @@ pub(super) fn seal_pending(
     let signature = statement.sign(&node.identity);
     PeerResponse::Confirmed {
         public_keys,
-        statement,
+        statement: Box::new(statement),
         signature,
     }
 }
@@ -96,9 +99,15 @@ pub fn activate(node: &Node, certificate: &GenerationCertificate, via: &str) -> 
         .insert(s.key.clone(), activated.policy.clone());
     drop(keys);
     node.metrics.set_keys(node.keys.read().len());
+    let action = match activated.action.as_str() {
+        "key.create" => "key.create",
+        "key.refresh" => "key.refresh",
+        "key.reshare" => "key.reshare",
+        _ => "key.activate",
+    };
     audit(
         node,
-        "key.activate",
+        action,
         s,
         via,
         serde_json::json!({

@@ -278,7 +278,7 @@ fn certify(
             ));
         };
         let expected = super::statement_of(spec, &super::record_of(spec, &public_keys, session));
-        if statement != expected {
+        if *statement != expected {
             return Err(blame(
                 p,
                 "confirmed a statement that does not describe its key".into(),
@@ -289,7 +289,7 @@ fn certify(
             return Err(blame(p, format!("confirmation: {e}"), false));
         }
         reported.entry(public_keys).or_default().push(p);
-        statements.insert(p, statement);
+        statements.insert(p, *statement);
         signatures.insert(p, signature);
     }
     // Members that computed different keys: those outside the largest agreeing group are

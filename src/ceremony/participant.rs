@@ -538,7 +538,12 @@ pub fn abort(
     }
     if let Some(refusal) = refusal {
         let pending = node.store.pending(&refusal.key).ok().flatten();
-        if let Some(p) = pending.filter(|p| p.statement.session == session) {
+        // Only the coordinator's own refusal, pushed by the coordinator: a member's refusal
+        // is weighed against the certificate others may hold (the reconciler asks them all).
+        let coordinators = |p: &crate::store::PendingGeneration| {
+            p.statement.coordinator == from && refusal.signer == from
+        };
+        if let Some(p) = pending.filter(|p| p.statement.session == session && coordinators(p)) {
             match refusal.proves_aborted(&node.signers, &p.statement) {
                 Ok(()) => activation::discard(node, &p, "aborted by its coordinator"),
                 Err(e) => {
@@ -559,7 +564,7 @@ pub fn abort(
 /// confirmed it and now promises never to, or nothing while it is in doubt or the ceremony
 /// runs.
 pub fn status(node: &Arc<Node>, key: &str, session: &str) -> PeerResponse {
-    let answer = |a| PeerResponse::Generation(a);
+    let answer = |a| PeerResponse::Generation(Box::new(a));
     let failed = |e: crate::store::StoreError| {
         PeerResponse::error(PeerErrorCode::Invalid, e.to_string(), None)
     };

@@ -77,7 +77,7 @@ async fn ask(
         .await
         .into_iter()
         .filter_map(|(p, answer)| match answer {
-            Ok(PeerResponse::Generation(a)) => Some((p, a)),
+            Ok(PeerResponse::Generation(a)) => Some((p, *a)),
             _ => None,
         })
         .collect()

@@ -315,7 +315,7 @@ pub enum PeerResponse {
     /// and its signature over the statement all members must sign alike.
     Confirmed {
         public_keys: String,
-        statement: GenerationStatement,
+        statement: Box<GenerationStatement>,
         signature: String,
     },
     /// The member activated the ceremony's result: its signed acknowledgement.
@@ -323,7 +323,7 @@ pub enum PeerResponse {
         signature: String,
     },
     /// The answer to [`PeerRequest::GenerationStatus`].
-    Generation(GenerationAnswer),
+    Generation(Box<GenerationAnswer>),
     Unsettled {
         keys: Vec<api::UnsettledKey>,
     },

@@ -20,6 +20,8 @@ pub struct PendingGeneration {
     pub policy: api::KeyPolicy,
     /// What this node signed.
     pub statement: GenerationStatement,
+    /// The audit action of the ceremony: `key.create`, `key.refresh` or `key.reshare`.
+    pub action: String,
     /// Hex of the sealed share; absent for a member that holds no share of the result (a
     /// dealer leaving the committee).
     pub sealed_share: Option<String>,
@@ -35,6 +37,7 @@ struct PreviousGeneration {
 
 /// What an activation changed: the new record and share, and the share it replaced.
 pub struct Activated {
+    pub action: String,
     pub record: KeyRecord,
     pub policy: api::KeyPolicy,
     pub share: Option<KeyShare>,
@@ -57,6 +60,7 @@ impl Store {
         record: &KeyRecord,
         policy: &api::KeyPolicy,
         statement: &GenerationStatement,
+        action: &str,
         share: Option<&KeyShare>,
     ) -> Result<(), StoreError> {
         let sealed_share = share
@@ -66,6 +70,7 @@ impl Store {
             record: record.clone(),
             policy: policy.clone(),
             statement: statement.clone(),
+            action: action.to_string(),
             sealed_share,
         })?;
         (&self.pending, &self.refused)
@@ -162,6 +167,10 @@ impl Store {
         trees
             .transaction(
                 |(keys, shares, policies, pending_tree, previous_tree, certs)| {
+                    // Discarded meanwhile (on a refusal): nothing to activate.
+                    if pending_tree.get(name.as_bytes())?.is_none() {
+                        return Err(ConflictableTransactionError::Abort(()));
+                    }
                     keys.insert(name.as_bytes(), record_json.as_slice())?;
                     match &new_share {
                         Some(s) => shares.insert(name.as_bytes(), s.as_slice())?,
@@ -194,6 +203,7 @@ impl Store {
             _ => None,
         };
         Ok(Activated {
+            action: pending.action,
             record: pending.record,
             policy: pending.policy,
             share,
