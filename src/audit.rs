@@ -79,8 +79,12 @@ impl Audit {
 
     /// Up to `limit` entries after sequence `after`.
     pub fn page(&self, after: u64, limit: usize) -> anyhow::Result<Vec<AuditEntry>> {
+        // Nothing comes after the last possible sequence number.
+        let Some(first) = after.checked_add(1) else {
+            return Ok(Vec::new());
+        };
         self.tree
-            .range((after + 1).to_be_bytes()..)
+            .range(first.to_be_bytes()..)
             .take(limit)
             .map(|item| Ok(serde_json::from_slice(&item?.1)?))
             .collect()

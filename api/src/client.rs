@@ -239,8 +239,33 @@ impl Client {
         self.post("/v1/keys", req).await
     }
 
+    /// Every key the caller may read, page after page.
     pub async fn list_keys(&self) -> Result<KeyList, ClientError> {
-        self.get("/v1/keys").await
+        let mut all = KeyList {
+            keys: Vec::new(),
+            next: None,
+        };
+        let mut after = None;
+        loop {
+            let page = self.list_keys_page(after.as_deref(), 1000).await?;
+            all.keys.extend(page.keys);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// One page of keys, in name order after `after`.
+    pub async fn list_keys_page(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<KeyList, ClientError> {
+        let after = after
+            .map(|a| format!("&after={}", percent_encode(a)))
+            .unwrap_or_default();
+        self.get(&format!("/v1/keys?limit={limit}{after}")).await
     }
 
     pub async fn get_key(&self, name: &str) -> Result<KeyInfo, ClientError> {
@@ -417,4 +442,17 @@ pub fn unb64(text: &str) -> Result<Vec<u8>, String> {
     base64::engine::general_purpose::STANDARD
         .decode(text)
         .map_err(|e| format!("invalid base64: {e}"))
+}
+
+/// Percent-encodes a query value (key names are `[A-Za-z0-9._-]`, but a cursor is opaque).
+fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -117,6 +117,7 @@ pub async fn audit(
     Ok(HttpResponse::Ok().json(AuditPage {
         entries: entries.into_iter().take(limit).collect(),
         next_after,
+        next: next_after.map(|n| n.to_string()),
     }))
 }
 

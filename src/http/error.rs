@@ -119,3 +119,11 @@ pub fn path_config() -> actix_web::web::PathConfig {
     actix_web::web::PathConfig::default()
         .error_handler(|err, _req| ApiError::bad_request(err.to_string()).into())
 }
+
+/// A query string that does not parse (`?after=abc`, a number out of range) is a client error
+/// with the JSON body, not actix's plain text.
+pub fn query_config() -> actix_web::web::QueryConfig {
+    actix_web::web::QueryConfig::default().error_handler(|err, _req| {
+        ApiError::bad_request(format!("invalid query string: {err}")).into()
+    })
+}

@@ -65,10 +65,7 @@ pub fn stored_info(node: &Node, name: &str) -> Result<KeyInfo, ApiError> {
         .record(name)
         .map_err(|e| ApiError::internal(e.to_string()))?
         .ok_or_else(|| ApiError::not_found(format!("no key named {name}")))?;
-    let policy = node.policy(name).unwrap_or_default();
-    let mut info = key_info(&record, &policy).map_err(|e| ApiError::internal(e.to_string()))?;
-    info.pending_generation = pending_generation(node, name);
-    Ok(info)
+    info_of(node, &record)
 }
 
 pub async fn create(
@@ -127,35 +124,52 @@ pub async fn create(
     Ok(HttpResponse::Created().json(info))
 }
 
-/// The public data of every key this node takes part in, sealed or not, that `reader` may
-/// read (a bearer token reads all).
-fn readable(node: &Node, reader: Option<&Caller>) -> Result<Vec<KeyInfo>, ApiError> {
-    let records = node
-        .store
-        .load_records()
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    let policies = node.policies.read();
-    records
-        .iter()
-        .filter_map(|r| {
-            let policy = policies.get(&r.name).cloned().unwrap_or_default();
-            let allowed = reader.map_or(true, |c| {
-                crate::auth::policy::check(&policy, &r.name, c, Permission::Read).is_ok()
-            });
-            allowed.then(|| {
-                let mut info =
-                    key_info(r, &policy).map_err(|e| ApiError::internal(e.to_string()))?;
-                info.pending_generation = pending_generation(node, &r.name);
-                Ok(info)
-            })
-        })
-        .collect()
+/// Whether `reader` may read key `name` (a bearer token reads all).
+fn may_read(node: &Node, reader: Option<&Caller>, name: &str) -> bool {
+    let policy = node.policy(name).unwrap_or_default();
+    reader.map_or(true, |c| {
+        crate::auth::policy::check(&policy, name, c, Permission::Read).is_ok()
+    })
 }
 
-pub async fn list(req: HttpRequest, node: web::Data<Node>) -> Result<HttpResponse, ApiError> {
+/// The API view of `record`, with the policy and any pending generation on this node.
+fn info_of(node: &Node, record: &KeyRecord) -> Result<KeyInfo, ApiError> {
+    let policy = node.policy(&record.name).unwrap_or_default();
+    let mut info = key_info(record, &policy).map_err(|e| ApiError::internal(e.to_string()))?;
+    info.pending_generation = pending_generation(node, &record.name);
+    Ok(info)
+}
+
+#[derive(serde::Deserialize)]
+pub struct ListQuery {
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Most keys one page holds; a listing reads one page of the store at a time, so its memory
+/// and time do not grow with the number of keys.
+const MAX_PAGE: usize = 1000;
+
+pub async fn list(
+    req: HttpRequest,
+    node: web::Data<Node>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     let reader = super::auth::reader(&req, &node)?;
-    let keys = readable(&node, reader.as_ref())?;
-    Ok(HttpResponse::Ok().json(KeyList { keys }))
+    let limit = query.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let mut records = node
+        .store
+        .records_page(query.after.as_deref(), limit + 1, |r| {
+            may_read(&node, reader.as_ref(), &r.name)
+        })
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let next = (records.len() > limit).then(|| records[limit - 1].name.clone());
+    records.truncate(limit);
+    let keys = records
+        .iter()
+        .map(|r| info_of(&node, r))
+        .collect::<Result<_, _>>()?;
+    Ok(HttpResponse::Ok().json(KeyList { keys, next }))
 }
 
 pub async fn show(
@@ -164,16 +178,13 @@ pub async fn show(
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let reader = super::auth::reader(&req, &node)?;
-    let exists = node
+    let record = node
         .store
-        .contains_key(&name)
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    if !exists {
-        return Err(ApiError::not_found(format!("no key named {name}")));
+        .record(&name)
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .ok_or_else(|| ApiError::not_found(format!("no key named {name}")))?;
+    if !may_read(&node, reader.as_ref(), &name) {
+        return Err(ApiError::forbidden(format!("you may not read key {name}")));
     }
-    readable(&node, reader.as_ref())?
-        .into_iter()
-        .find(|k| k.name == *name)
-        .map(|info| HttpResponse::Ok().json(info))
-        .ok_or_else(|| ApiError::forbidden(format!("you may not read key {name}")))
+    Ok(HttpResponse::Ok().json(info_of(&node, &record)?))
 }

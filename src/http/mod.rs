@@ -31,6 +31,7 @@ pub fn client_routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(error::json_config(CLIENT_BODY_LIMIT))
         .app_data(web::PayloadConfig::new(CLIENT_BODY_LIMIT))
         .app_data(error::path_config())
+        .app_data(error::query_config())
         .route("/v1/health", web::get().to(status::health))
         .route("/v1/openapi.json", web::get().to(status::openapi))
         .route("/metrics", web::get().to(status::metrics))

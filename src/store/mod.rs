@@ -283,17 +283,33 @@ impl Store {
         &self.audit
     }
 
-    /// Every key's public record, sealed or not.
-    pub fn load_records(&self) -> Result<Vec<KeyRecord>, StoreError> {
-        self.keys
-            .iter()
-            .map(|item| {
-                let (name, json) = item?;
-                Ok(serde_json::from_slice(&json).with_context(|| {
-                    format!("corrupt record for key {}", String::from_utf8_lossy(&name))
-                })?)
-            })
-            .collect()
+    /// Key records in name order after `after` (from the first without), at most `limit` of
+    /// those `keep` accepts: one page, read without loading the others.
+    pub fn records_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+        mut keep: impl FnMut(&KeyRecord) -> bool,
+    ) -> Result<Vec<KeyRecord>, StoreError> {
+        use std::ops::Bound;
+        let start = match after {
+            Some(a) => Bound::Excluded(a.as_bytes().to_vec()),
+            None => Bound::Unbounded,
+        };
+        let mut page = Vec::new();
+        for item in self.keys.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
+            let (name, json) = item?;
+            let record: KeyRecord = serde_json::from_slice(&json).with_context(|| {
+                format!("corrupt record for key {}", String::from_utf8_lossy(&name))
+            })?;
+            if keep(&record) {
+                page.push(record);
+                if page.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(page)
     }
 
     fn seal_share(&self, record: &KeyRecord, share: &KeyShare) -> anyhow::Result<Vec<u8>> {
