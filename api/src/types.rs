@@ -228,6 +228,10 @@ pub struct Status {
     pub keys: usize,
     pub peers: Vec<PeerStatus>,
     pub version: String,
+    /// Whether the node has caught up on client and policy changes since it started; until
+    /// then it refuses key operations with 503 `catching_up`.
+    #[serde(default)]
+    pub admin_caught_up: bool,
 }
 
 /// A node left out of an operation, and why.

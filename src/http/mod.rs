@@ -150,10 +150,9 @@ pub async fn serve_bound(node: Arc<Node>, servers: Servers) -> std::io::Result<(
         keys = node.keys.read().len(),
         "keyquorum node listening"
     );
-    // A node that was down catches up on client and policy changes it missed.
-    for peer in node.members.keys().copied().filter(|p| *p != node.id()) {
-        crate::admin::spawn_catch_up(&node, peer);
-    }
+    // Catches up on client and policy changes before serving key operations, then resolves
+    // old votes and fetches certified entries now and then (DESIGN.md §11).
+    let admin_sync = actix_web::rt::spawn(crate::admin::sync::run(node.clone()));
     let expiry = {
         let node = node.clone();
         actix_web::rt::spawn(async move {
@@ -179,6 +178,7 @@ pub async fn serve_bound(node: Arc<Node>, servers: Servers) -> std::io::Result<(
         .map(|_| ());
     expiry.abort();
     probe.abort();
+    admin_sync.abort();
     if let Err(e) = node.store.flush() {
         tracing::error!(error = %e, "flushing the store at shutdown failed");
     }

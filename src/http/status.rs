@@ -46,6 +46,7 @@ pub async fn status(req: HttpRequest, node: web::Data<Node>) -> Result<HttpRespo
         sealed: node.is_sealed(),
         keys,
         peers,
+        admin_caught_up: node.admin.caught_up(),
         version: env!("CARGO_PKG_VERSION").to_string(),
     }))
 }
