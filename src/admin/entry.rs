@@ -158,14 +158,57 @@ pub fn verify_abort(
 }
 
 /// At least `q` members' votes for one entry at one position: the evidence that the entry
-/// is committed. A map, so that a voter counts once however often it appears.
+/// is committed. A map, so that a voter counts once; on the wire a list of (voter, signature)
+/// pairs, and a list naming a voter twice is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Certificate {
     pub seq: u64,
     pub prev_hash: String,
     pub entry_hash: String,
     pub coordinator: u16,
+    #[serde(with = "vote_list")]
     pub votes: BTreeMap<u16, String>,
+}
+
+/// Votes as a JSON list: integer map keys do not survive serde's internally tagged enums
+/// (the peer messages), which buffer them as strings.
+mod vote_list {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Vote {
+        node: u16,
+        signature: String,
+    }
+
+    pub fn serialize<S: Serializer>(
+        votes: &BTreeMap<u16, String>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let list: Vec<Vote> = votes
+            .iter()
+            .map(|(node, signature)| Vote {
+                node: *node,
+                signature: signature.clone(),
+            })
+            .collect();
+        list.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<u16, String>, D::Error> {
+        let mut votes = BTreeMap::new();
+        for v in Vec::<Vote>::deserialize(d)? {
+            if votes.insert(v.node, v.signature).is_some() {
+                return Err(serde::de::Error::custom(format!(
+                    "node {} votes twice in the certificate",
+                    v.node
+                )));
+            }
+        }
+        Ok(votes)
+    }
 }
 
 impl Certificate {
@@ -354,12 +397,23 @@ mod tests {
         let sig = cert.votes[&1].clone();
         let json = format!(
             "{{\"seq\":1,\"prev_hash\":\"{GENESIS_HASH}\",\"entry_hash\":\"{}\",\
-             \"coordinator\":1,\"votes\":{{\"1\":\"{sig}\",\"1\":\"{sig}\"}}}}",
+             \"coordinator\":1,\"votes\":[{{\"node\":1,\"signature\":\"{sig}\"}},\
+             {{\"node\":1,\"signature\":\"{sig}\"}}]}}",
             e.hash()
         );
-        let counted_twice = serde_json::from_str::<Certificate>(&json)
-            .is_ok_and(|d| d.verify_for(&e, &signers, 2).is_ok());
-        assert!(!counted_twice);
+        let err = serde_json::from_str::<Certificate>(&json).unwrap_err();
+        assert!(err.to_string().contains("votes twice"), "{err}");
+        // The certificate survives the peer messages' encoding.
+        let request = crate::peer::PeerRequest::AdminCommit {
+            entry: e.clone(),
+            certificate: cert.clone(),
+        };
+        let back: crate::peer::PeerRequest =
+            serde_json::from_slice(&serde_json::to_vec(&request).unwrap()).unwrap();
+        let crate::peer::PeerRequest::AdminCommit { certificate, .. } = back else {
+            panic!("decoded as another message");
+        };
+        assert_eq!(certificate, cert);
         // A non-member's vote, or a member's vote under another member's id, does not count.
         let mut outsider = certify(&ids, &[1, 2], &e, 1);
         let stranger = Identity::generate(9);
