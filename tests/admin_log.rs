@@ -227,7 +227,8 @@ fn a_signed_change_is_applied_once_whatever_position_it_is_offered_at() {
     // refuses, whatever its nonce cache holds ...
     let mut request = forwarded(&h, &admin, "POST", "/v1/clients", &body);
     request.authorization = signed.clone();
-    let r = h.rt.block_on(keyquorum::admin::coordinator::change(&one, request.clone()));
+    let r =
+        h.rt.block_on(keyquorum::admin::coordinator::change(&one, request.clone()));
     let e = r.expect_err("applied twice");
     assert_eq!(e.body.error, "replayed_request", "{e}");
     // ... and so does every participant it is offered to.
@@ -275,9 +276,9 @@ fn a_revoked_client_stays_refused_by_a_node_that_was_down_when_it_was_removed() 
     };
     h.rt.block_on(h.client(1).set_policy("sig", &policy))
         .unwrap();
-    let as_ops = |id: u16| h.unauthenticated(id).with_signer(ops.clone());
+    let as_ops = |h: &Harness, id: u16| h.unauthenticated(id).with_signer(ops.clone());
     // Before: ops signs through node 3.
-    h.rt.block_on(as_ops(3).sign("sig", b"before")).unwrap();
+    h.rt.block_on(as_ops(&h, 3).sign("sig", b"before")).unwrap();
 
     // Node 3 is down when ops is removed: two votes of three suffice.
     h.cluster.stop(3);
@@ -294,16 +295,15 @@ fn a_revoked_client_stays_refused_by_a_node_that_was_down_when_it_was_removed() 
     }
     h.cluster.start_unready(3).unwrap();
     assert!(!node(&h, 3).admin.caught_up());
-    assert!(
-        !h.rt
-            .block_on(h.client(3).status())
-            .unwrap()
-            .admin_caught_up
-    );
+    assert!(!h.rt.block_on(h.client(3).status()).unwrap().admin_caught_up);
     // As coordinator: refused, although its own registry still lists ops.
     assert!(client_names(&h, 3).contains(&"ops".to_string()));
-    let (status, body) = Harness::expect_api_error(h.rt.block_on(as_ops(3).sign("sig", b"x")));
-    assert_eq!((status, body.error.as_str()), (503, "catching_up"), "{body:?}");
+    let (status, body) = Harness::expect_api_error(h.rt.block_on(as_ops(&h, 3).sign("sig", b"x")));
+    assert_eq!(
+        (status, body.error.as_str()),
+        (503, "catching_up"),
+        "{body:?}"
+    );
     // As participant: a coordinator forwarding ops's request gets a refusal.
     let sign_body = serde_json::to_vec(&api::SignRequest {
         message: Some(api::client::b64(b"x")),
@@ -335,8 +335,12 @@ fn a_revoked_client_stays_refused_by_a_node_that_was_down_when_it_was_removed() 
     }
     h.cluster.wait_ready(Duration::from_secs(20)).unwrap();
     assert!(!client_names(&h, 3).contains(&"ops".to_string()));
-    let (status, body) = Harness::expect_api_error(h.rt.block_on(as_ops(3).sign("sig", b"x")));
-    assert_eq!((status, body.error.as_str()), (401, "unknown_client"), "{body:?}");
+    let (status, body) = Harness::expect_api_error(h.rt.block_on(as_ops(&h, 3).sign("sig", b"x")));
+    assert_eq!(
+        (status, body.error.as_str()),
+        (401, "unknown_client"),
+        "{body:?}"
+    );
     match commit(&h) {
         PeerResponse::Error { code, message, .. } => {
             assert_eq!(code, PeerErrorCode::Unauthorized, "{message}");
@@ -403,9 +407,11 @@ fn a_failed_prepare_leaves_no_vote_stuck_and_a_missed_commit_is_applied_later() 
     assert_eq!(put(&h, 1, "e").unwrap().nodes, vec![1, 2]);
     set_unresponsive(&h, 3, &[]);
     assert!(!client_names(&h, 3).contains(&"e".to_string()));
-    poll("node 3 applies the missed commit", Duration::from_secs(30), || {
-        client_names(&h, 3).contains(&"e".to_string())
-    });
+    poll(
+        "node 3 applies the missed commit",
+        Duration::from_secs(30),
+        || client_names(&h, 3).contains(&"e".to_string()),
+    );
     for id in 1..=3 {
         assert_eq!(node(&h, id).admin_seq(), 3, "node {id}");
         let names = client_names(&h, id);
