@@ -443,3 +443,76 @@ fn with_a_quorum_of_three_of_four_changes_commit_with_a_node_down() {
         assert!(!names.contains(&"late".to_string()), "node {id}");
     }
 }
+
+#[test]
+fn a_coordinator_that_restarts_aborts_what_it_left_undecided() {
+    let mut h = Harness::start(3);
+    let admin = h.cluster.admin_key().clone();
+    let one = node(&h, 1);
+    let head = one.admin.head();
+    let entry = AdminEntry {
+        seq: head.seq + 1,
+        prev_hash: head.hash,
+        request: forwarded(&h, &admin, "POST", "/v1/clients", &client_body("g")),
+    };
+    let hash = entry.hash();
+    // Node 1 records its proposal and node 2 votes; then node 1 stops before deciding.
+    keyquorum::admin::proposal::propose(&one.store, &entry).unwrap();
+    let voted = call(
+        &h,
+        &one,
+        2,
+        PeerRequest::AdminPrepare {
+            entry: entry.clone(),
+        },
+    );
+    assert!(matches!(voted, PeerResponse::AdminVote { .. }), "{voted:?}");
+    let two = node(&h, 2);
+    let ask = |h: &Harness| {
+        call(
+            h,
+            &two,
+            1,
+            PeerRequest::AdminDecision {
+                seq: entry.seq,
+                entry_hash: hash.clone(),
+            },
+        )
+    };
+    // While live: undecided.
+    match ask(&h) {
+        PeerResponse::AdminDecided { decision } => {
+            assert_eq!(decision, keyquorum::admin::proposal::Decision::Undecided)
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(one);
+    h.cluster.stop(1);
+    h.cluster.start(1).unwrap();
+    // After the restart: its signed abort, the same every time asked.
+    let signature = match ask(&h) {
+        PeerResponse::AdminDecided {
+            decision: keyquorum::admin::proposal::Decision::Abort { signature },
+        } => signature,
+        other => panic!("expected an abort, got {other:?}"),
+    };
+    assert!(matches!(
+        ask(&h),
+        PeerResponse::AdminDecided {
+            decision: keyquorum::admin::proposal::Decision::Abort { signature: ref s },
+        } if *s == signature
+    ));
+    // Another entry's hash does not release the vote; this abort does.
+    assert_eq!(
+        keyquorum::admin::release_on_abort(&two, entry.seq, &"11".repeat(32), &signature),
+        Ok(false)
+    );
+    assert_eq!(keyquorum::admin::vote::all(&two.store).unwrap().len(), 1);
+    assert_eq!(
+        keyquorum::admin::release_on_abort(&two, entry.seq, &hash, &signature),
+        Ok(true)
+    );
+    assert!(keyquorum::admin::vote::all(&two.store).unwrap().is_empty());
+    assert_eq!(put(&h, 1, "h").unwrap().nodes, vec![1, 2, 3]);
+    assert!(!client_names(&h, 2).contains(&"g".to_string()));
+}

@@ -117,21 +117,14 @@ pub async fn change(node: &Arc<Node>, request: ClientRequest) -> Result<ChangeAp
             coordinator: node.id(),
             votes,
         };
-        let decided = proposal::decide(
-            &node.store,
-            &entry,
-            Decision::Commit {
-                certificate: certificate.clone(),
-            },
-        )
-        .map_err(internal)?;
+        let decided = proposal::commit(&node.store, &certificate).map_err(internal)?;
         if let Decision::Commit { certificate } = decided {
             return Ok(commit(node, entry, certificate).await);
         }
         // Aborted meanwhile (a decision query found the proposal abandoned): fall through
         // and send that abort.
     }
-    let signature = match proposal::abort(node, &entry).map_err(internal)? {
+    let signature = match proposal::abort(node, seq, &entry_hash).map_err(internal)? {
         Decision::Abort { signature } => signature,
         // Committed after all: not reachable while this task holds the proposal, but the
         // record is what counts.

@@ -102,52 +102,28 @@ pub fn abort(
 }
 
 /// How this node's proposal of (seq, entry) ended. A proposal it has no record of never had
-/// its prepares sent (it records before sending), so it is aborted; one undecided for longer
-/// than an operation is abandoned (its coordinator's task ended) and aborted too.
+/// its prepares sent (it records before sending), so it is aborted (and the abort recorded);
+/// one undecided for longer than an operation was abandoned (its coordinator's task ended)
+/// and is aborted too.
 pub fn decision(node: &Arc<Node>, seq: u64, entry_hash: &str) -> PeerResponse {
-    let stored = match proposal::get(&node.store, seq, entry_hash) {
-        Ok(p) => p,
-        Err(e) => return error(PeerErrorCode::Invalid, e.to_string()),
-    };
-    let decided = match stored {
-        Some(p) => match p.decision {
-            Decision::Undecided => {
-                let age = crate::auth::now_ms().saturating_sub(p.at_ms);
-                if age <= node.config.timeouts.operation().as_millis() as u64 {
-                    return PeerResponse::AdminDecided {
-                        decision: Decision::Undecided,
-                    };
-                }
-                proposal::abort(node, &p.entry)
+    let decided = match proposal::get(&node.store, seq, entry_hash) {
+        Ok(Some(p)) if p.decision == Decision::Undecided => {
+            let age = crate::auth::now_ms().saturating_sub(p.at_ms);
+            if age <= node.config.timeouts.operation().as_millis() as u64 {
+                return PeerResponse::AdminDecided {
+                    decision: Decision::Undecided,
+                };
             }
-            d => Ok(d),
-        },
-        None => {
-            // Only the hash is known: abort the statement for it without a record of the
-            // entry itself, by the same rule (never certified by this node).
-            return match unknown_abort(node, seq, entry_hash) {
-                Ok(signature) => PeerResponse::AdminDecided {
-                    decision: Decision::Abort { signature },
-                },
-                Err(e) => error(PeerErrorCode::Invalid, e.to_string()),
-            };
+            proposal::abort(node, seq, entry_hash)
         }
+        Ok(Some(p)) => Ok(p.decision),
+        Ok(None) => proposal::abort(node, seq, entry_hash),
+        Err(e) => Err(e),
     };
     match decided {
         Ok(decision) => PeerResponse::AdminDecided { decision },
         Err(e) => error(PeerErrorCode::Invalid, e.to_string()),
     }
-}
-
-/// Abort of an entry this node never proposed: safe to sign, it never assembled a
-/// certificate for it (it persists every proposal before sending prepares).
-fn unknown_abort(node: &Node, seq: u64, entry_hash: &str) -> anyhow::Result<String> {
-    Ok(super::entry::sign_abort(
-        &node.identity,
-        seq,
-        entry_hash,
-        node.id(),
-    ))
 }
 
 /// The certified entries after `since` (at most 1000; a node far behind asks again) and this

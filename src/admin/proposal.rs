@@ -1,7 +1,8 @@
 //! The coordinator's record of what it proposed and how each proposal ended, kept on disk so
 //! that it answers decision queries the same way after a restart (DESIGN.md §11). A proposal
-//! moves from undecided to commit or abort exactly once (compare-and-swap), so an honest
-//! coordinator never signs an abort for an entry it certified, nor the reverse.
+//! moves from undecided to commit or abort exactly once (compare-and-swap), and the decision
+//! is on disk before any signature of it leaves the node, so an honest coordinator never signs
+//! an abort for an entry it certified, nor the reverse.
 
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +27,10 @@ pub enum Decision {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Proposal {
-    pub entry: AdminEntry,
+    pub seq: u64,
+    pub entry_hash: String,
+    /// Absent for an abort recorded on a query about an entry this node never proposed.
+    pub entry: Option<AdminEntry>,
     pub decision: Decision,
     pub at_ms: u64,
 }
@@ -37,17 +41,24 @@ fn key(seq: u64, entry_hash: &str) -> Vec<u8> {
     k
 }
 
-/// Records `entry` as proposed and undecided, before any prepare is sent.
+/// Records `entry` as proposed and undecided, before any prepare is sent. Refused if this
+/// (seq, entry) was ever recorded: it may have been aborted already.
 pub fn propose(store: &Store, entry: &AdminEntry) -> anyhow::Result<()> {
     let proposal = Proposal {
-        entry: entry.clone(),
+        seq: entry.seq,
+        entry_hash: entry.hash(),
+        entry: Some(entry.clone()),
         decision: Decision::Undecided,
         at_ms: crate::auth::now_ms(),
     };
-    store.admin_proposals().insert(
-        key(entry.seq, &entry.hash()),
-        serde_json::to_vec(&proposal)?,
+    let swapped = store.admin_proposals().compare_and_swap(
+        key(entry.seq, &proposal.entry_hash),
+        None as Option<&[u8]>,
+        Some(serde_json::to_vec(&proposal)?),
     )?;
+    if swapped.is_err() {
+        anyhow::bail!("entry {} was proposed before", entry.seq);
+    }
     store.admin_proposals().flush()?;
     Ok(())
 }
@@ -59,12 +70,16 @@ pub fn get(store: &Store, seq: u64, entry_hash: &str) -> anyhow::Result<Option<P
     }
 }
 
-/// Decides the proposal of `entry` unless it is decided already; returns the decision that
-/// holds (flushed to disk before it is returned, so before anyone sees a signature of it).
-/// A proposal this node has no record of never got a vote from it as coordinator, so it may
-/// only be aborted.
-pub fn decide(store: &Store, entry: &AdminEntry, decision: Decision) -> anyhow::Result<Decision> {
-    let k = key(entry.seq, &entry.hash());
+/// Decides the proposal of (seq, entry_hash) unless it is decided already; returns the
+/// decision that holds, flushed to disk before it is returned. Without a record, only an
+/// abort may be recorded: this node never sent prepares for it, so never certified it.
+fn decide(
+    store: &Store,
+    seq: u64,
+    entry_hash: &str,
+    decision: Decision,
+) -> anyhow::Result<Decision> {
+    let k = key(seq, entry_hash);
     loop {
         let current = store.admin_proposals().get(&k)?;
         let existing: Option<Proposal> = match &current {
@@ -74,12 +89,14 @@ pub fn decide(store: &Store, entry: &AdminEntry, decision: Decision) -> anyhow::
         match &existing {
             Some(p) if p.decision != Decision::Undecided => return Ok(p.decision.clone()),
             None if matches!(decision, Decision::Commit { .. }) => {
-                anyhow::bail!("no proposal of entry {} to commit", entry.seq)
+                anyhow::bail!("no proposal of entry {seq} to commit")
             }
             _ => {}
         }
         let next = Proposal {
-            entry: entry.clone(),
+            seq,
+            entry_hash: entry_hash.to_string(),
+            entry: existing.as_ref().and_then(|p| p.entry.clone()),
             decision: decision.clone(),
             at_ms: existing.map_or_else(crate::auth::now_ms, |p| p.at_ms),
         };
@@ -95,17 +112,28 @@ pub fn decide(store: &Store, entry: &AdminEntry, decision: Decision) -> anyhow::
     }
 }
 
-/// Aborts `entry`'s proposal unless it was decided: signs the abort, then records it; the
-/// signature is returned only if the record holds it.
-pub fn abort(node: &Node, entry: &AdminEntry) -> anyhow::Result<Decision> {
-    let signature = super::entry::sign_abort(&node.identity, entry.seq, &entry.hash(), node.id());
-    decide(&node.store, entry, Decision::Abort { signature })
+/// Records the certificate as the decision unless the proposal was aborted meanwhile.
+pub fn commit(store: &Store, certificate: &Certificate) -> anyhow::Result<Decision> {
+    decide(
+        store,
+        certificate.seq,
+        &certificate.entry_hash,
+        Decision::Commit {
+            certificate: certificate.clone(),
+        },
+    )
+}
+
+/// Aborts the proposal of (seq, entry_hash) unless it was decided; the signature is returned
+/// only once the record holds it.
+pub fn abort(node: &Node, seq: u64, entry_hash: &str) -> anyhow::Result<Decision> {
+    let signature = super::entry::sign_abort(&node.identity, seq, entry_hash, node.id());
+    decide(&node.store, seq, entry_hash, Decision::Abort { signature })
 }
 
 /// At start: a proposal left undecided by a crash can no longer gather votes; abort it so its
 /// voters can release their votes.
 pub fn abort_undecided(node: &Node) -> anyhow::Result<usize> {
-    let mut aborted = 0;
     let pending: Vec<Proposal> = node
         .store
         .admin_proposals()
@@ -113,11 +141,10 @@ pub fn abort_undecided(node: &Node) -> anyhow::Result<usize> {
         .values()
         .map(|v| Ok(serde_json::from_slice::<Proposal>(&v?)?))
         .collect::<anyhow::Result<_>>()?;
-    for p in pending {
-        if p.decision == Decision::Undecided {
-            abort(node, &p.entry)?;
-            aborted += 1;
-        }
+    let mut aborted = 0;
+    for p in pending.iter().filter(|p| p.decision == Decision::Undecided) {
+        abort(node, p.seq, &p.entry_hash)?;
+        aborted += 1;
     }
     Ok(aborted)
 }
