@@ -567,8 +567,8 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
                 print_json(&status);
             } else {
                 println!(
-                    "node {} ({}), {} keys, sealed: {}",
-                    status.node, status.name, status.keys, status.sealed
+                    "node {} ({}), {} keys, sealed: {}, admin log caught up: {}",
+                    status.node, status.name, status.keys, status.sealed, status.admin_caught_up
                 );
                 for p in &status.peers {
                     match &p.error {

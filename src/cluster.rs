@@ -167,6 +167,7 @@ pub fn init_with(
             workers: 2,
             timeouts: Timeouts::default(),
             auth: Default::default(),
+            admin: Default::default(),
             bootstrap_clients: vec![bootstrap.clone()],
             tls,
             members: members.clone(),
@@ -257,8 +258,41 @@ impl LocalCluster {
         Ok(config)
     }
 
-    /// Starts node `id`; returns once it listens (or failed to open its store).
+    /// How long [`LocalCluster::start`] and [`LocalCluster::start_all`] wait for nodes to
+    /// catch up on the admin log.
+    pub const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+    /// Starts node `id` and waits until it has caught up on the admin log from its peers, so
+    /// that it serves key operations (DESIGN.md §11); fails if it does not within
+    /// [`LocalCluster::READY_TIMEOUT`] (too few peers running).
     pub fn start(&mut self, id: u16) -> anyhow::Result<()> {
+        self.start_unready(id)?;
+        self.wait_ready(Self::READY_TIMEOUT)
+    }
+
+    /// Waits until every running node has caught up on the admin log since it started.
+    pub fn wait_ready(&self, timeout: std::time::Duration) -> anyhow::Result<()> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let waiting: Vec<u16> = self
+                .running
+                .iter()
+                .filter(|(_, r)| !r.node.admin.caught_up())
+                .map(|(id, _)| *id)
+                .collect();
+            if waiting.is_empty() {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                bail!("nodes {waiting:?} did not catch up on the admin log within {timeout:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Starts node `id`; returns once it listens (or failed to open its store), possibly
+    /// before it has caught up on the admin log.
+    pub fn start_unready(&mut self, id: u16) -> anyhow::Result<()> {
         if self.running.contains_key(&id) {
             return Ok(());
         }
@@ -305,11 +339,12 @@ impl LocalCluster {
         Ok(())
     }
 
+    /// Starts every node, then waits until all have caught up on the admin log.
     pub fn start_all(&mut self) -> anyhow::Result<()> {
         for id in self.ids() {
-            self.start(id)?;
+            self.start_unready(id)?;
         }
-        Ok(())
+        self.wait_ready(Self::READY_TIMEOUT)
     }
 
     /// Stops node `id` gracefully and waits until its store is closed.

@@ -108,6 +108,8 @@ pub struct NodeConfig {
     pub timeouts: Timeouts,
     #[serde(default)]
     pub auth: AuthSettings,
+    #[serde(default)]
+    pub admin: AdminSettings,
     /// Clients registered on this node's first start (`cluster init` puts the first admin
     /// here); afterwards the registry changes only through admin-signed requests.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -137,6 +139,16 @@ impl Default for AuthSettings {
             client_burst: 1000,
         }
     }
+}
+
+/// The replicated admin log (DESIGN.md §11).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSettings {
+    /// Votes a client or policy change needs (q); absent: every member (n). Two conflicting
+    /// entries at one seq would need 2q − n members voting for both, so q must exceed n/2.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<u16>,
 }
 
 /// Every environment override: variable, and what it sets. Applied after the file is read,
@@ -178,6 +190,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "auth.client_requests_per_second",
     ),
     ("KEYQUORUM_AUTH_CLIENT_BURST", "auth.client_burst"),
+    ("KEYQUORUM_ADMIN_QUORUM", "admin.quorum"),
 ];
 
 fn default_workers() -> usize {
@@ -293,6 +306,9 @@ impl NodeConfig {
                 *field = parse(name, &v)?;
             }
         }
+        if let Some(v) = get("KEYQUORUM_ADMIN_QUORUM") {
+            self.admin.quorum = Some(parse("KEYQUORUM_ADMIN_QUORUM", &v)?);
+        }
         let (cert, key, ca) = (
             get("KEYQUORUM_TLS_CERT"),
             get("KEYQUORUM_TLS_KEY"),
@@ -368,7 +384,23 @@ impl NodeConfig {
         if self.client_token_sha256.is_empty() {
             bail!("client_token_sha256 is empty: no client could ever authenticate");
         }
+        if let Some(q) = self.admin.quorum {
+            let n = self.members.len();
+            let q = usize::from(q);
+            if 2 * q <= n || q > n {
+                bail!(
+                    "admin.quorum = {q} is invalid for {n} members: it must satisfy \
+                     n/2 < q <= n (2q > n, so two conflicting admin changes can never both \
+                     gather q votes from honest members; q <= n, so changes can commit)"
+                );
+            }
+        }
         Ok(())
+    }
+
+    /// Votes an admin change needs: `[admin] quorum`, or every member.
+    pub fn admin_quorum(&self) -> usize {
+        self.admin.quorum.map_or(self.members.len(), usize::from)
     }
 
     pub fn members_by_id(&self) -> BTreeMap<u16, Member> {
@@ -388,5 +420,67 @@ impl NodeConfig {
         Ok(zeroize::Zeroizing::new(
             text.trim_end_matches(['\n', '\r']).to_string(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Identity;
+
+    fn config(n: u16, quorum: Option<u16>) -> NodeConfig {
+        let members = (1..=n)
+            .map(|i| {
+                let id = Identity::generate(i);
+                Member {
+                    id: i,
+                    name: format!("node-{i}"),
+                    peer_url: format!("http://127.0.0.1:{}", 7001 + 2 * i),
+                    client_url: format!("http://127.0.0.1:{}", 7000 + 2 * i),
+                    sign_public_key: id.sign_public_hex(),
+                    seal_public_key: id.seal_public_hex(),
+                }
+            })
+            .collect();
+        NodeConfig {
+            id: 1,
+            name: "node-1".into(),
+            client_listen: "127.0.0.1:7002".parse().unwrap(),
+            peer_listen: "127.0.0.1:7003".parse().unwrap(),
+            data_dir: "data".into(),
+            identity_file: "identity.json".into(),
+            passphrase_file: None,
+            client_token_sha256: vec!["00".repeat(32)],
+            workers: 1,
+            timeouts: Timeouts::default(),
+            auth: AuthSettings::default(),
+            admin: AdminSettings { quorum },
+            bootstrap_clients: vec![],
+            tls: None,
+            members,
+        }
+    }
+
+    #[test]
+    fn an_admin_quorum_must_be_a_majority_and_at_most_n() {
+        // Absent: every member, today's behaviour.
+        assert_eq!(config(4, None).admin_quorum(), 4);
+        assert!(config(4, None).validate().is_ok());
+        for (n, q) in [(3, 2), (3, 3), (4, 3), (4, 4), (5, 3), (5, 4), (5, 5)] {
+            let c = config(n, Some(q));
+            assert!(c.validate().is_ok(), "n={n} q={q}");
+            assert_eq!(c.admin_quorum(), usize::from(q));
+        }
+        for (n, q) in [(4, 2), (3, 1), (2, 1), (5, 2), (3, 4), (4, 0)] {
+            let err = config(n, Some(q)).validate().unwrap_err().to_string();
+            assert!(err.contains("admin.quorum"), "n={n} q={q}: {err}");
+            assert!(err.contains("2q > n"), "n={n} q={q}: {err}");
+        }
+        // The environment override is validated alike.
+        let mut c = config(4, None);
+        c.apply_overrides(|name| (name == "KEYQUORUM_ADMIN_QUORUM").then(|| "2".to_string()))
+            .unwrap();
+        assert_eq!(c.admin.quorum, Some(2));
+        assert!(c.validate().is_err());
     }
 }

@@ -275,7 +275,7 @@ impl Node {
         let metrics = crate::metrics::Metrics::new(&config.members, config.id);
         // Opening the store unsealed it with the passphrase.
         metrics.set_sealed(false);
-        Ok(Node {
+        let node = Node {
             metrics,
             identity,
             members,
@@ -305,7 +305,17 @@ impl Node {
             wire: Wire::default(),
             started: Instant::now(),
             config,
-        })
+        };
+        // A proposal this node coordinated and left undecided when it stopped can no longer
+        // gather votes: abort it, so its voters may release their votes (DESIGN.md §11).
+        let aborted = crate::admin::proposal::abort_undecided(&node)?;
+        if aborted > 0 {
+            tracing::info!(
+                aborted,
+                "aborted admin proposals left undecided at the last stop"
+            );
+        }
+        Ok(node)
     }
 
     pub fn id(&self) -> u16 {

@@ -77,8 +77,12 @@ impl Cluster {
                 .build()
                 .unwrap(),
         };
+        // All at once: a node serves key operations only once it has heard a peer's admin log.
         for id in 1..=NODES {
-            cluster.start(id);
+            cluster.spawn(id);
+        }
+        for id in 1..=NODES {
+            cluster.wait_ready(id);
         }
         cluster
     }
@@ -96,7 +100,7 @@ impl Cluster {
         .with_signer(self.admin.clone())
     }
 
-    fn start(&mut self, id: u16) {
+    fn spawn(&mut self, id: u16) {
         let child = Command::new(BIN)
             .args(["serve", "--config"])
             .arg(self.dir.join(format!("node-{id}.toml")))
@@ -109,11 +113,25 @@ impl Cluster {
             .spawn()
             .unwrap();
         self.nodes[usize::from(id) - 1] = Some(child);
+    }
+
+    /// Waits until node `id` listens and has caught up (`GET /v1/health` says "ok").
+    fn wait_ready(&self, id: u16) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while self.rt.block_on(self.client(id).health()).is_err() {
+        let ready = || {
+            self.rt
+                .block_on(self.client(id).health())
+                .is_ok_and(|h| h.status == "ok")
+        };
+        while !ready() {
             assert!(Instant::now() < deadline, "node {id} did not come up");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    fn start(&mut self, id: u16) {
+        self.spawn(id);
+        self.wait_ready(id);
     }
 
     /// SIGKILL: no shutdown, no flush, nothing.

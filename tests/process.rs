@@ -41,16 +41,15 @@ fn serve(config: &Path, passphrase: Option<&str>) -> Child {
     cmd.spawn().unwrap()
 }
 
+/// Waits until the node at `url` listens and has caught up on client and policy changes
+/// (`GET /v1/health` says "ok"); key operations are refused before that.
 fn wait_healthy(url: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        if Command::new(BIN)
-            .args(["status", "--url", url, "--token", "x"])
-            .output()
-            .map(|o| o.status.code() == Some(3))
-            .unwrap_or(false)
-        {
-            return; // 401 from a listening node: it is up.
+        let health = reqwest::blocking::get(format!("{url}/v1/health"))
+            .and_then(|r| r.json::<api::Health>());
+        if health.is_ok_and(|h| h.status == "ok") {
+            return;
         }
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -120,7 +120,7 @@ fn health() {}
     path = "/v1/status",
     tag = "node",
     responses(
-        (status = 200, description = "This node's id, sealed state, key count and which peers answer a ping", body = Status),
+        (status = 200, description = "This node's id, sealed state, key count, which peers answer a ping, and whether it has caught up on the admin log since it started", body = Status),
         (status = 401, description = "Missing or unknown token", body = ErrorBody)
     )
 )]
@@ -201,7 +201,7 @@ fn get_key() {}
         (status = 403, description = "The client may not manage the key", body = ErrorBody),
         (status = 404, description = "No such key on this node", body = ErrorBody),
         (status = 409, description = "Retired already (`key_retired`)", body = ErrorBody),
-        (status = 503, description = "A node did not accept it; retired nowhere", body = ErrorBody)
+        (status = 503, description = "Fewer than `[admin] quorum` nodes accepted it; retired nowhere", body = ErrorBody)
     )
 )]
 fn retire_key() {}
@@ -277,7 +277,7 @@ fn reshare_key() {}
         (status = 400, description = "Malformed request, or a decryption key", body = ErrorBody),
         (status = 401, description = "Missing or unknown token", body = ErrorBody),
         (status = 404, description = "No such key on this node", body = ErrorBody),
-        (status = 503, description = "Fewer than t signers answered correctly; `culprits` names the others", body = ErrorBody)
+        (status = 503, description = "Fewer than t signers answered correctly (`culprits` names the others), or the node has not caught up on the admin log since it started (`catching_up`)", body = ErrorBody)
     )
 )]
 fn sign() {}
@@ -323,7 +323,7 @@ fn encrypt() {}
         (status = 400, description = "Malformed request, or a signing key", body = ErrorBody),
         (status = 401, description = "Missing or unknown token", body = ErrorBody),
         (status = 404, description = "No such key on this node", body = ErrorBody),
-        (status = 503, description = "Fewer than t nodes gave valid partials; `culprits` names the others", body = ErrorBody)
+        (status = 503, description = "Fewer than t nodes gave valid partials (`culprits` names the others), or the node has not caught up on the admin log since it started (`catching_up`)", body = ErrorBody)
     )
 )]
 fn decrypt() {}
@@ -338,7 +338,7 @@ fn decrypt() {}
         (status = 200, description = "Applied on every node; the key's data", body = KeyInfo),
         (status = 401, description = "Request not authentic", body = ErrorBody),
         (status = 403, description = "The client may not manage the key", body = ErrorBody),
-        (status = 503, description = "A node did not accept it; applied nowhere", body = ErrorBody)
+        (status = 503, description = "Fewer than `[admin] quorum` nodes accepted it; applied nowhere", body = ErrorBody)
     )
 )]
 fn set_policy() {}
@@ -359,7 +359,7 @@ fn list_clients() {}
     responses(
         (status = 200, description = "Registered (or replaced) on every node", body = ChangeApplied),
         (status = 403, description = "Not an admin", body = ErrorBody),
-        (status = 503, description = "A node did not accept it; applied nowhere", body = ErrorBody)
+        (status = 503, description = "Fewer than `[admin] quorum` nodes accepted it; applied nowhere", body = ErrorBody)
     )
 )]
 fn put_client() {}

@@ -212,6 +212,8 @@ pub struct KeyList {
 /// `GET /v1/health`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Health {
+    /// `ok`, or `catching_up` while a node that just started fetches the client and policy
+    /// changes it missed (it refuses key operations with 503 `catching_up` meanwhile).
     pub status: String,
     /// The node's id: signed requests name the node they are addressed to.
     #[serde(default)]
@@ -241,6 +243,10 @@ pub struct Status {
     /// and decrypting; it settles by itself once the nodes reach each other.
     #[serde(default)]
     pub unsettled_keys: Vec<UnsettledKey>,
+    /// Whether the node has caught up on client and policy changes since it started; until
+    /// then it refuses key operations with 503 `catching_up`.
+    #[serde(default)]
+    pub admin_caught_up: bool,
 }
 
 /// One node's view of a key between two generations.

@@ -1,111 +1,148 @@
-//! A node's side of a client or policy change: prepare (verify and hold), commit, abort, and
-//! serve its log to nodes catching up.
+//! A node's side of a client or policy change (DESIGN.md §11): vote on a prepared entry
+//! (at most one per seq, persisted first), apply a certified one, release a vote on its
+//! coordinator's signed abort, answer decision queries about its own proposals, and serve
+//! its certified log to nodes catching up.
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use super::{apply, authorize, AdminEntry, Change, Staged};
-use crate::auth::{authenticate, ClientRequest};
+use super::entry::{AdminEntry, Certificate, CertifiedEntry};
+use super::proposal::{self, Decision};
+use super::{
+    applied_at, apply_certified, authorize, blame, release_on_abort, vote_for, Applied, Change,
+    Refusal, VoteRefusal,
+};
+use crate::auth::{audit_denial, authenticate, AuthError};
 use crate::node::Node;
 use crate::peer::{PeerErrorCode, PeerResponse};
 
 fn error(code: PeerErrorCode, message: impl Into<String>) -> PeerResponse {
-    PeerResponse::Error {
-        code,
-        message: message.into(),
-        culprit: None,
-    }
+    PeerResponse::error(code, message, None)
 }
 
-pub fn prepare(node: &Arc<Node>, from: u16, seq: u64, request: ClientRequest) -> PeerResponse {
-    if seq != request.admin_seq + 1 {
-        return error(
-            PeerErrorCode::Invalid,
-            "change number does not follow the coordinator's",
-        );
-    }
-    let caller = match authenticate(node, from, &request) {
-        Ok(c) => c,
-        Err(e) => return crate::auth::peer_refusal(node, &e),
-    };
-    let change = match Change::of(&request) {
+fn action_of(entry: &AdminEntry) -> &'static str {
+    Change::of(&entry.request).map_or("admin.prepare", |c| c.action())
+}
+
+/// Checks the signed request as a live one and votes for it at its position.
+pub fn prepare(node: &Arc<Node>, from: u16, entry: AdminEntry) -> PeerResponse {
+    let request = &entry.request;
+    let change = match Change::of(request) {
         Ok(c) => c,
         Err(e) => return error(PeerErrorCode::Invalid, e),
     };
-    if let Err(e) = authorize(node, &caller, &change) {
-        return crate::auth::peer_refusal(node, &e);
-    }
-    let mut staged = node.admin.staged.lock();
-    if let Some(s) = staged.as_ref() {
-        // A prepared change that was since applied (through catch-up) is no longer pending.
-        let busy =
-            s.at.elapsed() < node.config.timeouts.operation() && s.entry.seq > node.admin_seq();
-        if busy && (s.coordinator != from || s.entry.seq != seq) {
-            return error(
-                PeerErrorCode::Conflict,
-                format!("node {} is preparing another change; try again", node.id()),
+    // Before authentication, whose nonce cache lives in memory only: an applied request
+    // offered again, at whatever position, is the offering node's doing.
+    let (client, nonce) = entry.client_nonce();
+    match applied_at(&node.store, &client, &nonce) {
+        Ok(Some(at)) => {
+            let reason = format!(
+                "node {from} offers as entry {} a request (client {client}, nonce {nonce}) \
+                 applied as entry {at}",
+                entry.seq
             );
+            return blame(node, from, "admin.prepare", Some(&entry), &reason);
         }
+        Ok(None) => {}
+        Err(e) => return error(PeerErrorCode::Invalid, e.to_string()),
     }
-    *staged = Some(Staged {
-        coordinator: from,
-        entry: AdminEntry { seq, request },
-        change,
-        caller: caller.name().to_string(),
-        at: Instant::now(),
-    });
-    PeerResponse::Ack
+    let refuse = |e: AuthError| {
+        audit_denial(node, request, None, change.action(), "participant", &e);
+        crate::auth::peer_refusal(node, &e)
+    };
+    let caller = match authenticate(node, from, request) {
+        Ok(c) => c,
+        Err(e) => return refuse(e),
+    };
+    if let Err(e) = authorize(node, &caller, &change) {
+        return refuse(e);
+    }
+    match vote_for(node, &entry, from) {
+        Ok(signature) => PeerResponse::AdminVote { signature },
+        Err(VoteRefusal::Stale(m)) => error(PeerErrorCode::StalePolicy, m),
+        Err(VoteRefusal::Conflict(m)) => error(PeerErrorCode::Conflict, m),
+        Err(VoteRefusal::Internal(m)) => error(PeerErrorCode::Invalid, m),
+        Err(VoteRefusal::Fork(reason)) => blame(node, from, "admin.prepare", Some(&entry), &reason),
+    }
 }
 
-pub fn commit(node: &Arc<Node>, from: u16, seq: u64) -> PeerResponse {
-    let Some(staged) = node
-        .admin
-        .staged
-        .lock()
-        .take_if(|s| s.coordinator == from && s.entry.seq == seq)
-    else {
-        return error(
-            PeerErrorCode::UnknownSession,
-            format!(
-                "node {} holds no prepared change {seq} from node {from}",
-                node.id()
-            ),
-        );
+/// Applies `entry` on its certificate, whoever sends it.
+pub fn commit(
+    node: &Arc<Node>,
+    from: u16,
+    entry: AdminEntry,
+    certificate: Certificate,
+) -> PeerResponse {
+    let role = if from == node.id() {
+        "coordinator"
+    } else {
+        "participant"
     };
-    match apply(
-        node,
-        &staged.entry,
-        &staged.change,
-        &staged.caller,
-        "participant",
-    ) {
-        Ok(()) => PeerResponse::Ack,
+    match apply_certified(node, &entry, &certificate, role) {
+        Ok(Applied::Now | Applied::Already) => PeerResponse::Ack,
+        Err(Refusal::Behind(m)) => error(PeerErrorCode::StalePolicy, m),
+        Err(Refusal::Internal(m)) => error(PeerErrorCode::Invalid, m),
+        Err(Refusal::Evidence(reason)) => {
+            blame(node, from, action_of(&entry), Some(&entry), &reason)
+        }
+    }
+}
+
+/// Releases this node's vote at `seq` if the abort is its coordinator's, for that entry.
+pub fn abort(
+    node: &Arc<Node>,
+    from: u16,
+    seq: u64,
+    entry_hash: &str,
+    signature: &str,
+) -> PeerResponse {
+    match release_on_abort(node, seq, entry_hash, signature) {
+        Ok(_) => PeerResponse::Ack,
+        Err(reason) => blame(node, from, "admin.abort", None, &reason),
+    }
+}
+
+/// How this node's proposal of (seq, entry) ended. A proposal it has no record of never had
+/// its prepares sent (it records before sending), so it is aborted (and the abort recorded);
+/// one undecided for longer than an operation was abandoned (its coordinator's task ended)
+/// and is aborted too.
+pub fn decision(node: &Arc<Node>, seq: u64, entry_hash: &str) -> PeerResponse {
+    let decided = match proposal::get(&node.store, seq, entry_hash) {
+        Ok(Some(p)) if p.decision == Decision::Undecided => {
+            let age = crate::auth::now_ms().saturating_sub(p.at_ms);
+            if age <= node.config.timeouts.operation().as_millis() as u64 {
+                return PeerResponse::AdminDecided {
+                    decision: Decision::Undecided,
+                };
+            }
+            proposal::abort(node, seq, entry_hash)
+        }
+        Ok(Some(p)) => Ok(p.decision),
+        Ok(None) => proposal::abort(node, seq, entry_hash),
+        Err(e) => Err(e),
+    };
+    match decided {
+        Ok(decision) => PeerResponse::AdminDecided { decision },
         Err(e) => error(PeerErrorCode::Invalid, e.to_string()),
     }
 }
 
-pub fn abort(node: &Arc<Node>, from: u16, seq: u64) -> PeerResponse {
-    node.admin
-        .staged
-        .lock()
-        .take_if(|s| s.coordinator == from && s.entry.seq == seq);
-    PeerResponse::Ack
-}
-
-/// The applied changes after `since` (at most 1000; a node far behind asks again).
+/// The certified entries after `since` (at most 1000; a node far behind asks again) and this
+/// node's head.
 pub fn log(node: &Arc<Node>, since: u64) -> PeerResponse {
-    let entries: Result<Vec<AdminEntry>, String> = node
+    let head = node.admin_seq();
+    let entries: Result<Vec<CertifiedEntry>, String> = node
         .store
         .admin_log()
-        .range((since + 1).to_be_bytes()..)
+        .range(since.saturating_add(1).to_be_bytes()..)
+        .values()
         .take(1000)
-        .map(|item| {
-            let (_, json) = item.map_err(|e| e.to_string())?;
+        .map(|json| {
+            let json = json.map_err(|e| e.to_string())?;
             serde_json::from_slice(&json).map_err(|e| e.to_string())
         })
         .collect();
     match entries {
-        Ok(entries) => PeerResponse::AdminEntries { entries },
+        Ok(entries) => PeerResponse::AdminEntries { entries, head },
         Err(e) => error(
             PeerErrorCode::Invalid,
             format!("reading the admin log: {e}"),

@@ -74,6 +74,9 @@ pub async fn create(
     body: super::body::RawBody,
 ) -> Result<HttpResponse, ApiError> {
     let node = node.into_inner();
+    // Before authenticating: a node that just started judges the request by the registry
+    // and policies it caught up on, never by the ones it had when it stopped.
+    crate::admin::sync::ensure_caught_up(&node).await?;
     let (caller, request) = super::auth::signed(&req, &node, &body, "key.create", None)?;
     let create: CreateKeyRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid key request: {e}")))?;

@@ -60,6 +60,9 @@ async fn renew(
     renewal: Renewal,
 ) -> Result<HttpResponse, ApiError> {
     let node = node.into_inner();
+    // Before authenticating: a node that just started judges the request by the registry
+    // and policies it caught up on, never by the ones it had when it stopped.
+    crate::admin::sync::ensure_caught_up(&node).await?;
     let operation = renewal.operation();
     let (caller, request) =
         super::auth::key_operation(&req, &node, &body, &name, operation, Permission::Manage)?;

@@ -151,10 +151,9 @@ pub async fn serve_bound(node: Arc<Node>, servers: Servers) -> std::io::Result<(
         keys = node.keys.read().len(),
         "keyquorum node listening"
     );
-    // A node that was down catches up on client and policy changes it missed.
-    for peer in node.members.keys().copied().filter(|p| *p != node.id()) {
-        crate::admin::spawn_catch_up(&node, peer);
-    }
+    // Catches up on client and policy changes before serving key operations, then resolves
+    // old votes and fetches certified entries now and then (DESIGN.md §11).
+    let admin_sync = actix_web::rt::spawn(crate::admin::sync::run(node.clone()));
     // Unfinished key generations settle at start and then in the background.
     let reconciler = crate::ceremony::reconcile::spawn(&node);
     let expiry = {
@@ -183,6 +182,7 @@ pub async fn serve_bound(node: Arc<Node>, servers: Servers) -> std::io::Result<(
     expiry.abort();
     reconciler.abort();
     probe.abort();
+    admin_sync.abort();
     if let Err(e) = node.store.flush() {
         tracing::error!(error = %e, "flushing the store at shutdown failed");
     }

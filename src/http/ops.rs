@@ -72,6 +72,9 @@ pub async fn sign(
     body: super::body::RawBody,
 ) -> Result<HttpResponse, ApiError> {
     let node = node.into_inner();
+    // Before authenticating: a node that just started judges the request by the registry
+    // and policies it caught up on, never by the ones it had when it stopped.
+    crate::admin::sync::ensure_caught_up(&node).await?;
     let (caller, request) =
         super::auth::key_operation(&req, &node, &body, &name, "sign", Permission::Sign)?;
     let audit = AuditedOperation {
@@ -181,6 +184,9 @@ pub async fn decrypt(
     body: super::body::RawBody,
 ) -> Result<HttpResponse, ApiError> {
     let node = node.into_inner();
+    // Before authenticating: a node that just started judges the request by the registry
+    // and policies it caught up on, never by the ones it had when it stopped.
+    crate::admin::sync::ensure_caught_up(&node).await?;
     let (caller, request) =
         super::auth::key_operation(&req, &node, &body, &name, "decrypt", Permission::Decrypt)?;
     let audit = AuditedOperation {

@@ -12,8 +12,15 @@ use crate::node::Node;
 use crate::peer::{transport, PeerRequest, PeerResponse};
 
 pub async fn health(node: web::Data<Node>) -> HttpResponse {
+    // Up, but refusing key operations until it has caught up on client and policy changes
+    // (DESIGN.md §11): a client or orchestrator waits for "ok".
+    let status = if node.admin.caught_up() {
+        "ok"
+    } else {
+        "catching_up"
+    };
     HttpResponse::Ok().json(Health {
-        status: "ok".into(),
+        status: status.into(),
         node: node.id(),
     })
 }
@@ -47,6 +54,7 @@ pub async fn status(req: HttpRequest, node: web::Data<Node>) -> Result<HttpRespo
         sealed: node.is_sealed(),
         keys,
         peers,
+        admin_caught_up: node.admin.caught_up(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         unsettled_keys,
     }))

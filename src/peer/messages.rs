@@ -207,20 +207,29 @@ pub enum PeerRequest {
         key_session: String,
         request: ClientRequest,
     },
-    /// A client or policy change: check it and hold it as change number `seq`.
+    /// A client or policy change at its position: check it and answer with a signed vote.
     AdminPrepare {
-        seq: u64,
-        request: ClientRequest,
+        entry: crate::admin::AdminEntry,
     },
-    /// Every node holds change `seq`: apply it.
+    /// The entry is certified: apply it (it travels with its certificate, so a node that
+    /// missed the prepare can apply it too).
     AdminCommit {
-        seq: u64,
+        entry: crate::admin::AdminEntry,
+        certificate: crate::admin::Certificate,
     },
-    /// Change `seq` will not be applied: forget it.
+    /// The coordinator's signed abort of the entry with `entry_hash` at `seq`: release a vote
+    /// for it.
     AdminAbort {
         seq: u64,
+        entry_hash: String,
+        signature: String,
     },
-    /// The changes after `since`, for a node catching up.
+    /// How the sender's proposal of this entry ended, asked by a node holding a vote for it.
+    AdminDecision {
+        seq: u64,
+        entry_hash: String,
+    },
+    /// The certified entries after `since`, for a node catching up.
     AdminLog {
         since: u64,
     },
@@ -249,6 +258,7 @@ impl PeerRequest {
             PeerRequest::AdminPrepare { .. } => "admin.prepare",
             PeerRequest::AdminCommit { .. } => "admin.commit",
             PeerRequest::AdminAbort { .. } => "admin.abort",
+            PeerRequest::AdminDecision { .. } => "admin.decision",
             PeerRequest::AdminLog { .. } => "admin.log",
         }
     }
@@ -259,10 +269,31 @@ impl PeerRequest {
             PeerRequest::DkgStart { request, .. }
             | PeerRequest::RepairStart { request, .. }
             | PeerRequest::SignCommit { request, .. }
-            | PeerRequest::DecryptPartial { request, .. }
-            | PeerRequest::AdminPrepare { request, .. } => Some(request),
+            | PeerRequest::DecryptPartial { request, .. } => Some(request),
+            PeerRequest::AdminPrepare { entry } => Some(&entry.request),
             _ => None,
         }
+    }
+
+    /// The admin log position the sender claims to have reached, if the message says: only a
+    /// hint of where certified entries may be fetched, never evidence.
+    pub fn admin_hint(&self) -> Option<u64> {
+        match self {
+            PeerRequest::AdminCommit { entry, .. } => Some(entry.seq),
+            other => other.client_request().map(|r| r.admin_seq),
+        }
+    }
+
+    /// Whether this message asks for a key operation, which a node that has not caught up on
+    /// the admin log refuses (DESIGN.md §11).
+    pub fn is_key_operation(&self) -> bool {
+        matches!(
+            self,
+            PeerRequest::DkgStart { .. }
+                | PeerRequest::RepairStart { .. }
+                | PeerRequest::SignCommit { .. }
+                | PeerRequest::DecryptPartial { .. }
+        )
     }
 }
 
@@ -284,6 +315,8 @@ pub enum PeerErrorCode {
     Unauthorized,
     /// This node's client and policy state is not the coordinator's.
     StalePolicy,
+    /// This node has not caught up on the admin log since it started.
+    CatchingUp,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -308,8 +341,18 @@ pub enum PeerResponse {
         #[serde(with = "b64")]
         sealed: Vec<u8>,
     },
+    /// Certified admin log entries, and the sender's head seq.
     AdminEntries {
-        entries: Vec<crate::admin::AdminEntry>,
+        entries: Vec<crate::admin::CertifiedEntry>,
+        head: u64,
+    },
+    /// This node's vote for a prepared admin entry.
+    AdminVote {
+        signature: String,
+    },
+    /// How this node's proposal of an admin entry ended.
+    AdminDecided {
+        decision: crate::admin::proposal::Decision,
     },
     /// A member's result of a ceremony, sealed on its disk: the new public key package (hex)
     /// and its signature over the statement all members must sign alike.

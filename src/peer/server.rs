@@ -20,13 +20,16 @@ pub async fn dispatch(node: &Arc<Node>, envelope: Envelope) -> Result<Envelope, 
             expected: request.kind().into(),
         });
     }
-    // A coordinator ahead in client and policy changes: fetch what this node missed first,
-    // so it judges the request by the same rules.
-    if let Some(client_request) = request.client_request() {
-        if client_request.admin_seq > node.admin_seq() {
-            if let Err(e) = crate::admin::catch_up(node, envelope.from).await {
-                tracing::warn!(from = envelope.from, error = %e, "catching up on admin changes failed");
-            }
+    // A sender that says it is ahead in client and policy changes: fetch certified entries
+    // from it first, so this node judges the request by the same rules. The claim is unsigned;
+    // a false one costs one fetch (DESIGN.md §11).
+    let behind = match &request {
+        PeerRequest::AdminCommit { entry, .. } => entry.seq > node.admin_seq() + 1,
+        other => other.admin_hint().is_some_and(|seq| seq > node.admin_seq()),
+    };
+    if behind {
+        if let Err(e) = crate::admin::sync::catch_up(node, envelope.from).await {
+            tracing::warn!(from = envelope.from, error = %e, "catching up on admin changes failed");
         }
     }
     // A signer or decryptor asked for a generation it holds only pending: the coordinator
@@ -40,7 +43,15 @@ pub async fn dispatch(node: &Arc<Node>, envelope: Envelope) -> Result<Envelope, 
     {
         crate::ceremony::reconcile::settle_if_pending(node, key, key_session, envelope.from).await;
     }
-    let response = handle(node, envelope.from, &envelope.session, request);
+    let response = if request.is_key_operation() && !node.admin.caught_up() {
+        PeerResponse::error(
+            super::PeerErrorCode::CatchingUp,
+            crate::admin::sync::catching_up(node.id()).body.message,
+            None,
+        )
+    } else {
+        handle(node, envelope.from, &envelope.session, request)
+    };
     let bytes =
         serde_json::to_vec(&response).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
     Ok(Envelope::sign(
@@ -112,11 +123,20 @@ pub fn handle(node: &Arc<Node>, from: u16, session: &str, request: PeerRequest) 
             &key_session,
             &request,
         ),
-        PeerRequest::AdminPrepare { seq, request } => {
-            crate::admin::participant::prepare(node, from, seq, request)
+        PeerRequest::AdminPrepare { entry } => {
+            crate::admin::participant::prepare(node, from, entry)
         }
-        PeerRequest::AdminCommit { seq } => crate::admin::participant::commit(node, from, seq),
-        PeerRequest::AdminAbort { seq } => crate::admin::participant::abort(node, from, seq),
+        PeerRequest::AdminCommit { entry, certificate } => {
+            crate::admin::participant::commit(node, from, entry, certificate)
+        }
+        PeerRequest::AdminAbort {
+            seq,
+            entry_hash,
+            signature,
+        } => crate::admin::participant::abort(node, from, seq, &entry_hash, &signature),
+        PeerRequest::AdminDecision { seq, entry_hash } => {
+            crate::admin::participant::decision(node, seq, &entry_hash)
+        }
         PeerRequest::AdminLog { since } => crate::admin::participant::log(node, since),
     }
 }

@@ -93,8 +93,14 @@ pub struct Store {
     policies: sled::Tree,
     /// Client name → JSON [`api::ClientInfo`].
     clients: sled::Tree,
-    /// Big-endian sequence → JSON admin log entry (client and policy changes, in order).
+    /// Big-endian sequence → JSON certified admin log entry (client and policy changes, in order).
     admin_log: sled::Tree,
+    /// Big-endian seq → JSON vote this node signed and has not yet seen decided.
+    admin_votes: sled::Tree,
+    /// Big-endian seq ++ entry hash → JSON proposal this node coordinated, with its decision.
+    admin_proposals: sled::Tree,
+    /// Client name ++ 0 ++ nonce → big-endian seq of the entry that applied the request.
+    admin_applied: sled::Tree,
     /// Big-endian sequence → JSON [`api::AuditEntry`].
     audit: sled::Tree,
     /// Key name → [`PendingGeneration`]: a ceremony's result, sealed, awaiting its certificate.
@@ -222,6 +228,9 @@ impl Store {
             policies: db.open_tree("policies")?,
             clients: db.open_tree("clients")?,
             admin_log: db.open_tree("admin_log")?,
+            admin_votes: db.open_tree("admin_votes")?,
+            admin_proposals: db.open_tree("admin_proposals")?,
+            admin_applied: db.open_tree("admin_applied")?,
             audit: db.open_tree("audit")?,
             pending: db.open_tree("pending")?,
             previous: db.open_tree("previous")?,
@@ -277,6 +286,18 @@ impl Store {
 
     pub fn admin_log(&self) -> &sled::Tree {
         &self.admin_log
+    }
+
+    pub fn admin_votes(&self) -> &sled::Tree {
+        &self.admin_votes
+    }
+
+    pub fn admin_proposals(&self) -> &sled::Tree {
+        &self.admin_proposals
+    }
+
+    pub fn admin_applied(&self) -> &sled::Tree {
+        &self.admin_applied
     }
 
     pub fn audit(&self) -> &sled::Tree {
