@@ -1,7 +1,7 @@
 //! The node's shared state: configuration, identity, store, active keys in memory, the
 //! in-flight protocol sessions, and the test-only fault hooks.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,11 +11,11 @@ use keyshares::{KeyShare, PublicKeys};
 use parking_lot::{Mutex, RwLock};
 
 use crate::audit::Audit;
-use crate::auth::nonces::NonceCache;
-use crate::auth::ratelimit::RateLimiter;
 use crate::config::{Member, NodeConfig};
 use crate::identity::Identity;
 use crate::peer::EnvelopeVerifier;
+use crate::state::nonces::NonceCache;
+use crate::state::ratelimit::RateLimiter;
 use crate::store::{curve_of, KeyRecord, Store, StoreError};
 
 /// A key this node holds a share of, ready to use.
@@ -146,6 +146,12 @@ impl Wire {
     }
 }
 
+/// Runs the participant logic for a request this node sends itself (the router's entry
+/// point, registered when the node starts serving, so that this layer need not know the
+/// protocol roles above it).
+pub type LocalRouter =
+    fn(&Arc<Node>, u16, &str, crate::peer::PeerRequest) -> crate::peer::PeerResponse;
+
 pub struct Node {
     pub config: NodeConfig,
     pub identity: Identity,
@@ -164,9 +170,8 @@ pub struct Node {
     pub coordinating: Mutex<std::collections::HashSet<String>>,
     /// Wakes the generation reconciler before its next tick.
     pub reconcile: tokio::sync::Notify,
-    pub dkg_sessions: Mutex<HashMap<String, Arc<Mutex<crate::ceremony::participant::DkgSession>>>>,
-    pub sign_sessions: Mutex<HashMap<String, crate::signing::participant::SignSession>>,
-    pub repair_sessions: Mutex<HashMap<String, crate::repair::participant::RepairSession>>,
+    /// The protocol roles' in-memory sessions (nonces, ceremony and repair state).
+    pub sessions: crate::sessions::Sessions,
     pub faults: RwLock<Faults>,
     /// The client registry, identical on every node once changes are applied.
     pub clients: RwLock<BTreeMap<String, api::ClientInfo>>,
@@ -174,7 +179,7 @@ pub struct Node {
     pub policies: RwLock<BTreeMap<String, api::KeyPolicy>>,
     pub nonces: NonceCache,
     pub rate: RateLimiter,
-    pub admin: crate::admin::AdminState,
+    pub admin: crate::state::admin_log::AdminState,
     pub audit: Audit,
     /// Wall-clock start, milliseconds: requests signed earlier are refused (see auth).
     pub started_at_ms: u64,
@@ -183,6 +188,7 @@ pub struct Node {
     pub wire: Wire,
     pub started: Instant,
     pub metrics: crate::metrics::Metrics,
+    local_router: std::sync::OnceLock<LocalRouter>,
 }
 
 fn load_active_keys(
@@ -250,10 +256,10 @@ impl Node {
         let store = Store::open(&config.data_dir, &passphrase)?;
         let keys = load_active_keys(&store, config.id)?;
         let previous_keys = load_previous_keys(&store)?;
-        let clients = crate::auth::registry::load(&store, &config.bootstrap_clients)?;
+        let clients = crate::store::clients::load(&store, &config.bootstrap_clients)?;
         let policies = load_policies(&store)?;
         let audit = Audit::open(store.audit().clone())?;
-        let admin = crate::admin::AdminState::open(&store)?;
+        let admin = crate::state::admin_log::AdminState::new(store.admin_head()?);
         let verifier = EnvelopeVerifier::new(
             config.id,
             &config.members,
@@ -287,9 +293,7 @@ impl Node {
             previous_keys: RwLock::new(previous_keys),
             coordinating: Mutex::new(Default::default()),
             reconcile: tokio::sync::Notify::new(),
-            dkg_sessions: Mutex::new(HashMap::new()),
-            sign_sessions: Mutex::new(HashMap::new()),
-            repair_sessions: Mutex::new(HashMap::new()),
+            sessions: Default::default(),
             faults: RwLock::new(Faults::default()),
             clients: RwLock::new(clients),
             policies: RwLock::new(policies),
@@ -300,26 +304,27 @@ impl Node {
             ),
             admin,
             audit,
-            started_at_ms: crate::auth::now_ms(),
+            started_at_ms: crate::clock::now_ms(),
             traffic: Counters::default(),
             wire: Wire::default(),
             started: Instant::now(),
+            local_router: std::sync::OnceLock::new(),
             config,
         };
-        // A proposal this node coordinated and left undecided when it stopped can no longer
-        // gather votes: abort it, so its voters may release their votes (DESIGN.md §11).
-        let aborted = crate::admin::proposal::abort_undecided(&node)?;
-        if aborted > 0 {
-            tracing::info!(
-                aborted,
-                "aborted admin proposals left undecided at the last stop"
-            );
-        }
         Ok(node)
     }
 
     pub fn id(&self) -> u16 {
         self.config.id
+    }
+
+    /// Registers the router that handles requests this node sends itself.
+    pub fn set_local_router(&self, router: LocalRouter) {
+        let _ = self.local_router.set(router);
+    }
+
+    pub fn local_router(&self) -> Option<LocalRouter> {
+        self.local_router.get().copied()
     }
 
     pub fn key(&self, name: &str) -> Option<Arc<ActiveKey>> {
@@ -369,9 +374,7 @@ impl Node {
         self.store.seal();
         self.keys.write().clear();
         self.previous_keys.write().clear();
-        self.sign_sessions.lock().clear();
-        self.dkg_sessions.lock().clear();
-        self.repair_sessions.lock().clear();
+        self.sessions.clear();
     }
 
     /// Unwraps the data key with `passphrase` and loads the shares again.
@@ -398,17 +401,7 @@ impl Node {
 
     /// Drops protocol state older than its deadline; dropping zeroizes nonces and DKG secrets.
     pub fn expire_sessions(&self) {
-        let ceremony = self.config.timeouts.ceremony();
-        let operation = self.config.timeouts.operation();
-        self.dkg_sessions
-            .lock()
-            .retain(|_, s| s.lock().started.elapsed() < ceremony);
-        self.repair_sessions
-            .lock()
-            .retain(|_, s| s.started.elapsed() < ceremony);
-        self.sign_sessions
-            .lock()
-            .retain(|_, s| s.started.elapsed() < operation);
+        self.sessions.expire(&self.config.timeouts);
     }
 }
 

@@ -8,7 +8,8 @@ use api::{
     EncryptRequest, KeyPolicy, PlaintextItem, Role,
 };
 use common::{forwarded, Harness};
-use keyquorum::peer::{transport, PeerErrorCode, PeerRequest, PeerResponse};
+use keyquorum::peer::{PeerErrorCode, PeerRequest, PeerResponse};
+use keyquorum::transport;
 
 /// Registers a client with `roles` through node 1 and returns its key.
 fn register(h: &Harness, name: &str, roles: Vec<Role>) -> ClientKey {
@@ -29,7 +30,7 @@ fn as_client(h: &Harness, node: u16, key: &ClientKey) -> api::Client {
 }
 
 /// The refusal a node gives at the peer protocol level.
-fn refusal(answer: Result<PeerResponse, keyquorum::peer::CallError>) -> String {
+fn refusal(answer: Result<PeerResponse, keyquorum::transport::CallError>) -> String {
     match answer {
         Ok(PeerResponse::Error {
             code: PeerErrorCode::Unauthorized,

@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 
 use api::{Algorithm, ClientError, ClientInfo, ClientKey, KeyPolicy};
 use common::{forwarded, Harness};
-use keyquorum::admin::entry::sign_vote;
 use keyquorum::admin::{AdminEntry, Certificate, CertifiedEntry};
 use keyquorum::node::Node;
-use keyquorum::peer::{transport, CallError, PeerErrorCode, PeerRequest, PeerResponse};
+use keyquorum::peer::{PeerErrorCode, PeerRequest, PeerResponse};
+use keyquorum::state::admin_log::sign_vote;
+use keyquorum::transport;
+use keyquorum::transport::CallError;
 
 /// POSTs a client registration to node 1 with exactly `signature`, as a captured request.
 fn post_client(

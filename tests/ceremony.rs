@@ -131,7 +131,10 @@ fn a_ceremony_with_a_participant_down_fails_and_names_it() {
             .keys
             .is_empty());
         assert!(
-            h.cluster.node(id).unwrap().dkg_sessions.lock().is_empty(),
+            keyquorum::ceremony::participant::sessions(&h.cluster.node(id).unwrap())
+                .0
+                .lock()
+                .is_empty(),
             "aborted session left on node {id}"
         );
     }

@@ -8,7 +8,8 @@ use common::Harness;
 use hpke::{Deserializable, OpModeS, Serializable};
 use keyquorum::decryption::partials_context;
 use keyquorum::peer::messages::PartialOutcome;
-use keyquorum::peer::{transport, PeerRequest, PeerResponse};
+use keyquorum::peer::{PeerRequest, PeerResponse};
+use keyquorum::transport;
 
 type Kem = hpke::kem::X25519HkdfSha256;
 

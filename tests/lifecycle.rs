@@ -394,7 +394,8 @@ fn a_node_gone_for_good_is_replaced_by_a_reshare_it_does_not_take_part_in() {
 
 #[test]
 fn a_participant_refuses_a_coordinator_that_holds_another_generation() {
-    use keyquorum::peer::{transport, PeerRequest, PeerResponse};
+    use keyquorum::peer::{PeerRequest, PeerResponse};
+    use keyquorum::transport;
     let h = Harness::start(3);
     h.create(1, "manifests", Algorithm::FrostEd25519, 2, None)
         .unwrap();
@@ -446,7 +447,8 @@ fn a_participant_refuses_a_coordinator_that_holds_another_generation() {
 fn only_a_client_that_may_manage_the_key_renews_or_retires_it_and_each_node_checks() {
     use api::{ClientInfo, ClientKey, KeyPolicy};
     use keyquorum::peer::messages::CeremonyPurpose;
-    use keyquorum::peer::{transport, CeremonySpec, PeerErrorCode, PeerRequest, PeerResponse};
+    use keyquorum::peer::{CeremonySpec, PeerErrorCode, PeerRequest, PeerResponse};
+    use keyquorum::transport;
     let h = Harness::start(3);
     let signer = ClientKey::generate("signer");
     h.rt.block_on(h.client(1).put_client(&ClientInfo {

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use api::{Algorithm, ClientError};
 use common::{culprit_ids, Harness};
 use ed25519_dalek::{Signature, VerifyingKey};
-use keyquorum::peer::{transport, PeerErrorCode, PeerRequest, PeerResponse};
+use keyquorum::peer::{PeerErrorCode, PeerRequest, PeerResponse};
+use keyquorum::transport;
 
 fn dalek_key(hex_key: &str) -> VerifyingKey {
     VerifyingKey::from_bytes(&hex::decode(hex_key).unwrap().try_into().unwrap()).unwrap()

@@ -9,12 +9,13 @@ use actix_web::http::StatusCode;
 use api::{ChangeApplied, Excluded};
 use futures::future::join_all;
 
-use super::entry::{self, AdminEntry, Certificate};
 use super::proposal::{self, Decision};
 use crate::auth::{AuthError, ClientRequest};
-use crate::http::error::ApiError;
+use crate::error::ApiError;
 use crate::node::Node;
-use crate::peer::{transport, PeerErrorCode, PeerRequest, PeerResponse};
+use crate::peer::{PeerErrorCode, PeerRequest, PeerResponse};
+use crate::state::admin_log::{self as entry, AdminEntry, Certificate};
+use crate::transport;
 
 async fn everyone(
     node: &Arc<Node>,

@@ -12,24 +12,22 @@
 //! nothing applies twice whatever position it is offered at.
 
 pub mod coordinator;
-pub mod entry;
 pub mod participant;
 pub mod proposal;
 pub mod sync;
 pub mod vote;
 
-use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use api::{ClientInfo, KeyPolicy, Role};
-use parking_lot::Mutex;
 
 use crate::audit::{hex_sha256, Record};
 use crate::auth::policy::{self, Permission};
-use crate::auth::{registry, AuthError, Caller, ClientRequest};
+use crate::auth::{AuthError, Caller, ClientRequest};
 use crate::node::Node;
+pub use crate::state::admin_log::{AdminEntry, AdminState, Certificate, CertifiedEntry, Head};
+use crate::store::clients as registry;
 use crate::store::Store;
-pub use entry::{AdminEntry, Certificate, CertifiedEntry, Head};
 pub use sync::{catch_up, catch_up_if_stale, spawn_catch_up};
 
 /// What a signed admin request changes.
@@ -135,68 +133,6 @@ fn may_manage(node: &Node, caller: &Caller, key: &str) -> Result<(), AuthError> 
             "client {} may not manage key {key}",
             caller.name()
         ))),
-    }
-}
-
-/// The node's place in the admin log, and whether it has caught up since it started.
-pub struct AdminState {
-    /// The last applied entry; its lock also serialises applying and voting, so a vote is
-    /// always judged against the head it names.
-    head: Mutex<Head>,
-    seq: AtomicU64,
-    /// One proposal at a time from this node as coordinator.
-    pub(crate) proposing: tokio::sync::Mutex<()>,
-    caught_up: AtomicBool,
-    /// Peers whose log head this node has reached since it started.
-    heard: Mutex<BTreeSet<u16>>,
-}
-
-impl AdminState {
-    pub fn open(store: &Store) -> anyhow::Result<AdminState> {
-        let head = match store.admin_log().last()? {
-            Some((k, json)) => {
-                let seq = u64::from_be_bytes(k.as_ref().try_into()?);
-                let logged: CertifiedEntry = serde_json::from_slice(&json).map_err(|e| {
-                    anyhow::anyhow!("admin log entry {seq} is unreadable (older format?): {e}")
-                })?;
-                Head {
-                    seq,
-                    hash: logged.entry.hash(),
-                }
-            }
-            None => Head::genesis(),
-        };
-        Ok(AdminState {
-            seq: AtomicU64::new(head.seq),
-            head: Mutex::new(head),
-            proposing: tokio::sync::Mutex::new(()),
-            caught_up: AtomicBool::new(false),
-            heard: Mutex::new(BTreeSet::new()),
-        })
-    }
-
-    pub fn seq(&self) -> u64 {
-        self.seq.load(Ordering::SeqCst)
-    }
-
-    pub fn head(&self) -> Head {
-        self.head.lock().clone()
-    }
-
-    /// Whether this node has heard the log heads of enough peers since it started that any
-    /// quorum includes one of them, and applied what they had (DESIGN.md §11).
-    pub fn caught_up(&self) -> bool {
-        self.caught_up.load(Ordering::SeqCst)
-    }
-
-    /// Records that this node reached `peer`'s head; returns whether it is now caught up.
-    pub(crate) fn heard(&self, peer: u16, needed: usize) -> bool {
-        let mut heard = self.heard.lock();
-        heard.insert(peer);
-        if heard.len() >= needed {
-            self.caught_up.store(true, Ordering::SeqCst);
-        }
-        self.caught_up()
     }
 }
 
@@ -352,7 +288,11 @@ pub(crate) fn vote_for(
         .map_err(|e| VoteRefusal::Internal(e.to_string()))?,
         Err(e) => return Err(VoteRefusal::Internal(e.to_string())),
     }
-    Ok(entry::sign_vote(&node.identity, entry, coordinator))
+    Ok(crate::state::admin_log::sign_vote(
+        &node.identity,
+        entry,
+        coordinator,
+    ))
 }
 
 /// Why a node does not vote for a prepared entry.
@@ -382,7 +322,13 @@ pub fn release_on_abort(
     if v.entry.hash() != entry_hash {
         return Ok(false);
     }
-    entry::verify_abort(&node.signers, seq, entry_hash, v.coordinator, signature)?;
+    crate::state::admin_log::verify_abort(
+        &node.signers,
+        seq,
+        entry_hash,
+        v.coordinator,
+        signature,
+    )?;
     vote::release(&node.store, seq).map_err(|e| e.to_string())?;
     tracing::info!(
         seq,

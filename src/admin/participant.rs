@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use super::entry::{AdminEntry, Certificate, CertifiedEntry};
 use super::proposal::{self, Decision};
 use super::{
     applied_at, apply_certified, authorize, blame, release_on_abort, vote_for, Applied, Change,
@@ -14,6 +13,7 @@ use super::{
 use crate::auth::{audit_denial, authenticate, AuthError};
 use crate::node::Node;
 use crate::peer::{PeerErrorCode, PeerResponse};
+use crate::state::admin_log::{AdminEntry, Certificate, CertifiedEntry};
 
 fn error(code: PeerErrorCode, message: impl Into<String>) -> PeerResponse {
     PeerResponse::error(code, message, None)

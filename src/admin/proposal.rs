@@ -6,24 +6,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::entry::{AdminEntry, Certificate};
 use crate::node::Node;
+use crate::state::admin_log::{AdminEntry, Certificate};
 use crate::store::Store;
 
-/// How a proposal ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Decision {
-    /// Still collecting votes.
-    Undecided,
-    Commit {
-        certificate: Certificate,
-    },
-    /// The coordinator's signed abort of the proposal.
-    Abort {
-        signature: String,
-    },
-}
+pub use crate::state::admin_log::Decision;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Proposal {
@@ -127,7 +114,7 @@ pub fn commit(store: &Store, certificate: &Certificate) -> anyhow::Result<Decisi
 /// Aborts the proposal of (seq, entry_hash) unless it was decided; the signature is returned
 /// only once the record holds it.
 pub fn abort(node: &Node, seq: u64, entry_hash: &str) -> anyhow::Result<Decision> {
-    let signature = super::entry::sign_abort(&node.identity, seq, entry_hash, node.id());
+    let signature = crate::state::admin_log::sign_abort(&node.identity, seq, entry_hash, node.id());
     decide(&node.store, seq, entry_hash, Decision::Abort { signature })
 }
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 use super::proposal::Decision;
 use super::{apply_certified, blame, release_on_abort, vote, Applied, Refusal};
 use crate::node::Node;
-use crate::peer::{transport, PeerRequest, PeerResponse};
+use crate::peer::{PeerRequest, PeerResponse};
+use crate::transport;
 
 /// How often a node that has not caught up since it started asks its peers again.
 pub const STARTUP_RETRY: Duration = Duration::from_millis(200);
@@ -109,15 +110,15 @@ pub async fn catch_up_all(node: &Arc<Node>) -> bool {
 
 /// Before a key operation: a node that has not caught up since it started tries once more,
 /// then refuses with 503 `catching_up`.
-pub async fn ensure_caught_up(node: &Arc<Node>) -> Result<(), crate::http::error::ApiError> {
+pub async fn ensure_caught_up(node: &Arc<Node>) -> Result<(), crate::error::ApiError> {
     if node.admin.caught_up() || catch_up_all(node).await {
         return Ok(());
     }
     Err(catching_up(node.id()))
 }
 
-pub fn catching_up(id: u16) -> crate::http::error::ApiError {
-    crate::http::error::ApiError::new(
+pub fn catching_up(id: u16) -> crate::error::ApiError {
+    crate::error::ApiError::new(
         actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
         "catching_up",
         format!(

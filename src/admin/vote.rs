@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::entry::AdminEntry;
+use crate::state::admin_log::AdminEntry;
 use crate::store::Store;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,33 +5,13 @@
 //! to every participant, which checks it again against its own registry and policy before it
 //! contributes anything: no node takes another node's word for a client's authority.
 
-pub mod nonces;
 pub mod policy;
-pub mod ratelimit;
-pub mod registry;
 
-use api::{ClientInfo, RequestSignature, Role};
-use serde::{Deserialize, Serialize};
+use api::{ClientInfo, Role};
 
 use crate::node::Node;
-use crate::peer::messages::b64;
 
-/// A client's signed request as the coordinator received it, forwarded to participants with
-/// the coordinator's operation id and its admin sequence number.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClientRequest {
-    /// The coordinator's id for this client request; retries of it share it.
-    pub operation: String,
-    /// Client and policy changes the coordinator has applied; participants must agree.
-    pub admin_seq: u64,
-    pub method: String,
-    pub path: String,
-    #[serde(with = "b64")]
-    pub body: Vec<u8>,
-    pub authorization: RequestSignature,
-    #[serde(default)]
-    pub approvals: Vec<RequestSignature>,
-}
+pub use crate::request::ClientRequest;
 
 /// Why a request is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -101,12 +81,7 @@ impl Caller {
     }
 }
 
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use crate::clock::now_ms;
 
 fn public_key_of(client: &ClientInfo) -> Result<[u8; 32], AuthError> {
     hex::decode(&client.public_key)

@@ -11,14 +11,14 @@ use api::{CreateKeyRequest, Excluded, KeyInfo};
 use futures::future::join_all;
 
 use crate::auth::{Caller, ClientRequest};
-use crate::http::error::ApiError;
+use crate::error::ApiError;
 use crate::node::{Counters, Node};
 use crate::peer::messages::CeremonyPurpose;
-use crate::peer::{
-    transport, CallError, CeremonySpec, Envelope, PeerErrorCode, PeerRequest, PeerResponse,
-};
+use crate::peer::{CeremonySpec, Envelope, PeerErrorCode, PeerRequest, PeerResponse};
 use crate::state::generation::{self, GenerationCertificate, Refusal};
 use crate::store::KeyRecord;
+use crate::transport;
+use crate::transport::CallError;
 
 /// Communication cost of one operation, as the coordinator counted it.
 #[derive(Debug, Clone, Default)]
@@ -397,7 +397,7 @@ pub async fn create_key(
         purpose: CeremonyPurpose::Create,
     };
     let (record, cost) = run(node, &spec, client_request).await?;
-    let info = crate::http::keys::key_info(&record, &spec.policy)
+    let info = crate::keyview::key_info(&record, &spec.policy)
         .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok((info, cost))
 }

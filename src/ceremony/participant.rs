@@ -29,6 +29,30 @@ pub struct DkgSession {
     pub started: Instant,
 }
 
+/// This node's running ceremonies, by session id.
+#[derive(Default)]
+pub struct DkgSessions(
+    pub parking_lot::Mutex<std::collections::HashMap<String, Arc<Mutex<DkgSession>>>>,
+);
+
+impl crate::sessions::RoleState for DkgSessions {
+    fn expire(&self, timeouts: &crate::config::Timeouts) {
+        let deadline = timeouts.ceremony();
+        self.0
+            .lock()
+            .retain(|_, s| s.lock().started.elapsed() < deadline);
+    }
+
+    fn clear(&self) {
+        self.0.lock().clear();
+    }
+}
+
+/// This node's DkgSessions table.
+pub fn sessions(node: &Node) -> std::sync::Arc<DkgSessions> {
+    node.sessions.of::<DkgSessions>()
+}
+
 fn protocol(e: ProtocolError) -> PeerResponse {
     PeerResponse::error(PeerErrorCode::Protocol, e.to_string(), e.culprit_id())
 }
@@ -38,8 +62,8 @@ fn session_of(
     from: u16,
     session: &str,
 ) -> Result<Arc<Mutex<DkgSession>>, PeerResponse> {
-    let s = node
-        .dkg_sessions
+    let s = sessions(node)
+        .0
         .lock()
         .get(session)
         .cloned()
@@ -74,7 +98,7 @@ fn open_incoming(
         .copied()
         .filter(|p| *p != node.id())
         .collect();
-    crate::peer::open_relayed(node, session, kind, &others, spec.coordinator, incoming)
+    crate::relay::open_relayed(node, session, kind, &others, spec.coordinator, incoming)
 }
 
 fn outgoing(
@@ -100,7 +124,7 @@ pub fn start(
     spec: CeremonySpec,
     request: &ClientRequest,
 ) -> PeerResponse {
-    if let Some(refusal) = crate::peer::refuse_start(node, from, spec.coordinator, "ceremony") {
+    if let Some(refusal) = crate::relay::refuse_start(node, from, spec.coordinator, "ceremony") {
         return refusal;
     }
     let action = spec.purpose.action();
@@ -148,7 +172,8 @@ pub fn start(
         Err(e) => return e,
     };
     {
-        let mut sessions = node.dkg_sessions.lock();
+        let table = sessions(node);
+        let mut sessions = table.0.lock();
         if sessions.contains_key(session) {
             return PeerResponse::error(
                 PeerErrorCode::Conflict,
@@ -454,7 +479,7 @@ pub fn round2(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
     let answer = activation::seal_pending(node, &s.spec, session, share.as_ref(), &public);
     // Its part is done: what is left of the ceremony is on disk, settled by evidence alone.
     drop(s);
-    node.dkg_sessions.lock().remove(session);
+    sessions(node).0.lock().remove(session);
     answer
 }
 
@@ -480,7 +505,7 @@ pub fn commit(
             Some(from),
         );
     }
-    node.dkg_sessions.lock().remove(session);
+    sessions(node).0.lock().remove(session);
     if let Err(e) = activation::activate(node, certificate, "coordinator") {
         return PeerResponse::error(PeerErrorCode::Invalid, e, None);
     }
@@ -533,7 +558,7 @@ pub fn abort(
     refusal: Option<&Refusal>,
 ) -> PeerResponse {
     if let Ok(s) = session_of(node, from, session) {
-        node.dkg_sessions.lock().remove(session);
+        sessions(node).0.lock().remove(session);
         tracing::warn!(key = %s.lock().spec.name, session, reason, "key ceremony aborted");
     }
     if let Some(refusal) = refusal {
@@ -580,8 +605,7 @@ pub fn status(node: &Arc<Node>, key: &str, session: &str) -> PeerResponse {
         Ok(_) => {}
         Err(e) => return failed(e),
     }
-    if node.coordinating.lock().contains(session) || node.dkg_sessions.lock().contains_key(session)
-    {
+    if node.coordinating.lock().contains(session) || sessions(node).0.lock().contains_key(session) {
         return answer(GenerationAnswer::default());
     }
     let pending = match node.store.pending(key) {

@@ -17,9 +17,10 @@ use futures::future::join_all;
 use super::activation;
 use crate::node::{Counters, Node};
 use crate::peer::messages::GenerationAnswer;
-use crate::peer::{transport, PeerRequest, PeerResponse};
+use crate::peer::{PeerRequest, PeerResponse};
 use crate::state::generation::{self, GenerationCertificate};
 use crate::store::PendingGeneration;
+use crate::transport;
 
 /// Sends `request` (a commit) to each of `members` and keeps the valid acknowledgements.
 pub async fn collect_acks(
@@ -231,7 +232,10 @@ pub async fn run_once(node: &Arc<Node>) {
     for pending in node.store.all_pending().unwrap_or_default() {
         let s = &pending.statement;
         if node.coordinating.lock().contains(&s.session)
-            || node.dkg_sessions.lock().contains_key(&s.session)
+            || super::participant::sessions(node)
+                .0
+                .lock()
+                .contains_key(&s.session)
         {
             continue;
         }

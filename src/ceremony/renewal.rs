@@ -8,7 +8,7 @@ use api::{KeyPolicy, ReshareRequest};
 
 use super::coordinator::{committee, run, Cost};
 use crate::auth::ClientRequest;
-use crate::http::error::ApiError;
+use crate::error::ApiError;
 use crate::node::Node;
 use crate::peer::messages::CeremonyPurpose;
 use crate::peer::CeremonySpec;
@@ -22,20 +22,12 @@ pub fn current(node: &Node, name: &str) -> Result<(KeyRecord, KeyPolicy), ApiErr
         .map_err(|e| ApiError::internal(e.to_string()))?
         .ok_or_else(|| ApiError::not_found(format!("no key named {name}")))?;
     if record.state == api::KeyState::Retired {
-        return Err(retired(name));
+        return Err(crate::keyview::retired(name));
     }
     let policy = node
         .policy(name)
         .ok_or_else(|| ApiError::not_found(format!("no key named {name}")))?;
     Ok((record, policy))
-}
-
-pub fn retired(name: &str) -> ApiError {
-    ApiError::new(
-        actix_web::http::StatusCode::CONFLICT,
-        "key_retired",
-        format!("key {name} is retired: its shares are erased; only its public data remains"),
-    )
 }
 
 fn spec_for(

@@ -16,10 +16,11 @@ use zeroize::Zeroizing;
 use super::{partials_context, scheme_of};
 use crate::auth::ClientRequest;
 use crate::ceremony::coordinator::Cost;
-use crate::http::error::ApiError;
+use crate::error::ApiError;
 use crate::node::{ActiveKey, Counters, Node};
 use crate::peer::messages::PartialOutcome;
-use crate::peer::{transport, PeerRequest, PeerResponse};
+use crate::peer::{PeerRequest, PeerResponse};
+use crate::transport;
 
 pub type ItemResult = Result<Zeroizing<Vec<u8>>, String>;
 
@@ -130,7 +131,7 @@ pub async fn decrypt(
 ) -> Result<Decrypted, ApiError> {
     let active = node
         .key(key)
-        .ok_or_else(|| crate::http::ops::no_share(node, key))?;
+        .ok_or_else(|| crate::keyview::no_share(node, key))?;
     let Some(scheme) = scheme_of(active.record.algorithm) else {
         return Err(ApiError::bad_request(format!(
             "key {key} is a {} signing key; it cannot decrypt",

@@ -5,9 +5,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use api::{AuditPage, ClientList, Role, SealState, UnsealRequest};
 use serde::Deserialize;
 
-use super::error::ApiError;
 use crate::audit::Record;
 use crate::auth::{audit_denial, AuthError};
+use crate::error::ApiError;
 use crate::node::Node;
 use crate::store::StoreError;
 
@@ -80,7 +80,7 @@ pub async fn set_policy(
         )));
     }
     change(req, node.clone(), body, "policy.set", Some(&name)).await?;
-    Ok(HttpResponse::Ok().json(super::keys::stored_info(&node, &name)?))
+    Ok(HttpResponse::Ok().json(crate::keyview::stored_info(&node, &name)?))
 }
 
 #[derive(Deserialize)]

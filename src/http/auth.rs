@@ -8,11 +8,11 @@ use api::auth::{APPROVAL_HEADER, SCHEME};
 use api::RequestSignature;
 use sha2::{Digest, Sha256};
 
-use super::error::ApiError;
 use crate::auth::policy::Permission;
 use crate::auth::{
     audit_denial, authenticate, permit_key_operation, AuthError, Caller, ClientRequest,
 };
+use crate::error::ApiError;
 use crate::node::Node;
 
 impl From<AuthError> for ApiError {

@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures::future::LocalBoxFuture;
 
-use super::error::ApiError;
+use crate::error::ApiError;
 
 pub struct RawBody(pub web::Bytes);
 

@@ -5,10 +5,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use api::{KeyInfo, RefreshRequest, RepairRequest, ReshareRequest};
 use serde::de::DeserializeOwned;
 
-use super::error::ApiError;
 use crate::audit::hex_sha256;
 use crate::auth::policy::Permission;
 use crate::auth::AuditedOperation;
+use crate::error::ApiError;
 use crate::node::Node;
 
 fn parse<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
@@ -110,8 +110,8 @@ async fn renew(
     })?;
     let stats = cost.to_api();
     node.metrics.observe_cost(renewal.metric(), &stats);
-    let mut info: KeyInfo =
-        super::keys::key_info(&record, &policy).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut info: KeyInfo = crate::keyview::key_info(&record, &policy)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     info.ceremony = Some(stats);
     Ok(HttpResponse::Ok().json(info))
 }
@@ -153,5 +153,5 @@ pub async fn retire(
 ) -> Result<HttpResponse, ApiError> {
     crate::ceremony::renewal::current(&node, &name)?;
     super::admin::change(req, node.clone(), body, "key.retire", Some(&name)).await?;
-    Ok(HttpResponse::Ok().json(super::keys::stored_info(&node, &name)?))
+    Ok(HttpResponse::Ok().json(crate::keyview::stored_info(&node, &name)?))
 }

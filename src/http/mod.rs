@@ -5,7 +5,6 @@
 pub mod admin;
 pub mod auth;
 pub mod body;
-pub mod error;
 pub mod keys;
 pub mod lifecycle;
 pub mod ops;
@@ -17,8 +16,8 @@ use std::sync::Arc;
 use actix_web::dev::Service;
 use actix_web::{web, App, HttpServer};
 
+use crate::error::{self, ApiError};
 use crate::node::Node;
-use error::ApiError;
 
 /// Largest client request body: a full decryption batch of small records fits comfortably.
 pub const CLIENT_BODY_LIMIT: usize = 16 * 1024 * 1024;
@@ -81,6 +80,17 @@ pub struct Servers {
 
 /// Binds both listeners. Await the servers to run them; they stop on SIGINT/SIGTERM.
 pub fn bind(node: Arc<Node>) -> std::io::Result<Servers> {
+    node.set_local_router(crate::router::handle);
+    // A proposal this node coordinated and left undecided when it stopped can no longer
+    // gather votes: abort it before serving, so its voters may release their votes
+    // (DESIGN.md §11).
+    let aborted = crate::admin::proposal::abort_undecided(&node).map_err(std::io::Error::other)?;
+    if aborted > 0 {
+        tracing::info!(
+            aborted,
+            "aborted admin proposals left undecided at the last stop"
+        );
+    }
     let workers = node.config.workers.max(1);
     let data = web::Data::from(node.clone());
     let tls_error = |e: anyhow::Error| std::io::Error::other(format!("TLS: {e:#}"));

@@ -8,13 +8,13 @@ use api::{
 };
 use keyshares::decrypt::{encrypt as encrypt_to, Scheme};
 
-use super::error::ApiError;
 use crate::audit::hex_sha256;
 use crate::auth::policy::Permission;
 use crate::auth::AuditedOperation;
 use crate::decryption::scheme_of;
 use crate::decryption::wire::{aead_of, field, parse_request};
 pub use crate::decryption::wire::{ciphertext_item, parse_ciphertext};
+use crate::error::ApiError;
 use crate::node::{ActiveKey, Node};
 use crate::store::{curve_of, KeyRecord};
 use keyshares::PublicKeys;
@@ -25,25 +25,7 @@ fn key_for(node: &Node, name: &str) -> Result<std::sync::Arc<ActiveKey>, ApiErro
     }
     match node.key(name) {
         Some(key) => Ok(key),
-        None => Err(no_share(node, name)),
-    }
-}
-
-/// Why this node cannot use key `name`: it does not exist, it is retired, or this node holds
-/// no share of it.
-pub fn no_share(node: &Node, name: &str) -> ApiError {
-    match node.store.record(name) {
-        Ok(Some(r)) if r.state == api::KeyState::Retired => crate::ceremony::renewal::retired(name),
-        Ok(Some(r)) => ApiError::new(
-            actix_web::http::StatusCode::CONFLICT,
-            "not_a_participant",
-            format!(
-                "node {} holds no share of key {name}; its participants are {:?}",
-                node.id(),
-                r.participants
-            ),
-        ),
-        _ => ApiError::not_found(format!("no key named {name}")),
+        None => Err(crate::keyview::no_share(node, name)),
     }
 }
 
@@ -259,7 +241,7 @@ pub async fn encrypt(
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?;
     let (record, public) = public_for(&node, &name)?;
     if record.state == api::KeyState::Retired {
-        return Err(crate::ceremony::renewal::retired(&name));
+        return Err(crate::keyview::retired(&name));
     }
     let scheme = decryption_scheme(record.algorithm, &name)?;
     if body.plaintexts.is_empty() || body.plaintexts.len() > crate::decryption::MAX_BATCH {

@@ -3,7 +3,7 @@
 
 use actix_web::{web, HttpResponse};
 
-use super::error::ApiError;
+use crate::error::ApiError;
 use crate::node::Node;
 use crate::peer::{Envelope, EnvelopeError};
 
@@ -23,7 +23,7 @@ pub async fn message(node: web::Data<Node>, body: web::Bytes) -> Result<HttpResp
         actix_web::rt::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
     let lose_answer = faults.lost_answers.contains(envelope.kind.as_str());
-    match crate::peer::server::dispatch(&node, envelope).await {
+    match crate::router::dispatch(&node, envelope).await {
         Ok(_) if lose_answer => Ok(HttpResponse::ServiceUnavailable().finish()),
         Ok(answer) => {
             let bytes = serde_json::to_vec(&answer)

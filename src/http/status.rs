@@ -7,9 +7,10 @@ use std::time::Duration;
 use actix_web::{web, HttpRequest, HttpResponse};
 use api::{Health, PeerStatus, Status};
 
-use super::error::ApiError;
+use crate::error::ApiError;
 use crate::node::Node;
-use crate::peer::{transport, PeerRequest, PeerResponse};
+use crate::peer::{PeerRequest, PeerResponse};
+use crate::transport;
 
 pub async fn health(node: web::Data<Node>) -> HttpResponse {
     // Up, but refusing key operations until it has caught up on client and policy changes

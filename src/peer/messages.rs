@@ -7,50 +7,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::envelope::Envelope;
-use crate::auth::ClientRequest;
+pub use crate::request::ClientRequest;
 use crate::state::generation::{GenerationCertificate, GenerationStatement, Refusal};
 use crate::store::KeyRecord;
 
-/// Byte fields as base64 in JSON.
-pub mod b64 {
-    use base64::Engine;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(d)?;
-        base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .map_err(serde::de::Error::custom)
-    }
-
-    pub mod vec {
-        use super::*;
-        use serde::ser::SerializeSeq;
-
-        pub fn serialize<S: Serializer>(items: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
-            let mut seq = s.serialize_seq(Some(items.len()))?;
-            for item in items {
-                seq.serialize_element(&base64::engine::general_purpose::STANDARD.encode(item))?;
-            }
-            seq.end()
-        }
-
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
-            Vec::<String>::deserialize(d)?
-                .into_iter()
-                .map(|t| {
-                    base64::engine::general_purpose::STANDARD
-                        .decode(t)
-                        .map_err(serde::de::Error::custom)
-                })
-                .collect()
-        }
-    }
-}
+pub use crate::request::b64;
 
 /// Everything a participant needs to know to join a key ceremony.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -209,13 +170,13 @@ pub enum PeerRequest {
     },
     /// A client or policy change at its position: check it and answer with a signed vote.
     AdminPrepare {
-        entry: crate::admin::AdminEntry,
+        entry: crate::state::admin_log::AdminEntry,
     },
     /// The entry is certified: apply it (it travels with its certificate, so a node that
     /// missed the prepare can apply it too).
     AdminCommit {
-        entry: crate::admin::AdminEntry,
-        certificate: crate::admin::Certificate,
+        entry: crate::state::admin_log::AdminEntry,
+        certificate: crate::state::admin_log::Certificate,
     },
     /// The coordinator's signed abort of the entry with `entry_hash` at `seq`: release a vote
     /// for it.
@@ -343,7 +304,7 @@ pub enum PeerResponse {
     },
     /// Certified admin log entries, and the sender's head seq.
     AdminEntries {
-        entries: Vec<crate::admin::CertifiedEntry>,
+        entries: Vec<crate::state::admin_log::CertifiedEntry>,
         head: u64,
     },
     /// This node's vote for a prepared admin entry.
@@ -352,7 +313,7 @@ pub enum PeerResponse {
     },
     /// How this node's proposal of an admin entry ended.
     AdminDecided {
-        decision: crate::admin::proposal::Decision,
+        decision: crate::state::admin_log::Decision,
     },
     /// A member's result of a ceremony, sealed on its disk: the new public key package (hex)
     /// and its signature over the statement all members must sign alike.

@@ -9,11 +9,12 @@ use api::{KeyPolicy, RepairRequest};
 
 use crate::auth::ClientRequest;
 use crate::ceremony::coordinator::{blame, phase, Cost, Failure};
-use crate::http::error::ApiError;
+use crate::error::ApiError;
 use crate::node::{Counters, Node};
 use crate::peer::messages::RepairSpec;
-use crate::peer::{transport, Envelope, PeerErrorCode, PeerRequest, PeerResponse};
+use crate::peer::{Envelope, PeerErrorCode, PeerRequest, PeerResponse};
 use crate::store::KeyRecord;
+use crate::transport;
 
 /// Peer round trips of a repair: start, summands, values.
 const REPAIR_ROUNDS: u32 = 3;
@@ -204,7 +205,7 @@ async fn run_steps(
             e.to_string(),
             matches!(
                 e,
-                crate::peer::CallError::Unreachable(_) | crate::peer::CallError::Timeout
+                crate::transport::CallError::Unreachable(_) | crate::transport::CallError::Timeout
             ),
         ))),
     }

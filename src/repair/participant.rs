@@ -29,6 +29,26 @@ pub struct RepairSession {
     pub started: Instant,
 }
 
+/// This node's running repairs, by session id.
+#[derive(Default)]
+pub struct RepairSessions(pub parking_lot::Mutex<std::collections::HashMap<String, RepairSession>>);
+
+impl crate::sessions::RoleState for RepairSessions {
+    fn expire(&self, timeouts: &crate::config::Timeouts) {
+        let deadline = timeouts.ceremony();
+        self.0.lock().retain(|_, s| s.started.elapsed() < deadline);
+    }
+
+    fn clear(&self) {
+        self.0.lock().clear();
+    }
+}
+
+/// This node's RepairSessions table.
+pub fn sessions(node: &Node) -> std::sync::Arc<RepairSessions> {
+    node.sessions.of::<RepairSessions>()
+}
+
 impl RepairSession {
     fn repair(&self) -> Repair<'_> {
         Repair {
@@ -53,7 +73,7 @@ pub fn start(
     spec: RepairSpec,
     request: &ClientRequest,
 ) -> PeerResponse {
-    if let Some(refusal) = crate::peer::refuse_start(node, from, spec.coordinator, "repair") {
+    if let Some(refusal) = crate::relay::refuse_start(node, from, spec.coordinator, "repair") {
         return refusal;
     }
     let name = spec.record.name.clone();
@@ -116,7 +136,8 @@ pub fn start(
             Err(e) => return e,
         }
     };
-    let mut sessions = node.repair_sessions.lock();
+    let table = sessions(node);
+    let mut sessions = table.0.lock();
     if sessions.contains_key(session) {
         return PeerResponse::error(
             PeerErrorCode::Conflict,
@@ -221,7 +242,8 @@ fn take_session(
     fits: impl FnOnce(&RepairSession) -> bool,
     role: &str,
 ) -> Result<RepairSession, PeerResponse> {
-    let mut sessions = node.repair_sessions.lock();
+    let table = sessions(node);
+    let mut sessions = table.0.lock();
     match sessions.remove(session) {
         Some(s) if fits(&s) => Ok(s),
         other => {
@@ -252,7 +274,7 @@ pub fn deltas(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
     };
     let spec = &state.spec;
     let others: Vec<u16> = spec.helpers.iter().copied().filter(|h| *h != me).collect();
-    let raw = match crate::peer::open_relayed(node, session, kinds::DELTA, &others, from, incoming)
+    let raw = match crate::relay::open_relayed(node, session, kinds::DELTA, &others, from, incoming)
     {
         Ok(r) => r,
         Err(e) => return e,
@@ -388,12 +410,17 @@ pub fn values(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
         Err(e) => return e,
     };
     let spec = &state.spec;
-    let raw =
-        match crate::peer::open_relayed(node, session, kinds::VALUE, &spec.helpers, from, incoming)
-        {
-            Ok(r) => r,
-            Err(e) => return e,
-        };
+    let raw = match crate::relay::open_relayed(
+        node,
+        session,
+        kinds::VALUE,
+        &spec.helpers,
+        from,
+        incoming,
+    ) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
     let vouched = vouch(spec);
     let mut opened = BTreeMap::new();
     for (helper, bytes) in raw {

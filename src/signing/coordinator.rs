@@ -17,10 +17,11 @@ use keyshares::sign::{self, AggregateError};
 
 use crate::auth::ClientRequest;
 use crate::ceremony::coordinator::Cost;
-use crate::http::error::ApiError;
+use crate::error::ApiError;
 use crate::node::{ActiveKey, Counters, Node};
-use crate::peer::{transport, PeerRequest, PeerResponse};
+use crate::peer::{PeerRequest, PeerResponse};
 use crate::store::curve_of;
+use crate::transport;
 
 pub struct Signed {
     pub signatures: Vec<Vec<u8>>,
@@ -197,7 +198,7 @@ pub async fn sign_messages(
 ) -> Result<Signed, ApiError> {
     let active = node
         .key(key)
-        .ok_or_else(|| crate::http::ops::no_share(node, key))?;
+        .ok_or_else(|| crate::keyview::no_share(node, key))?;
     if active.record.algorithm.purpose() != Purpose::Sign {
         return Err(ApiError::bad_request(format!(
             "key {key} is a {} decryption key; it cannot sign",

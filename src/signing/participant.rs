@@ -27,6 +27,26 @@ pub struct SignSession {
     pub started: Instant,
 }
 
+/// Nonces committed and not yet used, by signing session id.
+#[derive(Default)]
+pub struct SignSessions(pub parking_lot::Mutex<std::collections::HashMap<String, SignSession>>);
+
+impl crate::sessions::RoleState for SignSessions {
+    fn expire(&self, timeouts: &crate::config::Timeouts) {
+        let deadline = timeouts.operation();
+        self.0.lock().retain(|_, s| s.started.elapsed() < deadline);
+    }
+
+    fn clear(&self) {
+        self.0.lock().clear();
+    }
+}
+
+/// This node's SignSessions table.
+pub fn sessions(node: &Node) -> std::sync::Arc<SignSessions> {
+    node.sessions.of::<SignSessions>()
+}
+
 fn error(code: PeerErrorCode, message: impl Into<String>) -> PeerResponse {
     PeerResponse::Error {
         code,
@@ -97,7 +117,8 @@ pub fn commit(
             Err(e) => return error(PeerErrorCode::Invalid, e.to_string()),
         }
     }
-    let mut sessions = node.sign_sessions.lock();
+    let table = sessions(node);
+    let mut sessions = table.0.lock();
     if sessions.contains_key(session) {
         return error(
             PeerErrorCode::Invalid,
@@ -119,7 +140,7 @@ pub fn commit(
 
 pub fn share(node: &Arc<Node>, from: u16, session: &str, packages: &[Vec<u8>]) -> PeerResponse {
     // Removed before anything else: whatever happens next, these nonces never sign again.
-    let Some(s) = node.sign_sessions.lock().remove(session) else {
+    let Some(s) = sessions(node).0.lock().remove(session) else {
         return error(
             PeerErrorCode::UnknownSession,
             format!("unknown, expired or already used signing session {session}"),

@@ -2,5 +2,8 @@
 //! change, and the certificates built from those signatures. A node believes a change only
 //! with a certificate it verified itself, whichever peer handed it over.
 
+pub mod admin_log;
 pub mod generation;
+pub mod nonces;
+pub mod ratelimit;
 pub mod statement;

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use zeroize::Zeroizing;
 
+pub mod clients;
 mod generations;
 
 pub use generations::{Activated, PendingGeneration};
@@ -282,6 +283,24 @@ impl Store {
 
     pub fn clients(&self) -> &sled::Tree {
         &self.clients
+    }
+
+    /// The last entry of the admin log: where this node stands in it.
+    pub fn admin_head(&self) -> anyhow::Result<crate::state::admin_log::Head> {
+        use crate::state::admin_log::{CertifiedEntry, Head};
+        Ok(match self.admin_log.last()? {
+            Some((k, json)) => {
+                let seq = u64::from_be_bytes(k.as_ref().try_into()?);
+                let logged: CertifiedEntry = serde_json::from_slice(&json).map_err(|e| {
+                    anyhow::anyhow!("admin log entry {seq} is unreadable (older format?): {e}")
+                })?;
+                Head {
+                    seq,
+                    hash: logged.entry.hash(),
+                }
+            }
+            None => Head::genesis(),
+        })
     }
 
     pub fn admin_log(&self) -> &sled::Tree {

@@ -4,9 +4,8 @@
 
 use std::sync::Arc;
 
-use super::envelope::Envelope;
-use super::messages::{PeerRequest, PeerResponse};
 use crate::node::{Counters, Node};
+use crate::peer::{Envelope, PeerRequest, PeerResponse};
 
 /// Why a peer gave no usable answer; its text is what the culprit lists show.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,7 +36,12 @@ pub async fn call(
         // It runs on the blocking pool so that the requests to the peers go out first and the
         // nodes work in parallel.
         let (node, session, request) = (node.clone(), session.to_string(), request.clone());
-        return actix_web::web::block(move || super::server::handle(&node, to, &session, request))
+        let Some(route) = node.local_router() else {
+            return Err(CallError::Rejected(
+                "this node serves no peer requests".into(),
+            ));
+        };
+        return actix_web::web::block(move || route(&node, to, &session, request))
             .await
             .map_err(|e| CallError::Rejected(format!("local handler failed: {e}")));
     }

@@ -2,6 +2,8 @@
 //! the API does. Exit codes: 0 success, 1 a negative answer (e.g. an invalid signature),
 //! 2 usage or input error, 3 the node refused or failed the request, 4 no node reachable.
 
+mod access;
+
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -180,10 +182,10 @@ keyquorum encrypt --key reid --in detections.ndjson --out sealed.ndjson"
     Bench(crate::bench::BenchArgs),
     /// Register, list and remove clients (admin-signed, applied on every node).
     #[command(subcommand, visible_alias = "clients")]
-    Client(crate::cli_access::ClientCommand),
+    Client(access::ClientCommand),
     /// Read a node's audit trail, or check a stopped node's trail for edits.
     #[command(subcommand)]
-    Audit(crate::cli_access::AuditCommand),
+    Audit(access::AuditCommand),
     /// Drop all key material from a node's memory; it answers 503 "sealed" until unsealed.
     ///
     /// Example: keyquorum seal --url http://127.0.0.1:7102 --client-key cluster/admin.key
@@ -202,7 +204,7 @@ keyquorum encrypt --key reid --in detections.ndjson --out sealed.ndjson"
     },
     /// Change a stopped node's store passphrase.
     #[command(subcommand)]
-    Passphrase(crate::cli_access::PassphraseCommand),
+    Passphrase(access::PassphraseCommand),
     /// Check that a node answers `/v1/health` (no token needed): exit 0 if it does, 4 if not.
     /// The container image's HEALTHCHECK.
     #[command(after_help = "Example:\n  keyquorum health --url http://127.0.0.1:7100")]
@@ -273,7 +275,7 @@ keyquorum keys create reid --algorithm hpke-x25519 --threshold 2 --participants 
         #[arg(long, value_delimiter = ',')]
         participants: Option<Vec<u16>>,
         #[command(flatten)]
-        policy: crate::cli_access::PolicyArgs,
+        policy: access::PolicyArgs,
         #[command(flatten)]
         client: ClientOpts,
     },
@@ -283,7 +285,7 @@ keyquorum keys create reid --algorithm hpke-x25519 --threshold 2 --participants 
     Policy {
         name: String,
         #[command(flatten)]
-        policy: crate::cli_access::PolicyArgs,
+        policy: access::PolicyArgs,
         #[command(flatten)]
         client: ClientOpts,
     },
@@ -592,14 +594,14 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { keep } => crate::demo::run(keep).map_err(Failure::from),
-        Command::Client(cmd) => crate::cli_access::client(cmd),
-        Command::Audit(cmd) => crate::cli_access::audit(cmd),
-        Command::Seal { client } => crate::cli_access::seal(&client),
+        Command::Client(cmd) => access::client(cmd),
+        Command::Audit(cmd) => access::audit(cmd),
+        Command::Seal { client } => access::seal(&client),
         Command::Unseal {
             passphrase_file,
             client,
-        } => crate::cli_access::unseal(passphrase_file.as_ref(), &client),
-        Command::Passphrase(cmd) => crate::cli_access::passphrase(cmd),
+        } => access::unseal(passphrase_file.as_ref(), &client),
+        Command::Passphrase(cmd) => access::passphrase(cmd),
         Command::Bench(args) => bench(args),
         Command::Encrypt {
             public_key,

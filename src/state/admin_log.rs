@@ -2,12 +2,15 @@
 //! (DESIGN.md §11): an entry names its seq and the hash of the entry before it; a certificate
 //! is `q` members' signed votes for exactly that (seq, previous hash, entry hash, coordinator).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use parking_lot::Mutex;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::auth::ClientRequest;
+use crate::request::ClientRequest;
 use crate::state::statement::Signers;
 
 /// The previous hash of entry 1: 32 zero bytes, hex.
@@ -272,6 +275,71 @@ impl Certificate {
 pub struct CertifiedEntry {
     pub entry: AdminEntry,
     pub certificate: Certificate,
+}
+
+/// How a proposal ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Decision {
+    /// Still collecting votes.
+    Undecided,
+    Commit {
+        certificate: Certificate,
+    },
+    /// The coordinator's signed abort of the proposal.
+    Abort {
+        signature: String,
+    },
+}
+
+/// The node's place in the admin log, and whether it has caught up since it started.
+pub struct AdminState {
+    /// The last applied entry; its lock also serialises applying and voting, so a vote is
+    /// always judged against the head it names.
+    pub(crate) head: Mutex<Head>,
+    pub(crate) seq: AtomicU64,
+    /// One proposal at a time from this node as coordinator.
+    pub(crate) proposing: tokio::sync::Mutex<()>,
+    caught_up: AtomicBool,
+    /// Peers whose log head this node has reached since it started.
+    heard: Mutex<BTreeSet<u16>>,
+}
+
+impl AdminState {
+    /// The state of a node whose log ends at `head`.
+    pub fn new(head: Head) -> AdminState {
+        AdminState {
+            seq: AtomicU64::new(head.seq),
+            head: Mutex::new(head),
+            proposing: tokio::sync::Mutex::new(()),
+            caught_up: AtomicBool::new(false),
+            heard: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.seq.load(Ordering::SeqCst)
+    }
+
+    pub fn head(&self) -> Head {
+        self.head.lock().clone()
+    }
+
+    /// Whether this node has heard the log heads of enough peers since it started that any
+    /// quorum includes one of them, and applied what they had (DESIGN.md §11).
+    pub fn caught_up(&self) -> bool {
+        self.caught_up.load(Ordering::SeqCst)
+    }
+
+    /// Records that this node reached `peer`'s head; returns whether it is now caught up.
+    pub(crate) fn heard(&self, peer: u16, needed: usize) -> bool {
+        let mut heard = self.heard.lock();
+        heard.insert(peer);
+        if heard.len() >= needed {
+            self.caught_up.store(true, Ordering::SeqCst);
+        }
+        self.caught_up()
+    }
 }
 
 #[cfg(test)]

@@ -1,12 +1,11 @@
-//! The receiving end of the peer protocol: authenticate the envelope, hand the request to the
+//! The router at the top of the node: the receiving end of the peer protocol. authenticate the envelope, hand the request to the
 //! participant logic it is for, and sign the answer.
 
 use std::sync::Arc;
 
-use super::envelope::{Envelope, EnvelopeError};
-use super::messages::{PeerRequest, PeerResponse};
-use super::transport::RESPONSE_KIND;
 use crate::node::Node;
+use crate::peer::{Envelope, EnvelopeError, PeerErrorCode, PeerRequest, PeerResponse};
+use crate::transport::RESPONSE_KIND;
 
 /// Authenticates `envelope` (member sender, signature, recipient, freshness, replay) and
 /// answers it with an envelope signed by this node.
@@ -45,7 +44,7 @@ pub async fn dispatch(node: &Arc<Node>, envelope: Envelope) -> Result<Envelope, 
     }
     let response = if request.is_key_operation() && !node.admin.caught_up() {
         PeerResponse::error(
-            super::PeerErrorCode::CatchingUp,
+            PeerErrorCode::CatchingUp,
             crate::admin::sync::catching_up(node.id()).body.message,
             None,
         )

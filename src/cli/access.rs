@@ -8,7 +8,7 @@ use anyhow::Context;
 use api::{ClientInfo, KeyPolicy, Role};
 use clap::{Args, Subcommand};
 
-use crate::cli::{print_json, runtime, ClientOpts, Failure};
+use super::{print_json, runtime, ClientOpts, Failure};
 
 fn usage(message: impl Into<String>) -> Failure {
     Failure(ExitCode::from(2), message.into())
@@ -150,7 +150,7 @@ pub(crate) fn client(cmd: ClientCommand) -> Result<ExitCode, Failure> {
                 public_key,
                 roles,
             };
-            crate::auth::registry::validate(&info).map_err(usage)?;
+            crate::store::clients::validate(&info).map_err(usage)?;
             let applied = runtime()?.block_on(client.client()?.put_client(&info))?;
             if client.json {
                 print_json(&applied);

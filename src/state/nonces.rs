@@ -29,7 +29,7 @@ impl NonceCache {
         expires_at_ms: u64,
     ) -> Result<(), String> {
         let mut claims = self.claims.lock();
-        let now = super::now_ms();
+        let now = crate::clock::now_ms();
         if claims.len() > 4096 {
             claims.retain(|_, c| c.expires_at_ms >= now);
         }
@@ -66,7 +66,7 @@ mod tests {
     #[test]
     fn a_nonce_serves_one_operation_only() {
         let cache = NonceCache::default();
-        let later = super::super::now_ms() + 60_000;
+        let later = crate::clock::now_ms() + 60_000;
         cache.claim("a", "n1", 1, "op", later).unwrap();
         cache.claim("a", "n1", 1, "op", later).unwrap();
         assert!(cache.claim("a", "n1", 1, "op2", later).is_err());
