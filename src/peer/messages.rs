@@ -333,6 +333,13 @@ pub enum PeerResponse {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         culprit: Option<u16>,
     },
+    /// A protocol check failed because of `accused`'s message, and this is what can be
+    /// checked about it (DESIGN.md §11; `crate::blame`).
+    Complaint {
+        accused: u16,
+        message: String,
+        complaint: crate::blame::Complaint,
+    },
 }
 
 impl PeerResponse {

@@ -5,7 +5,7 @@ pub mod messages;
 pub mod server;
 pub mod transport;
 
-pub use envelope::{Envelope, EnvelopeError, EnvelopeVerifier};
+pub use envelope::{Envelope, EnvelopeError, EnvelopeVerifier, Receipt};
 pub use messages::{CeremonySpec, PeerErrorCode, PeerRequest, PeerResponse};
 pub use transport::CallError;
 

@@ -40,7 +40,12 @@ pub async fn dispatch(node: &Arc<Node>, envelope: Envelope) -> Result<Envelope, 
     {
         crate::ceremony::reconcile::settle_if_pending(node, key, key_session, envelope.from).await;
     }
-    let response = handle(node, envelope.from, &envelope.session, request);
+    let response = match node.faults().refuse {
+        Some((kind, code)) if kind == envelope.kind => {
+            PeerResponse::error(code, format!("node {} refuses (fault hook)", node.id()), None)
+        }
+        _ => handle(node, envelope.from, &envelope.session, request),
+    };
     let bytes =
         serde_json::to_vec(&response).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
     Ok(Envelope::sign(

@@ -1,0 +1,168 @@
+//! Evidence-based blame (DESIGN.md §11, refining §4.5): a node is named only on proof it
+//! signed, never on a count of who accuses whom.
+//!
+//! A participant that finds fault with a peer's message answers a [`Complaint`]: what is wrong
+//! with which message, and whatever only it can add (the key of a sealed message it was sent).
+//! The coordinator relayed every message of the protocol, each signed by its origin, so it
+//! settles the complaint itself, on those signatures:
+//!
+//! - two different messages the accused signed for one step: the accused equivocated;
+//! - a message the accused signed that fails a public check (a round-1 commitment, a share
+//!   once revealed and checked against the signed commitment, GJKR's complaint phase): the
+//!   accused is named;
+//! - the message passes the check: the complaint was false, and its author is named;
+//! - nothing can be checked (a bare accusation, a sealed blob that does not open under the
+//!   key revealed for it): accuser and accused are both named, and the reason says so — one
+//!   of the two misbehaved, and nobody can tell which.
+//!
+//! [`ceremony`] settles the complaints of key ceremonies, [`repair`] those of repairs.
+
+pub mod ceremony;
+mod relayed;
+pub mod repair;
+
+pub use relayed::Relayed;
+
+use api::Excluded;
+use serde::{Deserialize, Serialize};
+
+/// What a participant holds against a peer, beyond its word.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Complaint {
+    /// The accused's round-1 message to the accuser fails the public checks.
+    Round1,
+    /// The accused's echo to the accuser is malformed, or quotes a round-1 message its origin
+    /// did not sign.
+    Echo,
+    /// The accused signed two different round-1 messages: `echoer`'s echo to the accuser
+    /// quotes one of them, with the accused's signature.
+    Equivocation { echoer: u16 },
+    /// The accused's sealed message to the accuser (a round-2 share, a repair summand or
+    /// value) is wrong; `message_key` (hex, `keyshares::seal::MessageKey`) opens it, and that
+    /// message alone.
+    Sealed { message_key: String },
+}
+
+/// One participant's answer against another.
+#[derive(Debug, Clone)]
+pub struct Accusation {
+    pub accuser: u16,
+    pub accused: u16,
+    pub message: String,
+    pub complaint: Option<Complaint>,
+}
+
+/// How an accusation was settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// `culprit` is proven at fault by what it signed.
+    Proven { culprit: u16, reason: String },
+    /// Nothing can be checked: both are named.
+    Unverifiable {
+        accuser: u16,
+        accused: u16,
+        reason: String,
+    },
+}
+
+impl Verdict {
+    /// The complaint was checked and is false: its author is named.
+    pub fn false_complaint(a: &Accusation, why: &str) -> Verdict {
+        Verdict::Proven {
+            culprit: a.accuser,
+            reason: format!(
+                "accused node {} falsely ({}): {why}",
+                a.accused, a.message
+            ),
+        }
+    }
+
+    /// The accused is proven at fault.
+    pub fn proven(a: &Accusation, why: impl std::fmt::Display) -> Verdict {
+        Verdict::Proven {
+            culprit: a.accused,
+            reason: format!("{why} (complaint of node {}, checked)", a.accuser),
+        }
+    }
+
+    /// The accusation cannot be checked: `why` says what is missing.
+    pub fn unverifiable(a: &Accusation, why: impl std::fmt::Display) -> Verdict {
+        Verdict::Unverifiable {
+            accuser: a.accuser,
+            accused: a.accused,
+            reason: format!(
+                "unverifiable accusation, accuser and accused both named: node {} accuses node {} ({}); {why}",
+                a.accuser, a.accused, a.message
+            ),
+        }
+    }
+
+    /// The nodes this verdict names.
+    pub fn into_excluded(self) -> Vec<Excluded> {
+        match self {
+            Verdict::Proven { culprit, reason } => vec![Excluded {
+                node: culprit,
+                reason,
+            }],
+            Verdict::Unverifiable {
+                accuser,
+                accused,
+                reason,
+            } => vec![
+                Excluded {
+                    node: accuser,
+                    reason: reason.clone(),
+                },
+                Excluded {
+                    node: accused,
+                    reason,
+                },
+            ],
+        }
+    }
+}
+
+/// Settles an accusation with no complaint to check: an accusation of oneself is believed,
+/// any other names both.
+pub fn bare(a: &Accusation) -> Verdict {
+    if a.accuser == a.accused {
+        Verdict::Proven {
+            culprit: a.accuser,
+            reason: a.message.clone(),
+        }
+    } else {
+        Verdict::unverifiable(a, "it comes with no evidence")
+    }
+}
+
+/// The message key of a [`Complaint::Sealed`], if well formed.
+pub fn message_key(hex_key: &str) -> Option<keyshares::seal::MessageKey> {
+    let bytes = zeroize::Zeroizing::new(hex::decode(hex_key).ok()?);
+    keyshares::seal::MessageKey::from_bytes(&bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accusation(accuser: u16, accused: u16) -> Accusation {
+        Accusation {
+            accuser,
+            accused,
+            message: "bad share".into(),
+            complaint: None,
+        }
+    }
+
+    #[test]
+    fn a_bare_accusation_names_both_and_says_so() {
+        let named = bare(&accusation(1, 3)).into_excluded();
+        let nodes: Vec<u16> = named.iter().map(|e| e.node).collect();
+        assert_eq!(nodes, vec![1, 3]);
+        assert!(named[0].reason.contains("both named"), "{}", named[0].reason);
+        // Blaming oneself needs no evidence.
+        let own = bare(&accusation(2, 2)).into_excluded();
+        assert_eq!(own.iter().map(|e| e.node).collect::<Vec<_>>(), vec![2]);
+    }
+}
