@@ -31,12 +31,12 @@ fn failed_ceremony(
 fn an_echoer_that_misquotes_a_node_is_named_and_the_node_is_not() {
     let h = Harness::start(4);
     for algorithm in [Algorithm::FrostEd25519, Algorithm::EciesSecp256k1] {
-        let (status, body) =
-            failed_ceremony(&h, |f| f.frame_in_echo = Some(2), 4, algorithm);
+        let (status, body) = failed_ceremony(&h, |f| f.frame_in_echo = Some(2), 4, algorithm);
         assert_eq!(status, 502, "{body:?}");
         assert_eq!(culprit_ids(&body), vec![4], "{body:?}");
     }
-    h.create(1, "after", Algorithm::FrostEd25519, 2, None).unwrap();
+    h.create(1, "after", Algorithm::FrostEd25519, 2, None)
+        .unwrap();
 }
 
 /// A bare complaint about node 2's share cannot be checked: accuser and accused are both
@@ -53,7 +53,9 @@ fn a_complaint_without_evidence_names_accuser_and_accused() {
     assert_eq!(status, 502, "{body:?}");
     assert_eq!(culprit_ids(&body), vec![2, 3], "{body:?}");
     assert!(
-        body.culprits.iter().all(|c| c.reason.contains("both named")),
+        body.culprits
+            .iter()
+            .all(|c| c.reason.contains("both named")),
         "{body:?}"
     );
 }
@@ -80,7 +82,10 @@ fn a_checkable_false_complaint_names_the_accuser_alone() {
 #[test]
 fn a_refusal_without_a_culprit_names_the_node_that_refused() {
     let h = Harness::start(3);
-    for (code, status) in [(PeerErrorCode::Invalid, 400), (PeerErrorCode::Conflict, 409)] {
+    for (code, status) in [
+        (PeerErrorCode::Invalid, 400),
+        (PeerErrorCode::Conflict, 409),
+    ] {
         let (got, body) = failed_ceremony(
             &h,
             |f| f.refuse = Some(("dkg.round1", code)),

@@ -78,8 +78,8 @@ impl DkgParams {
     }
 }
 
-pub use crate::echo::Echo;
 use crate::echo::round1_digest as package_digest;
+pub use crate::echo::Echo;
 
 /// Wraps frost key material of one ciphersuite into the curve-tagged types.
 pub trait Suite: Ciphersuite {

@@ -46,7 +46,10 @@ impl EchoMismatch {
 impl std::fmt::Display for EchoMismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let hex = |d: &Option<[u8; 32]>| match d {
-            Some(d) => d[..6].iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            Some(d) => d[..6]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>(),
             None => "nothing".to_string(),
         };
         write!(

@@ -74,7 +74,10 @@ fn proof_of_knowledge_holds<C: Ciphersuite>(sender: u16, package: &round1::Packa
         let phi0 = element::<C>(phi0_bytes)?;
         let proof = package.proof_of_knowledge().serialize().ok()?;
         let generator = <C::Group as Group>::generator();
-        let point_len = <C::Group as Group>::serialize(&generator).ok()?.as_ref().len();
+        let point_len = <C::Group as Group>::serialize(&generator)
+            .ok()?
+            .as_ref()
+            .len();
         let (r_bytes, z_bytes) = (proof.get(..point_len)?, proof.get(point_len..)?);
         let (r, z) = (element::<C>(r_bytes)?, scalar::<C>(z_bytes)?);
         let mut preimage = identifier::<C>(sender).ok()?.serialize();
@@ -136,7 +139,11 @@ fn dkg_share_as<C: Ciphersuite>(
         .ok_or_else(|| format!("{recipient} is not a participant id"))?;
     // Σ_k C_k·x^k, k from 1 for a refresh (its constant term is zero).
     let mut expected = <C::Group as Group>::identity();
-    let mut power = if refresh { x } else { <FieldOf<C> as Field>::one() };
+    let mut power = if refresh {
+        x
+    } else {
+        <FieldOf<C> as Field>::one()
+    };
     for c in commitment {
         expected = expected + c * power;
         power = power * x;
@@ -160,9 +167,7 @@ pub fn dkg_share(
 ) -> Result<(), String> {
     match curve {
         Curve::Ed25519 => dkg_share_as::<Ed25519>(recipient, threshold, refresh, round1, share),
-        Curve::Secp256k1 => {
-            dkg_share_as::<Secp256k1>(recipient, threshold, refresh, round1, share)
-        }
+        Curve::Secp256k1 => dkg_share_as::<Secp256k1>(recipient, threshold, refresh, round1, share),
     }
 }
 
@@ -206,7 +211,9 @@ pub fn reshare_round1(
     bytes: &[u8],
 ) -> Result<(), String> {
     match old.curve() {
-        Curve::Ed25519 => reshare_round1_as::<Ed25519>(old, sender, is_dealer, new_threshold, bytes),
+        Curve::Ed25519 => {
+            reshare_round1_as::<Ed25519>(old, sender, is_dealer, new_threshold, bytes)
+        }
         Curve::Secp256k1 => {
             reshare_round1_as::<Secp256k1>(old, sender, is_dealer, new_threshold, bytes)
         }
@@ -266,8 +273,11 @@ mod tests {
         }
     }
 
-    /// Rounds 1 and 2 of a 2-of-3 DKG: round-1 packages and every share, by (from, to).
-    fn dealt(curve: Curve) -> (BTreeMap<u16, Vec<u8>>, BTreeMap<(u16, u16), Vec<u8>>) {
+    /// Round-1 packages by sender, and every round-2 share by (from, to).
+    type Dealt = (BTreeMap<u16, Vec<u8>>, BTreeMap<(u16, u16), Vec<u8>>);
+
+    /// Rounds 1 and 2 of a 2-of-3 DKG.
+    fn dealt(curve: Curve) -> Dealt {
         let mut parts = BTreeMap::new();
         let mut r1 = BTreeMap::new();
         for me in 1..=3 {
@@ -372,15 +382,25 @@ mod tests {
                     new_participants: vec![1, 2, 3, 4],
                     new_threshold: 3,
                 };
-                let share = old.iter().find(|(s, _)| s.identifier() == m).map(|(s, _)| s);
-                let (_, p) = crate::reshare::Reshare::start(params, public.clone(), share, &mut OsRng)
-                    .unwrap();
+                let share = old
+                    .iter()
+                    .find(|(s, _)| s.identifier() == m)
+                    .map(|(s, _)| s);
+                let (_, p) =
+                    crate::reshare::Reshare::start(params, public.clone(), share, &mut OsRng)
+                        .unwrap();
                 payloads.insert(m, p);
             }
             let echo = dealer.receive_round1(&payloads).unwrap();
-            let echoes = [2u16, 3, 4].map(|m| (m, echo.clone())).into_iter().collect();
+            let echoes = [2u16, 3, 4]
+                .map(|m| (m, echo.clone()))
+                .into_iter()
+                .collect();
             let subshares = dealer.check_echoes(&echoes).unwrap();
-            assert_eq!(reshare_subshare(curve, 4, 3, &commitment, &subshares[&4]), Ok(()));
+            assert_eq!(
+                reshare_subshare(curve, 4, 3, &commitment, &subshares[&4]),
+                Ok(())
+            );
             assert!(reshare_subshare(curve, 3, 3, &commitment, &subshares[&4]).is_err());
             let random = crate::arith::random_scalar(curve, &mut OsRng);
             assert!(reshare_subshare(curve, 4, 3, &commitment, &random).is_err());

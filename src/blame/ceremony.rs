@@ -37,9 +37,7 @@ pub fn settle(
     match complaint {
         Complaint::Round1 => round1(node, spec, session, relayed, a),
         Complaint::Echo => echo(node, spec, session, relayed, a),
-        Complaint::Equivocation { echoer } => {
-            equivocation(node, session, relayed, a, *echoer)
-        }
+        Complaint::Equivocation { echoer } => equivocation(node, session, relayed, a, *echoer),
         Complaint::Sealed { message_key } => sealed(node, spec, session, relayed, a, message_key),
     }
 }
@@ -129,7 +127,10 @@ fn echo(
     }
     match echo_sound(node, spec, session, relayed, a.accused, a.accuser) {
         Err(why) => Verdict::proven(a, why),
-        Ok(_) => Verdict::false_complaint(a, "its signed echo is well formed and every quote is signed"),
+        Ok(_) => Verdict::false_complaint(
+            a,
+            "its signed echo is well formed and every quote is signed",
+        ),
     }
 }
 
@@ -191,17 +192,17 @@ fn sealed(
     let Some(key) = message_key(hex_key) else {
         return Verdict::false_complaint(a, "its revealed message key is malformed");
     };
-    let share = match keyshares::seal::open_revealed(&key, &round2_context(session, from, to), &blob)
-    {
-        Ok(s) => s,
-        Err(_) => {
-            return Verdict::unverifiable(
-                a,
-                "the key revealed does not open the sealed share: a sender's garbage or a \
+    let share =
+        match keyshares::seal::open_revealed(&key, &round2_context(session, from, to), &blob) {
+            Ok(s) => s,
+            Err(_) => {
+                return Verdict::unverifiable(
+                    a,
+                    "the key revealed does not open the sealed share: a sender's garbage or a \
                  recipient's wrong key look the same",
-            )
-        }
-    };
+                )
+            }
+        };
     let curve = curve_of(spec.algorithm);
     let t = spec.threshold;
     let verdict = match &spec.purpose {
@@ -214,7 +215,10 @@ fn sealed(
         }
     };
     match verdict {
-        Err(why) => Verdict::proven(a, format!("the share it signed and sealed, revealed: {why}")),
+        Err(why) => Verdict::proven(
+            a,
+            format!("the share it signed and sealed, revealed: {why}"),
+        ),
         Ok(()) => Verdict::false_complaint(
             a,
             "the share it sealed, revealed, matches its signed commitment",

@@ -71,10 +71,7 @@ impl Verdict {
     pub fn false_complaint(a: &Accusation, why: &str) -> Verdict {
         Verdict::Proven {
             culprit: a.accuser,
-            reason: format!(
-                "accused node {} falsely ({}): {why}",
-                a.accused, a.message
-            ),
+            reason: format!("accused node {} falsely ({}): {why}", a.accused, a.message),
         }
     }
 
@@ -160,7 +157,11 @@ mod tests {
         let named = bare(&accusation(1, 3)).into_excluded();
         let nodes: Vec<u16> = named.iter().map(|e| e.node).collect();
         assert_eq!(nodes, vec![1, 3]);
-        assert!(named[0].reason.contains("both named"), "{}", named[0].reason);
+        assert!(
+            named[0].reason.contains("both named"),
+            "{}",
+            named[0].reason
+        );
         // Blaming oneself needs no evidence.
         let own = bare(&accusation(2, 2)).into_excluded();
         assert_eq!(own.iter().map(|e| e.node).collect::<Vec<_>>(), vec![2]);

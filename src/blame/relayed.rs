@@ -49,4 +49,3 @@ impl Relayed {
             .collect()
     }
 }
-

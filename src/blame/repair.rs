@@ -58,13 +58,20 @@ fn summand(
     else {
         return Verdict::unverifiable(a, "no signed summand between them was relayed");
     };
-    let opened = opened(&message.sealed, hex_key, &seal_context("delta", session, from, to));
+    let opened = opened(
+        &message.sealed,
+        hex_key,
+        &seal_context("delta", session, from, to),
+    );
     let Some(summand) = opened else {
         return Verdict::unverifiable(a, "the key revealed does not open the sealed summand");
     };
     let commitments = hex::decode(&message.commitments).unwrap_or_default();
     match repair.check_summand(from, to, &summand, &commitments) {
-        Err(e) => Verdict::proven(a, format!("the summand it signed and sealed, revealed: {e}")),
+        Err(e) => Verdict::proven(
+            a,
+            format!("the summand it signed and sealed, revealed: {e}"),
+        ),
         Ok(()) => Verdict::false_complaint(a, "the summand it sealed matches its commitment"),
     }
 }
@@ -140,13 +147,17 @@ fn commitments(
     let (Some(own), Some(forwarder)) = (all.get(&a.accused), all.get(&echoer)) else {
         return Verdict::unverifiable(a, "the accused or the forwarder is not a helper");
     };
-    let shown = forwarder.forwarded.iter().find(|e| e.from == a.accused).and_then(|env| {
-        let payload = node
-            .verifier
-            .check_forwarded(env, a.accused, echoer, session, kinds::DELTA)
-            .ok()?;
-        serde_json::from_slice::<HelperSummand>(&payload).ok()
-    });
+    let shown = forwarder
+        .forwarded
+        .iter()
+        .find(|e| e.from == a.accused)
+        .and_then(|env| {
+            let payload = node
+                .verifier
+                .check_forwarded(env, a.accused, echoer, session, kinds::DELTA)
+                .ok()?;
+            serde_json::from_slice::<HelperSummand>(&payload).ok()
+        });
     let Some(shown) = shown else {
         return Verdict::Proven {
             culprit: echoer,

@@ -240,7 +240,10 @@ fn route(
             ));
         }
         for env in envelopes {
-            if let Err(e) = node.verifier.check_forwarded(&env, p, env.to, session, kind) {
+            if let Err(e) = node
+                .verifier
+                .check_forwarded(&env, p, env.to, session, kind)
+            {
                 return Err(blame(p, format!("sent an invalid {kind}: {e}"), false));
             }
             routed.entry(env.to).or_default().push(env);
@@ -276,7 +279,10 @@ async fn run_phases(
     )
     .await?;
     let mut routed = route(node, session, kinds::ROUND1, answers, ps)?;
-    relayed.lock().unwrap_or_else(|e| e.into_inner()).record(kinds::ROUND1, &routed);
+    relayed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .record(kinds::ROUND1, &routed);
     let answers = phase(
         node,
         session,
@@ -289,7 +295,10 @@ async fn run_phases(
     )
     .await?;
     let mut routed = route(node, session, kinds::ECHO, answers, ps)?;
-    relayed.lock().unwrap_or_else(|e| e.into_inner()).record(kinds::ECHO, &routed);
+    relayed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .record(kinds::ECHO, &routed);
     let answers = phase(
         node,
         session,
@@ -302,7 +311,10 @@ async fn run_phases(
     )
     .await?;
     let mut routed = route(node, session, kinds::ROUND2, answers, ps)?;
-    relayed.lock().unwrap_or_else(|e| e.into_inner()).record(kinds::ROUND2, &routed);
+    relayed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .record(kinds::ROUND2, &routed);
     let answers = phase(
         node,
         session,

@@ -420,8 +420,8 @@ pub fn echo(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope]) -
                 return PeerResponse::Complaint {
                     accused: sender,
                     message: format!(
-                        "node {sender}'s echo is malformed or quotes a message its origin did not sign"
-                    ),
+                    "node {sender}'s echo is malformed or quotes a message its origin did not sign"
+                ),
                     complaint: Complaint::Echo,
                 }
             }
@@ -562,7 +562,11 @@ fn false_complaint(
     let f = node.faults();
     let message = |x: u16| format!("node {x}'s round-2 share does not match its commitment");
     if let Some(x) = f.false_complaint_against {
-        return Some(PeerResponse::error(PeerErrorCode::Protocol, message(x), Some(x)));
+        return Some(PeerResponse::error(
+            PeerErrorCode::Protocol,
+            message(x),
+            Some(x),
+        ));
     }
     let x = f.false_share_complaint_against?;
     Some(PeerResponse::Complaint {

@@ -114,7 +114,8 @@ impl Envelope {
     /// What the signature covers: every field but the signature, the payload by its hash,
     /// length-prefixed so that no two envelopes share an encoding.
     fn signed_bytes(&self, payload: &[u8]) -> Vec<u8> {
-        self.receipt_of(Sha256::digest(payload).into()).signed_bytes()
+        self.receipt_of(Sha256::digest(payload).into())
+            .signed_bytes()
     }
 
     /// This envelope with its payload replaced by the payload's SHA-256: what its signature

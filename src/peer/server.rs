@@ -41,9 +41,11 @@ pub async fn dispatch(node: &Arc<Node>, envelope: Envelope) -> Result<Envelope, 
         crate::ceremony::reconcile::settle_if_pending(node, key, key_session, envelope.from).await;
     }
     let response = match node.faults().refuse {
-        Some((kind, code)) if kind == envelope.kind => {
-            PeerResponse::error(code, format!("node {} refuses (fault hook)", node.id()), None)
-        }
+        Some((kind, code)) if kind == envelope.kind => PeerResponse::error(
+            code,
+            format!("node {} refuses (fault hook)", node.id()),
+            None,
+        ),
         _ => handle(node, envelope.from, &envelope.session, request),
     };
     let bytes =

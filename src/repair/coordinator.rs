@@ -203,10 +203,10 @@ async fn run_steps(
     }
     // The last step is not `phase`: a failure the repaired node reports without naming a
     // helper is its own (it could not store the share), never a client's mistake.
-    relayed
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .record(kinds::VALUE, &BTreeMap::from([(spec.target, values.clone())]));
+    relayed.lock().unwrap_or_else(|e| e.into_inner()).record(
+        kinds::VALUE,
+        &BTreeMap::from([(spec.target, values.clone())]),
+    );
     let last = PeerRequest::RepairValues { incoming: values };
     let target = spec.target;
     let accusation = |accused, message, complaint| Accusation {

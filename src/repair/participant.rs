@@ -14,8 +14,8 @@ use zeroize::Zeroizing;
 
 use super::{kinds, seal_context, vouch, HelperSummand, HelperValue};
 use crate::auth::policy::Permission;
-use crate::blame::Complaint;
 use crate::auth::{audit_denial, authenticate, peer_refusal, AuthError, Caller, ClientRequest};
+use crate::blame::Complaint;
 use crate::node::{ActiveKey, Node};
 use crate::peer::messages::RepairSpec;
 use crate::peer::{Envelope, PeerErrorCode, PeerResponse};
