@@ -7,6 +7,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod bench;
+pub mod blame;
 pub mod ceremony;
 pub mod cli;
 pub mod clock;

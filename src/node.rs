@@ -47,6 +47,16 @@ pub struct Faults {
     pub equivocate_dkg_round1: bool,
     /// Send a random share in round 2 to the first other participant.
     pub tamper_dkg_round2: bool,
+    /// In the echo round, misquote node X's round-1 message (a wrong digest under X's
+    /// signature) to every participant but X: an attempt to frame X as an equivocator.
+    pub frame_in_echo: Option<u16>,
+    /// Answer round 2 with a bare complaint naming node X, whatever X sent.
+    pub false_complaint_against: Option<u16>,
+    /// Answer round 2 with a complaint about node X's share that reveals the share's key,
+    /// though the share is sound: a checkable complaint that is false.
+    pub false_share_complaint_against: Option<u16>,
+    /// Answer peer requests of this kind with a refusal of this code naming nobody.
+    pub refuse: Option<(&'static str, crate::peer::PeerErrorCode)>,
     /// Answer signing round 2 with random signature shares.
     pub corrupt_signature_shares: bool,
     /// As a ceremony's coordinator, stop dead at this point, as a process killed there would:

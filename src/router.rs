@@ -1,5 +1,5 @@
-//! The router at the top of the node: the receiving end of the peer protocol. authenticate the envelope, hand the request to the
-//! participant logic it is for, and sign the answer.
+//! The router at the top of the node, the receiving end of the peer protocol: authenticate
+//! the envelope, hand the request to the participant logic it is for, and sign the answer.
 
 use std::sync::Arc;
 
@@ -46,6 +46,16 @@ pub async fn dispatch(node: &Arc<Node>, envelope: Envelope) -> Result<Envelope, 
         PeerResponse::error(
             PeerErrorCode::CatchingUp,
             crate::admin::sync::catching_up(node.id()).body.message,
+            None,
+        )
+    } else if let Some((_, code)) = node
+        .faults()
+        .refuse
+        .filter(|(kind, _)| *kind == envelope.kind)
+    {
+        PeerResponse::error(
+            code,
+            format!("node {} refuses (fault hook)", node.id()),
             None,
         )
     } else {

@@ -22,6 +22,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "relay",
             "auth",
             "admin",
+            "blame",
             "ceremony",
             "repair",
             "signing",

@@ -7,8 +7,9 @@
 //!    knowledge of its constant term, broadcast to every other participant.
 //! 2. [`Participant::receive_round1`]: store the others' packages and answer with an [`Echo`],
 //!    the digest of every package received (own included), for every other participant.
-//! 3. [`Participant::check_echoes`]: every echo must agree with ours, or some participant sent
-//!    different round-1 packages to different peers and is named. Only then frost's part 2 runs
+//! 3. [`Participant::check_echoes`]: every echo must agree with ours; a disagreement is
+//!    answered as a structured [`crate::echo::EchoMismatch`] for the node to settle with the
+//!    signed messages (an equivocating sender, or an echoer that misquotes one). Only then frost's part 2 runs
 //!    (it checks the proofs of knowledge) and yields one secret round-2 package per recipient,
 //!    which the node seals to that recipient.
 //! 4. [`Participant::receive_round2`]: frost's part 3 checks each received share against the
@@ -26,7 +27,6 @@ use frost_core::keys::dkg::{self, round1, round2};
 use frost_core::keys::{refresh, KeyPackage, PublicKeyPackage};
 use frost_core::{Ciphersuite, Field, Group, Identifier};
 use rand_core::{CryptoRng, RngCore};
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::curve::{identifier, Curve, Ed25519, Secp256k1};
@@ -78,15 +78,8 @@ impl DkgParams {
     }
 }
 
-/// The digest of every round-1 package a participant received, by sender (DESIGN.md §4.2).
-pub type Echo = BTreeMap<u16, [u8; 32]>;
-
-fn package_digest(bytes: &[u8]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(b"keyquorum/dkg/round1/v1");
-    h.update(bytes);
-    h.finalize().into()
-}
+use crate::echo::round1_digest as package_digest;
+pub use crate::echo::Echo;
 
 /// Wraps frost key material of one ciphersuite into the curve-tagged types.
 pub trait Suite: Ciphersuite {
@@ -283,27 +276,8 @@ impl<C: Suite> Participant<C> {
             let theirs = echoes
                 .get(&echoer)
                 .ok_or_else(|| ProtocolError::culprit(echoer, "sent no echo"))?;
-            if theirs.len() != self.echo.len() || theirs.keys().ne(self.echo.keys()) {
-                return Err(ProtocolError::culprit(echoer, "sent a malformed echo"));
-            }
-            for (origin, digest) in &self.echo {
-                if theirs.get(origin) != Some(digest) {
-                    // Our own package differing means the echoer lies (packages are signed by
-                    // their origin, so no relay can alter them); otherwise the origin equivocated.
-                    let culprit = if *origin == self.params.me {
-                        echoer
-                    } else {
-                        *origin
-                    };
-                    return Err(ProtocolError::culprit(
-                        culprit,
-                        format!(
-                            "equivocation: node {echoer} and node {} received different round-1 packages from node {origin}",
-                            self.params.me
-                        ),
-                    ));
-                }
-            }
+            // Who lies when echoes disagree is for signatures to tell (crate::echo).
+            crate::echo::compare(&self.echo, echoer, theirs).map_err(ProtocolError::Echo)?;
         }
         let (secret2, outgoing) = if self.refreshing.is_some() {
             refresh::refresh_dkg_part2(secret, &self.received)
@@ -756,7 +730,7 @@ mod tests {
     }
 
     #[test]
-    fn equivocation_is_blamed_on_its_origin() {
+    fn equivocation_shows_as_an_echo_mismatch_about_its_origin() {
         let ids = [1u16, 2, 3];
         let mut parts = BTreeMap::new();
         let mut r1 = BTreeMap::new();
@@ -787,7 +761,14 @@ mod tests {
             .check_echoes(&BTreeMap::from([(2, e2), (3, e1.clone())]))
             .err()
             .unwrap();
-        assert_eq!(err.culprit_id(), Some(3), "{err}");
+        // The crate names nobody on a mismatch (a lying echoer would look the same): it says
+        // who claims what about whom, for the node to settle with signatures.
+        let ProtocolError::Echo(m) = err else {
+            panic!("expected an echo mismatch, got {err}")
+        };
+        assert_eq!((m.echoer, m.origin), (2, 3), "{m}");
+        assert_eq!(m.ours, Some(crate::echo::round1_digest(&r1[&3])));
+        assert!(m.theirs.is_some() && m.theirs != m.ours);
     }
 
     #[test]

@@ -20,6 +20,8 @@ mod arith;
 pub mod curve;
 pub mod decrypt;
 pub mod dkg;
+pub mod echo;
+pub mod evidence;
 pub mod repair;
 pub mod reshare;
 pub mod seal;
@@ -38,6 +40,10 @@ pub enum ProtocolError {
     Culprit { culprit: u16, reason: String },
     #[error("{0}")]
     Invalid(String),
+    /// Two participants disagree about a round-1 package; only signatures can tell who lies,
+    /// so the node settles it ([`echo`]).
+    #[error("echo mismatch: {0}")]
+    Echo(echo::EchoMismatch),
 }
 
 impl ProtocolError {
@@ -55,7 +61,7 @@ impl ProtocolError {
     pub fn culprit_id(&self) -> Option<u16> {
         match self {
             ProtocolError::Culprit { culprit, .. } => Some(*culprit),
-            ProtocolError::Invalid(_) => None,
+            ProtocolError::Invalid(_) | ProtocolError::Echo(_) => None,
         }
     }
 }

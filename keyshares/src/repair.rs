@@ -172,36 +172,106 @@ impl Repair<'_> {
         })
     }
 
+    /// Dealer `dealer`'s summand for helper `to`, checked against the dealer's commitment to
+    /// it (only that one: whether they add up is the repaired node's check).
+    fn summand_as<C: Arith>(
+        &self,
+        to: u16,
+        dealer: u16,
+        summand: &[u8],
+        commitments: &[u8],
+    ) -> Result<Delta<C>, ProtocolError> {
+        let committed = self
+            .commitment_chunks::<C>(dealer, commitments)?
+            .nth(self.position(to)?);
+        let delta = Delta::<C>::deserialize(summand).map_err(|e| {
+            ProtocolError::culprit(dealer, format!("malformed repair summand: {e}"))
+        })?;
+        let scalar = Zeroizing::new(
+            C::scalar_from_bytes(summand)
+                .ok_or_else(|| ProtocolError::culprit(dealer, "malformed repair summand"))?,
+        );
+        let point = C::point_to_bytes(&(C::Point::generator() * *scalar));
+        if committed != Some(&point[..]) {
+            return Err(ProtocolError::culprit(
+                dealer,
+                "its repair summand does not match its commitment",
+            ));
+        }
+        Ok(delta)
+    }
+
     fn sigma_as<C: Arith>(
         &self,
         me: u16,
         received: &Inbox,
     ) -> Result<Zeroizing<Vec<u8>>, ProtocolError> {
-        let mine = self.position(me)?;
         let mut summands = Vec::with_capacity(received.len());
         for (dealer, (summand, commitments)) in received {
-            // Only the commitment to this summand: whether they add up is the repaired node's
-            // check, on the same commitments.
-            let committed = self.commitment_chunks::<C>(*dealer, commitments)?.nth(mine);
-            let delta = Delta::<C>::deserialize(summand).map_err(|e| {
-                ProtocolError::culprit(*dealer, format!("malformed repair summand: {e}"))
-            })?;
-            let scalar = Zeroizing::new(
-                C::scalar_from_bytes(summand)
-                    .ok_or_else(|| ProtocolError::culprit(*dealer, "malformed repair summand"))?,
-            );
-            let point = C::point_to_bytes(&(C::Point::generator() * *scalar));
-            if committed != Some(&point[..]) {
-                return Err(ProtocolError::culprit(
-                    *dealer,
-                    "its repair summand does not match its commitment",
-                ));
-            }
-            summands.push(delta);
+            summands.push(self.summand_as::<C>(me, *dealer, summand, commitments)?);
         }
         Ok(Zeroizing::new(
             repairable::repair_share_part2(&summands).serialize(),
         ))
+    }
+
+    /// A third party's check of a revealed summand (DESIGN.md §11): whether `dealer`'s
+    /// summand for helper `to` matches the commitment the dealer signed.
+    pub fn check_summand(
+        &self,
+        dealer: u16,
+        to: u16,
+        summand: &[u8],
+        commitments: &[u8],
+    ) -> Result<(), ProtocolError> {
+        self.check()?;
+        match self.public.curve() {
+            Curve::Ed25519 => self
+                .summand_as::<Ed25519>(to, dealer, summand, commitments)
+                .map(|_| ()),
+            Curve::Secp256k1 => self
+                .summand_as::<Secp256k1>(to, dealer, summand, commitments)
+                .map(|_| ()),
+        }
+    }
+
+    /// A third party's check of a revealed value: whether `helper`'s value is the sum of the
+    /// summands every dealer committed to for it, with every dealer's commitments checked.
+    pub fn check_value(
+        &self,
+        helper: u16,
+        value: &[u8],
+        commitments: &BTreeMap<u16, Vec<u8>>,
+    ) -> Result<(), ProtocolError> {
+        let shares = self.check()?;
+        self.all_helpers(commitments.keys())?;
+        match self.public.curve() {
+            Curve::Ed25519 => self.value_as::<Ed25519>(&shares, helper, value, commitments),
+            Curve::Secp256k1 => self.value_as::<Secp256k1>(&shares, helper, value, commitments),
+        }
+    }
+
+    fn value_as<C: Arith>(
+        &self,
+        verifying_shares: &BTreeMap<u16, Vec<u8>>,
+        helper: u16,
+        value: &[u8],
+        commitments: &BTreeMap<u16, Vec<u8>>,
+    ) -> Result<(), ProtocolError> {
+        let mine = self.position(helper)?;
+        let mut expected = C::Point::identity();
+        for (dealer, bytes) in commitments {
+            expected += self.commitments_of::<C>(verifying_shares, *dealer, bytes)?[mine];
+        }
+        let scalar = C::scalar_from_bytes(value)
+            .ok_or_else(|| ProtocolError::culprit(helper, "malformed repair value"))?;
+        if C::Point::generator() * scalar != expected {
+            return Err(ProtocolError::culprit(
+                helper,
+                "its repair value is not the sum of the summands committed to it",
+            ));
+        }
+        Ok(())
     }
 
     fn recover_as<C: Arith + crate::dkg::Suite>(

@@ -15,9 +15,10 @@
 //!    broadcasts an empty payload.
 //! 2. [`Reshare::receive_round1`]: every commitment is checked (size, points, constant term)
 //!    and answered with an [`Echo`] of all of them.
-//! 3. [`Reshare::check_echoes`]: every echo must agree with ours, or a dealer equivocated and is
-//!    named. Only then a dealer hands out its sub-shares, one per new participant, which the
-//!    node seals to their recipients.
+//! 3. [`Reshare::check_echoes`]: every echo must agree with ours; a disagreement is answered as
+//!    a structured [`crate::echo::EchoMismatch`] for the node to settle with signatures. Only
+//!    then a dealer hands out its sub-shares, one per new participant, which the node seals to
+//!    their recipients.
 //! 4. [`Reshare::receive_round2`]: a new participant checks each sub-share against its
 //!    dealer's commitment (vsss-rs) and combines them; every member builds the new public data.
 //!
@@ -28,7 +29,6 @@ use std::collections::BTreeMap;
 use frost_core::keys::{KeyPackage, PublicKeyPackage, SigningShare, VerifyingShare};
 use frost_core::VerifyingKey;
 use rand_core::{CryptoRng, RngCore};
-use sha2::{Digest, Sha256};
 use vsss_rs::elliptic_curve::{Field, Group};
 use vsss_rs::{
     DefaultShare, FeldmanVerifierSet, IdentifierPrimeField, ParticipantIdGeneratorType, Share,
@@ -142,7 +142,7 @@ fn evaluate_commitment<C: Arith>(commitment: &[C::Point], x: u16) -> C::Point {
         .fold(C::Point::identity(), |acc, c| acc * x + c)
 }
 
-fn parse_commitment<C: Arith>(bytes: &[u8], threshold: u16) -> Option<Vec<C::Point>> {
+pub(crate) fn parse_commitment<C: Arith>(bytes: &[u8], threshold: u16) -> Option<Vec<C::Point>> {
     let len = C::point_to_bytes(&C::Point::generator()).len();
     if bytes.len() != len * usize::from(threshold) {
         return None;
@@ -150,12 +150,7 @@ fn parse_commitment<C: Arith>(bytes: &[u8], threshold: u16) -> Option<Vec<C::Poi
     bytes.chunks(len).map(C::point_from_bytes).collect()
 }
 
-fn commitment_digest(bytes: &[u8]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(b"keyquorum/reshare/round1/v1");
-    h.update(bytes);
-    h.finalize().into()
-}
+use crate::echo::round1_digest as commitment_digest;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -385,29 +380,9 @@ impl<C: Arith> Session<C> {
         Ok(outgoing)
     }
 
+    /// Who lies when echoes disagree is for signatures to tell (crate::echo).
     fn compare_echo(&self, echoer: u16, theirs: &Echo) -> Result<(), ProtocolError> {
-        if theirs.len() != self.echo.len() || theirs.keys().ne(self.echo.keys()) {
-            return Err(ProtocolError::culprit(echoer, "sent a malformed echo"));
-        }
-        for (origin, digest) in &self.echo {
-            if theirs.get(origin) != Some(digest) {
-                // Our own commitment differing means the echoer lies (broadcasts are signed by
-                // their origin, so no relay can alter them); otherwise the dealer equivocated.
-                let culprit = if *origin == self.params.me {
-                    echoer
-                } else {
-                    *origin
-                };
-                return Err(ProtocolError::culprit(
-                    culprit,
-                    format!(
-                        "equivocation: node {echoer} and node {} received different commitments from node {origin}",
-                        self.params.me
-                    ),
-                ));
-            }
-        }
-        Ok(())
+        crate::echo::compare(&self.echo, echoer, theirs).map_err(ProtocolError::Echo)
     }
 
     fn receive_round2(
@@ -910,7 +885,7 @@ mod tests {
     }
 
     #[test]
-    fn equivocating_dealer_is_named_by_the_echo_check() {
+    fn an_equivocating_dealer_shows_as_an_echo_mismatch_about_it() {
         for curve in CURVES {
             let old = old_key(curve, 2, &[1, 2, 3]);
             let (mut parts, r1) = start_all(&old, &[1, 3], &[1, 2, 3], 2);
@@ -933,7 +908,13 @@ mod tests {
                 .check_echoes(&BTreeMap::from([(2, e2), (3, e1.clone())]))
                 .err()
                 .unwrap();
-            assert_eq!(err.culprit_id(), Some(3), "{err}");
+            // Nobody is named by the crate: node 2 quotes dealer 3 differently, and only the
+            // node, with dealer 3's signatures, can prove which of the two lies.
+            let ProtocolError::Echo(m) = err else {
+                panic!("expected an echo mismatch, got {err}")
+            };
+            assert_eq!((m.echoer, m.origin), (2, 3), "{m}");
+            assert!(m.ours.is_some() && m.theirs.is_some() && m.ours != m.theirs);
         }
     }
 

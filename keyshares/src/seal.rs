@@ -92,6 +92,111 @@ pub fn open(
     })
 }
 
+/// The AEAD key and nonce of one sealed message (RFC 9180 §5.1, sequence number 0): what a
+/// recipient reveals so that anyone can open that one message, and no other.
+///
+/// This is how a complaint about a sealed share is made checkable (DESIGN.md §11; GJKR's
+/// complaint phase): the recipient reveals the message key, the coordinator opens the sealed
+/// blob *the sender signed* with it and checks the plaintext against the sender's commitment.
+/// No new trust is needed: the sender's signature says what was sent, and the AEAD says what
+/// it contains — a key that opens a ciphertext someone else made is as hard to find as a
+/// forgery of ChaCha20-Poly1305, so a recipient cannot make an honest sender's share look
+/// bad. The key is derived through HKDF from this message's own DH output, so revealing it
+/// exposes nothing of the recipient's identity key or any other message (unlike revealing the
+/// DH output, which would answer a Diffie-Hellman query on the identity key).
+///
+/// What it cannot settle: a blob that does not open at all under the revealed key may be a
+/// sender's garbage or a recipient's wrong key; without a proof that the key was derived
+/// correctly (a DLEQ proof of the decapsulation), nobody can tell, and both are named.
+#[derive(Clone, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+pub struct MessageKey {
+    key: [u8; 32],
+    nonce: [u8; 12],
+}
+
+impl std::fmt::Debug for MessageKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MessageKey(..)")
+    }
+}
+
+impl MessageKey {
+    /// key ‖ nonce, 44 bytes.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(self.key.to_vec());
+        out.extend_from_slice(&self.nonce);
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<MessageKey, ProtocolError> {
+        if bytes.len() != 44 {
+            return Err(ProtocolError::invalid("a message key is 44 bytes"));
+        }
+        let mut key = MessageKey {
+            key: [0; 32],
+            nonce: [0; 12],
+        };
+        key.key.copy_from_slice(&bytes[..32]);
+        key.nonce.copy_from_slice(&bytes[32..]);
+        Ok(key)
+    }
+}
+
+/// The recipient's side: the message key of `sealed` (which must open with it, so that an
+/// honest recipient never reveals a key that does not).
+pub fn reveal(
+    secret: &[u8; 32],
+    context: &[u8],
+    sealed: &[u8],
+) -> Result<MessageKey, ProtocolError> {
+    use crate::decrypt::hpke_schedule::{extract_and_expand, key_schedule_base};
+    use crate::decrypt::HpkeAead;
+    let enc: [u8; ENC_LEN] = sealed
+        .get(..ENC_LEN)
+        .and_then(|e| e.try_into().ok())
+        .ok_or_else(|| ProtocolError::invalid("sealed message truncated"))?;
+    let pk_r = public_key(secret)?;
+    // X25519 as RFC 7748 §5 (the scalar clamped), the DH of DHKEM's Decap (RFC 9180 §4.1).
+    let dh = Zeroizing::new(
+        curve25519_dalek::montgomery::MontgomeryPoint(enc)
+            .mul_clamped(*secret)
+            .to_bytes(),
+    );
+    if dh.iter().all(|b| *b == 0) {
+        return Err(ProtocolError::invalid("degenerate key encapsulation"));
+    }
+    let broken = |_| ProtocolError::invalid("HPKE key schedule failed");
+    let shared = extract_and_expand(&dh, &enc, &pk_r).map_err(broken)?;
+    let keys = key_schedule_base(&shared, INFO, HpkeAead::ChaCha20Poly1305).map_err(broken)?;
+    let mut revealed = MessageKey {
+        key: [0; 32],
+        nonce: *keys.base_nonce(),
+    };
+    revealed.key.copy_from_slice(keys.key());
+    open_revealed(&revealed, context, sealed)?;
+    Ok(revealed)
+}
+
+/// Anyone's side: opens `sealed` with a revealed message key.
+pub fn open_revealed(
+    key: &MessageKey,
+    context: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, ProtocolError> {
+    use crate::decrypt::hpke_schedule::{open_first, ContextKeys};
+    let ciphertext = sealed
+        .get(ENC_LEN..)
+        .ok_or_else(|| ProtocolError::invalid("sealed message truncated"))?;
+    let keys = ContextKeys::from_parts(&key.key, &key.nonce);
+    open_first(
+        &keys,
+        crate::decrypt::HpkeAead::ChaCha20Poly1305,
+        context,
+        ciphertext,
+    )
+    .map_err(|_| ProtocolError::invalid("the revealed key does not open the sealed message"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +218,29 @@ mod tests {
         *tampered.last_mut().unwrap() ^= 1;
         assert!(open(&sk, b"session-1|1|2|dkg", &tampered).is_err());
         assert!(open(&sk, b"x", &sealed[..10]).is_err());
+    }
+
+    #[test]
+    fn a_revealed_message_key_opens_that_message_only() {
+        let (sk, pk) = generate(&mut OsRng);
+        let sealed = seal(&pk, b"s|3|1", b"share of 3 for 1", &mut OsRng).unwrap();
+        let key = reveal(&sk, b"s|3|1", &sealed).unwrap();
+        assert_eq!(
+            &open_revealed(&key, b"s|3|1", &sealed).unwrap()[..],
+            b"share of 3 for 1"
+        );
+        let key = MessageKey::from_bytes(&key.to_bytes()).unwrap();
+        // Not another context, not another message, not a tampered one.
+        assert!(open_revealed(&key, b"s|3|2", &sealed).is_err());
+        let other = seal(&pk, b"s|3|1", b"share of 3 for 1", &mut OsRng).unwrap();
+        assert!(open_revealed(&key, b"s|3|1", &other).is_err());
+        let mut tampered = sealed.clone();
+        tampered[40] ^= 1;
+        assert!(open_revealed(&key, b"s|3|1", &tampered).is_err());
+        // A recipient cannot reveal a key for a blob that does not open for it.
+        let (stranger, _) = generate(&mut OsRng);
+        assert!(reveal(&stranger, b"s|3|1", &sealed).is_err());
+        assert!(reveal(&sk, b"s|3|1", &sealed[..20]).is_err());
+        assert!(MessageKey::from_bytes(&[0; 12]).is_err());
     }
 }

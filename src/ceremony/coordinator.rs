@@ -11,6 +11,8 @@ use api::{CreateKeyRequest, Excluded, KeyInfo};
 use futures::future::join_all;
 
 use crate::auth::{Caller, ClientRequest};
+use crate::blame::Relayed;
+use crate::blame::{Accusation, Verdict};
 use crate::error::ApiError;
 use crate::node::{Counters, Node};
 use crate::peer::messages::CeremonyPurpose;
@@ -19,6 +21,8 @@ use crate::state::generation::{self, GenerationCertificate, Refusal};
 use crate::store::KeyRecord;
 use crate::transport;
 use crate::transport::CallError;
+
+use super::kinds;
 
 /// Communication cost of one operation, as the coordinator counted it.
 #[derive(Debug, Clone, Default)]
@@ -58,9 +62,12 @@ impl Cost {
 /// Why a phase failed.
 pub(crate) enum Failure {
     Invalid(String),
+    /// A participant refused the request as invalid: named, with the status of a bad request.
+    Refused(String, Vec<Excluded>),
     /// The whole ceremony ran out of time (each peer call has its own, shorter deadline).
     TimedOut(String),
-    Conflict(String),
+    /// A participant's state conflicts with the request: named, with the status of a conflict.
+    Conflict(String, Vec<Excluded>),
     Blame {
         culprits: Vec<Excluded>,
         unavailable: bool,
@@ -72,7 +79,8 @@ impl Failure {
         match self {
             Failure::Invalid(m) => ApiError::bad_request(m),
             Failure::TimedOut(m) => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timed_out", m),
-            Failure::Conflict(m) => ApiError::conflict(m),
+            Failure::Refused(m, culprits) => ApiError::bad_request(m).with_culprits(culprits),
+            Failure::Conflict(m, culprits) => ApiError::conflict(m).with_culprits(culprits),
             Failure::Blame {
                 culprits,
                 unavailable,
@@ -105,12 +113,19 @@ pub(crate) fn blame(node: u16, reason: String, unavailable: bool) -> Failure {
 }
 
 /// Sends one request to every participant at once and collects their answers.
+///
+/// A failure this node saw itself (no answer) is a fact. A participant's refusal without a
+/// culprit names that participant: it is the one that stopped the protocol. An accusation
+/// of another node is settled by `settle` on evidence (DESIGN.md §11, `crate::blame`): a node
+/// is named only on proof it signed, or with its accuser when nothing can be checked. How
+/// many nodes accuse one another counts for nothing.
 pub(crate) async fn phase(
     node: &Arc<Node>,
     session: &str,
     participants: &[u16],
     counters: &Counters,
     mut request_for: impl FnMut(u16) -> PeerRequest,
+    settle: impl Fn(&Accusation) -> Verdict,
 ) -> Result<BTreeMap<u16, PeerResponse>, Failure> {
     let calls = participants.iter().map(|p| {
         let request = request_for(*p);
@@ -122,68 +137,85 @@ pub(crate) async fn phase(
         }
     });
     let mut answers = BTreeMap::new();
-    // Failures this node saw itself (no answer, invalid answer) are facts; blame reported by
-    // participants is weighed: the nodes accused by the most distinct reporters are named, so
-    // a cheater's counter-accusation cannot outvote the honest majority that caught it.
-    let mut witnessed = Vec::new();
-    let mut accusations: BTreeMap<u16, Vec<(u16, String)>> = BTreeMap::new();
+    let mut culprits = Vec::new();
+    let mut refusal: Option<(PeerErrorCode, u16, String)> = None;
     let mut unavailable = false;
     for (p, result) in join_all(calls).await {
         match result {
             Ok(PeerResponse::Error {
-                code,
                 message,
-                culprit,
-            }) => match code {
-                PeerErrorCode::Conflict => return Err(Failure::Conflict(message)),
-                PeerErrorCode::Invalid if culprit.is_none() => {
-                    return Err(Failure::Invalid(format!("node {p}: {message}")))
+                culprit: Some(accused),
+                ..
+            }) if accused != p => {
+                let accusation = Accusation {
+                    accuser: p,
+                    accused,
+                    message,
+                    complaint: None,
+                };
+                culprits.extend(settle(&accusation).into_excluded());
+            }
+            Ok(PeerResponse::Error { code, message, .. }) => {
+                if matches!(code, PeerErrorCode::Invalid | PeerErrorCode::Conflict) {
+                    refusal.get_or_insert((code, p, message.clone()));
                 }
-                _ => accusations
-                    .entry(culprit.unwrap_or(p))
-                    .or_default()
-                    .push((p, message)),
-            },
+                culprits.push(Excluded {
+                    node: p,
+                    reason: message,
+                });
+            }
+            Ok(PeerResponse::Complaint {
+                accused,
+                message,
+                complaint,
+            }) => {
+                let accusation = Accusation {
+                    accuser: p,
+                    accused,
+                    message,
+                    complaint: Some(complaint),
+                };
+                culprits.extend(settle(&accusation).into_excluded());
+            }
             Ok(answer) => {
                 answers.insert(p, answer);
             }
             Err(e) => {
                 unavailable |= matches!(e, CallError::Unreachable(_) | CallError::Timeout);
-                witnessed.push(Excluded {
+                culprits.push(Excluded {
                     node: p,
                     reason: e.to_string(),
                 });
             }
         }
     }
-    let most = accusations.values().map(Vec::len).max().unwrap_or(0);
-    let mut culprits = witnessed;
-    for (accused, reports) in accusations.into_iter().filter(|(_, r)| r.len() == most) {
-        let reporters: Vec<String> = reports.iter().map(|(r, _)| r.to_string()).collect();
-        culprits.push(Excluded {
-            node: accused,
-            reason: format!(
-                "reported by node(s) {}: {}",
-                reporters.join(", "),
-                reports[0].1
-            ),
+    if culprits.is_empty() {
+        return Ok(answers);
+    }
+    culprits.sort_by_key(|c| c.node);
+    culprits.dedup_by_key(|c| c.node);
+    // A refusal (invalid request, conflicting state) keeps its status, naming who refused.
+    if let Some((code, p, message)) = refusal {
+        let message = format!("node {p}: {message}");
+        return Err(match code {
+            PeerErrorCode::Conflict => Failure::Conflict(message, culprits),
+            _ => Failure::Refused(message, culprits),
         });
     }
-    if culprits.is_empty() {
-        Ok(answers)
-    } else {
-        culprits.sort_by_key(|c| c.node);
-        culprits.dedup_by_key(|c| c.node);
-        Err(Failure::Blame {
-            culprits,
-            unavailable,
-        })
-    }
+    Err(Failure::Blame {
+        culprits,
+        unavailable,
+    })
 }
 
-/// Checks that every participant answered with one envelope for each other participant, and
-/// sorts the envelopes by recipient.
+/// Checks that every participant answered with one envelope for each other participant, each
+/// signed by it for this session and step, and sorts the envelopes by recipient. A message
+/// that does not verify is its sender's (it came in the sender's own signed answer), so no
+/// participant ever has to accuse a peer of what this node relays.
 fn route(
+    node: &Node,
+    session: &str,
+    kind: &str,
     answers: BTreeMap<u16, PeerResponse>,
     participants: &[u16],
 ) -> Result<BTreeMap<u16, Vec<Envelope>>, Failure> {
@@ -208,6 +240,12 @@ fn route(
             ));
         }
         for env in envelopes {
+            if let Err(e) = node
+                .verifier
+                .check_forwarded(&env, p, env.to, session, kind)
+            {
+                return Err(blame(p, format!("sent an invalid {kind}: {e}"), false));
+            }
             routed.entry(env.to).or_default().push(env);
         }
     }
@@ -222,25 +260,71 @@ async fn run_phases(
     counters: &Counters,
 ) -> Result<Confirmed, Failure> {
     let ps = &spec.participants;
-    let answers = phase(node, session, ps, counters, |_| PeerRequest::DkgStart {
-        spec: spec.clone(),
-        request: request.clone(),
-    })
+    // Every message relayed, signed by its origin: the evidence complaints are settled on.
+    let relayed = std::sync::Mutex::new(Relayed::default());
+    let settle = |a: &Accusation| {
+        let relayed = relayed.lock().unwrap_or_else(|e| e.into_inner());
+        super::blame::settle(node, spec, session, &relayed, a)
+    };
+    let answers = phase(
+        node,
+        session,
+        ps,
+        counters,
+        |_| PeerRequest::DkgStart {
+            spec: spec.clone(),
+            request: request.clone(),
+        },
+        settle,
+    )
     .await?;
-    let mut routed = route(answers, ps)?;
-    let answers = phase(node, session, ps, counters, |p| PeerRequest::DkgRound1 {
-        incoming: routed.remove(&p).unwrap_or_default(),
-    })
+    let mut routed = route(node, session, kinds::ROUND1, answers, ps)?;
+    relayed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .record(kinds::ROUND1, &routed);
+    let answers = phase(
+        node,
+        session,
+        ps,
+        counters,
+        |p| PeerRequest::DkgRound1 {
+            incoming: routed.remove(&p).unwrap_or_default(),
+        },
+        settle,
+    )
     .await?;
-    let mut routed = route(answers, ps)?;
-    let answers = phase(node, session, ps, counters, |p| PeerRequest::DkgEcho {
-        incoming: routed.remove(&p).unwrap_or_default(),
-    })
+    let mut routed = route(node, session, kinds::ECHO, answers, ps)?;
+    relayed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .record(kinds::ECHO, &routed);
+    let answers = phase(
+        node,
+        session,
+        ps,
+        counters,
+        |p| PeerRequest::DkgEcho {
+            incoming: routed.remove(&p).unwrap_or_default(),
+        },
+        settle,
+    )
     .await?;
-    let mut routed = route(answers, ps)?;
-    let answers = phase(node, session, ps, counters, |p| PeerRequest::DkgRound2 {
-        incoming: routed.remove(&p).unwrap_or_default(),
-    })
+    let mut routed = route(node, session, kinds::ROUND2, answers, ps)?;
+    relayed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .record(kinds::ROUND2, &routed);
+    let answers = phase(
+        node,
+        session,
+        ps,
+        counters,
+        |p| PeerRequest::DkgRound2 {
+            incoming: routed.remove(&p).unwrap_or_default(),
+        },
+        settle,
+    )
     .await?;
     certify(node, spec, session, answers)
 }

@@ -5,9 +5,12 @@
 //! that safe is that each relayed message is an envelope signed by its origin and addressed to
 //! its recipient (so the relay can neither forge nor redirect one), secrets are sealed to their
 //! recipient, and the echo round catches an origin that sent different packages to different
-//! peers.
+//! peers. An echo quotes each round-1 message by its origin's signature (a receipt), so an
+//! equivocator is proven by two messages it signed and a misquoting echoer by its own signed
+//! echo; complaints are settled on that evidence (`crate::blame`, DESIGN.md §11).
 
 pub mod activation;
+pub mod blame;
 pub mod coordinator;
 pub mod participant;
 mod permit;
@@ -21,7 +24,7 @@ use crate::store::KeyRecord;
 /// Kinds of the inner envelopes the coordinator relays between participants.
 pub mod kinds {
     pub const ROUND1: &str = "dkg.round1.package";
-    pub const ECHO: &str = "dkg.echo.digests";
+    pub const ECHO: &str = "dkg.echo.receipts";
     pub const ROUND2: &str = "dkg.round2.package";
 }
 

@@ -6,16 +6,19 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use keyshares::dkg::{faults, Dkg, DkgParams, Echo};
+use keyshares::echo::EchoMismatch;
 use keyshares::reshare::{Reshare, ReshareParams};
 use keyshares::{ProtocolError, PublicKeys};
 use parking_lot::Mutex;
 use zeroize::Zeroizing;
 
 use super::activation;
+use super::blame::EchoReceipts;
 use super::permit::{permit_ceremony, permit_renewal};
 use super::protocol::Protocol;
 use super::{kinds, round2_context};
 use crate::auth::{audit_denial, authenticate, peer_refusal, ClientRequest};
+use crate::blame::Complaint;
 use crate::node::{ActiveKey, Node};
 use crate::peer::messages::CeremonyPurpose;
 use crate::peer::messages::GenerationAnswer;
@@ -27,6 +30,8 @@ pub struct DkgSession {
     pub spec: CeremonySpec,
     protocol: Protocol,
     pub started: Instant,
+    /// Receipts of the round-1 messages received, by origin: what this node's echo quotes.
+    receipts: EchoReceipts,
 }
 
 /// This node's running ceremonies, by session id.
@@ -55,6 +60,19 @@ pub fn sessions(node: &Node) -> std::sync::Arc<DkgSessions> {
 
 fn protocol(e: ProtocolError) -> PeerResponse {
     PeerResponse::error(PeerErrorCode::Protocol, e.to_string(), e.culprit_id())
+}
+
+/// A protocol failure that names another node, as a complaint the coordinator can check
+/// (DESIGN.md §11); any other failure as it is.
+fn complain(node: &Node, e: ProtocolError, complaint: Complaint) -> PeerResponse {
+    match e.culprit_id() {
+        Some(accused) if accused != node.id() => PeerResponse::Complaint {
+            accused,
+            message: e.to_string(),
+            complaint,
+        },
+        _ => protocol(e),
+    }
 }
 
 fn session_of(
@@ -194,6 +212,7 @@ pub fn start(
                 spec: spec.clone(),
                 protocol,
                 started: Instant::now(),
+                receipts: EchoReceipts::new(),
             })),
         );
     }
@@ -353,26 +372,59 @@ pub fn round1(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
     };
     let echo = match s.protocol.receive_round1(&packages) {
         Ok(e) => e,
-        Err(e) => return protocol(e),
+        Err(e) => return complain(node, e, Complaint::Round1),
     };
-    let encoded: BTreeMap<u16, String> = echo.iter().map(|(k, v)| (*k, hex::encode(v))).collect();
-    let payload = serde_json::to_vec(&encoded).unwrap_or_default();
-    outgoing(node, &s.spec, session, kinds::ECHO, |_| payload.clone())
+    // The echo quotes each round-1 message by its sender's signature (DESIGN.md §4.2, §11).
+    let me = node.id();
+    let mut receipts = EchoReceipts::new();
+    for env in incoming.iter().filter(|e| echo.contains_key(&e.from)) {
+        match env.receipt() {
+            Ok(r) => receipts.insert(env.from, r),
+            Err(e) => return PeerResponse::error(PeerErrorCode::Invalid, e.to_string(), None),
+        };
+    }
+    s.receipts = receipts.clone();
+    let framed = node.faults().frame_in_echo;
+    outgoing(node, &s.spec, session, kinds::ECHO, |to| {
+        let mut quoted = receipts.clone();
+        if let Some(victim) = framed.filter(|v| *v != to && *v != me) {
+            if let Some(r) = quoted.get_mut(&victim) {
+                // A digest of another package, under the victim's signature.
+                r.payload_sha256 = hex::encode(keyshares::echo::round1_digest(b"framed"));
+            }
+        }
+        serde_json::to_vec(&quoted).unwrap_or_default()
+    })
 }
 
-fn parse_echo(from: u16, bytes: &[u8]) -> Result<Echo, ProtocolError> {
-    let bad = || ProtocolError::culprit(from, "sent a malformed echo");
-    let encoded: BTreeMap<u16, String> = serde_json::from_slice(bytes).map_err(|_| bad())?;
-    encoded
-        .into_iter()
-        .map(|(k, v)| {
-            let digest: [u8; 32] = hex::decode(v)
-                .ok()
-                .and_then(|d| d.try_into().ok())
-                .ok_or_else(bad)?;
-            Ok((k, digest))
+/// An echo whose every quote carries its origin's signature, as the digests it quotes.
+fn parse_echo(node: &Node, session: &str, echoer: u16, bytes: &[u8]) -> Option<Echo> {
+    let receipts: EchoReceipts = serde_json::from_slice(bytes).ok()?;
+    receipts
+        .iter()
+        .map(|(origin, r)| {
+            let digest = node
+                .verifier
+                .check_receipt(r, *origin, echoer, session, kinds::ROUND1)
+                .ok()?;
+            Some((*origin, digest))
         })
         .collect()
+}
+
+/// The complaint an echo mismatch makes: every quote was checked for its origin's signature
+/// already, so a digest that differs from ours is the origin's second signed message.
+fn mismatch_complaint(m: &EchoMismatch) -> PeerResponse {
+    let (accused, complaint) = if m.is_malformed() {
+        (m.echoer, Complaint::Echo)
+    } else {
+        (m.origin, Complaint::Equivocation { echoer: m.echoer })
+    };
+    PeerResponse::Complaint {
+        accused,
+        message: m.to_string(),
+        complaint,
+    }
 }
 
 pub fn echo(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope]) -> PeerResponse {
@@ -387,16 +439,24 @@ pub fn echo(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope]) -
     };
     let mut echoes = BTreeMap::new();
     for (sender, bytes) in raw {
-        match parse_echo(sender, &bytes) {
-            Ok(e) => {
-                echoes.insert(sender, e);
+        match parse_echo(node, session, sender, &bytes) {
+            Some(e) => echoes.insert(sender, e),
+            None => {
+                return PeerResponse::Complaint {
+                    accused: sender,
+                    message: format!(
+                    "node {sender}'s echo is malformed or quotes a message its origin did not sign"
+                ),
+                    complaint: Complaint::Echo,
+                }
             }
-            Err(e) => return protocol(e),
-        }
+        };
     }
     let mut packages = match s.protocol.check_echoes(&echoes) {
         Ok(p) => p,
-        Err(e) => return protocol(e),
+        Err(ProtocolError::Echo(m)) => return mismatch_complaint(&m),
+        // What else fails here is a round-1 message (frost's proof of knowledge).
+        Err(e) => return complain(node, e, Complaint::Round1),
     };
     let curve = curve_of(s.spec.algorithm);
     if node.faults().tamper_dkg_round2 {
@@ -450,7 +510,7 @@ pub fn round2(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
         Err(e) => return e,
     };
     let mut packages: BTreeMap<u16, Zeroizing<Vec<u8>>> = BTreeMap::new();
-    for (sender, blob) in sealed {
+    for (sender, blob) in sealed.clone() {
         // A reshare member with nothing for this node sends nothing; the protocol decides
         // whether that sender owed something.
         if blob.is_empty() {
@@ -472,15 +532,75 @@ pub fn round2(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
             }
         };
     }
+    if let Some(answer) = false_complaint(node, session, &sealed) {
+        return answer;
+    }
     let (share, public) = match s.protocol.receive_round2(&packages) {
         Ok(x) => x,
-        Err(e) => return protocol(e),
+        Err(e) => return share_complaint(node, session, &sealed, e),
     };
     let answer = activation::seal_pending(node, &s.spec, session, share.as_ref(), &public);
     // Its part is done: what is left of the ceremony is on disk, settled by evidence alone.
     drop(s);
     sessions(node).0.lock().remove(session);
     answer
+}
+
+/// A complaint about `e`'s culprit's round-2 share, with the key of the sealed message it
+/// came in (GJKR's complaint phase: the share is revealed and checked against the sender's
+/// signed commitment, DESIGN.md §11). Without a sealed message there is nothing to reveal,
+/// and the failure is answered as it is.
+fn share_complaint(
+    node: &Node,
+    session: &str,
+    sealed: &BTreeMap<u16, Vec<u8>>,
+    e: ProtocolError,
+) -> PeerResponse {
+    let Some(accused) = e.culprit_id().filter(|c| *c != node.id()) else {
+        return protocol(e);
+    };
+    match reveal(node, session, accused, sealed) {
+        Some(message_key) => complain(node, e, Complaint::Sealed { message_key }),
+        None => protocol(e),
+    }
+}
+
+/// The hex key of the sealed message `from` sent this node, if there is one that opens.
+fn reveal(
+    node: &Node,
+    session: &str,
+    from: u16,
+    sealed: &BTreeMap<u16, Vec<u8>>,
+) -> Option<String> {
+    let blob = sealed.get(&from).filter(|b| !b.is_empty())?;
+    let context = round2_context(session, from, node.id());
+    let key = keyshares::seal::reveal(node.identity.seal_secret(), &context, blob).ok()?;
+    Some(hex::encode(&*key.to_bytes()))
+}
+
+/// The fault hooks' false complaints in round 2: bare, or with the key of a sound share.
+fn false_complaint(
+    node: &Node,
+    session: &str,
+    sealed: &BTreeMap<u16, Vec<u8>>,
+) -> Option<PeerResponse> {
+    let f = node.faults();
+    let message = |x: u16| format!("node {x}'s round-2 share does not match its commitment");
+    if let Some(x) = f.false_complaint_against {
+        return Some(PeerResponse::error(
+            PeerErrorCode::Protocol,
+            message(x),
+            Some(x),
+        ));
+    }
+    let x = f.false_share_complaint_against?;
+    Some(PeerResponse::Complaint {
+        accused: x,
+        message: message(x),
+        complaint: Complaint::Sealed {
+            message_key: reveal(node, session, x, sealed)?,
+        },
+    })
 }
 
 /// The ceremony committed: activate this node's pending result with the certificate.

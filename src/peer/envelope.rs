@@ -1,4 +1,4 @@
-//! Signed peer envelopes: every protocol message between nodes is one (DESIGN.md §1, issue #2).
+//! Signed peer envelopes: every protocol message between nodes is one (DESIGN.md §1).
 //!
 //! An envelope names its sender, its recipient, the session it belongs to and its kind, and
 //! carries a timestamp and a random message id; the sender's Ed25519 identity key signs all of
@@ -37,6 +37,46 @@ pub struct Envelope {
     pub signature: String,
 }
 
+/// An envelope without its payload, only the payload's SHA-256: enough to check the
+/// sender's signature, so a node can pass on proof of what a peer sent it (an echo quotes
+/// the round-1 messages it received this way, DESIGN.md §4.2, §11).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receipt {
+    pub from: u16,
+    pub to: u16,
+    pub session: String,
+    pub kind: String,
+    pub sent_at_ms: u64,
+    pub msg_id: String,
+    /// Hex.
+    pub payload_sha256: String,
+    /// Hex, the envelope's signature.
+    pub signature: String,
+}
+
+impl Receipt {
+    fn signed_bytes(&self) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(160);
+        buf.extend_from_slice(DOMAIN);
+        buf.extend_from_slice(&self.from.to_be_bytes());
+        buf.extend_from_slice(&self.to.to_be_bytes());
+        put_str(&mut buf, &self.session);
+        put_str(&mut buf, &self.kind);
+        buf.extend_from_slice(&self.sent_at_ms.to_be_bytes());
+        put_str(&mut buf, &self.msg_id);
+        // A digest that is not 32 bytes of hex signs nothing anyone could have signed.
+        let digest = hex::decode(&self.payload_sha256).unwrap_or_default();
+        buf.extend_from_slice(&digest);
+        buf
+    }
+
+    /// The payload digest, if well formed.
+    pub fn digest(&self) -> Option<[u8; 32]> {
+        hex::decode(&self.payload_sha256).ok()?.try_into().ok()
+    }
+}
+
 /// Why an envelope was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
@@ -69,16 +109,27 @@ impl Envelope {
     /// What the signature covers: every field but the signature, the payload by its hash,
     /// length-prefixed so that no two envelopes share an encoding.
     fn signed_bytes(&self, payload: &[u8]) -> Vec<u8> {
-        let mut buf = Vec::with_capacity(160);
-        buf.extend_from_slice(DOMAIN);
-        buf.extend_from_slice(&self.from.to_be_bytes());
-        buf.extend_from_slice(&self.to.to_be_bytes());
-        put_str(&mut buf, &self.session);
-        put_str(&mut buf, &self.kind);
-        buf.extend_from_slice(&self.sent_at_ms.to_be_bytes());
-        put_str(&mut buf, &self.msg_id);
-        buf.extend_from_slice(&Sha256::digest(payload));
-        buf
+        self.receipt_of(Sha256::digest(payload).into())
+            .signed_bytes()
+    }
+
+    /// This envelope with its payload replaced by the payload's SHA-256: what its signature
+    /// covers, so it proves as much as the envelope, in constant size.
+    pub fn receipt(&self) -> Result<Receipt, EnvelopeError> {
+        Ok(self.receipt_of(Sha256::digest(self.payload_bytes()?).into()))
+    }
+
+    fn receipt_of(&self, payload_sha256: [u8; 32]) -> Receipt {
+        Receipt {
+            from: self.from,
+            to: self.to,
+            session: self.session.clone(),
+            kind: self.kind.clone(),
+            sent_at_ms: self.sent_at_ms,
+            msg_id: self.msg_id.clone(),
+            payload_sha256: hex::encode(payload_sha256),
+            signature: self.signature.clone(),
+        }
     }
 
     /// Builds and signs an envelope from `identity` to `to`.
@@ -264,6 +315,43 @@ impl EnvelopeVerifier {
     }
 }
 
+impl EnvelopeVerifier {
+    /// Checks a receipt another node passed on: signed by `from`, for `to`, of the session and
+    /// kind it must have. Returns the payload digest the sender signed.
+    pub fn check_receipt(
+        &self,
+        receipt: &Receipt,
+        from: u16,
+        to: u16,
+        session: &str,
+        kind: &str,
+    ) -> Result<[u8; 32], EnvelopeError> {
+        if receipt.from != from
+            || receipt.to != to
+            || receipt.session != session
+            || receipt.kind != kind
+        {
+            return Err(EnvelopeError::Malformed(format!(
+                "expected a receipt of a {kind} from node {from} to node {to} in session {session}"
+            )));
+        }
+        let digest = receipt
+            .digest()
+            .ok_or_else(|| EnvelopeError::Malformed("payload digest".into()))?;
+        let key = self
+            .keys
+            .get(&from)
+            .ok_or(EnvelopeError::UnknownSender(from))?;
+        let sig = hex::decode(&receipt.signature)
+            .ok()
+            .and_then(|b| Signature::from_slice(&b).ok())
+            .ok_or(EnvelopeError::BadSignature(from))?;
+        key.verify(&receipt.signed_bytes(), &sig)
+            .map_err(|_| EnvelopeError::BadSignature(from))?;
+        Ok(digest)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,5 +459,28 @@ mod tests {
             at_c.check_forwarded(&altered, 1, 2, "s1", "repair.delta"),
             Err(EnvelopeError::BadSignature(1))
         );
+    }
+
+    #[test]
+    fn a_receipt_proves_what_its_sender_signed_and_nothing_else() {
+        let a = Identity::generate(1);
+        let b = Identity::generate(2);
+        let members = [member(&a), member(&b)];
+        let at_b = EnvelopeVerifier::new(2, &members, Duration::from_secs(60)).unwrap();
+        let env = Envelope::sign(&a, 2, "s1", "dkg.round1.package", b"package");
+        let receipt = env.receipt().unwrap();
+        let digest: [u8; 32] = Sha256::digest(b"package").into();
+        let check = |r: &Receipt| at_b.check_receipt(r, 1, 2, "s1", "dkg.round1.package");
+        assert_eq!(check(&receipt), Ok(digest));
+        // A misquoted digest, sender or recipient fails.
+        let mut misquoted = receipt.clone();
+        misquoted.payload_sha256 = hex::encode(Sha256::digest(b"other"));
+        assert_eq!(check(&misquoted), Err(EnvelopeError::BadSignature(1)));
+        let mut moved = receipt.clone();
+        moved.to = 1;
+        assert!(check(&moved).is_err());
+        assert!(at_b
+            .check_receipt(&receipt, 1, 2, "s2", "dkg.round1.package")
+            .is_err());
     }
 }

@@ -337,6 +337,13 @@ pub enum PeerResponse {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         culprit: Option<u16>,
     },
+    /// A protocol check failed because of `accused`'s message, and this is what can be
+    /// checked about it (DESIGN.md §11; `crate::blame`).
+    Complaint {
+        accused: u16,
+        message: String,
+        complaint: Complaint,
+    },
 }
 
 impl PeerResponse {
@@ -360,6 +367,24 @@ pub struct GenerationAnswer {
     /// Its acknowledgement, when it has activated the ceremony's result (or a later one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ack: Option<String>,
+}
+
+/// What a participant holds against a peer, beyond its word; `crate::blame` settles it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Complaint {
+    /// The accused's round-1 message to the accuser fails the public checks.
+    Round1,
+    /// The accused's echo to the accuser is malformed, or quotes a round-1 message its origin
+    /// did not sign.
+    Echo,
+    /// The accused signed two different round-1 messages: `echoer`'s echo to the accuser
+    /// quotes one of them, with the accused's signature.
+    Equivocation { echoer: u16 },
+    /// The accused's sealed message to the accuser (a round-2 share, a repair summand or
+    /// value) is wrong; `message_key` (hex, `keyshares::seal::MessageKey`) opens it, and that
+    /// message alone.
+    Sealed { message_key: String },
 }
 
 /// One item of a sealed partial-decryption answer.

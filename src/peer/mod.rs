@@ -5,5 +5,5 @@
 pub mod envelope;
 pub mod messages;
 
-pub use envelope::{Envelope, EnvelopeError, EnvelopeVerifier};
+pub use envelope::{Envelope, EnvelopeError, EnvelopeVerifier, Receipt};
 pub use messages::{CeremonySpec, PeerErrorCode, PeerRequest, PeerResponse};

@@ -8,6 +8,7 @@ use std::time::Instant;
 use api::{KeyPolicy, RepairRequest};
 
 use crate::auth::ClientRequest;
+use crate::blame::{Accusation, Relayed};
 use crate::ceremony::coordinator::{blame, phase, Cost, Failure};
 use crate::error::ApiError;
 use crate::node::{Counters, Node};
@@ -15,6 +16,8 @@ use crate::peer::messages::RepairSpec;
 use crate::peer::{Envelope, PeerErrorCode, PeerRequest, PeerResponse};
 use crate::store::KeyRecord;
 use crate::transport;
+
+use super::kinds;
 
 /// Peer round trips of a repair: start, summands, values.
 const REPAIR_ROUNDS: u32 = 3;
@@ -120,12 +123,23 @@ async fn run_steps(
     let failed = |f: Failure| f.into_api(name);
     let mut members = spec.helpers.clone();
     members.push(spec.target);
-    let answers = phase(node, session, &members, counters, |_| {
-        PeerRequest::RepairStart {
+    // Every message relayed, signed by its origin: the evidence complaints are settled on.
+    let relayed = std::sync::Mutex::new(Relayed::default());
+    let settle = |a: &Accusation| {
+        let relayed = relayed.lock().unwrap_or_else(|e| e.into_inner());
+        super::blame::settle(node, spec, session, &relayed, a)
+    };
+    let answers = phase(
+        node,
+        session,
+        &members,
+        counters,
+        |_| PeerRequest::RepairStart {
             spec: spec.clone(),
             request: client_request.clone(),
-        }
-    })
+        },
+        settle,
+    )
     .await
     .map_err(failed)?;
     let mut summands: BTreeMap<u16, Vec<Envelope>> = BTreeMap::new();
@@ -153,11 +167,20 @@ async fn run_steps(
             }
         }
     }
-    let answers = phase(node, session, &spec.helpers, counters, |p| {
-        PeerRequest::RepairDeltas {
+    relayed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .record(kinds::DELTA, &summands);
+    let answers = phase(
+        node,
+        session,
+        &spec.helpers,
+        counters,
+        |p| PeerRequest::RepairDeltas {
             incoming: summands.remove(&p).unwrap_or_default(),
-        }
-    })
+        },
+        settle,
+    )
     .await
     .map_err(failed)?;
     let mut values = Vec::new();
@@ -181,27 +204,52 @@ async fn run_steps(
     }
     // The last step is not `phase`: a failure the repaired node reports without naming a
     // helper is its own (it could not store the share), never a client's mistake.
+    relayed.lock().unwrap_or_else(|e| e.into_inner()).record(
+        kinds::VALUE,
+        &BTreeMap::from([(spec.target, values.clone())]),
+    );
     let last = PeerRequest::RepairValues { incoming: values };
-    match transport::call(node, spec.target, session, &last, Some(counters)).await {
+    let target = spec.target;
+    let accusation = |accused, message, complaint| Accusation {
+        accuser: target,
+        accused,
+        message,
+        complaint,
+    };
+    let settled = |a: Accusation| {
+        Err(failed(Failure::Blame {
+            culprits: settle(&a).into_excluded(),
+            unavailable: false,
+        }))
+    };
+    match transport::call(node, target, session, &last, Some(counters)).await {
         Ok(PeerResponse::Ack) => Ok(()),
         Ok(PeerResponse::Error {
             code: PeerErrorCode::Conflict,
             message,
             ..
-        }) => Err(failed(Failure::Conflict(message))),
+        }) => {
+            let culprits = vec![api::Excluded {
+                node: target,
+                reason: message.clone(),
+            }];
+            Err(failed(Failure::Conflict(message, culprits)))
+        }
         Ok(PeerResponse::Error {
             message, culprit, ..
-        }) => {
-            let reason = format!("reported by node {}: {message}", spec.target);
-            Err(failed(blame(culprit.unwrap_or(spec.target), reason, false)))
-        }
+        }) => settled(accusation(culprit.unwrap_or(target), message, None)),
+        Ok(PeerResponse::Complaint {
+            accused,
+            message,
+            complaint,
+        }) => settled(accusation(accused, message, Some(complaint))),
         Ok(_) => Err(failed(blame(
-            spec.target,
+            target,
             "answered with an unexpected message".into(),
             false,
         ))),
         Err(e) => Err(failed(blame(
-            spec.target,
+            target,
             e.to_string(),
             matches!(
                 e,

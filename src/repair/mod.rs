@@ -3,6 +3,7 @@
 //! repaired node run. No helper sees the share: each sends the repaired node only a sum of
 //! random summands, and a helper that lies is named.
 
+pub mod blame;
 pub mod coordinator;
 pub mod participant;
 

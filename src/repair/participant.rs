@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 use super::{kinds, seal_context, vouch, HelperSummand, HelperValue};
 use crate::auth::policy::Permission;
 use crate::auth::{audit_denial, authenticate, peer_refusal, AuthError, Caller, ClientRequest};
+use crate::blame::Complaint;
 use crate::node::{ActiveKey, Node};
 use crate::peer::messages::RepairSpec;
 use crate::peer::{Envelope, PeerErrorCode, PeerResponse};
@@ -263,6 +264,35 @@ fn protocol_error(e: keyshares::ProtocolError) -> PeerResponse {
     PeerResponse::error(PeerErrorCode::Protocol, e.to_string(), e.culprit_id())
 }
 
+/// A failure naming the sender of a sealed `step` message, as a complaint that reveals the
+/// message's key so the coordinator can check it (DESIGN.md §11); others as they are.
+fn sealed_complaint(
+    node: &Node,
+    step: &str,
+    session: &str,
+    blobs: &BTreeMap<u16, Vec<u8>>,
+    e: keyshares::ProtocolError,
+) -> PeerResponse {
+    let Some((from, blob)) = e
+        .culprit_id()
+        .filter(|c| *c != node.id())
+        .and_then(|c| Some((c, blobs.get(&c)?)))
+    else {
+        return protocol_error(e);
+    };
+    let context = seal_context(step, session, from, node.id());
+    match keyshares::seal::reveal(node.identity.seal_secret(), &context, blob) {
+        Ok(key) => PeerResponse::Complaint {
+            accused: from,
+            message: e.to_string(),
+            complaint: Complaint::Sealed {
+                message_key: hex::encode(&*key.to_bytes()),
+            },
+        },
+        Err(_) => protocol_error(e),
+    }
+}
+
 /// A helper: the summands of every other helper; answers its value for the repaired node.
 pub fn deltas(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope]) -> PeerResponse {
     let me = node.id();
@@ -280,6 +310,7 @@ pub fn deltas(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
         Err(e) => return e,
     };
     let mut received = BTreeMap::new();
+    let mut blobs = BTreeMap::new();
     for (helper, bytes) in raw {
         let malformed = |what: &str| {
             let message = format!("node {helper} sent a malformed summand: {what}");
@@ -297,13 +328,14 @@ pub fn deltas(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
             Ok(d) => received.insert(helper, (d, commitments)),
             Err(e) => return e,
         };
+        blobs.insert(helper, blob);
     }
     if let Some(own) = &state.own {
         received.insert(me, own.clone());
     }
     let mut value = match state.repair().sigma(me, &received) {
         Ok(v) => v,
-        Err(e) => return protocol_error(e),
+        Err(e) => return sealed_complaint(node, "delta", session, &blobs, e),
     };
     if node.faults().corrupt_repair_value {
         value =
@@ -423,22 +455,30 @@ pub fn values(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
     };
     let vouched = vouch(spec);
     let mut opened = BTreeMap::new();
+    let mut blobs = BTreeMap::new();
     for (helper, bytes) in raw {
         match open_value(node, session, spec, &vouched, helper, &bytes) {
             Ok(o) => opened.insert(helper, o),
             Err(e) => return e,
         };
+        if let Some(blob) = serde_json::from_slice::<HelperValue>(&bytes)
+            .ok()
+            .and_then(|v| unb64(&v.sealed).ok())
+        {
+            blobs.insert(helper, blob);
+        }
     }
     // Every helper judged each dealer's summand by the commitments that dealer signed for it;
     // they must be the ones the dealer declared here.
     for (helper, o) in &opened {
         for (dealer, shown) in &o.shown {
             if opened.get(dealer).map(|d| &d.commitments) != Some(shown) {
-                return PeerResponse::error(
-                    PeerErrorCode::Protocol,
-                    format!("node {dealer} signed different repair commitments for node {helper} and for node {me}"),
-                    Some(*dealer),
-                );
+                // Both are signed by the dealer, and the coordinator relayed both.
+                return PeerResponse::Complaint {
+                    accused: *dealer,
+                    message: format!("node {dealer} signed different repair commitments for node {helper} and for node {me}"),
+                    complaint: Complaint::Equivocation { echoer: *helper },
+                };
             }
         }
     }
@@ -449,7 +489,7 @@ pub fn values(node: &Arc<Node>, from: u16, session: &str, incoming: &[Envelope])
         .collect();
     let share = match state.repair().recover(&values, &commitments) {
         Ok(s) => s,
-        Err(e) => return protocol_error(e),
+        Err(e) => return sealed_complaint(node, "value", session, &blobs, e),
     };
     let record = spec.record.clone();
     let active = match ActiveKey::new(record.clone(), share) {

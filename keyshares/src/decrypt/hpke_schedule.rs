@@ -134,6 +134,15 @@ pub(crate) struct ContextKeys {
 }
 
 impl ContextKeys {
+    /// A 32-byte key and a base nonce revealed by a recipient ([`crate::seal::reveal`]).
+    pub(crate) fn from_parts(key: &[u8; 32], base_nonce: &[u8; NN]) -> ContextKeys {
+        ContextKeys {
+            key: Zeroizing::new(*key),
+            key_len: 32,
+            base_nonce: Zeroizing::new(*base_nonce),
+        }
+    }
+
     /// The key bytes (Nk of them).
     pub(crate) fn key(&self) -> &[u8] {
         &self.key[..self.key_len]

@@ -26,7 +26,7 @@ mod dleq;
 mod ecies;
 mod error;
 mod group;
-mod hpke_schedule;
+pub(crate) mod hpke_schedule;
 mod hpke_seal;
 mod lagrange;
 mod secp256k1;
