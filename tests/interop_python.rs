@@ -1,5 +1,6 @@
-//! Interop with Python implementations we did not write (issues #3, #4): pyca/cryptography
-//! verifies our Ed25519 signatures; pyhpke and eciespy produce ciphertexts the cluster decrypts.
+//! Interop with Python implementations we did not write: pyca/cryptography verifies our
+//! Ed25519 signatures, an RFC 9591 check on libsecp256k1 (coincurve) our secp256k1 ones, and
+//! pyhpke and eciespy produce ciphertexts the cluster decrypts.
 //! `.ci/run` installs the packages from tests/interop/requirements.txt; a missing package fails
 //! these tests, it never skips them.
 
@@ -94,4 +95,44 @@ fn pyhpke_ciphertexts_decrypt_for_every_aead() {
 #[test]
 fn eciespy_ciphertexts_decrypt() {
     decrypt_python_ciphertexts(Algorithm::EciesSecp256k1, "ecies");
+}
+
+/// RFC 9591's FROST(secp256k1, SHA-256) verification written in Python on libsecp256k1's
+/// arithmetic (coincurve) accepts the cluster's signatures, and refuses a signature moved to
+/// another message or with a flipped bit.
+#[test]
+fn an_independent_rfc9591_check_accepts_frost_secp256k1_signatures() {
+    let h = Harness::start(3);
+    let key = h
+        .create(1, "receipts", Algorithm::FrostSecp256k1, 2, None)
+        .unwrap();
+    let mut items = Vec::new();
+    for i in 0..4u16 {
+        let message = format!("receipt {i} of the night shift");
+        let answer =
+            h.rt.block_on(h.client(i % 3 + 1).sign("receipts", message.as_bytes()))
+                .unwrap();
+        items.push(serde_json::json!({
+            "public_key": key.public_key,
+            "message": b64(message.as_bytes()),
+            "signature": answer.signature,
+        }));
+    }
+    let good = items.len();
+    let mut moved = items[0].clone();
+    moved["message"] = b64(b"another receipt").into();
+    let mut flipped = items[1].clone();
+    let mut sig = hex::decode(flipped["signature"].as_str().unwrap()).unwrap();
+    sig[40] ^= 1;
+    flipped["signature"] = hex::encode(sig).into();
+    items.extend([moved, flipped]);
+    let out = python(
+        "frost_secp256k1_verify.py",
+        &[],
+        Some(&serde_json::Value::Array(items).to_string()),
+    );
+    let verdicts: Vec<&str> = out.lines().collect();
+    assert_eq!(verdicts.len(), good + 2, "{out}");
+    assert!(verdicts[..good].iter().all(|v| *v == "valid"), "{out}");
+    assert_eq!(&verdicts[good..], ["invalid", "invalid"]);
 }
