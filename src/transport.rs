@@ -61,8 +61,38 @@ pub async fn call(
         .verifier
         .open(&answer, Some(session), Some(RESPONSE_KIND))
         .map_err(|e| CallError::BadAnswer(e.to_string()))?;
-    serde_json::from_slice(&payload)
-        .map_err(|e| CallError::BadAnswer(format!("malformed answer: {e}")))
+    let answer = serde_json::from_slice(&payload)
+        .map_err(|e| CallError::BadAnswer(format!("malformed answer: {e}")))?;
+    Ok(match answer {
+        PeerResponse::Error {
+            code,
+            message,
+            culprit,
+        } => PeerResponse::Error {
+            code,
+            message: peer_text(&message),
+            culprit,
+        },
+        other => other,
+    })
+}
+
+/// Longest piece of a peer's own words passed on to clients and logs.
+const PEER_TEXT_LIMIT: usize = 300;
+
+/// A peer's error text as clients may see it: a peer is not trusted to choose what a client
+/// reads, so control characters (line breaks that forge log lines, terminal escapes) become
+/// spaces and the length is capped.
+pub fn peer_text(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(PEER_TEXT_LIMIT)
+        .collect();
+    if text.chars().count() > PEER_TEXT_LIMIT {
+        out.push_str("… (cut)");
+    }
+    out
 }
 
 /// Signs `request`, posts it to peer `to` and returns its (not yet verified) answer envelope.
@@ -115,8 +145,22 @@ async fn send(
         return Err(CallError::Rejected(format!(
             "HTTP {}: {}",
             status.as_u16(),
-            String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
+            peer_text(&String::from_utf8_lossy(&bytes[..bytes.len().min(PEER_TEXT_LIMIT)]))
         )));
     }
     serde_json::from_slice::<Envelope>(&bytes).map_err(|e| CallError::BadAnswer(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_peers_text_reaches_clients_without_control_characters_and_capped() {
+        let forged = "refused\n2026-12-01 INFO admin change applied\u{1b}[2J";
+        let shown = super::peer_text(forged);
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(shown.starts_with("refused 2026-12-01 INFO"));
+        let long = super::peer_text(&"x".repeat(10_000));
+        assert!(long.chars().count() < 320 && long.ends_with("(cut)"));
+        assert_eq!(super::peer_text("plain words"), "plain words");
+    }
 }
