@@ -145,7 +145,9 @@ async fn send(
         return Err(CallError::Rejected(format!(
             "HTTP {}: {}",
             status.as_u16(),
-            peer_text(&String::from_utf8_lossy(&bytes[..bytes.len().min(PEER_TEXT_LIMIT)]))
+            peer_text(&String::from_utf8_lossy(
+                &bytes[..bytes.len().min(PEER_TEXT_LIMIT)]
+            ))
         )));
     }
     serde_json::from_slice::<Envelope>(&bytes).map_err(|e| CallError::BadAnswer(e.to_string()))
