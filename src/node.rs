@@ -59,6 +59,9 @@ pub struct Faults {
     pub refuse: Option<(&'static str, crate::peer::PeerErrorCode)>,
     /// Answer signing round 2 with random signature shares.
     pub corrupt_signature_shares: bool,
+    /// Confirm a key other than the one the ceremony made (the same other key on every node
+    /// with this fault, so that liars can agree with each other).
+    pub confirm_other_key: bool,
     /// As a ceremony's coordinator, stop dead at this point, as a process killed there would:
     /// `"confirmations"` (every confirmation collected, nothing committed) or `"commit"`
     /// (the certificate stored, not yet sent to anyone).

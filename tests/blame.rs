@@ -96,3 +96,34 @@ fn a_refusal_without_a_culprit_names_the_node_that_refused() {
         assert_eq!(culprit_ids(&body), vec![3], "{body:?}");
     }
 }
+
+/// Members whose signed confirmations report another key than the signed round-1 messages
+/// make are named on that evidence — even two of three agreeing on the same false key, which
+/// a count of who agrees with whom would have turned against the honest node.
+#[test]
+fn members_that_confirm_another_key_are_named_even_as_a_majority() {
+    let h = Harness::start(3);
+    let lie = |node: u16, on: bool| {
+        h.cluster
+            .node(node)
+            .unwrap()
+            .faults
+            .write()
+            .confirm_other_key = on;
+    };
+    lie(2, true);
+    lie(3, true);
+    let (status, body) =
+        Harness::expect_api_error(h.create(1, "majority", Algorithm::FrostEd25519, 2, None));
+    assert_eq!(status, 502, "{}", body.message);
+    assert_eq!(culprit_ids(&body), vec![2, 3], "{}", body.message);
+    lie(3, false);
+    let (status, body) =
+        Harness::expect_api_error(h.create(1, "single", Algorithm::FrostSecp256k1, 2, None));
+    assert_eq!(status, 502, "{}", body.message);
+    assert_eq!(culprit_ids(&body), vec![2], "{}", body.message);
+    // Nothing of either ceremony is left anywhere, and honest nodes create the key.
+    lie(2, false);
+    h.create(1, "majority", Algorithm::FrostEd25519, 2, None)
+        .unwrap();
+}

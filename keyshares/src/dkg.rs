@@ -510,7 +510,7 @@ pub(crate) fn others_of<T: Clone>(me: u16, all: &BTreeMap<u16, T>) -> BTreeMap<u
 }
 
 /// Delivers every message of rounds 1, echo and 2 among participants that have started.
-fn run_rounds(
+pub(crate) fn run_rounds(
     started: BTreeMap<u16, (Dkg, Vec<u8>)>,
 ) -> Result<Vec<(KeyShare, PublicKeys)>, ProtocolError> {
     let mut round1 = BTreeMap::new();

@@ -22,6 +22,7 @@ pub mod decrypt;
 pub mod dkg;
 pub mod echo;
 pub mod evidence;
+pub mod outcome;
 pub mod repair;
 pub mod reshare;
 pub mod seal;

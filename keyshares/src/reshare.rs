@@ -622,9 +622,17 @@ pub fn run_in_memory<R: RngCore + CryptoRng>(
         parts.insert(me, part);
         round1.insert(me, payload);
     }
+    run_rounds(parts, &round1)
+}
+
+/// Rounds 1 to 2 of a reshare whose members started with `round1` payloads, in memory.
+pub(crate) fn run_rounds(
+    mut parts: BTreeMap<u16, Reshare>,
+    round1: &BTreeMap<u16, Vec<u8>>,
+) -> Result<Vec<(u16, Option<KeyShare>, PublicKeys)>, ProtocolError> {
     let mut echoes = BTreeMap::new();
     for (me, part) in parts.iter_mut() {
-        echoes.insert(*me, part.receive_round1(&others_of(&round1, *me))?);
+        echoes.insert(*me, part.receive_round1(&others_of(round1, *me))?);
     }
     let mut round2: BTreeMap<u16, BTreeMap<u16, Zeroizing<Vec<u8>>>> = BTreeMap::new();
     for (me, part) in parts.iter_mut() {

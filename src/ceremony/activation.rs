@@ -21,6 +21,13 @@ pub(super) fn seal_pending(
     share: Option<&KeyShare>,
     public: &PublicKeys,
 ) -> PeerResponse {
+    let other;
+    let public = if node.faults().confirm_other_key {
+        other = other_key(spec, session).unwrap_or_else(|| public.clone());
+        &other
+    } else {
+        public
+    };
     let public_keys = match public.to_bytes() {
         Ok(b) => hex::encode(b),
         Err(e) => return PeerResponse::error(PeerErrorCode::Protocol, e.to_string(), None),
@@ -50,6 +57,22 @@ pub(super) fn seal_pending(
         statement: Box::new(statement),
         signature,
     }
+}
+
+/// Fault hook: a key of the ceremony's shape that it did not make, the same for every node
+/// with the fault (seeded by the session).
+fn other_key(spec: &CeremonySpec, session: &str) -> Option<PublicKeys> {
+    use rand::SeedableRng;
+    let seed = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(session));
+    let mut rng = rand::rngs::StdRng::from_seed(seed.into());
+    let curve = crate::store::curve_of(spec.algorithm);
+    let members = match &spec.purpose {
+        crate::peer::messages::CeremonyPurpose::Reshare { participants, .. } => participants,
+        _ => &spec.participants,
+    };
+    keyshares::dkg::run_in_memory(curve, spec.threshold, members, &mut rng)
+        .ok()
+        .and_then(|key| key.into_iter().next().map(|(_, public)| public))
 }
 
 /// Makes the generation `certificate` proves committed this node's live one (the caller

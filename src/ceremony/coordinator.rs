@@ -21,6 +21,8 @@ use crate::state::generation::{self, GenerationCertificate, Refusal};
 use crate::store::KeyRecord;
 use crate::transport;
 use crate::transport::CallError;
+use keyshares::outcome::{Ceremony, Outcome};
+use keyshares::PublicKeys;
 
 use super::kinds;
 
@@ -326,7 +328,66 @@ async fn run_phases(
         settle,
     )
     .await?;
-    certify(node, spec, session, answers)
+    let relayed = relayed.into_inner().unwrap_or_else(|e| e.into_inner());
+    let expected = expected_outcome(node, spec, session, &relayed)?;
+    certify(node, spec, session, answers, &expected)
+}
+
+/// The key the signed round-1 messages this node relayed make (`keyshares::outcome`): what
+/// every member's confirmation must report.
+fn expected_outcome(
+    node: &Node,
+    spec: &CeremonySpec,
+    session: &str,
+    relayed: &Relayed,
+) -> Result<Outcome, Failure> {
+    let ps = &spec.participants;
+    let round1: BTreeMap<u16, Vec<u8>> = ps
+        .iter()
+        .filter_map(|p| {
+            let to = ps.iter().find(|q| *q != p)?;
+            Some((*p, relayed.signed(node, session, kinds::ROUND1, *p, *to)?))
+        })
+        .collect();
+    let curve = crate::store::curve_of(spec.algorithm);
+    let old = spec
+        .purpose
+        .previous()
+        .map(|previous| {
+            hex::decode(&previous.public_keys)
+                .ok()
+                .and_then(|b| PublicKeys::from_bytes(curve, &b).ok())
+                .ok_or_else(|| Failure::Invalid("the previous public keys are unreadable".into()))
+        })
+        .transpose()?;
+    let (ceremony, holders) = match (&spec.purpose, &old) {
+        (CeremonyPurpose::Refresh { previous }, Some(old)) => {
+            (Ceremony::Refresh { old }, previous.participants.clone())
+        }
+        (
+            CeremonyPurpose::Reshare {
+                dealers,
+                participants,
+                ..
+            },
+            Some(old),
+        ) => (
+            Ceremony::Reshare {
+                old,
+                dealers,
+                new_threshold: spec.threshold,
+            },
+            participants.clone(),
+        ),
+        _ => (
+            Ceremony::Dkg {
+                threshold: spec.threshold,
+            },
+            ps.clone(),
+        ),
+    };
+    keyshares::outcome::expected(curve, &ceremony, &holders, &round1)
+        .map_err(|e| Failure::Invalid(format!("the relayed round-1 messages: {e}")))
 }
 
 /// A ceremony every member confirmed: the new public key package and the certificate.
@@ -337,13 +398,14 @@ struct Confirmed {
 
 /// Builds the certificate from every member's confirmation (DESIGN.md §11). Each member
 /// sealed its result before it signed; the statement it signed must be the one this node
-/// computes from the spec and the public keys it reports, so a member that computed another
-/// key, or signed something else, is named.
+/// computes from the spec and the public keys it reports, and those keys must be `expected`,
+/// so a member that reports another key, or signed something else, is named.
 fn certify(
     node: &Node,
     spec: &CeremonySpec,
     session: &str,
     answers: BTreeMap<u16, PeerResponse>,
+    expected: &Outcome,
 ) -> Result<Confirmed, Failure> {
     let mut signatures = BTreeMap::new();
     let mut reported: BTreeMap<String, Vec<u16>> = BTreeMap::new();
@@ -376,28 +438,35 @@ fn certify(
         statements.insert(p, *statement);
         signatures.insert(p, signature);
     }
-    // Members that computed different keys: those outside the largest agreeing group are
-    // named (DESIGN.md §4.5).
-    let (public_keys, agreeing) = reported
+    // A member whose signed confirmation reports another key than the signed round-1
+    // messages make is named on that evidence (DESIGN.md §11), however many agree with it.
+    let curve = crate::store::curve_of(spec.algorithm);
+    let culprits: Vec<Excluded> = reported
         .iter()
-        .max_by_key(|(_, nodes)| nodes.len())
-        .map(|(k, nodes)| (k.clone(), nodes.clone()))
-        .ok_or_else(|| Failure::Invalid("no confirmation to read the key from".into()))?;
-    if agreeing.len() != spec.participants.len() {
-        let culprits = spec
-            .participants
-            .iter()
-            .filter(|p| !agreeing.contains(p))
-            .map(|p| Excluded {
-                node: *p,
-                reason: format!("confirmed a different key than nodes {agreeing:?}"),
-            })
-            .collect();
+        .filter(|(keys, _)| {
+            let reported = hex::decode(keys)
+                .ok()
+                .and_then(|b| PublicKeys::from_bytes(curve, &b).ok());
+            !reported.is_some_and(|r| Outcome::of(&r) == *expected)
+        })
+        .flat_map(|(_, nodes)| nodes)
+        .map(|p| Excluded {
+            node: *p,
+            reason: "its signed confirmation reports another key than the signed round-1 \
+                     messages make"
+                .into(),
+        })
+        .collect();
+    if !culprits.is_empty() {
         return Err(Failure::Blame {
             culprits,
             unavailable: false,
         });
     }
+    let public_keys = reported
+        .into_keys()
+        .next()
+        .ok_or_else(|| Failure::Invalid("no confirmation to read the key from".into()))?;
     let statement = statements
         .into_values()
         .next()
