@@ -23,6 +23,16 @@ fn action_of(entry: &AdminEntry) -> &'static str {
     Change::of(&entry.request).map_or("admin.prepare", |c| c.action())
 }
 
+/// Whether `request` was signed within the accepted clock skew of now.
+fn is_fresh(node: &Node, request: &crate::auth::ClientRequest) -> bool {
+    let skew = node.config.timeouts.max_clock_skew_ms;
+    request
+        .authorization
+        .timestamp_ms
+        .abs_diff(crate::clock::now_ms())
+        <= skew
+}
+
 /// Checks the signed request as a live one and votes for it at its position.
 pub fn prepare(node: &Arc<Node>, from: u16, entry: AdminEntry) -> PeerResponse {
     let request = &entry.request;
@@ -34,6 +44,19 @@ pub fn prepare(node: &Arc<Node>, from: u16, entry: AdminEntry) -> PeerResponse {
     // offered again, at whatever position, is the offering node's doing.
     let (client, nonce) = entry.client_nonce();
     match applied_at(&node.store, &client, &nonce) {
+        // A fresh request applied already is a client's retry through another node, which
+        // had not seen the commit yet: refused, but nobody is to blame for it.
+        Ok(Some(at)) if is_fresh(node, request) => {
+            return error(
+                PeerErrorCode::Unauthorized,
+                format!(
+                    "node {} refuses: the request (client {client}, nonce {nonce}) was applied \
+                     as entry {at} already (a fresh request offered again is a client's retry: \
+                     nobody is blamed)",
+                    node.id()
+                ),
+            );
+        }
         Ok(Some(at)) => {
             let reason = format!(
                 "node {from} offers as entry {} a request (client {client}, nonce {nonce}) \
