@@ -524,3 +524,84 @@ fn a_coordinator_that_restarts_aborts_what_it_left_undecided() {
     assert_eq!(put(&h, 1, "h").unwrap().nodes, vec![1, 2, 3]);
     assert!(!client_names(&h, 2).contains(&"g".to_string()));
 }
+
+/// A compromised coordinator collects every vote for an entry, signs its abort so that the
+/// voters release their votes, then shows the certificate it held back: every node that
+/// released its vote on that abort refuses the certificate and names the coordinator.
+#[test]
+fn a_coordinator_that_aborts_an_entry_and_then_certifies_it_is_refused_and_named() {
+    let h = Harness::start(3);
+    let admin = h.cluster.admin_key().clone();
+    let one = node(&h, 1);
+    let head = one.admin.head();
+    let body = client_body("mallory");
+    let entry = AdminEntry {
+        seq: head.seq + 1,
+        prev_hash: head.hash.clone(),
+        request: forwarded(&h, &admin, "POST", "/v1/clients", &body),
+    };
+    let mut votes = BTreeMap::new();
+    for peer in [1, 2, 3] {
+        match call(
+            &h,
+            &one,
+            peer,
+            PeerRequest::AdminPrepare {
+                entry: entry.clone(),
+            },
+        ) {
+            PeerResponse::AdminVote { signature } => votes.insert(peer, signature),
+            other => panic!("node {peer} did not vote: {other:?}"),
+        };
+    }
+    let certificate = Certificate {
+        seq: entry.seq,
+        prev_hash: entry.prev_hash.clone(),
+        entry_hash: entry.hash(),
+        coordinator: 1,
+        votes,
+    };
+    let abort = keyquorum::state::admin_log::sign_abort(&one.identity, entry.seq, &entry.hash(), 1);
+    for peer in [1, 2, 3] {
+        let answer = call(
+            &h,
+            &one,
+            peer,
+            PeerRequest::AdminAbort {
+                seq: entry.seq,
+                entry_hash: entry.hash(),
+                signature: abort.clone(),
+            },
+        );
+        assert!(matches!(answer, PeerResponse::Ack), "{answer:?}");
+    }
+    for peer in [2, 3] {
+        let (culprit, why) = blamed(call(
+            &h,
+            &one,
+            peer,
+            PeerRequest::AdminCommit {
+                entry: entry.clone(),
+                certificate: certificate.clone(),
+            },
+        ));
+        assert_eq!(culprit, Some(1), "{why}");
+        assert!(why.contains("equivocated"), "{why}");
+        assert!(metrics_name(&h, peer, 1));
+        assert!(!client_names(&h, peer).contains(&"mallory".to_string()));
+    }
+    // The log goes on: an honest change at that position commits everywhere.
+    h.rt.block_on(h.client(2).put_client(&ClientInfo {
+        name: "honest".into(),
+        public_key: ClientKey::generate("honest").public_hex(),
+        roles: vec![],
+    }))
+    .unwrap();
+    for id in 1..=3 {
+        poll(
+            "the honest change everywhere",
+            Duration::from_secs(20),
+            || client_names(&h, id).contains(&"honest".to_string()),
+        );
+    }
+}

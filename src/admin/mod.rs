@@ -229,6 +229,24 @@ pub fn apply_certified(
     certificate
         .verify_for(entry, &node.signers, node.config.admin_quorum())
         .map_err(Refusal::Evidence)?;
+    // A certificate of an entry its coordinator had aborted (this node released its vote on
+    // that signed abort): the coordinator signed both, proven by its own two signatures.
+    if let Some(a) = vote::aborted(&node.store, entry.seq, &entry.hash()).map_err(internal)? {
+        if a.coordinator == certificate.coordinator {
+            let reason = format!(
+                "node {} signed an abort of entry {} and now a certificate of it: it equivocated",
+                a.coordinator, entry.seq
+            );
+            node.metrics.observe_culprits(
+                "admin",
+                &[api::Excluded {
+                    node: a.coordinator,
+                    reason: reason.clone(),
+                }],
+            );
+            return Err(Refusal::Evidence(reason));
+        }
+    }
     let (client, nonce) = entry.client_nonce();
     if let Some(at) = applied_at(&node.store, &client, &nonce).map_err(internal)? {
         return Err(Refusal::Evidence(format!(
@@ -329,7 +347,7 @@ pub fn release_on_abort(
         v.coordinator,
         signature,
     )?;
-    vote::release(&node.store, seq).map_err(|e| e.to_string())?;
+    vote::release_aborted(&node.store, &v, signature).map_err(|e| e.to_string())?;
     tracing::info!(
         seq,
         coordinator = v.coordinator,

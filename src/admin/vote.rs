@@ -40,6 +40,42 @@ pub fn hold(store: &Store, vote: &Vote) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn abort_key(seq: u64, entry_hash: &str) -> Vec<u8> {
+    let mut key = seq.to_be_bytes().to_vec();
+    key.extend_from_slice(entry_hash.as_bytes());
+    key
+}
+
+/// The signed abort of `vote`'s entry by its coordinator, kept (before the vote goes) as
+/// evidence against any certificate of that entry the same coordinator shows later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Aborted {
+    pub coordinator: u16,
+    pub signature: String,
+}
+
+/// Releases `vote` on its coordinator's abort, keeping the abort first.
+pub fn release_aborted(store: &Store, vote: &Vote, signature: &str) -> anyhow::Result<()> {
+    let aborted = Aborted {
+        coordinator: vote.coordinator,
+        signature: signature.to_string(),
+    };
+    store.admin_aborts().insert(
+        abort_key(vote.entry.seq, &vote.entry.hash()),
+        serde_json::to_vec(&aborted)?,
+    )?;
+    store.admin_aborts().flush()?;
+    release(store, vote.entry.seq)
+}
+
+/// The abort this node released a vote on, for entry `entry_hash` at `seq`.
+pub fn aborted(store: &Store, seq: u64, entry_hash: &str) -> anyhow::Result<Option<Aborted>> {
+    match store.admin_aborts().get(abort_key(seq, entry_hash))? {
+        Some(json) => Ok(Some(serde_json::from_slice(&json)?)),
+        None => Ok(None),
+    }
+}
+
 pub fn release(store: &Store, seq: u64) -> anyhow::Result<()> {
     store.admin_votes().remove(seq.to_be_bytes())?;
     store.admin_votes().flush()?;

@@ -102,6 +102,9 @@ pub struct Store {
     admin_proposals: sled::Tree,
     /// Client name ++ 0 ++ nonce → big-endian seq of the entry that applied the request.
     admin_applied: sled::Tree,
+    /// (seq, entry hash) → the coordinator's signed abort this node released its vote on:
+    /// evidence against a certificate of that entry from the same coordinator.
+    admin_aborts: sled::Tree,
     /// Big-endian sequence → JSON [`api::AuditEntry`].
     audit: sled::Tree,
     /// Key name → [`PendingGeneration`]: a ceremony's result, sealed, awaiting its certificate.
@@ -232,6 +235,7 @@ impl Store {
             admin_votes: db.open_tree("admin_votes")?,
             admin_proposals: db.open_tree("admin_proposals")?,
             admin_applied: db.open_tree("admin_applied")?,
+            admin_aborts: db.open_tree("admin_aborts")?,
             audit: db.open_tree("audit")?,
             pending: db.open_tree("pending")?,
             previous: db.open_tree("previous")?,
@@ -309,6 +313,10 @@ impl Store {
 
     pub fn admin_votes(&self) -> &sled::Tree {
         &self.admin_votes
+    }
+
+    pub fn admin_aborts(&self) -> &sled::Tree {
+        &self.admin_aborts
     }
 
     pub fn admin_proposals(&self) -> &sled::Tree {
