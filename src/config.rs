@@ -110,6 +110,8 @@ pub struct NodeConfig {
     pub auth: AuthSettings,
     #[serde(default)]
     pub admin: AdminSettings,
+    #[serde(default)]
+    pub signing: SigningSettings,
     /// Clients registered on this node's first start (`cluster init` puts the first admin
     /// here); afterwards the registry changes only through admin-signed requests.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -149,6 +151,27 @@ pub struct AdminSettings {
     /// entries at one seq would need 2q − n members voting for both, so q must exceed n/2.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quorum: Option<u16>,
+}
+
+/// Preprocessed signing (RFC 9591 §5.1: the commit round may run before the message is
+/// known): a coordinator keeps a pool of each signer's nonce commitments and signs in one
+/// round trip while the pool lasts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SigningSettings {
+    /// Commitments kept per signer and key, as a coordinator; 0 turns preprocessing off.
+    pub presign_pool: u32,
+    /// Commitments asked of a signer at once when its pool runs low.
+    pub presign_batch: u32,
+}
+
+impl Default for SigningSettings {
+    fn default() -> Self {
+        SigningSettings {
+            presign_pool: 64,
+            presign_batch: 32,
+        }
+    }
 }
 
 /// Every environment override: variable, and what it sets. Applied after the file is read,
@@ -191,6 +214,8 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ),
     ("KEYQUORUM_AUTH_CLIENT_BURST", "auth.client_burst"),
     ("KEYQUORUM_ADMIN_QUORUM", "admin.quorum"),
+    ("KEYQUORUM_SIGNING_PRESIGN_POOL", "signing.presign_pool"),
+    ("KEYQUORUM_SIGNING_PRESIGN_BATCH", "signing.presign_batch"),
 ];
 
 fn default_workers() -> usize {
@@ -308,6 +333,15 @@ impl NodeConfig {
         }
         if let Some(v) = get("KEYQUORUM_ADMIN_QUORUM") {
             self.admin.quorum = Some(parse("KEYQUORUM_ADMIN_QUORUM", &v)?);
+        }
+        let g = &mut self.signing;
+        for (name, field) in [
+            ("KEYQUORUM_SIGNING_PRESIGN_POOL", &mut g.presign_pool),
+            ("KEYQUORUM_SIGNING_PRESIGN_BATCH", &mut g.presign_batch),
+        ] {
+            if let Some(v) = get(name) {
+                *field = parse(name, &v)?;
+            }
         }
         let (cert, key, ca) = (
             get("KEYQUORUM_TLS_CERT"),
@@ -455,6 +489,7 @@ mod tests {
             timeouts: Timeouts::default(),
             auth: AuthSettings::default(),
             admin: AdminSettings { quorum },
+            signing: SigningSettings::default(),
             bootstrap_clients: vec![],
             tls: None,
             members,

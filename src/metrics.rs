@@ -52,6 +52,8 @@ pub struct Metrics {
     sealed: Gauge,
     keys: Gauge,
     peer_up: Family<PeerLabels, Gauge>,
+    presign_pool: Family<PeerLabels, Gauge>,
+    one_round: Counter,
 }
 
 impl Metrics {
@@ -115,6 +117,18 @@ impl Metrics {
         );
         let keys = Gauge::default();
         registry.register("keys", "Keys this node holds a share of", keys.clone());
+        let presign_pool = Family::<PeerLabels, Gauge>::default();
+        registry.register(
+            "presign_commitments",
+            "Nonce commitments this node holds, as a signing coordinator, from each signer (all keys together)",
+            presign_pool.clone(),
+        );
+        let one_round = Counter::default();
+        registry.register(
+            "signatures_one_round",
+            "Sign requests this node coordinated in one round trip, with preprocessed commitments",
+            one_round.clone(),
+        );
         let peer_up = Family::<PeerLabels, Gauge>::default();
         registry.register(
             "peer_reachable",
@@ -143,6 +157,8 @@ impl Metrics {
             sealed,
             keys,
             peer_up,
+            presign_pool,
+            one_round,
         }
     }
 
@@ -201,6 +217,22 @@ impl Metrics {
 
     pub fn set_keys(&self, count: usize) {
         self.keys.set(count as i64);
+    }
+
+    /// Moves the count of `peer`'s preprocessed commitments held here by `delta`.
+    pub fn add_presign_commitments(&self, members: &[Member], peer: u16, delta: i64) {
+        if let Some(m) = members.iter().find(|m| m.id == peer) {
+            self.presign_pool
+                .get_or_create(&PeerLabels {
+                    peer: m.id.to_string(),
+                    name: m.name.clone(),
+                })
+                .inc_by(delta);
+        }
+    }
+
+    pub fn count_one_round_signature(&self) {
+        self.one_round.inc();
     }
 
     /// Whether `peer` answered the last request sent to it. Unknown peers are ignored, so a

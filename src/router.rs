@@ -117,6 +117,27 @@ pub fn handle(node: &Arc<Node>, from: u16, session: &str, request: PeerRequest) 
             key_session,
             request,
         } => crate::signing::participant::commit(node, from, session, &key, &key_session, &request),
+        PeerRequest::SignPresign {
+            key,
+            key_session,
+            count,
+        } => crate::signing::participant::presign(node, from, &key, &key_session, count),
+        PeerRequest::SignPresigned {
+            key,
+            key_session,
+            request,
+            commitment_ids,
+            packages,
+        } => crate::signing::participant::sign_presigned(
+            node,
+            from,
+            session,
+            &key,
+            &key_session,
+            &request,
+            &commitment_ids,
+            &packages,
+        ),
         PeerRequest::SignShare { packages } => {
             crate::signing::participant::share(node, from, session, &packages)
         }

@@ -60,11 +60,10 @@ fn signatures_verify_with_an_independent_ed25519_implementation() {
     for (m, r) in messages.iter().zip(&batch.results) {
         assert!(verify_strict(&vk, m, r.signature.as_ref().unwrap()));
     }
-    assert_eq!(
-        batch.stats.unwrap().rounds,
-        2,
-        "a batch takes one pair of rounds"
-    );
+    // One pair of rounds for the whole batch, or one round with preprocessed commitments
+    // (tests/presign.rs).
+    let rounds = batch.stats.unwrap().rounds;
+    assert!(matches!(rounds, 1 | 2), "a batch took {rounds} rounds");
 }
 
 #[test]

@@ -154,6 +154,24 @@ pub enum PeerRequest {
         key_session: String,
         request: ClientRequest,
     },
+    /// Preprocessing (RFC 9591 §5.1): commit to `count` nonces of `key`'s generation
+    /// `key_session` ahead of any message, for the sender to use once each.
+    SignPresign {
+        key: String,
+        key_session: String,
+        count: u32,
+    },
+    /// One-round signing with commitments this node made ahead of time: the client's signed
+    /// request (each signer reads the messages from it) and, per message, the id of this
+    /// node's commitment and the signing package.
+    SignPresigned {
+        key: String,
+        key_session: String,
+        request: ClientRequest,
+        commitment_ids: Vec<String>,
+        #[serde(with = "b64::vec")]
+        packages: Vec<Vec<u8>>,
+    },
     /// Signing round 2: one signing package per message, in order.
     SignShare {
         #[serde(with = "b64::vec")]
@@ -215,6 +233,8 @@ impl PeerRequest {
             PeerRequest::RepairValues { .. } => "repair.values",
             PeerRequest::SignCommit { .. } => "sign.commit",
             PeerRequest::SignShare { .. } => "sign.share",
+            PeerRequest::SignPresign { .. } => "sign.presign",
+            PeerRequest::SignPresigned { .. } => "sign.presigned",
             PeerRequest::DecryptPartial { .. } => "decrypt.partial",
             PeerRequest::AdminPrepare { .. } => "admin.prepare",
             PeerRequest::AdminCommit { .. } => "admin.commit",
@@ -230,6 +250,7 @@ impl PeerRequest {
             PeerRequest::DkgStart { request, .. }
             | PeerRequest::RepairStart { request, .. }
             | PeerRequest::SignCommit { request, .. }
+            | PeerRequest::SignPresigned { request, .. }
             | PeerRequest::DecryptPartial { request, .. } => Some(request),
             PeerRequest::AdminPrepare { entry } => Some(&entry.request),
             _ => None,
@@ -253,6 +274,8 @@ impl PeerRequest {
             PeerRequest::DkgStart { .. }
                 | PeerRequest::RepairStart { .. }
                 | PeerRequest::SignCommit { .. }
+                | PeerRequest::SignPresign { .. }
+                | PeerRequest::SignPresigned { .. }
                 | PeerRequest::DecryptPartial { .. }
         )
     }
@@ -290,6 +313,12 @@ pub enum PeerResponse {
         envelopes: Vec<Envelope>,
     },
     Commitments {
+        #[serde(with = "b64::vec")]
+        commitments: Vec<Vec<u8>>,
+    },
+    /// Commitments made ahead of time, each with the id to use it by.
+    Presigned {
+        ids: Vec<String>,
         #[serde(with = "b64::vec")]
         commitments: Vec<Vec<u8>>,
     },

@@ -128,6 +128,33 @@ async fn attempt(
     if chosen.len() < t {
         return None;
     }
+    let packages = packages_for(node, curve, &chosen, messages, excluded)?;
+    let signers: Vec<u16> = chosen.keys().copied().collect();
+    let round2 = PeerRequest::SignShare {
+        packages: packages.clone(),
+    };
+    let request_for = |_: u16| round2.clone();
+    let shares = collect_shares(
+        node,
+        &session,
+        &signers,
+        request_for,
+        messages.len(),
+        counters,
+        excluded,
+    )
+    .await;
+    aggregate_all(node, active, &packages, shares, excluded).map(|s| (s, signers))
+}
+
+/// One FROST signing package per message, from each chosen signer's commitment to it.
+fn packages_for(
+    node: &Node,
+    curve: keyshares::Curve,
+    chosen: &BTreeMap<u16, Vec<Vec<u8>>>,
+    messages: &[Vec<u8>],
+    excluded: &mut Vec<Excluded>,
+) -> Option<Vec<Vec<u8>>> {
     let mut packages = Vec::with_capacity(messages.len());
     for (i, message) in messages.iter().enumerate() {
         let commitments: BTreeMap<u16, Vec<u8>> =
@@ -140,17 +167,26 @@ async fn attempt(
             }
         }
     }
-    let request = PeerRequest::SignShare {
-        packages: packages.clone(),
-    };
-    let signers: Vec<u16> = chosen.keys().copied().collect();
+    Some(packages)
+}
+
+/// Asks every signer for its signature shares (`request_for` it) and keeps the complete
+/// answers; the others are excluded.
+async fn collect_shares(
+    node: &Arc<Node>,
+    session: &str,
+    signers: &[u16],
+    request_for: impl Fn(u16) -> PeerRequest,
+    messages: usize,
+    counters: &Counters,
+    excluded: &mut Vec<Excluded>,
+) -> BTreeMap<u16, Vec<Vec<u8>>> {
     let answers = futures::future::join_all(signers.iter().map(|p| {
-        let request = &request;
-        let session = &session;
+        let request = request_for(*p);
         async move {
             (
                 *p,
-                transport::call(node, *p, session, request, Some(counters)).await,
+                transport::call(node, *p, session, &request, Some(counters)).await,
             )
         }
     }))
@@ -158,17 +194,29 @@ async fn attempt(
     let mut shares: BTreeMap<u16, Vec<Vec<u8>>> = BTreeMap::new();
     for (p, result) in answers {
         match result {
-            Ok(PeerResponse::Shares { shares: s }) if s.len() == messages.len() => {
+            Ok(PeerResponse::Shares { shares: s }) if s.len() == messages => {
                 shares.insert(p, s);
             }
             Ok(other) => exclude(excluded, p, answer_error(other)),
             Err(e) => exclude(excluded, p, e.to_string()),
         }
     }
-    if shares.len() < t {
+    shares
+}
+
+/// The group signature of each package from t signers' shares; a signer whose share does not
+/// verify is excluded (and no signature is returned).
+fn aggregate_all(
+    node: &Node,
+    active: &ActiveKey,
+    packages: &[Vec<u8>],
+    shares: BTreeMap<u16, Vec<Vec<u8>>>,
+    excluded: &mut Vec<Excluded>,
+) -> Option<Vec<Vec<u8>>> {
+    if shares.len() < usize::from(active.record.threshold) {
         return None;
     }
-    let mut signatures = Vec::with_capacity(messages.len());
+    let mut signatures = Vec::with_capacity(packages.len());
     for (i, package) in packages.iter().enumerate() {
         let item: BTreeMap<u16, Vec<u8>> = shares.iter().map(|(p, s)| (*p, s[i].clone())).collect();
         match sign::aggregate(&active.public, package, &item) {
@@ -185,7 +233,62 @@ async fn attempt(
             }
         }
     }
-    Some((signatures, signers))
+    Some(signatures)
+}
+
+/// One round trip, with commitments the signers made ahead of time (RFC 9591 §5.1), when t
+/// signers' pools hold enough; `None` when they do not or a signer failed (it is excluded).
+async fn attempt_preprocessed(
+    node: &Arc<Node>,
+    active: &ActiveKey,
+    messages: &[Vec<u8>],
+    request: &ClientRequest,
+    excluded: &mut Vec<Excluded>,
+    counters: &Counters,
+) -> Option<(Vec<Vec<u8>>, Vec<u16>)> {
+    let taken = super::pool::take(node, active, messages.len(), excluded)?;
+    let record = &active.record;
+    let chosen: BTreeMap<u16, Vec<Vec<u8>>> = taken
+        .iter()
+        .map(|(p, c)| (*p, c.iter().map(|(_, bytes)| bytes.clone()).collect()))
+        .collect();
+    let packages = packages_for(
+        node,
+        curve_of(record.algorithm),
+        &chosen,
+        messages,
+        excluded,
+    )?;
+    let signers: Vec<u16> = taken.keys().copied().collect();
+    let request_for = |p: u16| PeerRequest::SignPresigned {
+        key: record.name.clone(),
+        key_session: record.session.clone(),
+        request: request.clone(),
+        commitment_ids: taken[&p].iter().map(|(id, _)| id.clone()).collect(),
+        packages: packages.clone(),
+    };
+    let session = crate::random_id();
+    let mut failed = Vec::new();
+    let shares = collect_shares(
+        node,
+        &session,
+        &signers,
+        request_for,
+        messages.len(),
+        counters,
+        &mut failed,
+    )
+    .await;
+    // A signer that lost its commitments (it restarted) is not to blame: its pool goes, and
+    // two-round signing asks it again.
+    for f in failed {
+        if f.reason.contains(super::participant::UNKNOWN_COMMITMENT) {
+            super::pool::forget(node, active, f.node);
+        } else {
+            excluded.push(f);
+        }
+    }
+    aggregate_all(node, active, &packages, shares, excluded).map(|s| (s, signers))
 }
 
 /// Signs every message of the client's signed `request` with the key, one FROST session
@@ -211,6 +314,31 @@ pub async fn sign_messages(
     let mut excluded = Vec::new();
     let mut rounds = 0;
     let t = usize::from(active.record.threshold);
+    if let Ok(Some((signatures, signers))) = tokio::time::timeout(
+        node.config.timeouts.operation(),
+        attempt_preprocessed(node, &active, &messages, request, &mut excluded, &counters),
+    )
+    .await
+    {
+        super::pool::spawn_refill(node, &active);
+        node.metrics.count_one_round_signature();
+        let cost = Cost::measured(1, &counters, node.id(), started);
+        return Ok(Signed {
+            signatures,
+            signers,
+            excluded,
+            cost,
+        });
+    }
+    super::pool::spawn_refill(node, &active);
+    // A round trip spent on a failed preprocessed attempt counts.
+    if counters
+        .peer_requests
+        .load(std::sync::atomic::Ordering::Relaxed)
+        > 0
+    {
+        rounds += 1;
+    }
     loop {
         let healthy = active
             .record

@@ -3,6 +3,7 @@
 
 pub mod coordinator;
 pub mod participant;
+pub mod pool;
 
 /// Most messages one sign request may carry; each is its own FROST session.
 pub const MAX_BATCH: usize = 256;

@@ -42,6 +42,47 @@ impl crate::sessions::RoleState for SignSessions {
     }
 }
 
+/// Nonces committed to ahead of time (RFC 9591 §5.1), by commitment id: each for one
+/// coordinator and one generation of one key, usable once, kept in memory only (a restart
+/// empties it), zeroized when dropped.
+#[derive(Default)]
+pub struct Presigned(pub parking_lot::Mutex<std::collections::HashMap<String, Prepared>>);
+
+pub struct Prepared {
+    coordinator: u16,
+    key: Arc<ActiveKey>,
+    nonces: Nonces,
+    created: Instant,
+}
+
+/// How a signer refuses a preprocessed commitment it does not hold: the coordinator then
+/// drops its pool of that signer instead of blaming it (a restart empties the signer's).
+pub const UNKNOWN_COMMITMENT: &str = "unknown preprocessed commitment";
+
+/// How long a preprocessed commitment waits to be used.
+const PRESIGN_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+/// Most commitments a signer keeps for one coordinator and generation of a key.
+const MAX_PRESIGNED: usize = 4096;
+/// Most commitments one request may ask for.
+const MAX_PRESIGN_BATCH: u32 = 256;
+
+impl crate::sessions::RoleState for Presigned {
+    fn expire(&self, _: &crate::config::Timeouts) {
+        self.0
+            .lock()
+            .retain(|_, p| p.created.elapsed() < PRESIGN_TTL);
+    }
+
+    fn clear(&self) {
+        self.0.lock().clear();
+    }
+}
+
+/// This node's preprocessed nonces.
+pub fn presigned(node: &Node) -> Arc<Presigned> {
+    node.sessions.of::<Presigned>()
+}
+
 /// This node's SignSessions table.
 pub fn sessions(node: &Node) -> std::sync::Arc<SignSessions> {
     node.sessions.of::<SignSessions>()
@@ -55,41 +96,39 @@ fn error(code: PeerErrorCode, message: impl Into<String>) -> PeerResponse {
     }
 }
 
-pub fn commit(
+/// A signer's admission of a sign request: unsealed, holding the generation the coordinator
+/// uses, the client's own signature, freshness, nonce and the key's policy checked here (not
+/// taken from the coordinator), and the messages read from the client's signed body. Audited.
+fn admit(
     node: &Arc<Node>,
     from: u16,
     session: &str,
     key: &str,
     key_session: &str,
     request: &ClientRequest,
-) -> PeerResponse {
+    preprocessed: bool,
+) -> Result<(Arc<ActiveKey>, Vec<Vec<u8>>), PeerResponse> {
     if node.is_sealed() {
-        return error(
+        return Err(error(
             PeerErrorCode::Sealed,
             format!("node {} is sealed", node.id()),
-        );
+        ));
     }
     let active = match node.key_at(key, key_session) {
         Ok(k) => k,
-        Err(e) if node.key(key).is_some() => return error(PeerErrorCode::Conflict, e),
-        Err(e) => return error(PeerErrorCode::Invalid, e),
+        Err(e) if node.key(key).is_some() => return Err(error(PeerErrorCode::Conflict, e)),
+        Err(e) => return Err(error(PeerErrorCode::Invalid, e)),
     };
     if active.record.algorithm.purpose() != Purpose::Sign {
-        return error(
+        return Err(error(
             PeerErrorCode::Invalid,
             format!("key {key} is a decryption key; it cannot sign"),
-        );
+        ));
     }
-    // The client's own signature, freshness, nonce and the key's policy: checked here, not
-    // taken from the coordinator.
-    let caller = match admit_key_operation(node, from, request, key, "sign", Permission::Sign) {
-        Ok(c) => c,
-        Err(refusal) => return refusal,
-    };
-    let messages = match super::messages_of(&request.body) {
-        Ok((m, _)) => m,
-        Err(e) => return error(PeerErrorCode::Invalid, e),
-    };
+    let caller = admit_key_operation(node, from, request, key, "sign", Permission::Sign)?;
+    let messages = super::messages_of(&request.body)
+        .map(|(m, _)| m)
+        .map_err(|e| error(PeerErrorCode::Invalid, e))?;
     let audit = AuditedOperation {
         caller: &caller,
         request,
@@ -100,11 +139,27 @@ pub fn commit(
     let details = serde_json::json!({
         "session": session,
         "coordinator": from,
+        "preprocessed": preprocessed,
         "messages_sha256": messages.iter().map(|m| hex_sha256(m)).collect::<Vec<_>>(),
     });
-    if let Err(e) = audit.record(node, "ok", vec![], details) {
-        return error(PeerErrorCode::Invalid, format!("audit trail: {e}"));
-    }
+    audit
+        .record(node, "ok", vec![], details)
+        .map_err(|e| error(PeerErrorCode::Invalid, format!("audit trail: {e}")))?;
+    Ok((active, messages))
+}
+
+pub fn commit(
+    node: &Arc<Node>,
+    from: u16,
+    session: &str,
+    key: &str,
+    key_session: &str,
+    request: &ClientRequest,
+) -> PeerResponse {
+    let (active, messages) = match admit(node, from, session, key, key_session, request, false) {
+        Ok(x) => x,
+        Err(refusal) => return refusal,
+    };
     let mut rng = rand::rngs::OsRng;
     let mut nonces = Vec::with_capacity(messages.len());
     let mut commitments = Vec::with_capacity(messages.len());
@@ -169,10 +224,23 @@ pub fn share(node: &Arc<Node>, from: u16, session: &str, packages: &[Vec<u8>]) -
             "one signing package per committed message is required",
         );
     }
+    sign_packages(node, from, &active, &s.messages, s.nonces, packages)
+}
+
+/// Signs each package with its nonces, refusing a package whose message is not the one the
+/// client's request names at that place, or whose signers are not the key's participants.
+fn sign_packages(
+    node: &Node,
+    from: u16,
+    active: &ActiveKey,
+    messages: &[Vec<u8>],
+    nonces: Vec<Nonces>,
+    packages: &[Vec<u8>],
+) -> PeerResponse {
     let curve = curve_of(active.record.algorithm);
     let corrupt = node.faults().corrupt_signature_shares;
     let mut shares = Vec::with_capacity(packages.len());
-    for ((package, nonces), message) in packages.iter().zip(s.nonces).zip(&s.messages) {
+    for ((package, nonces), message) in packages.iter().zip(nonces).zip(messages) {
         let approve = |summary: &PackageSummary| {
             // The coordinator may not substitute another message for the one committed to.
             if &summary.message != message {
@@ -215,4 +283,107 @@ impl From<ProtocolError> for Refusal {
     fn from(e: ProtocolError) -> Self {
         Refusal(error(PeerErrorCode::Invalid, format!("cannot sign: {e}")))
     }
+}
+
+/// Commits to `count` nonces of `key`'s generation `key_session` for coordinator `from`,
+/// before any message is known (RFC 9591 §5.1).
+pub fn presign(
+    node: &Arc<Node>,
+    from: u16,
+    key: &str,
+    key_session: &str,
+    count: u32,
+) -> PeerResponse {
+    if node.is_sealed() {
+        let message = format!("node {} is sealed", node.id());
+        return error(PeerErrorCode::Sealed, message);
+    }
+    let active = match node.key_at(key, key_session) {
+        Ok(k) if k.record.algorithm.purpose() == Purpose::Sign => k,
+        Ok(_) => return error(PeerErrorCode::Invalid, format!("key {key} cannot sign")),
+        Err(e) => return error(PeerErrorCode::Conflict, e),
+    };
+    if !(1..=MAX_PRESIGN_BATCH).contains(&count) {
+        let message = format!("ask for 1 to {MAX_PRESIGN_BATCH} commitments, not {count}");
+        return error(PeerErrorCode::Invalid, message);
+    }
+    let table = presigned(node);
+    let mut held = table.0.lock();
+    let mine = |p: &Prepared| p.coordinator == from && p.key.record.session == key_session;
+    let already = held.values().filter(|p| mine(p)).count();
+    if already + count as usize > MAX_PRESIGNED {
+        let message = format!(
+            "node {} holds {already} commitments for node {from}",
+            node.id()
+        );
+        return error(PeerErrorCode::Conflict, message);
+    }
+    let mut rng = rand::rngs::OsRng;
+    let (mut ids, mut commitments) = (Vec::new(), Vec::new());
+    for _ in 0..count {
+        let (nonces, commitment) = match sign::commit(&active.share, &mut rng) {
+            Ok(x) => x,
+            Err(e) => return error(PeerErrorCode::Invalid, e.to_string()),
+        };
+        let id = crate::random_id();
+        held.insert(
+            id.clone(),
+            Prepared {
+                coordinator: from,
+                key: active.clone(),
+                nonces,
+                created: Instant::now(),
+            },
+        );
+        ids.push(id);
+        commitments.push(commitment);
+    }
+    PeerResponse::Presigned { ids, commitments }
+}
+
+/// Signs in one round with commitments made ahead of time: each is taken (and so can never
+/// sign again) before anything else is checked, then the request is admitted as in two-round
+/// signing and every package checked against the client's signed messages.
+#[allow(clippy::too_many_arguments)]
+pub fn sign_presigned(
+    node: &Arc<Node>,
+    from: u16,
+    session: &str,
+    key: &str,
+    key_session: &str,
+    request: &ClientRequest,
+    ids: &[String],
+    packages: &[Vec<u8>],
+) -> PeerResponse {
+    let taken: Vec<(&String, Option<Prepared>)> = {
+        let table = presigned(node);
+        let mut held = table.0.lock();
+        ids.iter().map(|id| (id, held.remove(id))).collect()
+    };
+    let (active, messages) = match admit(node, from, session, key, key_session, request, true) {
+        Ok(x) => x,
+        Err(refusal) => return refusal,
+    };
+    if ids.len() != messages.len() || packages.len() != messages.len() {
+        return error(
+            PeerErrorCode::Invalid,
+            "one commitment and one signing package per message of the request are required",
+        );
+    }
+    let mut nonces = Vec::with_capacity(taken.len());
+    for (id, prepared) in taken {
+        match prepared {
+            Some(p) if p.coordinator == from && p.key.record.session == active.record.session => {
+                nonces.push(p.nonces)
+            }
+            _ => {
+                let message = format!(
+                    "{UNKNOWN_COMMITMENT} {id}: used, expired, lost in a restart, or not made \
+                     for node {from} and this generation of key {key}"
+                );
+                return error(PeerErrorCode::UnknownSession, message);
+            }
+        }
+    }
+    sign_packages(node, from, &active, &messages, nonces, packages)
 }
