@@ -129,6 +129,14 @@ pub struct AuthSettings {
     pub client_requests_per_second: u32,
     /// Requests a client may make at once before the rate applies.
     pub client_burst: u32,
+    /// Unauthenticated or badly signed requests per second tolerated from one source address
+    /// before it gets 429 ahead of any check (0: unlimited).
+    pub rejected_per_second: u32,
+    /// Such requests one source may send at once before the rate applies.
+    pub rejected_burst: u32,
+    /// At most one audit entry per source summarises its rejected requests in this many
+    /// seconds; metrics count each one.
+    pub rejected_summary_secs: u64,
 }
 
 impl Default for AuthSettings {
@@ -137,6 +145,9 @@ impl Default for AuthSettings {
             approval_ttl_ms: 15 * 60 * 1000,
             client_requests_per_second: 500,
             client_burst: 1000,
+            rejected_per_second: 2,
+            rejected_burst: 50,
+            rejected_summary_secs: 60,
         }
     }
 }

@@ -189,6 +189,8 @@ pub struct Node {
     pub policies: RwLock<BTreeMap<String, api::KeyPolicy>>,
     pub nonces: NonceCache,
     pub rate: RateLimiter,
+    /// Unauthenticated and badly signed requests, per source address.
+    pub rejections: crate::state::rejections::Rejections,
     pub admin: crate::state::admin_log::AdminState,
     pub audit: Audit,
     /// Wall-clock start, milliseconds: requests signed earlier are refused (see auth).
@@ -311,6 +313,11 @@ impl Node {
             rate: RateLimiter::new(
                 f64::from(config.auth.client_requests_per_second),
                 config.auth.client_burst,
+            ),
+            rejections: crate::state::rejections::Rejections::new(
+                config.auth.rejected_per_second,
+                config.auth.rejected_burst,
+                std::time::Duration::from_secs(config.auth.rejected_summary_secs),
             ),
             admin,
             audit,

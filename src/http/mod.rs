@@ -9,6 +9,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod ops;
 pub mod peer;
+pub mod reject;
 pub mod status;
 
 use std::sync::Arc;
@@ -105,7 +106,13 @@ pub fn bind(node: Arc<Node>) -> std::io::Result<Servers> {
                     // rejected bodies included.
                     let operation = crate::metrics::operation_of(req.method(), req.path());
                     let started = std::time::Instant::now();
-                    let answer = srv.call(req);
+                    // A source over its rejection rate is refused before anything is checked.
+                    let answer = match reject::guard(&node, req.request()) {
+                        Ok(()) => futures::future::Either::Left(srv.call(req)),
+                        Err(e) => futures::future::Either::Right(futures::future::ready(Err(
+                            actix_web::Error::from(e),
+                        ))),
+                    };
                     let node = node.clone();
                     async move {
                         let answer = answer.await;

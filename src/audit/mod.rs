@@ -3,6 +3,8 @@
 //! previous entry's hash, so editing or removing one breaks every link after it. Entries name
 //! clients, keys and hashes of what was processed, never a secret or a plaintext.
 
+pub mod cap;
+
 use api::AuditEntry;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
@@ -61,11 +63,11 @@ impl Audit {
             seq: head.0 + 1,
             time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
             prev_hash: head.1.clone(),
-            client: record.client,
+            client: record.client.map(cap::text),
             action: record.action.to_string(),
-            key: record.key,
+            key: record.key.map(cap::text),
             role: record.role.to_string(),
-            details: record.details,
+            details: cap::json(record.details),
             outcome: record.outcome.to_string(),
             culprits: record.culprits,
             hash: String::new(),
