@@ -270,7 +270,13 @@ impl Node {
         let previous_keys = load_previous_keys(&store)?;
         let clients = crate::store::clients::load(&store, &config.bootstrap_clients)?;
         let policies = load_policies(&store)?;
-        let audit = Audit::open(store.audit().clone())?;
+        // The trail signs its entries with the node's identity key (DESIGN.md §11); it holds
+        // its own copy, loaded from the same file.
+        let audit = Audit::open(
+            store.audit().clone(),
+            store.audit_heads().clone(),
+            Identity::load(&config.identity_file)?,
+        )?;
         let admin = crate::state::admin_log::AdminState::new(store.admin_head()?);
         let verifier = EnvelopeVerifier::new(
             config.id,

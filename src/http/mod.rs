@@ -58,6 +58,7 @@ pub fn client_routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/clients", web::post().to(admin::put_client))
         .route("/v1/clients/{name}", web::delete().to(admin::remove_client))
         .route("/v1/audit", web::get().to(admin::audit))
+        .route("/v1/audit/heads", web::get().to(admin::audit_heads))
         .route("/v1/sys/seal", web::post().to(admin::seal))
         .route("/v1/sys/unseal", web::post().to(admin::unseal))
         .default_service(web::to(|| async {
@@ -193,12 +194,16 @@ pub async fn serve_bound(node: Arc<Node>, servers: Servers) -> std::io::Result<(
             }
         })
     };
+    // Peers record each other's signed audit heads, at start and periodically, so a trail
+    // truncated or rewritten on disk is noticed by the others (DESIGN.md §11).
+    let witness = crate::witness::spawn(&node);
     let result = futures::future::try_join(servers.client, servers.peer)
         .await
         .map(|_| ());
     expiry.abort();
     reconciler.abort();
     probe.abort();
+    witness.abort();
     admin_sync.abort();
     if let Err(e) = node.store.flush() {
         tracing::error!(error = %e, "flushing the store at shutdown failed");

@@ -85,6 +85,10 @@ pub struct RepairSpec {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum PeerRequest {
     Ping,
+    /// The sender's signed audit head; answer with the receiver's own (DESIGN.md §11).
+    AuditHead {
+        head: api::AuditHead,
+    },
     /// Join a ceremony; answer with round-1 packages, one envelope per other participant.
     DkgStart {
         spec: CeremonySpec,
@@ -201,6 +205,7 @@ impl PeerRequest {
     pub fn kind(&self) -> &'static str {
         match self {
             PeerRequest::Ping => "ping",
+            PeerRequest::AuditHead { .. } => "audit.head",
             PeerRequest::DkgStart { .. } => "dkg.start",
             PeerRequest::DkgRound1 { .. } => "dkg.round1",
             PeerRequest::DkgEcho { .. } => "dkg.echo",
@@ -284,6 +289,10 @@ pub enum PeerErrorCode {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum PeerResponse {
     Pong,
+    /// The answering node's signed audit head.
+    AuditHead {
+        head: api::AuditHead,
+    },
     Ack,
     /// Inner envelopes for the coordinator to route to their recipients.
     Outgoing {
