@@ -201,6 +201,15 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "auth.client_requests_per_second",
     ),
     ("KEYQUORUM_AUTH_CLIENT_BURST", "auth.client_burst"),
+    (
+        "KEYQUORUM_AUTH_REJECTED_PER_SECOND",
+        "auth.rejected_per_second",
+    ),
+    ("KEYQUORUM_AUTH_REJECTED_BURST", "auth.rejected_burst"),
+    (
+        "KEYQUORUM_AUTH_REJECTED_SUMMARY_SECS",
+        "auth.rejected_summary_secs",
+    ),
     ("KEYQUORUM_ADMIN_QUORUM", "admin.quorum"),
 ];
 
@@ -312,10 +321,18 @@ impl NodeConfig {
                 &mut a.client_requests_per_second,
             ),
             ("KEYQUORUM_AUTH_CLIENT_BURST", &mut a.client_burst),
+            (
+                "KEYQUORUM_AUTH_REJECTED_PER_SECOND",
+                &mut a.rejected_per_second,
+            ),
+            ("KEYQUORUM_AUTH_REJECTED_BURST", &mut a.rejected_burst),
         ] {
             if let Some(v) = get(name) {
                 *field = parse(name, &v)?;
             }
+        }
+        if let Some(v) = get("KEYQUORUM_AUTH_REJECTED_SUMMARY_SECS") {
+            a.rejected_summary_secs = parse("KEYQUORUM_AUTH_REJECTED_SUMMARY_SECS", &v)?;
         }
         if let Some(v) = get("KEYQUORUM_ADMIN_QUORUM") {
             self.admin.quorum = Some(parse("KEYQUORUM_ADMIN_QUORUM", &v)?);

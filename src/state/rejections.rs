@@ -102,7 +102,7 @@ impl Rejections {
         *source.pending.entry(reason).or_default() += 1;
         let due = source
             .last_summary
-            .is_none_or(|at| now.duration_since(at) >= self.interval);
+            .map_or(true, |at| now.duration_since(at) >= self.interval);
         due.then(|| {
             source.last_summary = Some(now);
             Summary {
