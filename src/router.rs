@@ -77,6 +77,7 @@ pub fn handle(node: &Arc<Node>, from: u16, session: &str, request: PeerRequest) 
     match request {
         PeerRequest::Ping => PeerResponse::Pong,
         PeerRequest::AuditHead { head } => crate::witness::answer(node, from, &head),
+        PeerRequest::AuditHeadAt { seq } => crate::witness::head_at(node, seq),
         PeerRequest::DkgStart { spec, request } => {
             crate::ceremony::participant::start(node, from, session, spec, &request)
         }

@@ -150,3 +150,63 @@ fn a_truncated_trail_is_noticed_by_its_peers_and_an_edited_entry_by_its_signatur
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("BROKEN: entry 2: signature"), "{out}");
 }
+
+#[test]
+fn a_trail_rewritten_past_the_recorded_head_is_a_fork() {
+    let mut h = Harness::start(3);
+    h.create(1, "sig", Algorithm::FrostEd25519, 2, None)
+        .unwrap();
+    h.rt.block_on(h.client(2).sign("sig", b"m")).unwrap();
+    let own = h.rt.block_on(h.client(2).audit_heads()).unwrap().own;
+    eventually("node 1 records node 2's head", || {
+        let heads = h.rt.block_on(h.client(1).audit_heads()).unwrap();
+        heads
+            .peers
+            .iter()
+            .find(|r| r.head.node == 2 && r.head.seq >= own.seq)
+            .map(|_| ())
+    });
+    // With node 2 stopped, someone holding its disk and identity drops its last two entries
+    // and writes three others: the new trail is longer, signed, and consistent in itself.
+    let config2 = h.cluster.files.configs[&2].clone();
+    h.cluster.stop(2);
+    {
+        let config = keyquorum::config::NodeConfig::load(&config2).unwrap();
+        let db = sled::open(&config.data_dir).unwrap();
+        let tree = db.open_tree("audit").unwrap();
+        for seq in [own.seq, own.seq - 1] {
+            assert!(tree.remove(seq.to_be_bytes()).unwrap().is_some());
+        }
+        let identity = keyquorum::identity::Identity::load(&config.identity_file).unwrap();
+        let audit =
+            keyquorum::audit::Audit::open(tree, db.open_tree("audit_heads").unwrap(), identity)
+                .unwrap();
+        for _ in 0..3 {
+            audit
+                .append(keyquorum::audit::Record {
+                    action: "seal",
+                    role: "coordinator",
+                    outcome: "ok",
+                    ..Default::default()
+                })
+                .unwrap();
+        }
+        assert_eq!(audit.head().seq, own.seq + 1);
+        db.flush().unwrap();
+    }
+    let (code, out) = verify(&config2, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    h.cluster.start(2).unwrap();
+    let conflict = eventually("node 1 reports node 2's fork", || {
+        let heads = h.rt.block_on(h.client(1).audit_heads()).unwrap();
+        heads
+            .peers
+            .into_iter()
+            .find(|r| r.head.node == 2)
+            .and_then(|r| r.conflict)
+    });
+    assert_eq!(conflict.kind, "fork");
+    assert_eq!(conflict.recorded, own);
+    assert_eq!(conflict.seen.seq, own.seq);
+    assert_ne!(conflict.seen.hash, own.hash);
+}

@@ -41,8 +41,11 @@ pub fn verify(
 /// What a newly seen head says about the one recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seen {
-    /// The same head, or a later one (now recorded).
+    /// The same head.
     Consistent,
+    /// A later head, now recorded; `previous` was recorded before. Whether the new trail
+    /// extends it is for the caller to ask the peer (its entry at `previous.seq`).
+    Advanced { previous: AuditHead },
     /// The first conflict with the recorded head, now stored; report it.
     Conflict(AuditConflict),
     /// A conflict, but not the first: already reported.
@@ -94,23 +97,38 @@ impl PeerHeads {
         };
         let Some(kind) = kind else {
             if head.seq > recorded.head.seq {
-                recorded.head = head.clone();
+                let previous = std::mem::replace(&mut recorded.head, head.clone());
                 self.put(&recorded)?;
+                return Ok(Seen::Advanced { previous });
             }
             return Ok(Seen::Consistent);
         };
-        if recorded.conflict.is_some() {
+        let previous = recorded.head.clone();
+        self.conflict(kind, &previous, head)
+    }
+
+    /// Stores the first conflict of a peer: `recorded` and `seen`, both signed by it, cannot
+    /// belong to one append-only trail. The recorded head stays as it is.
+    pub fn conflict(
+        &self,
+        kind: &'static str,
+        recorded: &AuditHead,
+        seen: &AuditHead,
+    ) -> anyhow::Result<Seen> {
+        let Some(mut stored) = self.get(recorded.node)? else {
+            return Ok(Seen::Known);
+        };
+        if stored.conflict.is_some() {
             return Ok(Seen::Known);
         }
         let conflict = AuditConflict {
             kind: kind.to_string(),
-            recorded: recorded.head.clone(),
-            seen: head.clone(),
+            recorded: recorded.clone(),
+            seen: seen.clone(),
             time: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         };
-        // The recorded head stays: it is the evidence of what the peer had signed.
-        recorded.conflict = Some(conflict.clone());
-        self.put(&recorded)?;
+        stored.conflict = Some(conflict.clone());
+        self.put(&stored)?;
         Ok(Seen::Conflict(conflict))
     }
 
@@ -146,5 +164,59 @@ pub fn check_against(
             "entry {}: its hash differs from the signed head a peer recorded (rewritten)",
             recorded.seq
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(identity: &Identity) -> crate::config::Member {
+        crate::config::Member {
+            id: identity.id,
+            name: format!("node-{}", identity.id),
+            peer_url: String::new(),
+            client_url: String::new(),
+            sign_public_key: identity.sign_public_hex(),
+            seal_public_key: identity.seal_public_hex(),
+        }
+    }
+
+    fn head(identity: &Identity, seq: u64, hash: &str) -> AuditHead {
+        AuditHead {
+            node: identity.id,
+            seq,
+            hash: hash.into(),
+            signature: sign(identity, seq, hash),
+        }
+    }
+
+    #[test]
+    fn a_rollback_or_fork_is_reported_once_and_a_forged_head_refused() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let heads = PeerHeads::new(db.open_tree("h").unwrap());
+        let two = Identity::generate(2);
+        let signers = Signers::new(&[member(&two)]).unwrap();
+        let seen = |h: &AuditHead| heads.observe(&signers, h).unwrap();
+        assert_eq!(seen(&head(&two, 3, "c")), Seen::Consistent);
+        assert_eq!(
+            seen(&head(&two, 5, "e")),
+            Seen::Advanced {
+                previous: head(&two, 3, "c")
+            }
+        );
+        assert_eq!(seen(&head(&two, 5, "e")), Seen::Consistent);
+        let Seen::Conflict(c) = seen(&head(&two, 4, "d")) else {
+            panic!("a rollback was not reported");
+        };
+        assert_eq!(
+            (c.kind.as_str(), c.recorded.seq, c.seen.seq),
+            ("rollback", 5, 4)
+        );
+        assert_eq!(seen(&head(&two, 5, "x")), Seen::Known);
+        let mut forged = head(&two, 9, "i");
+        forged.hash = "j".into();
+        assert!(heads.observe(&signers, &forged).is_err());
+        assert_eq!(heads.get(2).unwrap().unwrap().head.seq, 5);
     }
 }

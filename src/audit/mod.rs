@@ -108,6 +108,20 @@ impl Audit {
         }
     }
 
+    /// This node's signed head at entry `seq`, if the trail holds it.
+    pub fn head_at(&self, seq: u64) -> anyhow::Result<Option<AuditHead>> {
+        let Some(json) = self.tree.get(seq.to_be_bytes())? else {
+            return Ok(None);
+        };
+        let entry: AuditEntry = serde_json::from_slice(&json)?;
+        Ok(Some(AuditHead {
+            node: self.identity.id,
+            seq,
+            signature: heads::sign(&self.identity, seq, &entry.hash),
+            hash: entry.hash,
+        }))
+    }
+
     /// Up to `limit` entries after sequence `after`.
     pub fn page(&self, after: u64, limit: usize) -> anyhow::Result<Vec<AuditEntry>> {
         // Nothing comes after the last possible sequence number.

@@ -89,6 +89,10 @@ pub enum PeerRequest {
     AuditHead {
         head: api::AuditHead,
     },
+    /// The receiver's signed head at entry `seq` of its trail (DESIGN.md §11).
+    AuditHeadAt {
+        seq: u64,
+    },
     /// Join a ceremony; answer with round-1 packages, one envelope per other participant.
     DkgStart {
         spec: CeremonySpec,
@@ -206,6 +210,7 @@ impl PeerRequest {
         match self {
             PeerRequest::Ping => "ping",
             PeerRequest::AuditHead { .. } => "audit.head",
+            PeerRequest::AuditHeadAt { .. } => "audit.head_at",
             PeerRequest::DkgStart { .. } => "dkg.start",
             PeerRequest::DkgRound1 { .. } => "dkg.round1",
             PeerRequest::DkgEcho { .. } => "dkg.echo",
@@ -292,6 +297,11 @@ pub enum PeerResponse {
     /// The answering node's signed audit head.
     AuditHead {
         head: api::AuditHead,
+    },
+    /// The answering node's signed head at the entry asked for; `None` when its trail does
+    /// not hold that entry.
+    AuditHeadAt {
+        head: Option<api::AuditHead>,
     },
     Ack,
     /// Inner envelopes for the coordinator to route to their recipients.
