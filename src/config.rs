@@ -131,6 +131,14 @@ pub struct AuthSettings {
     pub client_requests_per_second: u32,
     /// Requests a client may make at once before the rate applies.
     pub client_burst: u32,
+    /// Unauthenticated or badly signed requests per second tolerated from one source address
+    /// before it gets 429 ahead of any check (0: unlimited).
+    pub rejected_per_second: u32,
+    /// Such requests one source may send at once before the rate applies.
+    pub rejected_burst: u32,
+    /// At most one audit entry per source summarises its rejected requests in this many
+    /// seconds; metrics count each one.
+    pub rejected_summary_secs: u64,
 }
 
 impl Default for AuthSettings {
@@ -139,6 +147,9 @@ impl Default for AuthSettings {
             approval_ttl_ms: 15 * 60 * 1000,
             client_requests_per_second: 500,
             client_burst: 1000,
+            rejected_per_second: 2,
+            rejected_burst: 50,
+            rejected_summary_secs: 60,
         }
     }
 }
@@ -213,6 +224,15 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "auth.client_requests_per_second",
     ),
     ("KEYQUORUM_AUTH_CLIENT_BURST", "auth.client_burst"),
+    (
+        "KEYQUORUM_AUTH_REJECTED_PER_SECOND",
+        "auth.rejected_per_second",
+    ),
+    ("KEYQUORUM_AUTH_REJECTED_BURST", "auth.rejected_burst"),
+    (
+        "KEYQUORUM_AUTH_REJECTED_SUMMARY_SECS",
+        "auth.rejected_summary_secs",
+    ),
     ("KEYQUORUM_ADMIN_QUORUM", "admin.quorum"),
     ("KEYQUORUM_SIGNING_PRESIGN_POOL", "signing.presign_pool"),
     ("KEYQUORUM_SIGNING_PRESIGN_BATCH", "signing.presign_batch"),
@@ -326,10 +346,18 @@ impl NodeConfig {
                 &mut a.client_requests_per_second,
             ),
             ("KEYQUORUM_AUTH_CLIENT_BURST", &mut a.client_burst),
+            (
+                "KEYQUORUM_AUTH_REJECTED_PER_SECOND",
+                &mut a.rejected_per_second,
+            ),
+            ("KEYQUORUM_AUTH_REJECTED_BURST", &mut a.rejected_burst),
         ] {
             if let Some(v) = get(name) {
                 *field = parse(name, &v)?;
             }
+        }
+        if let Some(v) = get("KEYQUORUM_AUTH_REJECTED_SUMMARY_SECS") {
+            a.rejected_summary_secs = parse("KEYQUORUM_AUTH_REJECTED_SUMMARY_SECS", &v)?;
         }
         if let Some(v) = get("KEYQUORUM_ADMIN_QUORUM") {
             self.admin.quorum = Some(parse("KEYQUORUM_ADMIN_QUORUM", &v)?);

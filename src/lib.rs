@@ -35,6 +35,7 @@ pub mod store;
 pub mod tls;
 pub mod transport;
 pub mod validate;
+pub mod witness;
 
 /// A fresh 128-bit random identifier, hex: session ids.
 pub fn random_id() -> String {

@@ -40,8 +40,21 @@ struct PeerLabels {
     name: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TrailLabels {
+    node: String,
+    kind: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
+    rejected: Family<ReasonLabels, Counter>,
+    trail_conflicts: Family<TrailLabels, Counter>,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RequestLabels, Histogram>,
     culprits: Family<CulpritLabels, Counter>,
@@ -145,8 +158,22 @@ impl Metrics {
                 })
                 .set(0);
         }
+        let rejected = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "rejected_requests",
+            "Client requests refused before they were authenticated (no or bad credentials, bad signature, stale or replayed, or the source over its rejection rate), by reason",
+            rejected.clone(),
+        );
+        let trail_conflicts = Family::<TrailLabels, Counter>::default();
+        registry.register(
+            "audit_trail_conflicts",
+            "Signed audit heads of a peer that contradict one recorded before (kind rollback: an older head; fork: another hash at the same seq; bad_signature), by the peer's id",
+            trail_conflicts.clone(),
+        );
         Metrics {
             registry,
+            rejected,
+            trail_conflicts,
             requests,
             latency,
             culprits,
@@ -209,6 +236,21 @@ impl Metrics {
                 })
                 .inc();
         }
+    }
+
+    /// Counts a request refused before authentication; `reason` is an error code.
+    pub fn observe_rejected(&self, reason: &'static str) {
+        self.rejected.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    /// Counts a contradiction in the signed audit heads of member `node`.
+    pub fn observe_trail_conflict(&self, node: u16, kind: &'static str) {
+        self.trail_conflicts
+            .get_or_create(&TrailLabels {
+                node: node.to_string(),
+                kind,
+            })
+            .inc();
     }
 
     pub fn set_sealed(&self, sealed: bool) {

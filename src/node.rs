@@ -192,6 +192,8 @@ pub struct Node {
     pub policies: RwLock<BTreeMap<String, api::KeyPolicy>>,
     pub nonces: NonceCache,
     pub rate: RateLimiter,
+    /// Unauthenticated and badly signed requests, per source address.
+    pub rejections: crate::state::rejections::Rejections,
     pub admin: crate::state::admin_log::AdminState,
     pub audit: Audit,
     /// Wall-clock start, milliseconds: requests signed earlier are refused (see auth).
@@ -271,7 +273,13 @@ impl Node {
         let previous_keys = load_previous_keys(&store)?;
         let clients = crate::store::clients::load(&store, &config.bootstrap_clients)?;
         let policies = load_policies(&store)?;
-        let audit = Audit::open(store.audit().clone())?;
+        // The trail signs its entries with the node's identity key (DESIGN.md §11); it holds
+        // its own copy, loaded from the same file.
+        let audit = Audit::open(
+            store.audit().clone(),
+            store.audit_heads().clone(),
+            Identity::load(&config.identity_file)?,
+        )?;
         let admin = crate::state::admin_log::AdminState::new(store.admin_head()?);
         let verifier = EnvelopeVerifier::new(
             config.id,
@@ -314,6 +322,11 @@ impl Node {
             rate: RateLimiter::new(
                 f64::from(config.auth.client_requests_per_second),
                 config.auth.client_burst,
+            ),
+            rejections: crate::state::rejections::Rejections::new(
+                config.auth.rejected_per_second,
+                config.auth.rejected_burst,
+                std::time::Duration::from_secs(config.auth.rejected_summary_secs),
             ),
             admin,
             audit,

@@ -76,6 +76,8 @@ pub async fn dispatch(node: &Arc<Node>, envelope: Envelope) -> Result<Envelope, 
 pub fn handle(node: &Arc<Node>, from: u16, session: &str, request: PeerRequest) -> PeerResponse {
     match request {
         PeerRequest::Ping => PeerResponse::Pong,
+        PeerRequest::AuditHead { head } => crate::witness::answer(node, from, &head),
+        PeerRequest::AuditHeadAt { seq } => crate::witness::head_at(node, seq),
         PeerRequest::DkgStart { spec, request } => {
             crate::ceremony::participant::start(node, from, session, spec, &request)
         }

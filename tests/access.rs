@@ -624,3 +624,127 @@ fn a_client_over_its_rate_is_told_when_to_retry() {
     assert_eq!(statuses, vec![200, 200, 429]);
     assert_eq!(retry_after.as_deref(), Some("1"));
 }
+
+/// Every string in an audit entry, with where it sits.
+fn strings_of(entry: &api::AuditEntry) -> Vec<String> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::String(s) => out.push(s.clone()),
+            serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            serde_json::Value::Object(map) => map.iter().for_each(|(k, v)| {
+                out.push(k.clone());
+                walk(v, out)
+            }),
+            _ => {}
+        }
+    }
+    let mut out = vec![];
+    out.extend(entry.client.clone());
+    out.extend(entry.key.clone());
+    walk(&entry.details, &mut out);
+    out
+}
+
+#[test]
+fn a_flood_of_bad_requests_is_counted_not_stored_and_its_source_throttled() {
+    let h = Harness::start(2);
+    let trail_len = || {
+        h.rt.block_on(h.client(1).audit(None, 10_000))
+            .unwrap()
+            .entries
+            .len()
+    };
+    let before = trail_len();
+    // The flood comes from 127.0.0.2; the operator's client (127.0.0.1) is another source.
+    let flooder = reqwest::blocking::Client::builder()
+        .local_address(Some("127.0.0.2".parse().unwrap()))
+        .build()
+        .unwrap();
+    let intruder = ClientKey::generate("x".repeat(1024));
+    let long_key = "k".repeat(300);
+    let url = h.cluster.client_url(1);
+    let (mut unauthorized, mut limited) = (0, 0);
+    for i in 0..300 {
+        let (method, path) = if i % 2 == 0 {
+            ("GET", "/v1/keys".to_string())
+        } else {
+            ("POST", format!("/v1/keys/{long_key}/sign"))
+        };
+        let body = if method == "POST" {
+            sign_body(b"m")
+        } else {
+            vec![]
+        };
+        let signature = intruder.sign_request(Some(1), method, &path, &body);
+        let request = if method == "POST" {
+            flooder.post(format!("{url}{path}")).body(body)
+        } else {
+            flooder.get(format!("{url}{path}"))
+        };
+        let resp = request
+            .header("content-type", "application/json")
+            .header("authorization", signature.to_header())
+            .send()
+            .unwrap();
+        match resp.status().as_u16() {
+            401 => unauthorized += 1,
+            429 => {
+                limited += 1;
+                assert!(resp.headers().get("retry-after").is_some());
+                assert_eq!(resp.json::<api::ErrorBody>().unwrap().error, "rate_limited");
+            }
+            other => panic!("request {i}: unexpected status {other}"),
+        }
+    }
+    assert!(
+        unauthorized > 0 && limited > 0,
+        "{unauthorized} 401, {limited} 429"
+    );
+    assert!(unauthorized < 300, "the source was never throttled");
+
+    // The trail grew by a summary, not by an entry per request, and stores nothing long.
+    let page = h.rt.block_on(h.client(1).audit(None, 10_000)).unwrap();
+    assert!(
+        page.entries.len() <= before + 3,
+        "{} entries before, {} after",
+        before,
+        page.entries.len()
+    );
+    let summary = page
+        .entries
+        .iter()
+        .find(|e| e.action == "auth.rejected")
+        .expect("a summary entry");
+    assert_eq!(summary.details["source"], "127.0.0.2");
+    for e in &page.entries {
+        for s in strings_of(e) {
+            assert!(
+                s.chars().count() <= 128,
+                "entry {}: {} chars stored",
+                e.seq,
+                s.len()
+            );
+        }
+    }
+    let claimed = summary.details["last_claimed_client"].as_str().unwrap();
+    assert!(claimed.ends_with("[truncated]"), "{claimed}");
+
+    // Even a valid request from the flooding address waits; other sources are served.
+    let admin = h.cluster.admin_key();
+    let signature = admin.sign_request(Some(1), "GET", "/v1/clients", b"");
+    let resp = flooder
+        .get(format!("{url}/v1/clients"))
+        .header("authorization", signature.to_header())
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    h.rt.block_on(h.client(1).list_clients()).unwrap();
+    let metrics = reqwest::blocking::get(format!("{url}/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("keyquorum_rejected_requests_total{reason=\"unknown_client\"}"),
+        "{metrics}"
+    );
+}

@@ -385,3 +385,64 @@ fn encrypt_endpoint_round_trips_and_purposes_are_enforced() {
     ));
     assert_eq!(Harness::expect_api_error(empty).0, 400);
 }
+
+/// The canonical encoding of an item, written here from its description in
+/// `src/decryption/digest.rs` rather than by calling it.
+fn item_digest(item: &CiphertextItem) -> String {
+    use sha2::{Digest, Sha256};
+    let mut buf = b"keyquorum/decrypt-item/v1\0".to_vec();
+    for field in [
+        &item.enc,
+        &item.info,
+        &item.aad,
+        &item.aead,
+        &Some(item.ciphertext.clone()),
+    ] {
+        match field {
+            None => buf.push(0),
+            Some(text) => {
+                buf.push(1);
+                buf.extend_from_slice(&(text.len() as u32).to_be_bytes());
+                buf.extend_from_slice(text.as_bytes());
+            }
+        }
+    }
+    hex::encode(Sha256::digest(buf))
+}
+
+#[test]
+fn a_decryption_entry_names_each_whole_item_it_touched() {
+    let h = Harness::start(3);
+    let key = h
+        .create(1, "faces", Algorithm::HpkeX25519, 2, None)
+        .unwrap();
+    let pk = hex::decode(&key.public_key).unwrap();
+    let first = hpke_crate_seal(&pk, "aes-128-gcm", b"cam-1/0", b"face", b"record one");
+    // The same ciphertext under another context: only the whole item tells them apart.
+    let mut second = first.clone();
+    second.info = Some(b64(b"cam-1/1"));
+    let items = vec![first.clone(), second.clone()];
+    decrypt(&h, 1, "faces", items.clone());
+    let expected: Vec<String> = items.iter().map(item_digest).collect();
+    assert_ne!(expected[0], expected[1]);
+    for node in [1u16, 2, 3] {
+        let page = h.rt.block_on(h.client(node).audit(None, 1000)).unwrap();
+        let entries: Vec<_> = page
+            .entries
+            .iter()
+            .filter(|e| e.action == "decrypt" && e.outcome == "ok")
+            .collect();
+        assert!(
+            !entries.is_empty() || node != 1,
+            "node {node}: no decrypt entry"
+        );
+        for e in entries {
+            assert_eq!(
+                e.details["items_sha256"],
+                serde_json::json!(expected),
+                "node {node}, entry {}",
+                e.seq
+            );
+        }
+    }
+}

@@ -28,6 +28,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "signing",
             "decryption",
             "records",
+            "witness",
         ],
     ),
     (

@@ -401,6 +401,11 @@ impl Client {
         self.get(&format!("/v1/audit?limit={limit}{after}")).await
     }
 
+    /// `GET /v1/audit/heads`.
+    pub async fn audit_heads(&self) -> Result<AuditHeads, ClientError> {
+        self.get("/v1/audit/heads").await
+    }
+
     pub async fn seal(&self) -> Result<SealState, ClientError> {
         self.call(
             reqwest::Method::POST,

@@ -75,6 +75,7 @@ ErrorBody and a 4xx/5xx status.",
         put_client,
         remove_client,
         audit,
+        audit_heads,
         seal,
         unseal
     ),
@@ -390,6 +391,17 @@ fn remove_client() {}
     )
 )]
 fn audit() {}
+
+#[utoipa::path(
+    get,
+    path = "/v1/audit/heads",
+    tag = "access",
+    responses(
+        (status = 200, description = "This node's signed audit head and the latest signed head of each peer it recorded, with the first conflict seen (a rollback or fork of that peer's trail)", body = AuditHeads),
+        (status = 403, description = "A signed client without the admin or auditor role", body = ErrorBody)
+    )
+)]
+fn audit_heads() {}
 
 #[utoipa::path(
     post,

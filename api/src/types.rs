@@ -536,8 +536,50 @@ pub struct AuditEntry {
     pub outcome: String,
     #[serde(default)]
     pub culprits: Vec<u16>,
-    /// Hex SHA-256 over this entry without `hash`.
+    /// Hex SHA-256 over this entry without `hash` and `signature`.
     pub hash: String,
+    /// Hex Ed25519 signature of the node's identity key over the statement
+    /// `keyquorum/audit-head/v1(node, seq, hash)`: the node's signed head at this entry.
+    /// Absent only on entries written before trails were signed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub signature: String,
+}
+
+/// A node's signed audit head: the seq and hash of its last entry (0 and zeros for an empty
+/// trail), signed by its identity key like the entry itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditHead {
+    pub node: u16,
+    pub seq: u64,
+    pub hash: String,
+    pub signature: String,
+}
+
+/// Two signed heads of one node that cannot both belong to an append-only trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditConflict {
+    /// `rollback` (a head older than one recorded before) or `fork` (another hash at the
+    /// same seq).
+    pub kind: String,
+    pub recorded: AuditHead,
+    pub seen: AuditHead,
+    /// When it was seen, RFC 3339 UTC.
+    pub time: String,
+}
+
+/// The latest signed head of a peer this node recorded, and the first conflict it saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RecordedHead {
+    pub head: AuditHead,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<AuditConflict>,
+}
+
+/// `GET /v1/audit/heads`: this node's own head and the heads of its peers it recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditHeads {
+    pub own: AuditHead,
+    pub peers: Vec<RecordedHead>,
 }
 
 /// `GET /v1/audit?after=SEQ&limit=N`

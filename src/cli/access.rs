@@ -64,13 +64,20 @@ pub(crate) enum AuditCommand {
         #[command(flatten)]
         client: ClientOpts,
     },
-    /// Check the hash chain of a stopped node's audit trail; names the first broken link
-    /// (exit code 1).
+    /// Check a stopped node's audit trail: the hash chain and every entry's signature with
+    /// the node's identity key from the config; with --peers, also against the signed heads
+    /// of this node its peers recorded (GET /v1/audit/heads on each member's client URL), so a
+    /// truncated or rewritten trail shows. Names the first break (exit code 1).
     ///
-    /// Example: keyquorum audit verify --config cluster/node-2.toml
+    /// Example: keyquorum audit verify --config cluster/node-2.toml --peers --token-file cluster/admin.token
     Verify {
         #[arg(long)]
         config: PathBuf,
+        /// Ask the other members for the heads of this node they recorded.
+        #[arg(long)]
+        peers: bool,
+        #[command(flatten)]
+        client: ClientOpts,
     },
 }
 
@@ -225,7 +232,11 @@ pub(crate) fn audit(cmd: AuditCommand) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        AuditCommand::Verify { config } => {
+        AuditCommand::Verify {
+            config,
+            peers,
+            client,
+        } => {
             let config = crate::config::NodeConfig::load(&config)?;
             // The trail needs no passphrase: it holds hashes, never secrets.
             let db = sled::open(&config.data_dir).with_context(|| {
@@ -235,16 +246,37 @@ pub(crate) fn audit(cmd: AuditCommand) -> Result<ExitCode, Failure> {
                 )
             })?;
             let tree = db.open_tree("audit").map_err(anyhow::Error::from)?;
-            match crate::audit::verify_tree(&tree) {
-                Ok(count) => {
-                    println!("audit trail intact: {count} entries");
-                    Ok(ExitCode::SUCCESS)
-                }
+            let signers = crate::state::statement::Signers::new(&config.members)?;
+            let verified = match crate::audit::verify_tree(&tree, Some((config.id, &signers))) {
+                Ok(v) => v,
                 Err(broken) => {
                     println!("audit trail BROKEN: {broken}");
-                    Ok(ExitCode::from(1))
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            if peers {
+                let breaks = super::audit_peers::check(&config, &client, &tree, &verified)?;
+                if !breaks.is_empty() {
+                    for b in &breaks {
+                        println!("audit trail BROKEN: {b}");
+                    }
+                    return Ok(ExitCode::from(1));
                 }
             }
+            let unsigned = match verified.unsigned {
+                0 => String::new(),
+                n => format!(" ({n} written before entries were signed)"),
+            };
+            println!(
+                "audit trail intact: {} entries, signatures verified{unsigned}{}",
+                verified.entries,
+                if peers {
+                    ", consistent with the heads peers recorded"
+                } else {
+                    ""
+                }
+            );
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

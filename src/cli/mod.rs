@@ -3,6 +3,7 @@
 //! 2 usage or input error, 3 the node refused or failed the request, 4 no node reachable.
 
 mod access;
+mod audit_peers;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;

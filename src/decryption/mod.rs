@@ -2,6 +2,7 @@
 //! decryptions from a quorum for a whole batch in one round trip, and the participant side.
 
 pub mod coordinator;
+pub mod digest;
 pub mod participant;
 pub mod wire;
 

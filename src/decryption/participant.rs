@@ -73,7 +73,7 @@ pub fn partials(
     let details = serde_json::json!({
         "session": session,
         "coordinator": from,
-        "ciphertexts_sha256": parsed.digests,
+        "items_sha256": parsed.digests,
     });
     if let Err(e) = audit.record(node, "ok", vec![], details) {
         return error(format!("audit trail: {e}"));

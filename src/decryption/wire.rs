@@ -80,7 +80,7 @@ pub fn ciphertext_item(ct: &Ciphertext) -> CiphertextItem {
 
 pub struct ParsedRequest {
     pub items: Vec<Result<Ciphertext, String>>,
-    /// Hex SHA-256 of each item's `ciphertext` field as sent, for the audit trail.
+    /// Hex SHA-256 of each whole item as sent, for the audit trail ([`super::digest`]).
     pub digests: Vec<String>,
 }
 
@@ -103,10 +103,7 @@ pub fn parse_request(scheme: Scheme, body: &[u8]) -> Result<ParsedRequest, Strin
             .iter()
             .map(|item| parse_ciphertext(scheme, item))
             .collect(),
-        digests: items
-            .iter()
-            .map(|c| crate::audit::hex_sha256(c.ciphertext.as_bytes()))
-            .collect(),
+        digests: items.iter().map(super::digest::item_sha256).collect(),
     })
 }
 

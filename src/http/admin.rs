@@ -95,12 +95,9 @@ fn default_limit() -> usize {
     100
 }
 
-pub async fn audit(
-    req: HttpRequest,
-    node: web::Data<Node>,
-    query: web::Query<AuditQuery>,
-) -> Result<HttpResponse, ApiError> {
-    if let Some(caller) = super::auth::reader(&req, &node)? {
+/// Admits a reader of the audit trail: a bearer token, or a signed admin or auditor.
+fn audit_reader(req: &HttpRequest, node: &Node) -> Result<(), ApiError> {
+    if let Some(caller) = super::auth::reader(req, node)? {
         if !(caller.has_role(Role::Admin) || caller.has_role(Role::Auditor)) {
             return Err(ApiError::forbidden(format!(
                 "client {} may not read the audit trail (needs admin or auditor)",
@@ -108,6 +105,32 @@ pub async fn audit(
             )));
         }
     }
+    Ok(())
+}
+
+/// `GET /v1/audit/heads`: this node's signed head and the peers' heads it recorded.
+pub async fn audit_heads(
+    req: HttpRequest,
+    node: web::Data<Node>,
+) -> Result<HttpResponse, ApiError> {
+    audit_reader(&req, &node)?;
+    let peers = node
+        .audit
+        .peers
+        .list()
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(HttpResponse::Ok().json(api::AuditHeads {
+        own: node.audit.head(),
+        peers,
+    }))
+}
+
+pub async fn audit(
+    req: HttpRequest,
+    node: web::Data<Node>,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    audit_reader(&req, &node)?;
     let limit = query.limit.clamp(1, 1000);
     let entries = node
         .audit

@@ -56,6 +56,20 @@ fn client_request(req: &HttpRequest, node: &Node, body: &[u8]) -> Result<ClientR
     })
 }
 
+/// Refusals of requests no registered client vouched for, fresh: counted per source rather
+/// than audited one by one ([`super::reject`]).
+fn is_unauthenticated(e: &AuthError) -> bool {
+    matches!(
+        e,
+        AuthError::Malformed(_)
+            | AuthError::UnknownClient(_)
+            | AuthError::BadSignature(_)
+            | AuthError::Stale(_)
+            | AuthError::Replayed(_)
+            | AuthError::Misaddressed(_)
+    )
+}
+
 /// Checks a signed request as its coordinator, applies the client's rate limit, and audits a
 /// refusal as `action` on `key`.
 pub fn signed(
@@ -65,9 +79,16 @@ pub fn signed(
     action: &'static str,
     key: Option<&str>,
 ) -> Result<(Caller, ClientRequest), ApiError> {
-    let request = client_request(req, node, body)?;
+    let request = client_request(req, node, body).inspect_err(|e| {
+        super::reject::record(node, req, e.code(), None);
+    })?;
     let caller = authenticate(node, node.id(), &request).inspect_err(|e| {
-        audit_denial(node, &request, key, action, "coordinator", e);
+        if is_unauthenticated(e) {
+            let claimed = request.authorization.client.as_str();
+            super::reject::record(node, req, e.code(), Some(claimed));
+        } else {
+            audit_denial(node, &request, key, action, "coordinator", e);
+        }
     })?;
     limit(node, caller.name())?;
     Ok((caller, request))
@@ -115,18 +136,22 @@ pub fn reader(req: &HttpRequest, node: &Node) -> Result<Option<Caller>, ApiError
 
 /// [`reader`] for a call with a body (the signature covers it).
 pub fn reader_of(req: &HttpRequest, node: &Node, body: &[u8]) -> Result<Option<Caller>, ApiError> {
-    let header = header_text(req, AUTHORIZATION.as_str()).ok_or_else(|| {
-        ApiError::unauthorized("missing Authorization header (Bearer token or signed request)")
-    })?;
+    let Some(header) = header_text(req, AUTHORIZATION.as_str()) else {
+        super::reject::record(node, req, "missing_credentials", None);
+        return Err(ApiError::unauthorized(
+            "missing Authorization header (Bearer token or signed request)",
+        ));
+    };
     if header.starts_with(SCHEME) {
         let (caller, _) = signed(req, node, body, "read", None)?;
         return Ok(Some(caller));
     }
-    let token = header.strip_prefix("Bearer ").ok_or_else(|| {
-        ApiError::unauthorized(format!(
+    let Some(token) = header.strip_prefix("Bearer ") else {
+        super::reject::record(node, req, "malformed_credentials", None);
+        return Err(ApiError::unauthorized(format!(
             "the Authorization header must be 'Bearer <token>' or '{SCHEME} …'"
-        ))
-    })?;
+        )));
+    };
     let digest = hex::encode(Sha256::digest(token.trim().as_bytes()));
     if node
         .config
@@ -138,6 +163,7 @@ pub fn reader_of(req: &HttpRequest, node: &Node, body: &[u8]) -> Result<Option<C
         limit(node, "bearer token")?;
         Ok(None)
     } else {
+        super::reject::record(node, req, "unknown_token", None);
         Err(ApiError::unauthorized("unknown or revoked token"))
     }
 }

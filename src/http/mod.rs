@@ -9,6 +9,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod ops;
 pub mod peer;
+pub mod reject;
 pub mod status;
 
 use std::sync::Arc;
@@ -57,6 +58,7 @@ pub fn client_routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/clients", web::post().to(admin::put_client))
         .route("/v1/clients/{name}", web::delete().to(admin::remove_client))
         .route("/v1/audit", web::get().to(admin::audit))
+        .route("/v1/audit/heads", web::get().to(admin::audit_heads))
         .route("/v1/sys/seal", web::post().to(admin::seal))
         .route("/v1/sys/unseal", web::post().to(admin::unseal))
         .default_service(web::to(|| async {
@@ -105,7 +107,13 @@ pub fn bind(node: Arc<Node>) -> std::io::Result<Servers> {
                     // rejected bodies included.
                     let operation = crate::metrics::operation_of(req.method(), req.path());
                     let started = std::time::Instant::now();
-                    let answer = srv.call(req);
+                    // A source over its rejection rate is refused before anything is checked.
+                    let answer = match reject::guard(&node, req.request()) {
+                        Ok(()) => futures::future::Either::Left(srv.call(req)),
+                        Err(e) => futures::future::Either::Right(futures::future::ready(Err(
+                            actix_web::Error::from(e),
+                        ))),
+                    };
                     let node = node.clone();
                     async move {
                         let answer = answer.await;
@@ -186,12 +194,16 @@ pub async fn serve_bound(node: Arc<Node>, servers: Servers) -> std::io::Result<(
             }
         })
     };
+    // Peers record each other's signed audit heads, at start and periodically, so a trail
+    // truncated or rewritten on disk is noticed by the others (DESIGN.md §11).
+    let witness = crate::witness::spawn(&node);
     let result = futures::future::try_join(servers.client, servers.peer)
         .await
         .map(|_| ());
     expiry.abort();
     reconciler.abort();
     probe.abort();
+    witness.abort();
     admin_sync.abort();
     if let Err(e) = node.store.flush() {
         tracing::error!(error = %e, "flushing the store at shutdown failed");

@@ -182,25 +182,25 @@ pub async fn decrypt(
     let scheme = decryption_scheme(key.record.algorithm, &name)?;
     let parsed = parse_request(scheme, &body).map_err(ApiError::bad_request)?;
     let digests = parsed.digests;
-    let out =
-        match crate::decryption::coordinator::decrypt(&node, &name, parsed.items, &request).await {
-            Ok(out) => out,
-            Err(e) => {
-                node.metrics.observe_culprits("decrypt", &e.body.culprits);
-                let details =
-                    serde_json::json!({ "ciphertexts_sha256": digests, "error": e.body.message });
-                audit
-                    .record(&node, "failed", culprit_ids(&e), details)
-                    .map_err(audit_failed)?;
-                return Err(e);
-            }
-        };
+    let out = match crate::decryption::coordinator::decrypt(&node, &name, parsed.items, &request)
+        .await
+    {
+        Ok(out) => out,
+        Err(e) => {
+            node.metrics.observe_culprits("decrypt", &e.body.culprits);
+            let details = serde_json::json!({ "items_sha256": digests, "error": e.body.message });
+            audit
+                .record(&node, "failed", culprit_ids(&e), details)
+                .map_err(audit_failed)?;
+            return Err(e);
+        }
+    };
     node.metrics.observe_culprits("decrypt", &out.excluded);
     let stats = out.cost.to_api();
     node.metrics.observe_cost("decrypt", &stats);
     let opened = out.results.iter().filter(|r| r.is_ok()).count();
     let details = serde_json::json!({
-        "ciphertexts_sha256": digests,
+        "items_sha256": digests,
         "opened": opened,
         "contributors": out.contributors,
     });

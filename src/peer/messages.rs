@@ -85,6 +85,14 @@ pub struct RepairSpec {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum PeerRequest {
     Ping,
+    /// The sender's signed audit head; answer with the receiver's own (DESIGN.md §11).
+    AuditHead {
+        head: api::AuditHead,
+    },
+    /// The receiver's signed head at entry `seq` of its trail (DESIGN.md §11).
+    AuditHeadAt {
+        seq: u64,
+    },
     /// Join a ceremony; answer with round-1 packages, one envelope per other participant.
     DkgStart {
         spec: CeremonySpec,
@@ -219,6 +227,8 @@ impl PeerRequest {
     pub fn kind(&self) -> &'static str {
         match self {
             PeerRequest::Ping => "ping",
+            PeerRequest::AuditHead { .. } => "audit.head",
+            PeerRequest::AuditHeadAt { .. } => "audit.head_at",
             PeerRequest::DkgStart { .. } => "dkg.start",
             PeerRequest::DkgRound1 { .. } => "dkg.round1",
             PeerRequest::DkgEcho { .. } => "dkg.echo",
@@ -307,6 +317,15 @@ pub enum PeerErrorCode {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum PeerResponse {
     Pong,
+    /// The answering node's signed audit head.
+    AuditHead {
+        head: api::AuditHead,
+    },
+    /// The answering node's signed head at the entry asked for; `None` when its trail does
+    /// not hold that entry.
+    AuditHeadAt {
+        head: Option<api::AuditHead>,
+    },
     Ack,
     /// Inner envelopes for the coordinator to route to their recipients.
     Outgoing {

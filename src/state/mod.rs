@@ -6,4 +6,5 @@ pub mod admin_log;
 pub mod generation;
 pub mod nonces;
 pub mod ratelimit;
+pub mod rejections;
 pub mod statement;

@@ -107,6 +107,9 @@ pub struct Store {
     admin_aborts: sled::Tree,
     /// Big-endian sequence → JSON [`api::AuditEntry`].
     audit: sled::Tree,
+    /// Member id (big-endian) → JSON [`api::RecordedHead`]: the peers' latest signed audit
+    /// heads.
+    audit_heads: sled::Tree,
     /// Key name → [`PendingGeneration`]: a ceremony's result, sealed, awaiting its certificate.
     pending: sled::Tree,
     /// Key name → the generation a certified one replaced, kept until every member moved on.
@@ -237,6 +240,7 @@ impl Store {
             admin_applied: db.open_tree("admin_applied")?,
             admin_aborts: db.open_tree("admin_aborts")?,
             audit: db.open_tree("audit")?,
+            audit_heads: db.open_tree("audit_heads")?,
             pending: db.open_tree("pending")?,
             previous: db.open_tree("previous")?,
             certificates: db.open_tree("certificates")?,
@@ -329,6 +333,10 @@ impl Store {
 
     pub fn audit(&self) -> &sled::Tree {
         &self.audit
+    }
+
+    pub fn audit_heads(&self) -> &sled::Tree {
+        &self.audit_heads
     }
 
     /// Key records in name order after `after` (from the first without), at most `limit` of

@@ -3,9 +3,15 @@
 //! previous entry's hash, so editing or removing one breaks every link after it. Entries name
 //! clients, keys and hashes of what was processed, never a secret or a plaintext.
 
-use api::AuditEntry;
+pub mod cap;
+pub mod heads;
+
+use api::{AuditEntry, AuditHead};
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
+
+use crate::identity::Identity;
+use crate::state::statement::Signers;
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -23,14 +29,19 @@ pub struct Record {
 
 pub struct Audit {
     tree: sled::Tree,
+    /// Signs every entry's (seq, hash): the node's identity key.
+    identity: Identity,
+    /// The latest signed heads of the peers.
+    pub peers: heads::PeerHeads,
     /// (last sequence, last hash): appends are serialised so the chain never forks.
     head: Mutex<(u64, String)>,
 }
 
-/// The hash of an entry: SHA-256 over its JSON with `hash` empty.
+/// The hash of an entry: SHA-256 over its JSON with `hash` and `signature` empty.
 pub fn entry_hash(entry: &AuditEntry) -> String {
     let mut unhashed = entry.clone();
     unhashed.hash.clear();
+    unhashed.signature.clear();
     let json = serde_json::to_vec(&unhashed).unwrap_or_default();
     hex::encode(Sha256::digest(json))
 }
@@ -40,7 +51,12 @@ pub fn hex_sha256(bytes: &[u8]) -> String {
 }
 
 impl Audit {
-    pub fn open(tree: sled::Tree) -> anyhow::Result<Audit> {
+    /// `tree` holds the trail, `peer_heads` the peers' heads; `identity` signs entries.
+    pub fn open(
+        tree: sled::Tree,
+        peer_heads: sled::Tree,
+        identity: Identity,
+    ) -> anyhow::Result<Audit> {
         let head = match tree.last()? {
             Some((_, json)) => {
                 let last: AuditEntry = serde_json::from_slice(&json)?;
@@ -50,6 +66,8 @@ impl Audit {
         };
         Ok(Audit {
             tree,
+            identity,
+            peers: heads::PeerHeads::new(peer_heads),
             head: Mutex::new(head),
         })
     }
@@ -61,20 +79,47 @@ impl Audit {
             seq: head.0 + 1,
             time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
             prev_hash: head.1.clone(),
-            client: record.client,
+            client: record.client.map(cap::text),
             action: record.action.to_string(),
-            key: record.key,
+            key: record.key.map(cap::text),
             role: record.role.to_string(),
-            details: record.details,
+            details: cap::json(record.details),
             outcome: record.outcome.to_string(),
             culprits: record.culprits,
             hash: String::new(),
+            signature: String::new(),
         };
         entry.hash = entry_hash(&entry);
+        entry.signature = heads::sign(&self.identity, entry.seq, &entry.hash);
         self.tree
             .insert(entry.seq.to_be_bytes(), serde_json::to_vec(&entry)?)?;
         *head = (entry.seq, entry.hash);
         Ok(head.0)
+    }
+
+    /// This node's signed head: its last entry's seq and hash.
+    pub fn head(&self) -> AuditHead {
+        let (seq, hash) = self.head.lock().clone();
+        AuditHead {
+            node: self.identity.id,
+            seq,
+            signature: heads::sign(&self.identity, seq, &hash),
+            hash,
+        }
+    }
+
+    /// This node's signed head at entry `seq`, if the trail holds it.
+    pub fn head_at(&self, seq: u64) -> anyhow::Result<Option<AuditHead>> {
+        let Some(json) = self.tree.get(seq.to_be_bytes())? else {
+            return Ok(None);
+        };
+        let entry: AuditEntry = serde_json::from_slice(&json)?;
+        Ok(Some(AuditHead {
+            node: self.identity.id,
+            seq,
+            signature: heads::sign(&self.identity, seq, &entry.hash),
+            hash: entry.hash,
+        }))
     }
 
     /// Up to `limit` entries after sequence `after`.
@@ -91,10 +136,23 @@ impl Audit {
     }
 }
 
-/// Checks a whole trail; `Err` names the first broken link.
-pub fn verify_tree(tree: &sled::Tree) -> Result<u64, String> {
+/// What a check of a whole trail found intact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub entries: u64,
+    /// Entries at the start written before trails were signed (no signature).
+    pub unsigned: u64,
+    /// The last entry's hash (zeros for an empty trail).
+    pub last_hash: String,
+}
+
+/// Checks a whole trail: the chain and, with `signer` (the node's id and the members' keys),
+/// every entry's signature. Unsigned entries are accepted only before the first signed one.
+/// `Err` names the first broken link.
+pub fn verify_tree(tree: &sled::Tree, signer: Option<(u16, &Signers)>) -> Result<Verified, String> {
     let mut prev = GENESIS.to_string();
     let mut count = 0u64;
+    let mut unsigned = 0u64;
     for item in tree.iter() {
         let (key, json) = item.map_err(|e| format!("reading the trail: {e}"))?;
         let seq = <[u8; 8]>::try_from(key.as_ref())
@@ -118,10 +176,28 @@ pub fn verify_tree(tree: &sled::Tree) -> Result<u64, String> {
                 "entry {seq}: contents do not match its hash (edited after it was written)"
             ));
         }
+        if let Some((node, signers)) = signer {
+            if entry.signature.is_empty() {
+                if unsigned != count {
+                    return Err(format!(
+                        "entry {seq}: unsigned after signed entries (signature removed)"
+                    ));
+                }
+                unsigned += 1;
+            } else {
+                heads::verify(signers, node, seq, &entry.hash, &entry.signature).map_err(|e| {
+                    format!("entry {seq}: signature does not verify ({e}): edited or forged")
+                })?;
+            }
+        }
         prev = entry.hash;
         count = seq;
     }
-    Ok(count)
+    Ok(Verified {
+        entries: count,
+        unsigned,
+        last_hash: prev,
+    })
 }
 
 #[cfg(test)]
@@ -131,7 +207,22 @@ mod tests {
     #[test]
     fn an_edited_or_removed_entry_breaks_the_chain() {
         let db = sled::Config::new().temporary(true).open().unwrap();
-        let audit = Audit::open(db.open_tree("audit").unwrap()).unwrap();
+        let identity = Identity::generate(1);
+        let member = crate::config::Member {
+            id: 1,
+            name: "node-1".into(),
+            peer_url: String::new(),
+            client_url: String::new(),
+            sign_public_key: identity.sign_public_hex(),
+            seal_public_key: identity.seal_public_hex(),
+        };
+        let signers = Signers::new(&[member]).unwrap();
+        let audit = Audit::open(
+            db.open_tree("audit").unwrap(),
+            db.open_tree("audit_heads").unwrap(),
+            identity,
+        )
+        .unwrap();
         for action in ["sign", "decrypt", "client.put"] {
             audit
                 .append(Record {
@@ -143,23 +234,30 @@ mod tests {
                 .unwrap();
         }
         let tree = db.open_tree("audit").unwrap();
-        assert_eq!(verify_tree(&tree), Ok(3));
+        assert_eq!(verify_tree(&tree, Some((1, &signers))).unwrap().entries, 3);
+        assert_eq!(verify_tree(&tree, Some((1, &signers))).unwrap().unsigned, 0);
         let mut second: AuditEntry =
             serde_json::from_slice(&tree.get(2u64.to_be_bytes()).unwrap().unwrap()).unwrap();
         second.outcome = "denied".into();
         tree.insert(2u64.to_be_bytes(), serde_json::to_vec(&second).unwrap())
             .unwrap();
-        assert!(verify_tree(&tree)
+        assert!(verify_tree(&tree, None)
             .unwrap_err()
             .starts_with("entry 2: contents"));
         second.hash = entry_hash(&second);
         tree.insert(2u64.to_be_bytes(), serde_json::to_vec(&second).unwrap())
             .unwrap();
-        assert!(verify_tree(&tree)
+        // Rehashed, its old signature no longer covers it.
+        assert!(verify_tree(&tree, Some((1, &signers)))
+            .unwrap_err()
+            .starts_with("entry 2: signature"));
+        tree.insert(2u64.to_be_bytes(), serde_json::to_vec(&second).unwrap())
+            .unwrap();
+        assert!(verify_tree(&tree, None)
             .unwrap_err()
             .starts_with("entry 3: prev_hash"));
         tree.remove(2u64.to_be_bytes()).unwrap();
-        assert!(verify_tree(&tree)
+        assert!(verify_tree(&tree, None)
             .unwrap_err()
             .starts_with("entry 3: sequence"));
     }
