@@ -30,15 +30,41 @@ fn random_hex(bytes: usize) -> String {
     hex::encode(b)
 }
 
-/// `count` distinct free loopback ports (asked of the OS, then released for the nodes).
+/// Where [`free_ports`] looks: below Linux's default ephemeral range (32768–60999), so that
+/// no outgoing connection is given a node's port between choosing it and binding it.
+const LOCAL_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// `count` distinct free loopback ports (checked by binding them, then released for the
+/// nodes), drawn at random outside the ephemeral range.
 pub fn free_ports(count: usize) -> anyhow::Result<Vec<u16>> {
-    let listeners = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()?;
-    listeners
-        .iter()
-        .map(|l| Ok(l.local_addr()?.port()))
-        .collect()
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    let mut held = Vec::with_capacity(count);
+    for _ in 0..count * 200 {
+        if held.len() == count {
+            break;
+        }
+        let port = rng.gen_range(LOCAL_PORTS);
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            held.push(listener);
+        }
+    }
+    anyhow::ensure!(held.len() == count, "found only {} free ports", held.len());
+    held.iter().map(|l| Ok(l.local_addr()?.port())).collect()
+}
+
+/// The first of `count` consecutive free loopback ports outside the ephemeral range, for a
+/// cluster written with `--base-port`.
+pub fn free_port_range(count: u16) -> anyhow::Result<u16> {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    for _ in 0..500 {
+        let base = rng.gen_range(LOCAL_PORTS.start..LOCAL_PORTS.end - count);
+        if (base..base + count).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+            return Ok(base);
+        }
+    }
+    anyhow::bail!("no {count} consecutive free ports")
 }
 
 /// Choices of `cluster init` beyond the ports.

@@ -22,19 +22,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_keyquorum");
 const NODES: u16 = 3;
 
 fn free_base(count: u16) -> u16 {
-    for _ in 0..200 {
-        let probe = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let base = probe.saturating_sub(count);
-        if base > 1024 && (base..base + count).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok())
-        {
-            return base;
-        }
-    }
-    panic!("no free port range");
+    keyquorum::cluster::free_port_range(count).expect("free ports")
 }
 
 struct Cluster {

@@ -1,7 +1,6 @@
 //! The `keyquorum` binary as an operator runs it: `cluster init`, `serve`, SIGTERM, restart,
 //! and a wrong passphrase (issue #2).
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -14,19 +13,7 @@ fn keyquorum(args: &[&str]) -> Output {
 
 /// A base port with `count` consecutive free ports after it.
 fn free_base(count: u16) -> u16 {
-    for _ in 0..200 {
-        let probe = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let base = probe.saturating_sub(count);
-        if base > 1024 && (base..base + count).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok())
-        {
-            return base;
-        }
-    }
-    panic!("no free port range");
+    keyquorum::cluster::free_port_range(count).expect("free ports")
 }
 
 fn serve(config: &Path, passphrase: Option<&str>) -> Child {
