@@ -92,6 +92,8 @@ pub fn authorize(node: &Node, caller: &Caller, change: &Change) -> Result<(), Au
         Change::PutClient(client) => {
             admin_only()?;
             registry::validate(client).map_err(AuthError::Malformed)?;
+            registry::key_is_unclaimed(&node.clients.read(), client)
+                .map_err(AuthError::Malformed)?;
             let mut after = node.clients.read().clone();
             after.insert(client.name.clone(), client.clone());
             if !registry::has_admin(&after) {

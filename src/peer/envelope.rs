@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use base64::Engine;
-use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, VerifyingKey};
 use parking_lot::Mutex;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -171,7 +171,7 @@ impl Envelope {
         let sig = Signature::from_slice(&sig_bytes)
             .map_err(|_| EnvelopeError::BadSignature(self.from))?;
         sender_key
-            .verify(&self.signed_bytes(&payload), &sig)
+            .verify_strict(&self.signed_bytes(&payload), &sig)
             .map_err(|_| EnvelopeError::BadSignature(self.from))?;
         Ok(payload)
     }
@@ -346,7 +346,7 @@ impl EnvelopeVerifier {
             .ok()
             .and_then(|b| Signature::from_slice(&b).ok())
             .ok_or(EnvelopeError::BadSignature(from))?;
-        key.verify(&receipt.signed_bytes(), &sig)
+        key.verify_strict(&receipt.signed_bytes(), &sig)
             .map_err(|_| EnvelopeError::BadSignature(from))?;
         Ok(digest)
     }

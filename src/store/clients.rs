@@ -16,8 +16,12 @@ pub fn load(
 ) -> anyhow::Result<BTreeMap<String, ClientInfo>> {
     let tree = store.clients();
     if tree.is_empty() {
+        let mut seeded = BTreeMap::new();
         for client in bootstrap {
             validate(client).map_err(|e| anyhow::anyhow!("bootstrap client: {e}"))?;
+            key_is_unclaimed(&seeded, client)
+                .map_err(|e| anyhow::anyhow!("bootstrap client {}: {e}", client.name))?;
+            seeded.insert(client.name.clone(), client.clone());
             tree.insert(client.name.as_bytes(), serde_json::to_vec(client)?)?;
         }
         tree.flush()?;
@@ -53,8 +57,11 @@ pub fn validate(client: &ClientInfo) -> Result<(), String> {
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or("public_key must be 32 bytes of hex")?;
-    ed25519_dalek::VerifyingKey::from_bytes(&key)
+    let point = ed25519_dalek::VerifyingKey::from_bytes(&key)
         .map_err(|_| "public_key is not an Ed25519 point".to_string())?;
+    if point.is_weak() {
+        return Err("public_key is a small-order point".into());
+    }
     let mut roles = client.roles.clone();
     roles.sort();
     roles.dedup();
@@ -62,6 +69,22 @@ pub fn validate(client: &ClientInfo) -> Result<(), String> {
         return Err("roles contain a duplicate".into());
     }
     Ok(())
+}
+
+/// A public key names one client only: refuses `client` if another name holds its key.
+pub fn key_is_unclaimed(
+    clients: &BTreeMap<String, ClientInfo>,
+    client: &ClientInfo,
+) -> Result<(), String> {
+    match clients.values().find(|c| {
+        c.name != client.name && c.public_key.eq_ignore_ascii_case(&client.public_key)
+    }) {
+        Some(holder) => Err(format!(
+            "public_key is already registered to client {}; a key names one client",
+            holder.name
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Whether at least one admin would remain.
