@@ -9,7 +9,6 @@
 use std::path::Path;
 
 use anyhow::Context;
-use argon2::{Algorithm as Argon2Algorithm, Argon2, Params, Version};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use keyshares::{Curve, KeyShare};
@@ -20,26 +19,11 @@ use zeroize::Zeroizing;
 
 pub mod clients;
 mod generations;
+mod seal;
 
 pub use generations::{Activated, PendingGeneration};
 
-const SEAL_HEADER: &[u8] = b"seal/v1";
-
-/// Argon2id cost: OWASP's recommended m=19 MiB, t=2, p=1. Unsealing happens once per start (or
-/// unseal), so ~30 ms is cheap there and expensive for an attacker guessing passphrases.
-const ARGON2_M_KIB: u32 = 19 * 1024;
-const ARGON2_T: u32 = 2;
-const ARGON2_P: u32 = 1;
-
-#[derive(Serialize, Deserialize)]
-struct SealHeader {
-    m_kib: u32,
-    t: u32,
-    p: u32,
-    salt: String,
-    nonce: String,
-    wrapped_dek: String,
-}
+use seal::{unwrap_dek, wrap_dek, SEAL_HEADER};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -122,76 +106,6 @@ pub struct Store {
 /// The error of anything that needs the data key while the node is sealed.
 fn sealed_error() -> anyhow::Error {
     anyhow::anyhow!("the node is sealed")
-}
-
-fn derive_kek(
-    passphrase: &str,
-    salt: &[u8],
-    m: u32,
-    t: u32,
-    p: u32,
-) -> anyhow::Result<Zeroizing<[u8; 32]>> {
-    let params =
-        Params::new(m, t, p, Some(32)).map_err(|e| anyhow::anyhow!("argon2 params: {e}"))?;
-    let mut kek = Zeroizing::new([0u8; 32]);
-    Argon2::new(Argon2Algorithm::Argon2id, Version::V0x13, params)
-        .hash_password_into(passphrase.as_bytes(), salt, kek.as_mut())
-        .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
-    Ok(kek)
-}
-
-fn wrap_dek(passphrase: &str, dek: &[u8; 32]) -> anyhow::Result<Vec<u8>> {
-    let mut salt = [0u8; 16];
-    let mut nonce = [0u8; 24];
-    rand::rngs::OsRng.fill_bytes(&mut salt);
-    rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let kek = derive_kek(passphrase, &salt, ARGON2_M_KIB, ARGON2_T, ARGON2_P)?;
-    let wrapped = XChaCha20Poly1305::new(kek.as_ref().into())
-        .encrypt(
-            XNonce::from_slice(&nonce),
-            Payload {
-                msg: dek,
-                aad: SEAL_HEADER,
-            },
-        )
-        .map_err(|_| anyhow::anyhow!("wrapping the data key failed"))?;
-    let header = SealHeader {
-        m_kib: ARGON2_M_KIB,
-        t: ARGON2_T,
-        p: ARGON2_P,
-        salt: hex::encode(salt),
-        nonce: hex::encode(nonce),
-        wrapped_dek: hex::encode(wrapped),
-    };
-    Ok(serde_json::to_vec(&header)?)
-}
-
-fn unwrap_dek(passphrase: &str, header: &[u8]) -> Result<Zeroizing<[u8; 32]>, StoreError> {
-    let header: SealHeader = serde_json::from_slice(header).context("corrupt seal header")?;
-    let salt = hex::decode(&header.salt).context("corrupt seal header")?;
-    let nonce = hex::decode(&header.nonce).context("corrupt seal header")?;
-    let wrapped = hex::decode(&header.wrapped_dek).context("corrupt seal header")?;
-    if nonce.len() != 24 {
-        return Err(anyhow::anyhow!("corrupt seal header").into());
-    }
-    let kek = derive_kek(passphrase, &salt, header.m_kib, header.t, header.p)?;
-    let dek = Zeroizing::new(
-        XChaCha20Poly1305::new(kek.as_ref().into())
-            .decrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: &wrapped,
-                    aad: SEAL_HEADER,
-                },
-            )
-            .map_err(|_| StoreError::WrongPassphrase)?,
-    );
-    let mut out = Zeroizing::new([0u8; 32]);
-    if dek.len() != 32 {
-        return Err(anyhow::anyhow!("corrupt seal header").into());
-    }
-    out.copy_from_slice(&dek);
-    Ok(out)
 }
 
 fn share_aad(record: &KeyRecord) -> Vec<u8> {
