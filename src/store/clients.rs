@@ -4,10 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::Context;
 use api::{ClientInfo, Role};
 
-use crate::store::Store;
+use crate::store::{Store, Tagged};
 
 /// Loads the registry; an empty one is seeded with the config's bootstrap clients.
 pub fn load(
@@ -22,24 +21,30 @@ pub fn load(
             key_is_unclaimed(&seeded, client)
                 .map_err(|e| anyhow::anyhow!("bootstrap client {}: {e}", client.name))?;
             seeded.insert(client.name.clone(), client.clone());
-            tree.insert(client.name.as_bytes(), serde_json::to_vec(client)?)?;
+            let name = client.name.as_bytes();
+            tree.insert(name, store.write_tagged(Tagged::Clients, name, client)?)?;
         }
         tree.flush()?;
     }
     tree.iter()
         .map(|item| {
-            let (_, json) = item?;
-            let client: ClientInfo =
-                serde_json::from_slice(&json).context("corrupt client record")?;
+            let (name, json) = item?;
+            let client: ClientInfo = store.read_tagged(Tagged::Clients, &name, &json)?;
+            anyhow::ensure!(
+                client.name.as_bytes() == name.as_ref(),
+                "the record of client {} is stored under another name",
+                client.name
+            );
             Ok((client.name.clone(), client))
         })
         .collect()
 }
 
 pub fn put(store: &Store, client: &ClientInfo) -> anyhow::Result<()> {
+    let name = client.name.as_bytes();
     store
         .clients()
-        .insert(client.name.as_bytes(), serde_json::to_vec(client)?)?;
+        .insert(name, store.write_tagged(Tagged::Clients, name, client)?)?;
     store.clients().flush()?;
     Ok(())
 }
