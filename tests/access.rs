@@ -716,7 +716,11 @@ fn an_approval_serves_one_request_of_one_requester_once() {
         let request = fresh();
         let approval = make(&dpo, &request, path, &body);
         let (status, code) = post_approved(&h, 2, path, &request, &[&approval], &body);
-        assert_eq!((status, code.as_str()), (401, "bad_signature"), "{approval:?}");
+        assert_eq!(
+            (status, code.as_str()),
+            (401, "bad_signature"),
+            "{approval:?}"
+        );
     }
     // The approval of this request: decrypted.
     let request = fresh();

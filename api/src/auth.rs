@@ -490,7 +490,9 @@ mod tests {
         }
         // A request signature is no approval, and an approval is no request.
         let request = dpo.sign_request(None, "POST", path, body);
-        assert!(request.verify_approval(&public_of(&dpo), &approved).is_err());
+        assert!(request
+            .verify_approval(&public_of(&dpo), &approved)
+            .is_err());
         assert!(parsed.verify(&public_of(&dpo), "POST", path, body).is_err());
         // An approval addressed to a node is refused.
         let mut addressed = parsed.clone();
@@ -517,7 +519,8 @@ mod tests {
             signature: hex::encode(sig),
         };
         let lax = VerifyingKey::from_bytes(&identity).unwrap();
-        let message = canonical_request("anyone", Some(1), "POST", "/p", b"", 1, "0123456789abcdef");
+        let message =
+            canonical_request("anyone", Some(1), "POST", "/p", b"", 1, "0123456789abcdef");
         use ed25519_dalek::Verifier;
         assert!(lax
             .verify(&message, &ed25519_dalek::Signature::from_bytes(&sig))

@@ -553,7 +553,9 @@ pub struct AuditPage {
 }
 
 /// `POST /v1/sys/unseal`. The passphrase zeroizes on drop and `Debug` never shows it.
-#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+#[derive(
+    Clone, Serialize, Deserialize, utoipa::ToSchema, zeroize::Zeroize, zeroize::ZeroizeOnDrop,
+)]
 #[serde(deny_unknown_fields)]
 pub struct UnsealRequest {
     pub passphrase: String,

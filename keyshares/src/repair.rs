@@ -57,7 +57,10 @@ impl std::fmt::Debug for Dealt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Dealt")
             .field("summands_for", &self.summands.keys().collect::<Vec<_>>())
-            .field("commitments", &format_args!("<{} bytes>", self.commitments.len()))
+            .field(
+                "commitments",
+                &format_args!("<{} bytes>", self.commitments.len()),
+            )
             .finish()
     }
 }

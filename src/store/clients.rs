@@ -81,9 +81,10 @@ pub fn key_is_unclaimed(
     clients: &BTreeMap<String, ClientInfo>,
     client: &ClientInfo,
 ) -> Result<(), String> {
-    match clients.values().find(|c| {
-        c.name != client.name && c.public_key.eq_ignore_ascii_case(&client.public_key)
-    }) {
+    match clients
+        .values()
+        .find(|c| c.name != client.name && c.public_key.eq_ignore_ascii_case(&client.public_key))
+    {
         Some(holder) => Err(format!(
             "public_key is already registered to client {}; a key names one client",
             holder.name

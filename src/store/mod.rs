@@ -27,8 +27,8 @@ mod seal;
 
 pub use generations::{Activated, PendingGeneration};
 
-pub use integrity::Tagged;
 use integrity::MacKeys;
+pub use integrity::Tagged;
 use seal::{unwrap_dek, wrap_dek, SEAL_HEADER};
 
 #[derive(Debug, thiserror::Error)]
@@ -220,7 +220,12 @@ impl Store {
     }
 
     /// The JSON of a tagged entry, if its tag verifies; the error names the entry.
-    pub fn untag<'a>(&self, tree: Tagged, key: &[u8], stored: &'a [u8]) -> anyhow::Result<&'a [u8]> {
+    pub fn untag<'a>(
+        &self,
+        tree: Tagged,
+        key: &[u8],
+        stored: &'a [u8],
+    ) -> anyhow::Result<&'a [u8]> {
         self.macs.open(tree, key, stored)
     }
 
@@ -232,9 +237,8 @@ impl Store {
         stored: &[u8],
     ) -> anyhow::Result<T> {
         let json = self.untag(tree, key, stored)?;
-        serde_json::from_slice(json).with_context(|| {
-            format!("corrupt {tree:?} entry {}", String::from_utf8_lossy(key))
-        })
+        serde_json::from_slice(json)
+            .with_context(|| format!("corrupt {tree:?} entry {}", String::from_utf8_lossy(key)))
     }
 
     /// Encodes `value` as a tagged entry.
@@ -421,7 +425,11 @@ impl Store {
     /// The public record of one key, if this node knows it.
     pub fn record(&self, name: &str) -> Result<Option<KeyRecord>, StoreError> {
         match self.keys.get(name)? {
-            Some(json) => Ok(Some(self.read_tagged(Tagged::Keys, name.as_bytes(), &json)?)),
+            Some(json) => Ok(Some(self.read_tagged(
+                Tagged::Keys,
+                name.as_bytes(),
+                &json,
+            )?)),
             None => Ok(None),
         }
     }
@@ -538,7 +546,10 @@ mod tests {
         for e in [
             store.load_keys(1).unwrap_err().to_string(),
             store.record("k").unwrap_err().to_string(),
-            store.records_page(None, 10, |_| true).unwrap_err().to_string(),
+            store
+                .records_page(None, 10, |_| true)
+                .unwrap_err()
+                .to_string(),
         ] {
             assert!(e.contains("key k fails its integrity check"), "{e}");
         }

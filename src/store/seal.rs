@@ -128,7 +128,6 @@ pub fn unwrap_dek(passphrase: &str, header: &[u8]) -> Result<Zeroizing<[u8; 32]>
     Ok(out)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -201,7 +201,9 @@ impl Ciphertext {
 ///
 /// `point` is D_i (32-byte Edwards, or 33-byte compressed SEC1); `proof` is 64 bytes
 /// (challenge ‖ response). t partials reveal the DH output: send them sealed.
-#[derive(Clone, Serialize, Deserialize, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+#[derive(
+    Clone, Serialize, Deserialize, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop,
+)]
 pub struct PartialDecryption {
     pub point: Vec<u8>,
     pub proof: Vec<u8>,
