@@ -369,6 +369,31 @@ mod tests {
     }
 
     #[test]
+    fn a_small_order_member_key_verifies_no_envelope() {
+        // The identity point as a member's key and (R = identity, S = 0) as signature satisfy
+        // RFC 8032's cofactorless equation for any message; `verify_strict` refuses them.
+        let a = Identity::generate(1);
+        let b = Identity::generate(2);
+        let mut identity_point = [0u8; 32];
+        identity_point[0] = 1;
+        let weak = Member {
+            sign_public_key: hex::encode(identity_point),
+            ..member(&Identity::generate(3))
+        };
+        let members = [member(&a), member(&b), weak];
+        let at_b = EnvelopeVerifier::new(2, &members, Duration::from_secs(60)).unwrap();
+        let mut env = Envelope::sign(&a, 2, "s1", "dkg.start", b"forged");
+        env.from = 3;
+        let mut sig = [0u8; 64];
+        sig[0] = 1;
+        env.signature = hex::encode(sig);
+        assert_eq!(
+            at_b.open(&env, Some("s1"), None),
+            Err(EnvelopeError::BadSignature(3))
+        );
+    }
+
+    #[test]
     fn envelopes_are_bound_to_sender_recipient_session_and_used_once() {
         let a = Identity::generate(1);
         let b = Identity::generate(2);
