@@ -552,7 +552,8 @@ pub struct AuditPage {
     pub next: Option<String>,
 }
 
-/// `POST /v1/sys/unseal`. The passphrase zeroizes on drop and `Debug` never shows it.
+// The passphrase zeroizes on drop and `Debug` never shows it (DESIGN.md §8).
+/// `POST /v1/sys/unseal`
 #[derive(
     Clone, Serialize, Deserialize, utoipa::ToSchema, zeroize::Zeroize, zeroize::ZeroizeOnDrop,
 )]
