@@ -59,17 +59,143 @@ fn the_readme_states_the_forms_this_test_follows() {
     );
 }
 
-#[test]
-fn a_request_built_from_the_readme_alone_is_accepted() {
-    let h = Harness::start(3);
-    let file: serde_json::Value =
-        serde_json::from_str(&h.cluster.admin_key().to_file_text()).unwrap();
-    let client = file["client"].as_str().unwrap().to_string();
+/// The signing key in a client key file, read as a third-party client would.
+fn signing_key_of(key: &api::ClientKey) -> (String, SigningKey) {
+    let file: serde_json::Value = serde_json::from_str(&key.to_file_text()).unwrap();
     let secret: [u8; 32] = hex::decode(file["secret_key"].as_str().unwrap())
         .unwrap()
         .try_into()
         .unwrap();
-    let key = SigningKey::from_bytes(&secret);
+    (
+        file["client"].as_str().unwrap().to_string(),
+        SigningKey::from_bytes(&secret),
+    )
+}
+
+fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+}
+
+/// Signs `lines` joined by `\n` and makes the `KQ-Ed25519` header value.
+fn header(
+    key: &SigningKey,
+    client: &str,
+    node: &str,
+    ts: u128,
+    nonce: &str,
+    lines: &[String],
+) -> String {
+    let signature = key.sign(lines.join("\n").as_bytes());
+    format!(
+        "KQ-Ed25519 client={client},node={node},ts={ts},nonce={nonce},sig={}",
+        hex::encode(signature.to_bytes())
+    )
+}
+
+#[test]
+fn an_approved_decryption_built_from_the_readme_alone_is_accepted() {
+    let h = Harness::start(3);
+    let dpo_key = api::ClientKey::generate("dpo");
+    h.rt.block_on(h.client(1).put_client(&api::ClientInfo {
+        name: "dpo".into(),
+        public_key: dpo_key.public_hex(),
+        roles: vec![],
+    }))
+    .unwrap();
+    h.rt.block_on(h.client(1).create_key(&api::CreateKeyRequest {
+        name: "reid".into(),
+        algorithm: api::Algorithm::HpkeX25519,
+        threshold: 2,
+        participants: None,
+        policy: Some(api::KeyPolicy {
+            decrypt: vec!["admin".into()],
+            approve: vec!["dpo".into()],
+            decrypt_approvals: 1,
+            ..Default::default()
+        }),
+    }))
+    .unwrap();
+    let sealed =
+        h.rt.block_on(h.client(1).encrypt(
+            "reid",
+            &api::EncryptRequest {
+                plaintexts: vec![api::PlaintextItem {
+                    plaintext: api::client::b64(b"by hand"),
+                    ..Default::default()
+                }],
+            },
+        ))
+        .unwrap();
+    let body = serde_json::to_vec(&api::DecryptRequest {
+        ciphertexts: sealed.ciphertexts,
+    })
+    .unwrap();
+    let body_hash = hex::encode(Sha256::digest(&body));
+    let path = "/v1/keys/reid/decrypt";
+    let (requester, requester_key) = signing_key_of(h.cluster.admin_key());
+    let (approver, approver_key) = signing_key_of(&dpo_key);
+    let ts = now_ms();
+    let nonce = "readme-decrypt-request-01";
+    let request = header(
+        &requester_key,
+        &requester,
+        "3",
+        ts,
+        nonce,
+        &[
+            "KQ-REQUEST-V2".into(),
+            requester.clone(),
+            "3".into(),
+            "POST".into(),
+            path.into(),
+            body_hash.clone(),
+            ts.to_string(),
+            nonce.into(),
+        ],
+    );
+    let approval_nonce = "readme-approval-nonce-01";
+    let approval = header(
+        &approver_key,
+        &approver,
+        "*",
+        ts,
+        approval_nonce,
+        &[
+            "KQ-APPROVAL-V1".into(),
+            approver.clone(),
+            requester.clone(),
+            nonce.into(),
+            "POST".into(),
+            path.into(),
+            body_hash,
+            ts.to_string(),
+            approval_nonce.into(),
+        ],
+    );
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{}{path}", h.cluster.client_url(3)))
+        .header("content-type", "application/json")
+        .header("authorization", request)
+        .header("x-kq-approval", approval)
+        .body(body)
+        .send()
+        .unwrap();
+    let status = resp.status();
+    let answer: serde_json::Value = resp.json().unwrap();
+    assert!(status.is_success(), "{status}: {answer}");
+    assert_eq!(
+        api::client::unb64(answer["results"][0]["plaintext"].as_str().unwrap()).unwrap(),
+        b"by hand"
+    );
+}
+
+#[test]
+fn a_request_built_from_the_readme_alone_is_accepted() {
+    let h = Harness::start(3);
+    let (client, key) = signing_key_of(h.cluster.admin_key());
     let http = reqwest::blocking::Client::new();
     let base = h.cluster.client_url(2);
     // "Ask the node you will send to for its id."
@@ -79,32 +205,32 @@ fn a_request_built_from_the_readme_alone_is_accepted() {
         .unwrap()
         .json()
         .unwrap();
-    let node = health["node"].as_u64().unwrap();
+    let node = health["node"].as_u64().unwrap().to_string();
     let body = br#"{"name":"by-hand","algorithm":"hpke-x25519","threshold":2}"#;
-    let ts = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
+    let ts = now_ms();
     let nonce = "readme-recipe-nonce-0001";
-    let lines = [
-        "KQ-REQUEST-V2".to_string(),
-        client.clone(),
-        node.to_string(),
-        "POST".to_string(),
-        "/v1/keys".to_string(),
-        hex::encode(Sha256::digest(body)),
-        ts.to_string(),
-        nonce.to_string(),
-    ];
-    let signature = key.sign(lines.join("\n").as_bytes());
-    let header = format!(
-        "KQ-Ed25519 client={client},node={node},ts={ts},nonce={nonce},sig={}",
-        hex::encode(signature.to_bytes())
+    let authorization = header(
+        &key,
+        &client,
+        &node,
+        ts,
+        nonce,
+        &[
+            "KQ-REQUEST-V2".into(),
+            client.clone(),
+            node.clone(),
+            "POST".into(),
+            "/v1/keys".into(),
+            hex::encode(Sha256::digest(body)),
+            ts.to_string(),
+            nonce.into(),
+        ],
     );
+    // The query string is not part of the signed path.
     let resp = http
         .post(format!("{base}/v1/keys?wait=true"))
         .header("content-type", "application/json")
-        .header("authorization", header)
+        .header("authorization", authorization)
         .body(body.to_vec())
         .send()
         .unwrap();
