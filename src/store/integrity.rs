@@ -67,43 +67,35 @@ impl Tagged {
     }
 }
 
-/// One MAC key per tagged tree.
+/// One MAC key per tagged tree, as long as SHA-256's block (RFC 2104 §3), in
+/// [`Tagged::ALL`]'s order.
 pub struct MacKeys {
-    keys: Vec<(Tagged, Zeroizing<[u8; 32]>)>,
+    keys: [Zeroizing<[u8; 64]>; 6],
 }
 
 impl MacKeys {
     pub fn derive(dek: &[u8; 32]) -> MacKeys {
         let hkdf = hkdf::Hkdf::<Sha256>::new(Some(b"keyquorum/store-mac/v1"), dek);
-        let keys = Tagged::ALL
-            .iter()
-            .map(|&tree| {
-                let mut key = Zeroizing::new([0u8; 32]);
-                // 32 bytes is far below HKDF-SHA256's limit of 255 × 32: expand cannot fail.
-                let _ = hkdf.expand(tree.label().as_bytes(), key.as_mut());
-                (tree, key)
-            })
-            .collect();
+        let keys = Tagged::ALL.map(|tree| {
+            let mut key = Zeroizing::new([0u8; 64]);
+            // 64 bytes is far below HKDF-SHA256's limit of 255 × 32: expand cannot fail.
+            let _ = hkdf.expand(tree.label().as_bytes(), key.as_mut());
+            key
+        });
         MacKeys { keys }
     }
 
     fn tag(&self, tree: Tagged, key: &[u8], json: &[u8]) -> [u8; TAG_LEN] {
-        let mut mac = self.mac(tree);
+        self.mac(tree, key, json).finalize().into_bytes().into()
+    }
+
+    fn mac(&self, tree: Tagged, key: &[u8], json: &[u8]) -> Hmac<Sha256> {
+        let index = Tagged::ALL.iter().position(|t| *t == tree).unwrap_or(0);
+        let mut mac = <Hmac<Sha256> as Mac>::new((&*self.keys[index]).into());
         mac.update(&(key.len() as u64).to_be_bytes());
         mac.update(key);
         mac.update(json);
-        mac.finalize().into_bytes().into()
-    }
-
-    fn mac(&self, tree: Tagged) -> Hmac<Sha256> {
-        let key = self
-            .keys
-            .iter()
-            .find(|(t, _)| *t == tree)
-            .map(|(_, k)| k.as_slice())
-            .unwrap_or_default();
-        // HMAC takes keys of any length.
-        <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!())
+        mac
     }
 
     /// The stored form of `json` under `key` in `tree`: `json ‖ tag`.
@@ -127,11 +119,9 @@ impl MacKeys {
             return Err(refused());
         }
         let (json, tag) = stored.split_at(stored.len() - TAG_LEN);
-        let mut mac = self.mac(tree);
-        mac.update(&(key.len() as u64).to_be_bytes());
-        mac.update(key);
-        mac.update(json);
-        mac.verify_slice(tag).map_err(|_| refused())?;
+        self.mac(tree, key, json)
+            .verify_slice(tag)
+            .map_err(|_| refused())?;
         Ok(json)
     }
 }
