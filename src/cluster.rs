@@ -22,6 +22,10 @@ pub struct ClusterFiles {
     pub token: String,
     /// The first admin client's key (also in `DIR/admin.key`).
     pub admin: api::ClientKey,
+    /// Each node's store passphrase. Written to `node-<i>/passphrase` only when
+    /// [`InitOptions::passphrase_files`] asks; otherwise the operator keeps it elsewhere and
+    /// gives it to the node as `KEYQUORUM_PASSPHRASE` (README, "Running a cluster").
+    pub passphrases: BTreeMap<u16, zeroize::Zeroizing<String>>,
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -75,6 +79,10 @@ pub struct InitOptions {
     /// One host name per node for the URLs peers and clients use (containers, pods). The nodes
     /// then listen on all interfaces. Absent: loopback, 127.0.0.1.
     pub hosts: Option<Vec<String>>,
+    /// Write each node's passphrase to `node-<i>/passphrase` (0600) and name it in the config.
+    /// Off by default: a passphrase beside the store it unseals protects nothing from whoever
+    /// copies the directory (DESIGN.md §8).
+    pub passphrase_files: bool,
 }
 
 /// Writes the configuration of an `n`-node loopback cluster into `dir`, which must be empty or
@@ -154,6 +162,7 @@ pub fn init_with(
         None
     };
     let mut configs = BTreeMap::new();
+    let mut passphrases = BTreeMap::new();
     for (identity, (client, peer)) in identities.iter().zip(ports) {
         let i = identity.id;
         let node_dir = dir.join(format!("node-{i}"));
@@ -164,10 +173,17 @@ pub fn init_with(
             std::fs::set_permissions(&node_dir, std::fs::Permissions::from_mode(0o700))?;
         }
         identity.save(&node_dir.join("identity.json"))?;
-        crate::fsutil::write_private(
-            &node_dir.join("passphrase"),
-            format!("{}\n", random_hex(32)).as_bytes(),
-        )?;
+        let passphrase = zeroize::Zeroizing::new(random_hex(32));
+        let passphrase_file = if options.passphrase_files {
+            crate::fsutil::write_private(
+                &node_dir.join("passphrase"),
+                format!("{}\n", passphrase.as_str()).as_bytes(),
+            )?;
+            Some(format!("node-{i}/passphrase").into())
+        } else {
+            None
+        };
+        passphrases.insert(i, passphrase);
         let tls = match &pki {
             Some(pki) => {
                 let (cert, key) = &pki.nodes[usize::from(i) - 1];
@@ -188,7 +204,7 @@ pub fn init_with(
             peer_listen: format!("{listen_ip}:{peer}").parse()?,
             data_dir: format!("node-{i}/data").into(),
             identity_file: format!("node-{i}/identity.json").into(),
-            passphrase_file: Some(format!("node-{i}/passphrase").into()),
+            passphrase_file,
             client_token_sha256: vec![token_hash.clone()],
             workers: 2,
             timeouts: Timeouts::default(),
@@ -214,6 +230,7 @@ pub fn init_with(
         configs,
         token,
         admin,
+        passphrases,
     })
 }
 
@@ -253,7 +270,8 @@ impl LocalCluster {
         Self::create_with(dir, n, &InitOptions::default())
     }
 
-    /// [`LocalCluster::create`] with `cluster init`'s options (e.g. TLS).
+    /// [`LocalCluster::create`] with `cluster init`'s options (e.g. TLS). The in-process
+    /// cluster restarts its nodes from their configs, so it always asks for passphrase files.
     pub fn create_with(
         dir: &Path,
         n: usize,
@@ -261,8 +279,12 @@ impl LocalCluster {
     ) -> anyhow::Result<LocalCluster> {
         let ports = free_ports(2 * n)?;
         let pairs: Vec<(u16, u16)> = ports.chunks(2).map(|c| (c[0], c[1])).collect();
+        let options = InitOptions {
+            passphrase_files: true,
+            ..options.clone()
+        };
         Ok(LocalCluster {
-            files: init_with(dir, &pairs, options)?,
+            files: init_with(dir, &pairs, &options)?,
             running: BTreeMap::new(),
             adjust: None,
         })

@@ -239,7 +239,7 @@ fn load_policies(store: &Store) -> anyhow::Result<BTreeMap<String, api::KeyPolic
             let (name, json) = item?;
             Ok((
                 String::from_utf8_lossy(&name).into_owned(),
-                serde_json::from_slice(&json).context("corrupt key policy")?,
+                store.read_tagged(crate::store::Tagged::Policies, &name, &json)?,
             ))
         })
         .collect()

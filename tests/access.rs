@@ -748,3 +748,149 @@ fn a_flood_of_bad_requests_is_counted_not_stored_and_its_source_throttled() {
         "{metrics}"
     );
 }
+
+/// POSTs a signed request with exactly the given approval headers, bypassing the typed client.
+fn post_approved(
+    h: &Harness,
+    node: u16,
+    path: &str,
+    signature: &api::RequestSignature,
+    approvals: &[&api::RequestSignature],
+    body: &[u8],
+) -> (u16, String) {
+    let mut req = reqwest::blocking::Client::new()
+        .post(format!("{}{path}", h.cluster.client_url(node)))
+        .header("content-type", "application/json")
+        .header("authorization", signature.to_header())
+        .body(body.to_vec());
+    for approval in approvals {
+        req = req.header("x-kq-approval", approval.to_header());
+    }
+    let resp = req.send().unwrap();
+    let status = resp.status().as_u16();
+    let error = if status >= 400 {
+        resp.json::<api::ErrorBody>().unwrap().error
+    } else {
+        String::new()
+    };
+    (status, error)
+}
+
+#[test]
+fn an_approval_serves_one_request_of_one_requester_once() {
+    let h = Harness::start(3);
+    let analyst = register(&h, "analyst", vec![]);
+    let analyst2 = register(&h, "analyst2", vec![]);
+    let dpo = register(&h, "dpo", vec![]);
+    let policy = KeyPolicy {
+        decrypt: vec!["analyst".into(), "analyst2".into()],
+        approve: vec!["dpo".into(), "analyst".into()],
+        decrypt_approvals: 1,
+        ..Default::default()
+    };
+    h.rt.block_on(h.client(1).create_key(&CreateKeyRequest {
+        name: "reid".into(),
+        algorithm: Algorithm::HpkeX25519,
+        threshold: 2,
+        participants: None,
+        policy: Some(policy),
+    }))
+    .unwrap();
+    let sealed =
+        h.rt.block_on(h.client(1).encrypt(
+            "reid",
+            &EncryptRequest {
+                plaintexts: vec![PlaintextItem {
+                    plaintext: api::client::b64(b"record"),
+                    ..Default::default()
+                }],
+            },
+        ))
+        .unwrap();
+    let body = serde_json::to_vec(&DecryptRequest {
+        ciphertexts: sealed.ciphertexts,
+    })
+    .unwrap();
+    let path = "/v1/keys/reid/decrypt";
+    let fresh = || analyst.sign_request(Some(2), "POST", path, &body);
+    // A request signature is no approval: neither the requester's own header, nor another
+    // client's signature of the request in the request form (node `*`).
+    let request = fresh();
+    let (status, code) = post_approved(&h, 2, path, &request, &[&request], &body);
+    assert_eq!((status, code.as_str()), (401, "bad_signature"));
+    let request = fresh();
+    let dpo_as_request = dpo.sign_request(None, "POST", path, &body);
+    let (status, code) = post_approved(&h, 2, path, &request, &[&dpo_as_request], &body);
+    assert_eq!((status, code.as_str()), (401, "bad_signature"));
+    // An approval of another requester's request, of another request, or addressed to a
+    // node, does not serve.
+    for make in [
+        |dpo: &ClientKey, r: &api::RequestSignature, p: &str, b: &[u8]| {
+            dpo.approve("analyst2", &r.nonce, "POST", p, b)
+        },
+        |dpo: &ClientKey, _: &api::RequestSignature, p: &str, b: &[u8]| {
+            dpo.approve("analyst", "another-request-nonce", "POST", p, b)
+        },
+        |dpo: &ClientKey, r: &api::RequestSignature, p: &str, b: &[u8]| {
+            let mut a = dpo.approve("analyst", &r.nonce, "POST", p, b);
+            a.node = Some(2);
+            a
+        },
+    ] {
+        let request = fresh();
+        let approval = make(&dpo, &request, path, &body);
+        let (status, code) = post_approved(&h, 2, path, &request, &[&approval], &body);
+        assert_eq!(
+            (status, code.as_str()),
+            (401, "bad_signature"),
+            "{approval:?}"
+        );
+    }
+    // The approval of this request: decrypted.
+    let request = fresh();
+    let approval = dpo.approve("analyst", &request.nonce, "POST", path, &body);
+    let (status, code) = post_approved(&h, 2, path, &request, &[&approval], &body);
+    assert_eq!(status, 200, "{code}");
+    // It serves no other requester, and not twice.
+    let request2 = analyst2.sign_request(Some(2), "POST", path, &body);
+    let (status, code) = post_approved(&h, 2, path, &request2, &[&approval], &body);
+    assert_eq!((status, code.as_str()), (401, "bad_signature"));
+    let (status, code) = post_approved(&h, 2, path, &request, &[&approval], &body);
+    assert_eq!((status, code.as_str()), (401, "replayed_request"));
+}
+
+#[test]
+fn a_public_key_names_one_client() {
+    let h = Harness::start(3);
+    let alice = register(&h, "alice", vec![]);
+    for node in 1..=3 {
+        let r = h.rt.block_on(h.client(node).put_client(&ClientInfo {
+            name: "alias".into(),
+            public_key: alice.public_hex().to_uppercase(),
+            roles: vec![Role::Admin],
+        }));
+        match r {
+            Err(ClientError::Api { status, body }) => {
+                assert_eq!(status, 400, "node {node}: {body:?}");
+                assert!(body.message.contains("alice"), "{}", body.message);
+            }
+            other => panic!("node {node}: expected a refusal, got {other:?}"),
+        }
+    }
+    // Re-registering the same name with its own key (new roles) is still allowed.
+    register_again(&h, "alice", &alice, vec![Role::Auditor]);
+    // A signature by alice's key under another client's name does not verify.
+    let mut forged = alice.sign_request(Some(1), "POST", "/v1/keys/k/sign", b"{}");
+    forged.client = h.cluster.admin_key().name.clone();
+    let resp = post_signed(&h, 1, "/v1/keys/k/sign", &forged, b"{}");
+    assert_eq!(unauthorized_code(resp), "bad_signature");
+}
+
+fn register_again(h: &Harness, name: &str, key: &ClientKey, roles: Vec<Role>) {
+    h.rt.block_on(h.client(1).put_client(&ClientInfo {
+        name: name.into(),
+        public_key: key.public_hex(),
+        roles,
+    }))
+    .unwrap();
+}

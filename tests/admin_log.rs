@@ -170,18 +170,21 @@ fn a_compromised_node_cannot_replay_an_old_admin_change_and_is_named() {
             assert_eq!(culprit, Some(1), "{why}");
         }
     }
-    // ... and serves it from its log to a node catching up.
-    one.store
-        .admin_log()
-        .insert(
-            replay.seq.to_be_bytes(),
-            serde_json::to_vec(&CertifiedEntry {
+    // ... and serves it from its log to a node catching up (tagged with its own MAC key, as
+    // a compromised node can).
+    let seq = replay.seq.to_be_bytes();
+    let stored = one
+        .store
+        .write_tagged(
+            keyquorum::store::Tagged::AdminLog,
+            &seq,
+            &CertifiedEntry {
                 entry: replay.clone(),
                 certificate: old.certificate.clone(),
-            })
-            .unwrap(),
+            },
         )
         .unwrap();
+    one.store.admin_log().insert(seq, stored).unwrap();
     let two = node(&h, 2);
     let caught = h.rt.block_on(keyquorum::admin::catch_up(&two, 1));
     assert!(caught.is_err(), "{caught:?}");

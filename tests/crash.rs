@@ -46,7 +46,7 @@ impl Cluster {
         let out = Command::new(BIN)
             .args(["cluster", "init", "--nodes", &NODES.to_string(), "--dir"])
             .arg(dir)
-            .args(["--base-port", &base.to_string()])
+            .args(["--base-port", &base.to_string(), "--passphrase-files"])
             .output()
             .unwrap();
         assert!(

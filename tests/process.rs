@@ -85,6 +85,7 @@ fn cluster_init_writes_private_material_and_refuses_to_overwrite() {
         cluster.to_str().unwrap(),
         "--base-port",
         "27100",
+        "--passphrase-files",
     ]);
     assert!(
         out.status.success(),
@@ -122,6 +123,80 @@ fn cluster_init_writes_private_material_and_refuses_to_overwrite() {
     );
 }
 
+/// Without --passphrase-files no passphrase is stored beside the node: each is printed once,
+/// and the node starts with it as KEYQUORUM_PASSPHRASE.
+#[test]
+fn cluster_init_stores_no_passphrase_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = dir.path().join("c");
+    let base = free_base(6);
+    let out = keyquorum(&[
+        "cluster",
+        "init",
+        "--nodes",
+        "3",
+        "--json",
+        "--dir",
+        cluster.to_str().unwrap(),
+        "--base-port",
+        &base.to_string(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for i in 1..=3u16 {
+        assert!(!cluster.join(format!("node-{i}/passphrase")).exists());
+        let text = std::fs::read_to_string(cluster.join(format!("node-{i}.toml"))).unwrap();
+        assert!(!text.contains("passphrase_file"), "{text}");
+        let passphrase = answer["passphrases"][i.to_string()].as_str().unwrap();
+        assert_eq!(passphrase.len(), 64);
+        // Nothing in the cluster directory holds it.
+        for entry in walk(&cluster) {
+            let bytes = std::fs::read(&entry).unwrap();
+            assert!(
+                !bytes
+                    .windows(passphrase.len())
+                    .any(|w| w == passphrase.as_bytes()),
+                "{} holds node {i}'s passphrase",
+                entry.display()
+            );
+        }
+    }
+    // Each node starts with its passphrase from the environment.
+    let mut nodes: Vec<Child> = (1..=3u16)
+        .map(|i| {
+            serve(
+                &cluster.join(format!("node-{i}.toml")),
+                Some(answer["passphrases"][i.to_string()].as_str().unwrap()),
+            )
+        })
+        .collect();
+    for i in 0..3 {
+        wait_healthy(&format!("http://127.0.0.1:{}", base + 2 * i));
+    }
+    for node in &mut nodes {
+        let _ = node.kill();
+        let _ = node.wait();
+    }
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
 #[test]
 fn nodes_stop_on_sigterm_keep_their_keys_and_refuse_a_wrong_passphrase() {
     let dir = tempfile::tempdir().unwrap();
@@ -136,6 +211,7 @@ fn nodes_stop_on_sigterm_keep_their_keys_and_refuse_a_wrong_passphrase() {
         cluster.to_str().unwrap(),
         "--base-port",
         &base.to_string(),
+        "--passphrase-files",
     ]);
     assert!(out.status.success());
     let config = |i: u16| cluster.join(format!("node-{i}.toml"));

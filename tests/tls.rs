@@ -15,7 +15,7 @@ fn tls_harness() -> Harness {
         3,
         &InitOptions {
             tls: true,
-            hosts: None,
+            ..Default::default()
         },
         |_| {},
     )

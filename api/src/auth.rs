@@ -1,24 +1,35 @@
-//! Signed client requests (issue #5): the canonical form a client signs, the header that
-//! carries the signature, and client key files.
+//! Signed client requests (README, "Access control"): the canonical form a client signs, the
+//! header that carries the signature, approvals, and client key files.
 //!
 //! A request is signed over
 //!
 //! ```text
-//! KQ-REQUEST-V1 \n NODE \n METHOD \n PATH \n hex(SHA-256(body)) \n TIMESTAMP_MS \n NONCE
+//! KQ-REQUEST-V2 \n CLIENT \n NODE \n METHOD \n PATH \n hex(SHA-256(body)) \n TIMESTAMP_MS \n NONCE
 //! ```
 //!
-//! (lines joined by `\n`, no trailing newline; PATH without the query string; NODE the id of
-//! the node the request is sent to, as `GET /v1/health` tells) with the client's Ed25519 key,
-//! and travels as `Authorization: KQ-Ed25519 client=NAME,node=ID,ts=TIMESTAMP_MS,nonce=NONCE,sig=HEX`.
-//! Naming the node means only that node can coordinate the request: a participant that saw it
-//! cannot replay it as a coordinator to the nodes that did not. An approval of a decryption
-//! is the same signature made by another client over the same method, path and body with
-//! NODE `*` (approvers need not know where the request will be sent), in an `X-KQ-Approval`
-//! header (one per approver).
+//! (lines joined by `\n`, no trailing newline; PATH without the query string; CLIENT the
+//! client's registered name; NODE the id of the node the request is sent to, as
+//! `GET /v1/health` tells) with the client's Ed25519 key, and travels as
+//! `Authorization: KQ-Ed25519 client=NAME,node=ID,ts=TIMESTAMP_MS,nonce=NONCE,sig=HEX`.
+//! Naming the client means a signature made with one client's key serves no other name;
+//! naming the node means only that node can coordinate the request: a participant that saw it
+//! cannot replay it as a coordinator to the nodes that did not.
+//!
+//! An approval of a decryption is signed by another client over
+//!
+//! ```text
+//! KQ-APPROVAL-V1 \n APPROVER \n REQUESTER \n REQUEST-NONCE \n METHOD \n PATH \n hex(SHA-256(body)) \n TIMESTAMP_MS \n NONCE
+//! ```
+//!
+//! and travels in an `X-KQ-Approval` header (one per approver) in the same format as
+//! `Authorization`, with `node=*`: it approves one request of one requester (its nonce), on
+//! whichever node, once. Its distinct first line means no request signature is an approval
+//! and no approval is a request. Signatures are checked with `verify_strict` (RFC 8032 §5.1.7
+//! plus the rejection of small-order keys and non-canonical encodings).
 
 use std::path::Path;
 
-use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -28,8 +39,14 @@ pub const SCHEME: &str = "KQ-Ed25519";
 /// The header that carries one approver's signature.
 pub const APPROVAL_HEADER: &str = "x-kq-approval";
 
-/// The bytes a client signs.
+/// The first line of a request's canonical form.
+pub const REQUEST_V2: &str = "KQ-REQUEST-V2";
+/// The first line of an approval's canonical form.
+pub const APPROVAL_V1: &str = "KQ-APPROVAL-V1";
+
+/// The bytes a client signs for a request.
 pub fn canonical_request(
+    client: &str,
     node: Option<u16>,
     method: &str,
     path: &str,
@@ -39,12 +56,51 @@ pub fn canonical_request(
 ) -> Vec<u8> {
     let node = node.map_or("*".to_string(), |n| n.to_string());
     format!(
-        "KQ-REQUEST-V1\n{node}\n{}\n{}\n{}\n{timestamp_ms}\n{nonce}",
+        "{REQUEST_V2}\n{client}\n{node}\n{}\n{}\n{}\n{timestamp_ms}\n{nonce}",
         method.to_ascii_uppercase(),
         path,
         hex::encode(Sha256::digest(body)),
     )
     .into_bytes()
+}
+
+/// What an approval approves: one request of one requester, named by its nonce.
+#[derive(Debug, Clone, Copy)]
+pub struct Approved<'a> {
+    pub requester: &'a str,
+    pub request_nonce: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub body: &'a [u8],
+}
+
+/// The bytes an approver signs.
+pub fn canonical_approval(
+    approver: &str,
+    approved: &Approved<'_>,
+    timestamp_ms: u64,
+    nonce: &str,
+) -> Vec<u8> {
+    format!(
+        "{APPROVAL_V1}\n{approver}\n{}\n{}\n{}\n{}\n{}\n{timestamp_ms}\n{nonce}",
+        approved.requester,
+        approved.request_nonce,
+        approved.method.to_ascii_uppercase(),
+        approved.path,
+        hex::encode(Sha256::digest(approved.body)),
+    )
+    .into_bytes()
+}
+
+/// Checks an Ed25519 signature strictly (RFC 8032 plus small-order and canonicity checks).
+fn verify_strict(public_key: &[u8; 32], message: &[u8], signature: &str) -> Result<(), ()> {
+    let key = VerifyingKey::from_bytes(public_key).map_err(|_| ())?;
+    let bytes: [u8; 64] = hex::decode(signature)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or(())?;
+    key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(&bytes))
+        .map_err(|_| ())
 }
 
 /// One client's signature over a request, as carried in a header.
@@ -61,7 +117,7 @@ pub struct RequestSignature {
 }
 
 impl RequestSignature {
-    /// The header value: `KQ-Ed25519 client=…,ts=…,nonce=…,sig=…`.
+    /// The header value: `KQ-Ed25519 client=…,node=…,ts=…,nonce=…,sig=…`.
     pub fn to_header(&self) -> String {
         let node = self.node.map_or("*".to_string(), |n| n.to_string());
         format!(
@@ -121,7 +177,7 @@ impl RequestSignature {
         })
     }
 
-    /// Checks the signature with the client's public key.
+    /// Checks the signature of a request with the client's public key.
     pub fn verify(
         &self,
         public_key: &[u8; 32],
@@ -129,13 +185,9 @@ impl RequestSignature {
         path: &str,
         body: &[u8],
     ) -> Result<(), String> {
-        let key = VerifyingKey::from_bytes(public_key)
-            .map_err(|_| format!("client {} has an invalid public key", self.client))?;
-        let bytes: [u8; 64] = hex::decode(&self.signature)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or("sig must be 64 bytes of hex")?;
+        self.check_signature_field()?;
         let message = canonical_request(
+            &self.client,
             self.node,
             method,
             path,
@@ -143,13 +195,44 @@ impl RequestSignature {
             self.timestamp_ms,
             &self.nonce,
         );
-        key.verify(&message, &ed25519_dalek::Signature::from_bytes(&bytes))
-            .map_err(|_| {
-                format!(
-                    "the signature of client {} does not verify over this request",
-                    self.client
-                )
-            })
+        verify_strict(public_key, &message, &self.signature).map_err(|_| {
+            format!(
+                "the signature of client {} does not verify over this request",
+                self.client
+            )
+        })
+    }
+
+    /// Checks the signature of an approval of `approved` with the approver's public key. An
+    /// approval is addressed to no node (`node=*`).
+    pub fn verify_approval(
+        &self,
+        public_key: &[u8; 32],
+        approved: &Approved<'_>,
+    ) -> Result<(), String> {
+        self.check_signature_field()?;
+        if self.node.is_some() {
+            return Err(format!(
+                "the approval of {} must be addressed to node=*",
+                self.client
+            ));
+        }
+        let message = canonical_approval(&self.client, approved, self.timestamp_ms, &self.nonce);
+        verify_strict(public_key, &message, &self.signature).map_err(|_| {
+            format!(
+                "the approval of {} does not verify over this request of {} (nonce {})",
+                self.client, approved.requester, approved.request_nonce
+            )
+        })
+    }
+
+    fn check_signature_field(&self) -> Result<(), String> {
+        let ok = self.signature.len() == 128 && hex::decode(&self.signature).is_ok();
+        if ok {
+            Ok(())
+        } else {
+            Err("sig must be 64 bytes of hex".into())
+        }
     }
 }
 
@@ -232,11 +315,7 @@ impl ClientKey {
         path: &str,
         body: &[u8],
     ) -> RequestSignature {
-        let timestamp_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        self.sign_request_at(node, method, path, body, timestamp_ms, &random_nonce())
+        self.sign_request_at(node, method, path, body, now_ms(), &random_nonce())
     }
 
     pub fn sign_request_at(
@@ -248,7 +327,7 @@ impl ClientKey {
         timestamp_ms: u64,
         nonce: &str,
     ) -> RequestSignature {
-        let message = canonical_request(node, method, path, body, timestamp_ms, nonce);
+        let message = canonical_request(&self.name, node, method, path, body, timestamp_ms, nonce);
         RequestSignature {
             client: self.name.clone(),
             node,
@@ -257,6 +336,49 @@ impl ClientKey {
             signature: hex::encode(self.key.sign(&message).to_bytes()),
         }
     }
+
+    /// Approves, now and with a fresh nonce, the request of `requester` whose nonce is
+    /// `request_nonce`: an `X-KQ-Approval` header value's content.
+    pub fn approve(
+        &self,
+        requester: &str,
+        request_nonce: &str,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> RequestSignature {
+        let approved = Approved {
+            requester,
+            request_nonce,
+            method,
+            path,
+            body,
+        };
+        self.approve_at(&approved, now_ms(), &random_nonce())
+    }
+
+    pub fn approve_at(
+        &self,
+        approved: &Approved<'_>,
+        timestamp_ms: u64,
+        nonce: &str,
+    ) -> RequestSignature {
+        let message = canonical_approval(&self.name, approved, timestamp_ms, nonce);
+        RequestSignature {
+            client: self.name.clone(),
+            node: None,
+            timestamp_ms,
+            nonce: nonce.to_string(),
+            signature: hex::encode(self.key.sign(&message).to_bytes()),
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// 128 random bits as 32 hex characters.
@@ -311,6 +433,99 @@ mod tests {
                 )
                 .is_err());
         }
+    }
+
+    fn public_of(key: &ClientKey) -> [u8; 32] {
+        hex::decode(key.public_hex()).unwrap().try_into().unwrap()
+    }
+
+    #[test]
+    fn a_signature_serves_only_the_client_name_it_was_made_for() {
+        // Two names registered with one key: the signature names its client.
+        let key = ClientKey::generate("alice");
+        let mut sig = key.sign_request(Some(1), "POST", "/v1/keys/k/sign", b"{}");
+        sig.verify(&public_of(&key), "POST", "/v1/keys/k/sign", b"{}")
+            .unwrap();
+        sig.client = "mallory".into();
+        assert!(sig
+            .verify(&public_of(&key), "POST", "/v1/keys/k/sign", b"{}")
+            .is_err());
+    }
+
+    #[test]
+    fn an_approval_approves_one_request_of_one_requester() {
+        let dpo = ClientKey::generate("dpo");
+        let body = b"{\"ciphertexts\":[]}";
+        let path = "/v1/keys/k/decrypt";
+        let approval = dpo.approve("analyst", "nonce-of-the-request-1", "POST", path, body);
+        assert_eq!(approval.node, None);
+        let parsed = RequestSignature::from_header(&approval.to_header()).unwrap();
+        let approved = Approved {
+            requester: "analyst",
+            request_nonce: "nonce-of-the-request-1",
+            method: "POST",
+            path,
+            body,
+        };
+        parsed.verify_approval(&public_of(&dpo), &approved).unwrap();
+        for other in [
+            Approved {
+                requester: "mallory",
+                ..approved
+            },
+            Approved {
+                request_nonce: "nonce-of-the-request-2",
+                ..approved
+            },
+            Approved {
+                path: "/v1/keys/j/decrypt",
+                ..approved
+            },
+            Approved {
+                body: b"{}",
+                ..approved
+            },
+        ] {
+            assert!(parsed.verify_approval(&public_of(&dpo), &other).is_err());
+        }
+        // A request signature is no approval, and an approval is no request.
+        let request = dpo.sign_request(None, "POST", path, body);
+        assert!(request
+            .verify_approval(&public_of(&dpo), &approved)
+            .is_err());
+        assert!(parsed.verify(&public_of(&dpo), "POST", path, body).is_err());
+        // An approval addressed to a node is refused.
+        let mut addressed = parsed.clone();
+        addressed.node = Some(1);
+        let e = addressed
+            .verify_approval(&public_of(&dpo), &approved)
+            .unwrap_err();
+        assert!(e.contains("node=*"), "{e}");
+    }
+
+    #[test]
+    fn small_order_keys_verify_nothing() {
+        // The identity point as public key and (R = identity, S = 0) as signature satisfy the
+        // cofactorless equation of RFC 8032 for every message; `verify_strict` refuses them.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let mut sig = [0u8; 64];
+        sig[0] = 1;
+        let forged = RequestSignature {
+            client: "anyone".into(),
+            node: Some(1),
+            timestamp_ms: 1,
+            nonce: "0123456789abcdef".into(),
+            signature: hex::encode(sig),
+        };
+        let lax = VerifyingKey::from_bytes(&identity).unwrap();
+        let message =
+            canonical_request("anyone", Some(1), "POST", "/p", b"", 1, "0123456789abcdef");
+        use ed25519_dalek::Verifier;
+        assert!(lax
+            .verify(&message, &ed25519_dalek::Signature::from_bytes(&sig))
+            .is_ok());
+        assert!(forged.verify(&identity, "POST", "/p", b"").is_err());
     }
 
     #[test]

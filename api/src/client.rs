@@ -151,13 +151,15 @@ impl Client {
                 let node = self.node_id().await?;
                 let sig = key.sign_request(Some(node), method.as_str(), path, &bytes);
                 req = req.header(reqwest::header::AUTHORIZATION, sig.to_header());
+                // Each approval names this request: its requester and nonce.
+                for approver in approvers {
+                    let approval =
+                        approver.approve(&sig.client, &sig.nonce, method.as_str(), path, &bytes);
+                    req = req.header(APPROVAL_HEADER, approval.to_header());
+                }
             }
             (None, Some(t)) => req = req.bearer_auth(t),
             (None, None) => {}
-        }
-        for approver in approvers {
-            let sig = approver.sign_request(None, method.as_str(), path, &bytes);
-            req = req.header(APPROVAL_HEADER, sig.to_header());
         }
         let resp = req
             .send()

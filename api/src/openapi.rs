@@ -91,8 +91,10 @@ generation and needs the `manage` permission of the key's policy."),
         (name = "operations", description = "Signing, verification, encryption, decryption"),
         (name = "access", description = "Clients, key policies, the audit trail, sealing. \
 Calls that create, use or change something need a signed request: `Authorization: KQ-Ed25519 \
-client=NAME,node=ID,ts=MS,nonce=NONCE,sig=HEX` over `KQ-REQUEST-V1\\nNODE\\nMETHOD\\nPATH\\n\
-hex(SHA-256(body))\\nTS\\nNONCE` (README, Access control).")
+client=NAME,node=ID,ts=MS,nonce=NONCE,sig=HEX` over `KQ-REQUEST-V2\\nCLIENT\\nNODE\\nMETHOD\\n\
+PATH\\nhex(SHA-256(body))\\nTS\\nNONCE`; approvals in `X-KQ-Approval` over `KQ-APPROVAL-V1\\n\
+APPROVER\\nREQUESTER\\nREQUEST-NONCE\\nMETHOD\\nPATH\\nhex(SHA-256(body))\\nTS\\nNONCE` \
+(README, Access control).")
     )
 )]
 pub struct ApiDoc;

@@ -594,15 +594,38 @@ pub struct AuditPage {
     pub next: Option<String>,
 }
 
+// The passphrase zeroizes on drop and `Debug` never shows it (DESIGN.md §8).
 /// `POST /v1/sys/unseal`
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Clone, Serialize, Deserialize, utoipa::ToSchema, zeroize::Zeroize, zeroize::ZeroizeOnDrop,
+)]
 #[serde(deny_unknown_fields)]
 pub struct UnsealRequest {
     pub passphrase: String,
+}
+
+impl std::fmt::Debug for UnsealRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UnsealRequest { passphrase: <redacted> }")
+    }
 }
 
 /// `POST /v1/sys/seal` and `/v1/sys/unseal`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SealState {
     pub sealed: bool,
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::UnsealRequest;
+
+    #[test]
+    fn an_unseal_request_prints_no_passphrase() {
+        let request: UnsealRequest =
+            serde_json::from_str(r#"{"passphrase":"correct horse battery"}"#).unwrap();
+        let shown = format!("{request:?} {request:#?}");
+        assert!(!shown.contains("horse"), "{shown}");
+        assert_eq!(request.passphrase, "correct horse battery");
+    }
 }

@@ -52,6 +52,19 @@ pub struct Dealt {
     pub commitments: Vec<u8>,
 }
 
+impl std::fmt::Debug for Dealt {
+    /// The commitments (public) and who the summands are for; never a summand (DESIGN.md §8).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dealt")
+            .field("summands_for", &self.summands.keys().collect::<Vec<_>>())
+            .field(
+                "commitments",
+                &format_args!("<{} bytes>", self.commitments.len()),
+            )
+            .finish()
+    }
+}
+
 impl Repair<'_> {
     /// Checks the parameters against the key; answers its verifying shares, which every step
     /// goes on to use.
@@ -429,6 +442,24 @@ pub mod faults {
     /// A well-formed summand or value that matches no commitment: a random scalar.
     pub fn random_scalar<R: RngCore + CryptoRng>(curve: Curve, rng: &mut R) -> Zeroizing<Vec<u8>> {
         crate::arith::random_scalar(curve, rng)
+    }
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+
+    #[test]
+    fn a_dealing_prints_no_summand() {
+        let dealt = Dealt {
+            summands: [(2u16, Zeroizing::new(vec![0xABu8; 32]))].into(),
+            commitments: vec![0x01; 32],
+        };
+        let shown = format!("{dealt:?} {dealt:#?}");
+        for needle in ["171", "abab"] {
+            assert!(!shown.contains(needle), "{shown}");
+        }
+        assert!(shown.contains("summands_for: [2]"), "{shown}");
     }
 }
 

@@ -517,6 +517,13 @@ pub struct Reshare {
     inner: Inner,
 }
 
+impl std::fmt::Debug for Reshare {
+    /// Nothing of the sub-shares a dealer owes (DESIGN.md §8).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reshare { <redacted> }")
+    }
+}
+
 macro_rules! each {
     ($self:expr, $s:ident => $body:expr) => {
         match $self {

@@ -92,6 +92,8 @@ pub fn authorize(node: &Node, caller: &Caller, change: &Change) -> Result<(), Au
         Change::PutClient(client) => {
             admin_only()?;
             registry::validate(client).map_err(AuthError::Malformed)?;
+            registry::key_is_unclaimed(&node.clients.read(), client)
+                .map_err(AuthError::Malformed)?;
             let mut after = node.clients.read().clone();
             after.insert(client.name.clone(), client.clone());
             if !registry::has_admin(&after) {
@@ -163,7 +165,11 @@ fn applied_key(client: &str, nonce: &str) -> Vec<u8> {
 /// The entry this node applied at `seq`, with its certificate.
 pub fn logged(store: &Store, seq: u64) -> anyhow::Result<Option<CertifiedEntry>> {
     match store.admin_log().get(seq.to_be_bytes())? {
-        Some(json) => Ok(Some(serde_json::from_slice(&json)?)),
+        Some(json) => Ok(Some(store.read_tagged(
+            crate::store::Tagged::AdminLog,
+            &seq.to_be_bytes(),
+            &json,
+        )?)),
         None => Ok(None),
     }
 }
@@ -418,9 +424,9 @@ fn apply(
         }
         Change::SetPolicy { key: name, policy } => {
             if node.policies.read().contains_key(name) {
-                store
-                    .policies()
-                    .insert(name.as_bytes(), serde_json::to_vec(policy)?)?;
+                let stored =
+                    store.write_tagged(crate::store::Tagged::Policies, name.as_bytes(), policy)?;
+                store.policies().insert(name.as_bytes(), stored)?;
                 node.policies.write().insert(name.clone(), policy.clone());
             }
             key = Some(name.clone());
@@ -434,9 +440,9 @@ fn apply(
         entry: entry.clone(),
         certificate: certificate.clone(),
     };
-    store
-        .admin_log()
-        .insert(entry.seq.to_be_bytes(), serde_json::to_vec(&logged)?)?;
+    let seq = entry.seq.to_be_bytes();
+    let stored = store.write_tagged(crate::store::Tagged::AdminLog, &seq, &logged)?;
+    store.admin_log().insert(seq, stored)?;
     let (client, nonce) = entry.client_nonce();
     store
         .admin_applied()

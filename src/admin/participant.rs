@@ -157,11 +157,12 @@ pub fn log(node: &Arc<Node>, since: u64) -> PeerResponse {
         .store
         .admin_log()
         .range(since.saturating_add(1).to_be_bytes()..)
-        .values()
         .take(1000)
-        .map(|json| {
-            let json = json.map_err(|e| e.to_string())?;
-            serde_json::from_slice(&json).map_err(|e| e.to_string())
+        .map(|item| {
+            let (seq, json) = item.map_err(|e| e.to_string())?;
+            node.store
+                .read_tagged(crate::store::Tagged::AdminLog, &seq, &json)
+                .map_err(|e| e.to_string())
         })
         .collect();
     match entries {

@@ -162,26 +162,32 @@ pub fn authenticate(
             .get(&approval.client)
             .cloned()
             .ok_or_else(|| AuthError::UnknownClient(approval.client.clone()))?;
+        let approved = api::auth::Approved {
+            requester: &sig.client,
+            request_nonce: &sig.nonce,
+            method: &request.method,
+            path: &request.path,
+            body: &request.body,
+        };
         approval
-            .verify(
-                &public_key_of(&approver)?,
-                &request.method,
-                &request.path,
-                &request.body,
-            )
+            .verify_approval(&public_key_of(&approver)?, &approved)
             .map_err(|e| AuthError::BadSignature(format!("approval: {e}")))?;
-        if approval.node.is_some_and(|n| n != coordinator) {
-            return Err(AuthError::Misaddressed(format!(
-                "the approval of {} is addressed to another node",
-                approval.client
-            )));
-        }
         if approval.timestamp_ms > now + skew || approval.timestamp_ms + ttl < now {
             return Err(AuthError::Stale(format!(
                 "the approval of {} is older than {ttl} ms or from the future",
                 approval.client
             )));
         }
+        // An approval is usable once: its nonce belongs to this operation, like a request's.
+        node.nonces
+            .claim(
+                &approval.client,
+                &approval.nonce,
+                coordinator,
+                &request.operation,
+                approval.timestamp_ms + ttl,
+            )
+            .map_err(|e| AuthError::Replayed(format!("approval: {e}")))?;
         if approval.client != client.name && !approvers.contains(&approval.client) {
             approvers.push(approval.client.clone());
         }

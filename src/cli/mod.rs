@@ -226,7 +226,8 @@ keyquorum encrypt --key reid --in detections.ndjson --out sealed.ndjson"
 enum ClusterCommand {
     /// Write the configuration of an n-node cluster into an empty directory.
     ///
-    /// Per node: node-<i>.toml, node-<i>/identity.json and node-<i>/passphrase (0600); with
+    /// Per node: node-<i>.toml, node-<i>/identity.json (and node-<i>/passphrase, 0600, only
+    /// with --passphrase-files; otherwise each passphrase is printed once); with
     /// --tls also tls/ca.crt, tls/ca.key and node-<i>/tls.crt, tls.key; and admin.token. Without
     /// --hosts the nodes listen on 127.0.0.1, node i on base+2(i-1) (client) and base+2(i-1)+1
     /// (peer). With --hosts (one name per node, e.g. containers or pods) every node listens on
@@ -255,6 +256,11 @@ keyquorum cluster init --nodes 3 --dir /cluster --tls --hosts node-1,node-2,node
         /// Print the written files as JSON.
         #[arg(long)]
         json: bool,
+        /// Also write each node's passphrase to node-<i>/passphrase (0600) and name it in the
+        /// config. Without it the passphrases are printed once, never stored: give each node
+        /// its own as KEYQUORUM_PASSPHRASE and keep it apart from the node's files.
+        #[arg(long = "passphrase-files", alias = "passphrase-file")]
+        passphrase_files: bool,
     },
 }
 
@@ -482,6 +488,7 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
             tls,
             hosts,
             json,
+            passphrase_files,
         }) => {
             // Distinct hosts can share ports; on one loopback address every node needs its own.
             let ports = match &hosts {
@@ -494,20 +501,47 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
                 ],
                 None => crate::cluster::ports_from_base(nodes, base_port)?,
             };
-            let options = crate::cluster::InitOptions { tls, hosts };
+            let options = crate::cluster::InitOptions {
+                tls,
+                hosts,
+                passphrase_files,
+            };
             let files = crate::cluster::init_with(&dir, &ports, &options)?;
             let ca = tls.then(|| dir.join("tls").join("ca.crt"));
+            // Printed once, never stored unless --passphrase-files asked for it.
+            let passphrases: std::collections::BTreeMap<u16, &str> = if passphrase_files {
+                Default::default()
+            } else {
+                files
+                    .passphrases
+                    .iter()
+                    .map(|(i, p)| (*i, p.as_str()))
+                    .collect()
+            };
             if json {
                 print_json(&serde_json::json!({
                     "dir": dir,
                     "configs": files.configs,
                     "admin_token_file": dir.join("admin.token"),
                     "ca_file": ca,
+                    "passphrases": passphrases,
                 }));
             } else {
                 println!("wrote a {nodes}-node cluster to {}", dir.display());
-                for path in files.configs.values() {
-                    println!("  keyquorum serve --config {}", path.display());
+                for (i, path) in &files.configs {
+                    match passphrases.get(i) {
+                        Some(p) => println!(
+                            "  KEYQUORUM_PASSPHRASE={p} keyquorum serve --config {}",
+                            path.display()
+                        ),
+                        None => println!("  keyquorum serve --config {}", path.display()),
+                    }
+                }
+                if !passphrases.is_empty() {
+                    println!(
+                        "the passphrases above are shown once and stored nowhere: keep each \
+                         apart from its node's files (a secret manager, the operator's vault)"
+                    );
                 }
                 println!("admin token: {}", dir.join("admin.token").display());
                 if let Some(ca) = ca {

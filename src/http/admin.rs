@@ -181,8 +181,8 @@ pub async fn unseal(
     body: web::Json<UnsealRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let node = node.into_inner();
-    let body = body.into_inner();
-    let passphrase = zeroize::Zeroizing::new(body.passphrase);
+    let mut body = body.into_inner();
+    let passphrase = zeroize::Zeroizing::new(std::mem::take(&mut body.passphrase));
     static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _one = ONE_AT_A_TIME.lock().await;
     if !node.is_sealed() {

@@ -31,7 +31,7 @@ fn header_text<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
 fn client_request(req: &HttpRequest, node: &Node, body: &[u8]) -> Result<ClientRequest, AuthError> {
     let header = header_text(req, AUTHORIZATION.as_str()).ok_or_else(|| {
         AuthError::Malformed(format!(
-            "this call needs a signed request: Authorization: {SCHEME} client=…,ts=…,nonce=…,sig=…"
+            "this call needs a signed request: Authorization: {SCHEME} client=…,node=…,ts=…,nonce=…,sig=…"
         ))
     })?;
     let authorization = RequestSignature::from_header(header).map_err(AuthError::Malformed)?;

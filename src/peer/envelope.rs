@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use base64::Engine;
-use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, VerifyingKey};
 use parking_lot::Mutex;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -171,7 +171,7 @@ impl Envelope {
         let sig = Signature::from_slice(&sig_bytes)
             .map_err(|_| EnvelopeError::BadSignature(self.from))?;
         sender_key
-            .verify(&self.signed_bytes(&payload), &sig)
+            .verify_strict(&self.signed_bytes(&payload), &sig)
             .map_err(|_| EnvelopeError::BadSignature(self.from))?;
         Ok(payload)
     }
@@ -346,7 +346,7 @@ impl EnvelopeVerifier {
             .ok()
             .and_then(|b| Signature::from_slice(&b).ok())
             .ok_or(EnvelopeError::BadSignature(from))?;
-        key.verify(&receipt.signed_bytes(), &sig)
+        key.verify_strict(&receipt.signed_bytes(), &sig)
             .map_err(|_| EnvelopeError::BadSignature(from))?;
         Ok(digest)
     }
@@ -366,6 +366,31 @@ mod tests {
             sign_public_key: identity.sign_public_hex(),
             seal_public_key: identity.seal_public_hex(),
         }
+    }
+
+    #[test]
+    fn a_small_order_member_key_verifies_no_envelope() {
+        // The identity point as a member's key and (R = identity, S = 0) as signature satisfy
+        // RFC 8032's cofactorless equation for any message; `verify_strict` refuses them.
+        let a = Identity::generate(1);
+        let b = Identity::generate(2);
+        let mut identity_point = [0u8; 32];
+        identity_point[0] = 1;
+        let weak = Member {
+            sign_public_key: hex::encode(identity_point),
+            ..member(&Identity::generate(3))
+        };
+        let members = [member(&a), member(&b), weak];
+        let at_b = EnvelopeVerifier::new(2, &members, Duration::from_secs(60)).unwrap();
+        let mut env = Envelope::sign(&a, 2, "s1", "dkg.start", b"forged");
+        env.from = 3;
+        let mut sig = [0u8; 64];
+        sig[0] = 1;
+        env.signature = hex::encode(sig);
+        assert_eq!(
+            at_b.open(&env, Some("s1"), None),
+            Err(EnvelopeError::BadSignature(3))
+        );
     }
 
     #[test]

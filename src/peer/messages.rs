@@ -435,10 +435,41 @@ pub enum Complaint {
     Sealed { message_key: String },
 }
 
-/// One item of a sealed partial-decryption answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One item of a sealed partial-decryption answer. The partial zeroizes on drop, and `Debug`
+/// never shows it (DESIGN.md §8): t of them reveal the plaintext's key.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PartialOutcome {
     Partial(keyshares::decrypt::PartialDecryption),
     Error(String),
+}
+
+impl std::fmt::Debug for PartialOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PartialOutcome::Partial(_) => f.write_str("Partial(<redacted>)"),
+            PartialOutcome::Error(e) => f.debug_tuple("Error").field(e).finish(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::PartialOutcome;
+
+    #[test]
+    fn a_partial_outcome_prints_no_partial() {
+        let outcome = PartialOutcome::Partial(keyshares::decrypt::PartialDecryption {
+            point: vec![0xAB; 32],
+            proof: vec![0xCD; 64],
+        });
+        let shown = format!("{outcome:?} {outcome:#?}");
+        for needle in ["171", "205", "abab", "cdcd"] {
+            assert!(!shown.contains(needle), "{shown}");
+        }
+        assert_eq!(
+            format!("{:?}", PartialOutcome::Error("no share".into())),
+            "Error(\"no share\")"
+        );
+    }
 }

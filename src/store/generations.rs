@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::ConflictableTransactionError;
 use sled::Transactional;
 
-use super::{KeyRecord, Store, StoreError};
+use super::{KeyRecord, Store, StoreError, Tagged};
 use crate::state::generation::{GenerationCertificate, GenerationStatement};
 
 /// A ceremony's result on one member, sealed, before its certificate is known.
@@ -66,13 +66,17 @@ impl Store {
         let sealed_share = share
             .map(|s| self.seal_share(record, s).map(hex::encode))
             .transpose()?;
-        let pending = json(&PendingGeneration {
-            record: record.clone(),
-            policy: policy.clone(),
-            statement: statement.clone(),
-            action: action.to_string(),
-            sealed_share,
-        })?;
+        let pending = self.write_tagged(
+            Tagged::Pending,
+            record.name.as_bytes(),
+            &PendingGeneration {
+                record: record.clone(),
+                policy: policy.clone(),
+                statement: statement.clone(),
+                action: action.to_string(),
+                sealed_share,
+            },
+        )?;
         (&self.pending, &self.refused)
             .transaction(|(pending_tree, refused)| {
                 if refused.get(statement.session.as_bytes())?.is_some() {
@@ -89,7 +93,7 @@ impl Store {
     pub fn pending(&self, name: &str) -> Result<Option<PendingGeneration>, StoreError> {
         self.pending
             .get(name)?
-            .map(|v| serde_json::from_slice(&v).context("corrupt pending generation"))
+            .map(|v| self.read_tagged(Tagged::Pending, name.as_bytes(), &v))
             .transpose()
             .map_err(Into::into)
     }
@@ -98,8 +102,8 @@ impl Store {
         self.pending
             .iter()
             .map(|item| {
-                let (_, v) = item?;
-                Ok(serde_json::from_slice(&v).context("corrupt pending generation")?)
+                let (name, v) = item?;
+                Ok(self.read_tagged(Tagged::Pending, &name, &v)?)
             })
             .collect()
     }
@@ -112,7 +116,8 @@ impl Store {
                 let Some(v) = tree.get(name.as_bytes())? else {
                     return Ok(false);
                 };
-                let p: PendingGeneration = serde_json::from_slice(&v)
+                let p: PendingGeneration = self
+                    .read_tagged(Tagged::Pending, name.as_bytes(), &v)
                     .map_err(|_| ConflictableTransactionError::Abort(()))?;
                 if p.statement.session != session {
                     return Ok(false);
@@ -142,10 +147,14 @@ impl Store {
         let old_record = self.record(name)?;
         let old_share = self.shares.get(name)?;
         let previous = match (&old_record, &old_share) {
-            (Some(record), Some(sealed)) => Some(json(&PreviousGeneration {
-                record: record.clone(),
-                sealed_share: hex::encode(sealed),
-            })?),
+            (Some(record), Some(sealed)) => Some(self.write_tagged(
+                Tagged::Previous,
+                name.as_bytes(),
+                &PreviousGeneration {
+                    record: record.clone(),
+                    sealed_share: hex::encode(sealed),
+                },
+            )?),
             _ => None,
         };
         let new_share = pending
@@ -153,8 +162,9 @@ impl Store {
             .as_ref()
             .map(|h| hex::decode(h).context("corrupt pending share"))
             .transpose()?;
-        let record_json = json(&pending.record)?;
-        let policy_json = json(&pending.policy)?;
+        // The pending share was sealed with the pending record: they move in together.
+        let record_json = self.write_tagged(Tagged::Keys, name.as_bytes(), &pending.record)?;
+        let policy_json = self.write_tagged(Tagged::Policies, name.as_bytes(), &pending.policy)?;
         let cert_json = json(certificate)?;
         let trees = (
             &self.keys,
@@ -216,9 +226,8 @@ impl Store {
         self.previous
             .iter()
             .map(|item| {
-                let (_, v) = item?;
-                let p: PreviousGeneration =
-                    serde_json::from_slice(&v).context("corrupt previous generation")?;
+                let (name, v) = item?;
+                let p: PreviousGeneration = self.read_tagged(Tagged::Previous, &name, &v)?;
                 let sealed = hex::decode(&p.sealed_share).context("corrupt previous share")?;
                 let share = self.unseal_share(&p.record, &sealed)?;
                 Ok((p.record, share))
@@ -243,7 +252,8 @@ impl Store {
                 let Some(v) = keys.get(name.as_bytes())? else {
                     return Ok(false);
                 };
-                let live: KeyRecord = serde_json::from_slice(&v)
+                let live: KeyRecord = self
+                    .read_tagged(Tagged::Keys, name.as_bytes(), &v)
                     .map_err(|_| ConflictableTransactionError::Abort(()))?;
                 if live.session != live_session || previous.get(name.as_bytes())?.is_none() {
                     return Ok(false);
@@ -315,7 +325,8 @@ impl Store {
                     return Err(ConflictableTransactionError::Abort(()));
                 }
                 if let Some(v) = pending.get(name.as_bytes())? {
-                    let p: PendingGeneration = serde_json::from_slice(&v)
+                    let p: PendingGeneration = self
+                        .read_tagged(Tagged::Pending, name.as_bytes(), &v)
                         .map_err(|_| ConflictableTransactionError::Abort(()))?;
                     if p.statement.session == session {
                         return Err(ConflictableTransactionError::Abort(()));

@@ -3,13 +3,15 @@
 //! A random 32-byte data key (DEK) seals every share with XChaCha20-Poly1305; the DEK itself is
 //! wrapped by a key-encryption key derived from the operator's passphrase with Argon2id. A wrong
 //! passphrase fails to unwrap the DEK before anything is written, so the store is left as it was.
-//! Each sealed share is bound (AEAD associated data) to its key name and ceremony, so a sealed
-//! blob cannot be moved to another key.
+//! Each sealed share is bound (AEAD associated data) to the SHA-256 of its key's full record —
+//! name, algorithm, threshold, participants, public keys, generation and ceremony — so a sealed
+//! blob cannot be moved to another key or generation, nor its record edited beside it. Public
+//! state (records, policies, clients, the admin log, pending and previous generations) carries a
+//! MAC under a key derived from the data key (`integrity`).
 
 use std::path::Path;
 
 use anyhow::Context;
-use argon2::{Algorithm as Argon2Algorithm, Argon2, Params, Version};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use keyshares::{Curve, KeyShare};
@@ -20,26 +22,14 @@ use zeroize::Zeroizing;
 
 pub mod clients;
 mod generations;
+mod integrity;
+mod seal;
 
 pub use generations::{Activated, PendingGeneration};
 
-const SEAL_HEADER: &[u8] = b"seal/v1";
-
-/// Argon2id cost: OWASP's recommended m=19 MiB, t=2, p=1. Unsealing happens once per start (or
-/// unseal), so ~30 ms is cheap there and expensive for an attacker guessing passphrases.
-const ARGON2_M_KIB: u32 = 19 * 1024;
-const ARGON2_T: u32 = 2;
-const ARGON2_P: u32 = 1;
-
-#[derive(Serialize, Deserialize)]
-struct SealHeader {
-    m_kib: u32,
-    t: u32,
-    p: u32,
-    salt: String,
-    nonce: String,
-    wrapped_dek: String,
-}
+use integrity::MacKeys;
+pub use integrity::Tagged;
+use seal::{unwrap_dek, wrap_dek, SEAL_HEADER};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -123,6 +113,8 @@ pub struct Store {
     coordinated: sled::Tree,
     /// The data key; `None` while the node is sealed.
     dek: parking_lot::RwLock<Option<Zeroizing<[u8; 32]>>>,
+    /// The MAC keys of the public state, derived from the data key when the store opened.
+    macs: MacKeys,
 }
 
 /// The error of anything that needs the data key while the node is sealed.
@@ -130,78 +122,22 @@ fn sealed_error() -> anyhow::Error {
     anyhow::anyhow!("the node is sealed")
 }
 
-fn derive_kek(
-    passphrase: &str,
-    salt: &[u8],
-    m: u32,
-    t: u32,
-    p: u32,
-) -> anyhow::Result<Zeroizing<[u8; 32]>> {
-    let params =
-        Params::new(m, t, p, Some(32)).map_err(|e| anyhow::anyhow!("argon2 params: {e}"))?;
-    let mut kek = Zeroizing::new([0u8; 32]);
-    Argon2::new(Argon2Algorithm::Argon2id, Version::V0x13, params)
-        .hash_password_into(passphrase.as_bytes(), salt, kek.as_mut())
-        .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
-    Ok(kek)
-}
-
-fn wrap_dek(passphrase: &str, dek: &[u8; 32]) -> anyhow::Result<Vec<u8>> {
-    let mut salt = [0u8; 16];
-    let mut nonce = [0u8; 24];
-    rand::rngs::OsRng.fill_bytes(&mut salt);
-    rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let kek = derive_kek(passphrase, &salt, ARGON2_M_KIB, ARGON2_T, ARGON2_P)?;
-    let wrapped = XChaCha20Poly1305::new(kek.as_ref().into())
-        .encrypt(
-            XNonce::from_slice(&nonce),
-            Payload {
-                msg: dek,
-                aad: SEAL_HEADER,
-            },
-        )
-        .map_err(|_| anyhow::anyhow!("wrapping the data key failed"))?;
-    let header = SealHeader {
-        m_kib: ARGON2_M_KIB,
-        t: ARGON2_T,
-        p: ARGON2_P,
-        salt: hex::encode(salt),
-        nonce: hex::encode(nonce),
-        wrapped_dek: hex::encode(wrapped),
-    };
-    Ok(serde_json::to_vec(&header)?)
-}
-
-fn unwrap_dek(passphrase: &str, header: &[u8]) -> Result<Zeroizing<[u8; 32]>, StoreError> {
-    let header: SealHeader = serde_json::from_slice(header).context("corrupt seal header")?;
-    let salt = hex::decode(&header.salt).context("corrupt seal header")?;
-    let nonce = hex::decode(&header.nonce).context("corrupt seal header")?;
-    let wrapped = hex::decode(&header.wrapped_dek).context("corrupt seal header")?;
-    if nonce.len() != 24 {
-        return Err(anyhow::anyhow!("corrupt seal header").into());
-    }
-    let kek = derive_kek(passphrase, &salt, header.m_kib, header.t, header.p)?;
-    let dek = Zeroizing::new(
-        XChaCha20Poly1305::new(kek.as_ref().into())
-            .decrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: &wrapped,
-                    aad: SEAL_HEADER,
-                },
-            )
-            .map_err(|_| StoreError::WrongPassphrase)?,
-    );
-    let mut out = Zeroizing::new([0u8; 32]);
-    if dek.len() != 32 {
-        return Err(anyhow::anyhow!("corrupt seal header").into());
-    }
-    out.copy_from_slice(&dek);
-    Ok(out)
-}
-
+/// What a sealed share is bound to: the hash of everything in its record that says which
+/// share it is. State and retirement time are left out: a retired key has no share.
 fn share_aad(record: &KeyRecord) -> Vec<u8> {
-    format!("keyquorum/share/v1|{}|{}", record.name, record.session).into_bytes()
+    use sha2::{Digest, Sha256};
+    let bound = serde_json::json!({
+        "name": record.name,
+        "algorithm": record.algorithm,
+        "threshold": record.threshold,
+        "participants": record.participants,
+        "public_keys": record.public_keys,
+        "generation": record.generation,
+        "session": record.session,
+    });
+    let mut aad = b"keyquorum/share/v2|".to_vec();
+    aad.extend_from_slice(hex::encode(Sha256::digest(bound.to_string().as_bytes())).as_bytes());
+    aad
 }
 
 pub fn curve_of(algorithm: api::Algorithm) -> Curve {
@@ -247,6 +183,7 @@ impl Store {
             refused: db.open_tree("refused")?,
             coordinated: db.open_tree("coordinated")?,
             db,
+            macs: MacKeys::derive(&dek),
             dek: parking_lot::RwLock::new(Some(dek)),
         })
     }
@@ -285,6 +222,43 @@ impl Store {
         self.dek.read().is_none()
     }
 
+    /// The stored form of `json` under `key` in a tagged tree.
+    pub fn tag(&self, tree: Tagged, key: &[u8], json: &[u8]) -> Vec<u8> {
+        self.macs.seal(tree, key, json)
+    }
+
+    /// The JSON of a tagged entry, if its tag verifies; the error names the entry.
+    pub fn untag<'a>(
+        &self,
+        tree: Tagged,
+        key: &[u8],
+        stored: &'a [u8],
+    ) -> anyhow::Result<&'a [u8]> {
+        self.macs.open(tree, key, stored)
+    }
+
+    /// Decodes a tagged entry.
+    pub fn read_tagged<T: serde::de::DeserializeOwned>(
+        &self,
+        tree: Tagged,
+        key: &[u8],
+        stored: &[u8],
+    ) -> anyhow::Result<T> {
+        let json = self.untag(tree, key, stored)?;
+        serde_json::from_slice(json)
+            .with_context(|| format!("corrupt {tree:?} entry {}", String::from_utf8_lossy(key)))
+    }
+
+    /// Encodes `value` as a tagged entry.
+    pub fn write_tagged<T: Serialize>(
+        &self,
+        tree: Tagged,
+        key: &[u8],
+        value: &T,
+    ) -> anyhow::Result<Vec<u8>> {
+        Ok(self.tag(tree, key, &serde_json::to_vec(value)?))
+    }
+
     pub fn policies(&self) -> &sled::Tree {
         &self.policies
     }
@@ -299,9 +273,7 @@ impl Store {
         Ok(match self.admin_log.last()? {
             Some((k, json)) => {
                 let seq = u64::from_be_bytes(k.as_ref().try_into()?);
-                let logged: CertifiedEntry = serde_json::from_slice(&json).map_err(|e| {
-                    anyhow::anyhow!("admin log entry {seq} is unreadable (older format?): {e}")
-                })?;
+                let logged: CertifiedEntry = self.read_tagged(Tagged::AdminLog, &k, &json)?;
                 Head {
                     seq,
                     hash: logged.entry.hash(),
@@ -355,9 +327,7 @@ impl Store {
         let mut page = Vec::new();
         for item in self.keys.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
             let (name, json) = item?;
-            let record: KeyRecord = serde_json::from_slice(&json).with_context(|| {
-                format!("corrupt record for key {}", String::from_utf8_lossy(&name))
-            })?;
+            let record: KeyRecord = self.read_tagged(Tagged::Keys, &name, &json)?;
             if keep(&record) {
                 page.push(record);
                 if page.len() == limit {
@@ -428,8 +398,9 @@ impl Store {
         share: &KeyShare,
     ) -> Result<(), StoreError> {
         let sealed = self.seal_share(record, share)?;
-        let json = serde_json::to_vec(record).context("encoding key record")?;
-        let policy = serde_json::to_vec(policy).context("encoding key policy")?;
+        let name = record.name.as_bytes();
+        let json = self.write_tagged(Tagged::Keys, name, record)?;
+        let policy = self.write_tagged(Tagged::Policies, name, policy)?;
         (&self.keys, &self.shares, &self.policies)
             .transaction(|(keys, shares, policies)| {
                 keys.insert(record.name.as_bytes(), json.as_slice())?;
@@ -450,8 +421,9 @@ impl Store {
         record: &KeyRecord,
         policy: &api::KeyPolicy,
     ) -> Result<(), StoreError> {
-        let json = serde_json::to_vec(record).context("encoding key record")?;
-        let policy = serde_json::to_vec(policy).context("encoding key policy")?;
+        let name = record.name.as_bytes();
+        let json = self.write_tagged(Tagged::Keys, name, record)?;
+        let policy = self.write_tagged(Tagged::Policies, name, policy)?;
         let trees = (&self.keys, &self.shares, &self.policies, &self.previous);
         trees
             .transaction(|(keys, shares, policies, previous)| {
@@ -469,11 +441,11 @@ impl Store {
     /// The public record of one key, if this node knows it.
     pub fn record(&self, name: &str) -> Result<Option<KeyRecord>, StoreError> {
         match self.keys.get(name)? {
-            Some(json) => {
-                Ok(Some(serde_json::from_slice(&json).with_context(|| {
-                    format!("corrupt record for key {name}")
-                })?))
-            }
+            Some(json) => Ok(Some(self.read_tagged(
+                Tagged::Keys,
+                name.as_bytes(),
+                &json,
+            )?)),
             None => Ok(None),
         }
     }
@@ -483,9 +455,7 @@ impl Store {
         let mut out = Vec::new();
         for item in self.keys.iter() {
             let (name, json) = item?;
-            let record: KeyRecord = serde_json::from_slice(&json).with_context(|| {
-                format!("corrupt record for key {}", String::from_utf8_lossy(&name))
-            })?;
+            let record: KeyRecord = self.read_tagged(Tagged::Keys, &name, &json)?;
             if !record.held_by(me) {
                 continue;
             }
@@ -528,5 +498,113 @@ mod tests {
             Err(StoreError::WrongPassphrase)
         ));
         assert!(Store::open(dir.path(), "new").is_ok());
+    }
+
+    fn one_key(store: &Store) -> KeyRecord {
+        let mut shares =
+            keyshares::dkg::run_in_memory(Curve::Ed25519, 2, &[1, 2], &mut rand::rngs::OsRng)
+                .unwrap();
+        let (share, public) = shares.remove(0);
+        let record = KeyRecord {
+            name: "k".into(),
+            algorithm: api::Algorithm::FrostEd25519,
+            threshold: 2,
+            participants: vec![1, 2],
+            created_at: "2026-01-01T00:00:00Z".into(),
+            public_keys: hex::encode(public.to_bytes().unwrap()),
+            session: "s1".into(),
+            generation: 0,
+            state: api::KeyState::Active,
+            retired_at: None,
+        };
+        store
+            .put_key(&record, &api::KeyPolicy::default(), &share)
+            .unwrap();
+        assert_eq!(store.load_keys(1).unwrap().len(), 1);
+        record
+    }
+
+    #[test]
+    fn a_share_opens_only_beside_the_record_it_was_sealed_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), "pass").unwrap();
+        let record = one_key(&store);
+        // Same name and ceremony, another threshold, participants, generation or public keys:
+        // even with a valid MAC (as a bug that rewrote the record would leave it), the share
+        // does not open.
+        for edit in [
+            |r: &mut KeyRecord| r.threshold = 1,
+            |r: &mut KeyRecord| r.participants = vec![1, 3],
+            |r: &mut KeyRecord| r.generation = 1,
+            |r: &mut KeyRecord| r.public_keys = "00".into(),
+        ] {
+            let mut edited = record.clone();
+            edit(&mut edited);
+            let stored = store.write_tagged(Tagged::Keys, b"k", &edited).unwrap();
+            store.keys.insert("k", stored).unwrap();
+            let e = store.load_keys(1).unwrap_err().to_string();
+            assert!(e.contains("does not open"), "{e}");
+        }
+    }
+
+    #[test]
+    fn an_edited_record_policy_or_client_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), "pass").unwrap();
+        let record = one_key(&store);
+        // The record as a hand edit leaves it: plain JSON, or the old tag kept.
+        let mut edited = record.clone();
+        edited.threshold = 1;
+        store
+            .keys
+            .insert("k", serde_json::to_vec(&edited).unwrap())
+            .unwrap();
+        for e in [
+            store.load_keys(1).unwrap_err().to_string(),
+            store.record("k").unwrap_err().to_string(),
+            store
+                .records_page(None, 10, |_| true)
+                .unwrap_err()
+                .to_string(),
+        ] {
+            assert!(e.contains("key k fails its integrity check"), "{e}");
+        }
+        let stored = store.policies.get("k").unwrap().unwrap().to_vec();
+        let mut widened = stored.clone();
+        let json_end = widened.len() - 32;
+        widened.splice(..json_end, br#"{"decrypt":["*"]}"#.iter().copied());
+        store.policies.insert("k", widened).unwrap();
+        let bytes = store.policies.get("k").unwrap().unwrap();
+        let e = store
+            .read_tagged::<api::KeyPolicy>(Tagged::Policies, b"k", &bytes)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("the policy of key k"), "{e}");
+        // Checked while sealed too: the MAC keys stay, the data key goes.
+        store.seal();
+        let e = store.record("k").unwrap_err().to_string();
+        assert!(e.contains("key k"), "{e}");
+    }
+
+    #[test]
+    fn an_edited_client_is_refused_at_load_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), "pass").unwrap();
+        let key = api::ClientKey::generate("alice");
+        let alice = api::ClientInfo {
+            name: "alice".into(),
+            public_key: key.public_hex(),
+            roles: vec![],
+        };
+        clients::put(&store, &alice).unwrap();
+        assert_eq!(clients::load(&store, &[]).unwrap().len(), 1);
+        let mut admin = alice.clone();
+        admin.roles = vec![api::Role::Admin];
+        store
+            .clients
+            .insert("alice", serde_json::to_vec(&admin).unwrap())
+            .unwrap();
+        let e = clients::load(&store, &[]).unwrap_err().to_string();
+        assert!(e.contains("client alice"), "{e}");
     }
 }

@@ -201,10 +201,24 @@ impl Ciphertext {
 ///
 /// `point` is D_i (32-byte Edwards, or 33-byte compressed SEC1); `proof` is 64 bytes
 /// (challenge ‖ response). t partials reveal the DH output: send them sealed.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(
+    Clone, Serialize, Deserialize, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop,
+)]
 pub struct PartialDecryption {
     pub point: Vec<u8>,
     pub proof: Vec<u8>,
+}
+
+/// t partials reveal the DH output: `Debug` shows their sizes only (DESIGN.md §8).
+impl fmt::Debug for PartialDecryption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "PartialDecryption {{ point: <{} bytes redacted>, proof: <{} bytes> }}",
+            self.point.len(),
+            self.proof.len()
+        )
+    }
 }
 
 /// Node side: validates the ephemeral point, computes D_i = s_i·E and a DLEQ proof that
@@ -362,5 +376,23 @@ pub fn standard_public_key(
             let point = Secp256k1::decode_point(group_public_key, "group public key")?;
             Ok(Secp256k1::encode_point(&point))
         }
+    }
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::PartialDecryption;
+
+    #[test]
+    fn a_partial_decryption_prints_no_point_bytes() {
+        let partial = PartialDecryption {
+            point: vec![0xAB; 32],
+            proof: vec![0xCD; 64],
+        };
+        let shown = format!("{partial:?} {partial:#?}");
+        for needle in ["171", "abab", "ABAB", "205"] {
+            assert!(!shown.contains(needle), "{shown}");
+        }
+        assert!(shown.contains("32 bytes redacted"), "{shown}");
     }
 }
