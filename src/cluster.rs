@@ -168,6 +168,7 @@ pub fn init_with(
             timeouts: Timeouts::default(),
             auth: Default::default(),
             admin: Default::default(),
+            decryption: Default::default(),
             bootstrap_clients: vec![bootstrap.clone()],
             tls,
             members: members.clone(),

@@ -110,6 +110,8 @@ pub struct NodeConfig {
     pub auth: AuthSettings,
     #[serde(default)]
     pub admin: AdminSettings,
+    #[serde(default)]
+    pub decryption: DecryptionSettings,
     /// Clients registered on this node's first start (`cluster init` puts the first admin
     /// here); afterwards the registry changes only through admin-signed requests.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -149,6 +151,22 @@ pub struct AdminSettings {
     /// entries at one seq would need 2q − n members voting for both, so q must exceed n/2.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quorum: Option<u16>,
+}
+
+/// Threshold decryption (DESIGN.md §6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecryptionSettings {
+    /// End-to-end mode: holders asked beyond the t a decryption needs, when the key has them.
+    /// The coordinator cannot check sealed proofs, so spares save the requester a second round
+    /// when a holder sends a bad partial. Default 1; a large value asks every holder.
+    pub extra_partials: u16,
+}
+
+impl Default for DecryptionSettings {
+    fn default() -> Self {
+        DecryptionSettings { extra_partials: 1 }
+    }
 }
 
 /// Every environment override: variable, and what it sets. Applied after the file is read,
@@ -455,6 +473,7 @@ mod tests {
             timeouts: Timeouts::default(),
             auth: AuthSettings::default(),
             admin: AdminSettings { quorum },
+            decryption: DecryptionSettings::default(),
             bootstrap_clients: vec![],
             tls: None,
             members,

@@ -154,6 +154,7 @@ pub async fn decrypt_all(
     for chunk in sealed.chunks(batch.max(1)) {
         let request = api::DecryptRequest {
             ciphertexts: chunk.iter().map(ciphertext_item).collect(),
+            ..Default::default()
         };
         let answer = client.decrypt_approved(key, &request, approvers).await?;
         for (record, result) in chunk.iter().zip(answer.results) {

@@ -39,6 +39,7 @@ pub fn initial(request: &CreateKeyRequest, creator: &str) -> KeyPolicy {
             manage: me,
             decrypt_approvals: 0,
             approve: vec![],
+            decrypt_mode: Default::default(),
         }
     })
 }

@@ -342,6 +342,7 @@ fn decryption(
             .iter()
             .map(ciphertext_item)
             .collect(),
+        ..Default::default()
     });
     let name = Arc::new(name);
     let batch = {

@@ -2,7 +2,10 @@
 //! decryptions from a quorum for a whole batch in one round trip, and the participant side.
 
 pub mod coordinator;
+pub mod gather;
 pub mod participant;
+pub mod relay;
+pub mod reply;
 pub mod wire;
 
 /// Most ciphertexts one decrypt request may carry.

@@ -82,6 +82,19 @@ pub struct ParsedRequest {
     pub items: Vec<Result<Ciphertext, String>>,
     /// Hex SHA-256 of each item's `ciphertext` field as sent, for the audit trail.
     pub digests: Vec<String>,
+    /// End-to-end mode: the requester's X25519 key every partial is sealed to.
+    pub reply_to: Option<[u8; 32]>,
+    /// Holders the requester asked not to be asked.
+    pub exclude: Vec<u16>,
+}
+
+impl ParsedRequest {
+    pub fn mode(&self) -> api::DecryptMode {
+        match self.reply_to {
+            Some(_) => api::DecryptMode::EndToEnd,
+            None => api::DecryptMode::Coordinator,
+        }
+    }
 }
 
 /// A decrypt request's body, read once: each ciphertext, or why it cannot be read, and each
@@ -98,7 +111,19 @@ pub fn parse_request(scheme: Scheme, body: &[u8]) -> Result<ParsedRequest, Strin
             items.len()
         ));
     }
+    let reply_to = request
+        .reply_to
+        .as_deref()
+        .map(|hex_key| {
+            hex::decode(hex_key)
+                .ok()
+                .and_then(|k| <[u8; 32]>::try_from(k).ok())
+                .ok_or("reply_to must be a hex X25519 public key (32 bytes)")
+        })
+        .transpose()?;
     Ok(ParsedRequest {
+        reply_to,
+        exclude: request.exclude.clone(),
         items: items
             .iter()
             .map(|item| parse_ciphertext(scheme, item))
