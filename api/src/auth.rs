@@ -232,11 +232,7 @@ impl ClientKey {
         path: &str,
         body: &[u8],
     ) -> RequestSignature {
-        let timestamp_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        self.sign_request_at(node, method, path, body, timestamp_ms, &random_nonce())
+        self.sign_request_at(node, method, path, body, now_ms(), &random_nonce())
     }
 
     pub fn sign_request_at(
@@ -257,6 +253,14 @@ impl ClientKey {
             signature: hex::encode(self.key.sign(&message).to_bytes()),
         }
     }
+}
+
+/// Wall-clock time in milliseconds, as request signatures carry it.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// 128 random bits as 32 hex characters.
