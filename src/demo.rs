@@ -173,6 +173,7 @@ pub fn run(keep: bool) -> anyhow::Result<ExitCode> {
         &[moved],
         500,
         &[],
+        false,
         |_| {},
     ))?;
     ensure!(
