@@ -129,6 +129,7 @@ fn a_compromised_coordinator_can_neither_forge_swap_nor_replay_requests() {
     assert_eq!(pk.len(), 32);
     let decrypt_body = serde_json::to_vec(&DecryptRequest {
         ciphertexts: sealed.ciphertexts.clone(),
+        ..Default::default()
     })
     .unwrap();
     let forged_decrypt = forwarded(&h, &impostor, "POST", "/v1/keys/dec/decrypt", &decrypt_body);
@@ -271,6 +272,7 @@ fn policy_is_enforced_by_every_node_and_decryption_takes_two_approvers() {
         .unwrap();
     let request = DecryptRequest {
         ciphertexts: sealed.ciphertexts,
+        ..Default::default()
     };
     let code = |r: Result<api::DecryptResponse, ClientError>| match r {
         Err(ClientError::Api { status, body }) => (status, body.error),

@@ -77,6 +77,7 @@ fn decrypt_python_ciphertexts(algorithm: Algorithm, scheme: &str) {
     assert!(!sealed.is_empty());
     let request = DecryptRequest {
         ciphertexts: sealed.iter().map(|s| s.item.clone()).collect(),
+        ..Default::default()
     };
     let answer =
         h.rt.block_on(h.client(4).decrypt("metadata", &request))

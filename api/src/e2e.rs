@@ -75,7 +75,21 @@ pub(crate) async fn decrypt(
         .name
         .clone();
     let info = client.get_key(key).await?;
-    let view = key_view(&info)?;
+    let view = match key_view(&info) {
+        Ok(view) => view,
+        // Not a decryption key: the node's refusal is the answer the caller expects.
+        Err(e) => {
+            let (_, public) = keyshares::seal::generate(&mut rand::rngs::OsRng);
+            let request = DecryptRequest {
+                reply_to: Some(hex::encode(public)),
+                ..req.clone()
+            };
+            client
+                .decrypt_sealed(key, &request, approvers, &random_nonce())
+                .await?;
+            return Err(e);
+        }
+    };
     let items: Vec<_> = req
         .ciphertexts
         .iter()
