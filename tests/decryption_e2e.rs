@@ -334,3 +334,44 @@ fn the_first_asked_holder_varies_across_requests() {
     // Always the first t holders asked: one set would mean one fixed order.
     assert!(sets.len() >= 2, "always the same holders: {sets:?}");
 }
+
+/// What end-to-end mode costs in bytes per record (README "Two decryption modes"): the
+/// requester's answer carries t + extra_partials sealed partials per record instead of one
+/// plaintext. Printed with `--nocapture`; bounded so a regression in the encoding shows.
+#[test]
+fn end_to_end_bytes_per_record() {
+    let h = Harness::start(3);
+    for (name, algorithm) in [("h", Algorithm::HpkeX25519), ("e", Algorithm::EciesSecp256k1)] {
+        let key = h.create(1, name, algorithm, 2, None).unwrap();
+        let records = 100;
+        let items: Vec<_> = (0..records)
+            .map(|i| seal(&key, format!("{{\"video\":\"cam-3\",\"frame\":{i}}}").as_bytes()))
+            .collect();
+        let (_, public) = keyshares::seal::generate(&mut rand::rngs::OsRng);
+        let sealed = DecryptRequest {
+            ciphertexts: items.clone(),
+            reply_to: Some(hex::encode(public)),
+            exclude: vec![],
+        };
+        let client = h.client(1);
+        let e2e =
+            h.rt.block_on(client.decrypt_sealed(name, &sealed, &[], &api::auth::random_nonce()))
+                .unwrap();
+        let combined =
+            h.rt.block_on(client.decrypt_combined_by_node(name, &request(items)))
+                .unwrap();
+        let size = |a: &api::DecryptResponse| serde_json::to_vec(a).unwrap().len() / records;
+        let peer = |a: &api::DecryptResponse| a.stats.as_ref().unwrap().peer_bytes as usize / records;
+        let holders = e2e.sealed_partials.len();
+        println!(
+            "{algorithm}: answer {} B/record end to end ({holders} holders), {} B/record combined; \
+             peer traffic {} vs {} B/record",
+            size(&e2e),
+            size(&combined),
+            peer(&e2e),
+            peer(&combined),
+        );
+        assert_eq!(holders, 3, "t = 2 and one spare");
+        assert!(size(&e2e) < holders * 260, "{} B/record", size(&e2e));
+    }
+}
