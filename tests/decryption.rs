@@ -55,10 +55,13 @@ fn hpke_crate_seal(
 }
 
 fn decrypt(h: &Harness, via: u16, key: &str, items: Vec<CiphertextItem>) -> api::DecryptResponse {
-    h.rt.block_on(
-        h.client(via)
-            .decrypt_combined_by_node(key, &DecryptRequest { ciphertexts: items, ..Default::default() }),
-    )
+    h.rt.block_on(h.client(via).decrypt_combined_by_node(
+        key,
+        &DecryptRequest {
+            ciphertexts: items,
+            ..Default::default()
+        },
+    ))
     .unwrap()
 }
 

@@ -26,9 +26,16 @@ fn seal(key: &api::KeyInfo, plaintext: &[u8]) -> CiphertextItem {
         Algorithm::HpkeX25519 => (Scheme::HpkeX25519, b"cam-3/frame-7", b"face-crop"),
         _ => (Scheme::EciesSecp256k1, b"", b""),
     };
-    let ct =
-        encrypt_to_public_key(scheme, &pk, plaintext, info, aad, HpkeAead::Aes128Gcm, &mut rand::rngs::OsRng)
-            .unwrap();
+    let ct = encrypt_to_public_key(
+        scheme,
+        &pk,
+        plaintext,
+        info,
+        aad,
+        HpkeAead::Aes128Gcm,
+        &mut rand::rngs::OsRng,
+    )
+    .unwrap();
     ciphertext_item(&ct)
 }
 
@@ -64,7 +71,10 @@ fn tap_all(h: &Harness, n: u16) -> Arc<Mutex<Vec<Vec<u8>>>> {
 #[test]
 fn no_plaintext_crosses_any_wire_in_end_to_end_mode() {
     let h = Harness::start(3);
-    for (name, algorithm) in [("h", Algorithm::HpkeX25519), ("e", Algorithm::EciesSecp256k1)] {
+    for (name, algorithm) in [
+        ("h", Algorithm::HpkeX25519),
+        ("e", Algorithm::EciesSecp256k1),
+    ] {
         let key = h.create(1, name, algorithm, 2, None).unwrap();
         let item = seal(&key, SECRET);
         let secret_b64 = b64(SECRET);
@@ -89,7 +99,10 @@ fn no_plaintext_crosses_any_wire_in_end_to_end_mode() {
         bodies.push(serde_json::to_vec(&answer).unwrap());
         for body in &bodies {
             assert!(!contains(body, SECRET), "{name}: plaintext on the wire");
-            assert!(!contains(body, secret_b64.as_bytes()), "{name}: base64 plaintext on the wire");
+            assert!(
+                !contains(body, secret_b64.as_bytes()),
+                "{name}: base64 plaintext on the wire"
+            );
         }
         // The client, and only the client, opens it.
         let view = api::e2e::key_view(&key).unwrap();
@@ -98,7 +111,10 @@ fn no_plaintext_crosses_any_wire_in_end_to_end_mode() {
             client: &h.cluster.admin_key().name,
             nonce: &nonce,
         };
-        let items = vec![keyquorum::decryption::wire::parse_ciphertext(view.scheme, &item)];
+        let items = vec![keyquorum::decryption::wire::parse_ciphertext(
+            view.scheme,
+            &item,
+        )];
         let opened = open_answers(
             &view,
             binding,
@@ -146,7 +162,10 @@ fn the_typed_client_decrypts_end_to_end_and_names_a_bad_holder() {
     assert_eq!(plaintext(&answer.results[0]), SECRET);
     assert_eq!(answer.excluded.len(), 1, "{answer:?}");
     assert_eq!(answer.excluded[0].node, 3);
-    assert!(answer.excluded[0].reason.contains("invalid partial"), "{answer:?}");
+    assert!(
+        answer.excluded[0].reason.contains("invalid partial"),
+        "{answer:?}"
+    );
     assert!(!answer.contributors.contains(&3));
     // The client's report is audited on the node it asked, naming node 3.
     let audit = h.rt.block_on(h.client(1).audit(None, 500)).unwrap();
@@ -161,7 +180,9 @@ fn the_typed_client_decrypts_end_to_end_and_names_a_bad_holder() {
 #[test]
 fn without_spares_the_client_asks_again_without_the_bad_holder() {
     let h = Harness::start_with(3, |c| c.decryption.extra_partials = 0);
-    let key = h.create(1, "k", Algorithm::EciesSecp256k1, 2, None).unwrap();
+    let key = h
+        .create(1, "k", Algorithm::EciesSecp256k1, 2, None)
+        .unwrap();
     h.cluster.node(2).unwrap().faults.write().corrupt_partials = true;
     let mut named = 0;
     for _ in 0..12 {
@@ -278,13 +299,21 @@ fn an_end_to_end_policy_is_enforced_by_every_holder() {
 fn a_holder_refusing_valid_items_is_named_and_replaced_in_both_modes() {
     let h = Harness::start(3);
     let key = h.create(1, "k", Algorithm::HpkeX25519, 2, None).unwrap();
-    h.cluster.node(2).unwrap().faults.write().refuse_decrypt_items = true;
+    h.cluster
+        .node(2)
+        .unwrap()
+        .faults
+        .write()
+        .refuse_decrypt_items = true;
     // End to end, all three holders are asked: the coordinator names node 2 itself.
     let answer =
         h.rt.block_on(h.client(1).decrypt("k", &request(vec![seal(&key, SECRET)])))
             .unwrap();
     assert_eq!(plaintext(&answer.results[0]), SECRET);
-    assert_eq!(answer.excluded.iter().map(|e| e.node).collect::<Vec<_>>(), vec![2]);
+    assert_eq!(
+        answer.excluded.iter().map(|e| e.node).collect::<Vec<_>>(),
+        vec![2]
+    );
     assert!(answer.excluded[0].reason.contains("refused"), "{answer:?}");
     // Coordinator-combine: node 2 is named whenever the holder order reaches it.
     let mut named = 0;
@@ -302,9 +331,8 @@ fn a_holder_refusing_valid_items_is_named_and_replaced_in_both_modes() {
         }
     }
     assert!(named > 0, "node 2 was never asked");
-    let metrics = h
-        .rt
-        .block_on(async {
+    let metrics =
+        h.rt.block_on(async {
             reqwest::get(format!("{}/metrics", h.cluster.client_url(3)))
                 .await?
                 .text()
@@ -341,11 +369,19 @@ fn the_first_asked_holder_varies_across_requests() {
 #[test]
 fn end_to_end_bytes_per_record() {
     let h = Harness::start(3);
-    for (name, algorithm) in [("h", Algorithm::HpkeX25519), ("e", Algorithm::EciesSecp256k1)] {
+    for (name, algorithm) in [
+        ("h", Algorithm::HpkeX25519),
+        ("e", Algorithm::EciesSecp256k1),
+    ] {
         let key = h.create(1, name, algorithm, 2, None).unwrap();
         let records = 100;
         let items: Vec<_> = (0..records)
-            .map(|i| seal(&key, format!("{{\"video\":\"cam-3\",\"frame\":{i}}}").as_bytes()))
+            .map(|i| {
+                seal(
+                    &key,
+                    format!("{{\"video\":\"cam-3\",\"frame\":{i}}}").as_bytes(),
+                )
+            })
             .collect();
         let (_, public) = keyshares::seal::generate(&mut rand::rngs::OsRng);
         let sealed = DecryptRequest {
@@ -361,7 +397,8 @@ fn end_to_end_bytes_per_record() {
             h.rt.block_on(client.decrypt_combined_by_node(name, &request(items)))
                 .unwrap();
         let size = |a: &api::DecryptResponse| serde_json::to_vec(a).unwrap().len() / records;
-        let peer = |a: &api::DecryptResponse| a.stats.as_ref().unwrap().peer_bytes as usize / records;
+        let peer =
+            |a: &api::DecryptResponse| a.stats.as_ref().unwrap().peer_bytes as usize / records;
         let holders = e2e.sealed_partials.len();
         println!(
             "{algorithm}: answer {} B/record end to end ({holders} holders), {} B/record combined; \

@@ -102,7 +102,10 @@ fn cli(h: &Harness, node: u16, args: &[&str], stdin: &str) -> std::process::Outp
     let mut child = Command::new(BIN)
         .args(args)
         .env("KEYQUORUM_URL", h.cluster.client_url(node))
-        .env("KEYQUORUM_TOKEN_FILE", h.cluster.files.dir.join("admin.token"))
+        .env(
+            "KEYQUORUM_TOKEN_FILE",
+            h.cluster.files.dir.join("admin.token"),
+        )
         .env(
             "KEYQUORUM_CLIENT_KEY",
             h.cluster.files.dir.join("admin.key"),

@@ -78,4 +78,3 @@ pub fn ciphertext_item(ct: &Ciphertext) -> CiphertextItem {
         },
     }
 }
-

@@ -22,7 +22,12 @@ pub fn key_view(info: &KeyInfo) -> Result<KeyView, ClientError> {
     let scheme = match info.algorithm {
         Algorithm::HpkeX25519 => Scheme::HpkeX25519,
         Algorithm::EciesSecp256k1 => Scheme::EciesSecp256k1,
-        other => return Err(invalid(format!("key {} is a {other} signing key", info.name))),
+        other => {
+            return Err(invalid(format!(
+                "key {} is a {other} signing key",
+                info.name
+            )))
+        }
     };
     let group_key = hex::decode(&info.group_verifying_key)
         .map_err(|e| invalid(format!("group_verifying_key: {e}")))?;

@@ -394,7 +394,9 @@ pub struct DecryptResponse {
 }
 
 /// Who combines the partials of a decryption (DESIGN.md §6).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DecryptMode {
     /// Either: the requester chooses by naming `reply_to` or not.

@@ -77,7 +77,8 @@ fn e2e_benches(c: &mut Criterion, name: &str, key: &TestKey, ct: &Ciphertext) {
     let items = vec![Ok(ct.clone())];
     c.bench_function(&format!("{name}/e2e_client_per_record"), |b| {
         b.iter(|| {
-            let opened = open_answers(&view, binding, &secret, black_box(&items), &answers).unwrap();
+            let opened =
+                open_answers(&view, binding, &secret, black_box(&items), &answers).unwrap();
             assert!(opened.results[0].is_ok());
         })
     });

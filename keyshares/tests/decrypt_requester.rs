@@ -103,11 +103,15 @@ fn a_bad_proof_names_its_holder_and_spares_cover_it() {
     let mut p = partial_decrypt(key.scheme, &key.shares[&2], e, &mut OsRng).unwrap();
     p.proof[0] ^= 1;
     let context = reply_context(BINDING.key, BINDING.client, BINDING.nonce, 2, 0);
-    answers[1].items[0] = HolderItem::Sealed(seal_partial(&public, &context, &p, &mut OsRng).unwrap());
+    answers[1].items[0] =
+        HolderItem::Sealed(seal_partial(&public, &context, &p, &mut OsRng).unwrap());
     let opened = open_answers(&view(&key), BINDING, &secret, &cts, &answers).unwrap();
     assert_eq!(plain(&opened.results[0]), b"secret");
     assert_eq!(opened.culprits.keys().copied().collect::<Vec<_>>(), vec![2]);
-    assert!(opened.culprits[&2].contains("invalid partial"), "{opened:?}");
+    assert!(
+        opened.culprits[&2].contains("invalid partial"),
+        "{opened:?}"
+    );
     assert!(!opened.contributors.contains(&2));
 }
 

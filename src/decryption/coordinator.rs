@@ -15,11 +15,11 @@ use keyshares::decrypt::{
 use rayon::prelude::*;
 use zeroize::Zeroizing;
 
+use super::gather::{gather, holder_order, Check};
 use super::{partials_context, scheme_of};
 use crate::auth::ClientRequest;
 use crate::ceremony::coordinator::Cost;
 use crate::error::ApiError;
-use super::gather::{gather, holder_order, Check};
 use crate::node::{ActiveKey, Node};
 use crate::peer::messages::PartialOutcome;
 use crate::peer::{PeerRequest, PeerResponse};
@@ -173,7 +173,9 @@ pub async fn decrypt(
         let session = crate::random_id();
         let check: Check<Vec<PartialOutcome>> = {
             let (node, active, session) = (node.clone(), active.clone(), session.clone());
-            Arc::new(move |p, answer| check_answer(&node, &active, &session, p, answer, &ephemerals))
+            Arc::new(move |p, answer| {
+                check_answer(&node, &active, &session, p, answer, &ephemerals)
+            })
         };
         let request = PeerRequest::DecryptPartial {
             key: key.to_string(),

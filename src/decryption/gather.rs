@@ -85,7 +85,12 @@ pub async fn gather<T: Send + 'static>(
         let checked = web::block(move || {
             answers
                 .into_iter()
-                .map(|(p, answer)| (p, answer.map_err(|e| e.to_string()).and_then(|a| check(p, a))))
+                .map(|(p, answer)| {
+                    (
+                        p,
+                        answer.map_err(|e| e.to_string()).and_then(|a| check(p, a)),
+                    )
+                })
                 .collect::<Vec<_>>()
         })
         .await

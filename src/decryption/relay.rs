@@ -77,8 +77,7 @@ pub async fn relay(
         .key(key)
         .ok_or_else(|| crate::keyview::no_share(node, key))?;
     let accepted = Arc::new(accepted(scheme, items));
-    let check: Check<Vec<SealedItem>> =
-        Arc::new(move |_, answer| check_answer(&accepted, answer));
+    let check: Check<Vec<SealedItem>> = Arc::new(move |_, answer| check_answer(&accepted, answer));
     let t = usize::from(active.record.threshold);
     let wanted = t.saturating_add(usize::from(node.config.decryption.extra_partials));
     let order = holder_order(&active.record.participants, exclude);

@@ -37,8 +37,13 @@ pub fn seal_items(
                 None => error("the ciphertext has no readable ephemeral point".into()),
                 Some(PartialOutcome::Error(e)) => error(e.clone()),
                 Some(PartialOutcome::Partial(p)) => {
-                    let context =
-                        reply_context(binding.key, binding.client, binding.nonce, binding.holder, i);
+                    let context = reply_context(
+                        binding.key,
+                        binding.client,
+                        binding.nonce,
+                        binding.holder,
+                        i,
+                    );
                     match seal_partial(reply_to, &context, p, rng) {
                         Ok(sealed) => api::SealedItem {
                             sealed: Some(api::client::b64(&sealed)),

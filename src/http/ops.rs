@@ -293,7 +293,12 @@ fn finish_decrypt(
     let stats = cost.clone().to_api();
     node.metrics.observe_cost("decrypt", &stats);
     audit
-        .record(node, "ok", excluded.iter().map(|c| c.node).collect(), details())
+        .record(
+            node,
+            "ok",
+            excluded.iter().map(|c| c.node).collect(),
+            details(),
+        )
         .map_err(audit_failed)?;
     Ok(stats)
 }

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
 use super::reply::{open_partial, reply_context};
-use super::{check_ephemeral, combine_and_open, verify_partial, Ciphertext, PartialDecryption, Scheme};
+use super::{
+    check_ephemeral, combine_and_open, verify_partial, Ciphertext, PartialDecryption, Scheme,
+};
 
 /// The public data of a decryption key, as `GET /v1/keys/{name}` gives it.
 #[derive(Clone, Debug)]
