@@ -305,7 +305,26 @@ fn a_holder_refusing_valid_items_is_named_and_replaced_in_both_modes() {
         .faults
         .write()
         .refuse_decrypt_items = true;
-    // End to end, all three holders are asked: the coordinator names node 2 itself.
+    // End to end, all three holders are asked: the coordinator names node 2 itself, in the
+    // relayed answer, and relays only the others.
+    let (_, public) = keyshares::seal::generate(&mut rand::rngs::OsRng);
+    let relayed =
+        h.rt.block_on(h.client(1).decrypt_sealed(
+            "k",
+            &DecryptRequest {
+                ciphertexts: vec![seal(&key, SECRET)],
+                reply_to: Some(hex::encode(public)),
+                exclude: vec![],
+            },
+            &[],
+            &api::auth::random_nonce(),
+        ))
+        .unwrap();
+    assert_eq!(
+        relayed.excluded.iter().map(|e| e.node).collect::<Vec<_>>(),
+        vec![2]
+    );
+    assert!(relayed.sealed_partials.iter().all(|p| p.node != 2));
     let answer =
         h.rt.block_on(h.client(1).decrypt("k", &request(vec![seal(&key, SECRET)])))
             .unwrap();
