@@ -142,6 +142,9 @@ fn python_sealed_records_decrypt_from_the_command_line() {
         let sealed = python("encrypt.py", &[mode, &key.public_key], Some(records));
         assert_eq!(sealed.lines().count(), 2, "{sealed}");
         assert!(!sealed.contains("B-KQ"));
+        // A holder sending bad partials: every end-to-end request reaches it (t = 2 and one
+        // spare of three), and the CLI names it while the records still open.
+        h.cluster.node(3).unwrap().faults.write().corrupt_partials = true;
         for extra in [&[][..], &["--combine-on-node"][..]] {
             let mut args = vec!["decrypt", "--key", name];
             args.extend_from_slice(extra);
@@ -157,7 +160,12 @@ fn python_sealed_records_decrypt_from_the_command_line() {
                 .map(|l| serde_json::from_str(l).unwrap())
                 .collect();
             assert_eq!(opened, expected, "{name} {extra:?}");
+            if extra.is_empty() {
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                assert!(stderr.contains("node 3 excluded"), "{stderr}");
+            }
         }
+        h.cluster.node(3).unwrap().faults.write().corrupt_partials = false;
     }
 }
 
