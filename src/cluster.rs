@@ -211,6 +211,7 @@ pub fn init_with(
             auth: Default::default(),
             admin: Default::default(),
             signing: Default::default(),
+            decryption: Default::default(),
             bootstrap_clients: vec![bootstrap.clone()],
             tls,
             members: members.clone(),

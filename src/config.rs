@@ -112,6 +112,8 @@ pub struct NodeConfig {
     pub admin: AdminSettings,
     #[serde(default)]
     pub signing: SigningSettings,
+    #[serde(default)]
+    pub decryption: DecryptionSettings,
     /// Clients registered on this node's first start (`cluster init` puts the first admin
     /// here); afterwards the registry changes only through admin-signed requests.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -182,6 +184,22 @@ impl Default for SigningSettings {
             presign_pool: 64,
             presign_batch: 32,
         }
+    }
+}
+
+/// Threshold decryption (DESIGN.md §6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecryptionSettings {
+    /// End-to-end mode: holders asked beyond the t a decryption needs, when the key has them.
+    /// The coordinator cannot check sealed proofs, so spares save the requester a second round
+    /// when a holder sends a bad partial. Default 1; a large value asks every holder.
+    pub extra_partials: u16,
+}
+
+impl Default for DecryptionSettings {
+    fn default() -> Self {
+        DecryptionSettings { extra_partials: 1 }
     }
 }
 
@@ -518,6 +536,7 @@ mod tests {
             auth: AuthSettings::default(),
             admin: AdminSettings { quorum },
             signing: SigningSettings::default(),
+            decryption: DecryptionSettings::default(),
             bootstrap_clients: vec![],
             tls: None,
             members,

@@ -153,6 +153,7 @@ pub fn run(keep: bool) -> anyhow::Result<ExitCode> {
     let client = cluster.client(3);
     let request = api::DecryptRequest {
         ciphertexts: sealed.iter().map(crate::records::ciphertext_item).collect(),
+        ..Default::default()
     };
     let answer = rt.block_on(client.decrypt("reidentification", &request))?;
     for ((want, record), result) in records.iter().zip(&sealed).zip(&answer.results) {
@@ -172,6 +173,7 @@ pub fn run(keep: bool) -> anyhow::Result<ExitCode> {
         &[moved],
         500,
         &[],
+        false,
         |_| {},
     ))?;
     ensure!(

@@ -77,6 +77,14 @@ pub struct Faults {
     pub lost_answers: std::collections::BTreeSet<&'static str>,
     /// Answer decryption requests with partials computed with a wrong share.
     pub corrupt_partials: bool,
+    /// Answer every decryption item with an error, valid ones included: silent censorship.
+    pub refuse_decrypt_items: bool,
+    /// As a decryption coordinator in end-to-end mode, mangle the relayed answer:
+    /// `"duplicate"` (one holder's partials twice) or `"drop"` (keep t − 1 holders' partials).
+    pub tamper_relay: Option<&'static str>,
+    /// Record every peer request and answer body this node sends or receives, its own
+    /// answers to itself included: an observer of the wire, for tests.
+    pub tap: Option<std::sync::Arc<Mutex<Vec<Vec<u8>>>>>,
     /// As a repair helper, send a random summand to the first other helper.
     pub corrupt_repair_summand: bool,
     /// As a repair helper, send the repaired node a random value.

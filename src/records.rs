@@ -141,21 +141,33 @@ pub fn open(sealed: &SealedRecord, plaintext_b64: &str) -> Result<Value, String>
 }
 
 /// Decrypts sealed records through a node, `batch` records per request (one peer round trip
-/// each), calling `progress` with the number done after every batch.
+/// each), calling `progress` with the number done after every batch. End to end (this client
+/// combines) unless `combine_on_node`.
 pub async fn decrypt_all(
     client: &api::Client,
     key: &str,
     sealed: &[SealedRecord],
     batch: usize,
     approvers: &[api::ClientKey],
+    combine_on_node: bool,
     mut progress: impl FnMut(usize),
 ) -> Result<Vec<Result<Value, String>>, api::ClientError> {
     let mut out = Vec::with_capacity(sealed.len());
     for chunk in sealed.chunks(batch.max(1)) {
         let request = api::DecryptRequest {
             ciphertexts: chunk.iter().map(ciphertext_item).collect(),
+            ..Default::default()
         };
-        let answer = client.decrypt_approved(key, &request, approvers).await?;
+        let answer = if combine_on_node {
+            client
+                .decrypt_combined_by_node_approved(key, &request, approvers)
+                .await?
+        } else {
+            client.decrypt_approved(key, &request, approvers).await?
+        };
+        for culprit in &answer.excluded {
+            eprintln!("node {} excluded: {}", culprit.node, culprit.reason);
+        }
         for (record, result) in chunk.iter().zip(answer.results) {
             out.push(match (result.plaintext, result.error) {
                 (Some(p), _) => open(record, &p),

@@ -41,9 +41,15 @@ pub async fn call(
                 "this node serves no peer requests".into(),
             ));
         };
-        return actix_web::web::block(move || route(&node, to, &session, request))
+        let tap = node.faults().tap;
+        let answer = actix_web::web::block(move || route(&node, to, &session, request))
             .await
             .map_err(|e| CallError::Rejected(format!("local handler failed: {e}")));
+        if let (Some(tap), Ok(answer)) = (tap, &answer) {
+            tap.lock()
+                .push(serde_json::to_vec(answer).unwrap_or_default());
+        }
+        return answer;
     }
     let sent = send(node, to, session, request, counters).await;
     // Any answer, even a refusal, shows the peer is up; only silence marks it unreachable.
@@ -111,6 +117,11 @@ async fn send(
         .ok_or_else(|| CallError::Unreachable(format!("node {to} is not a member")))?;
     let body = serde_json::to_vec(&envelope).map_err(|e| CallError::BadAnswer(e.to_string()))?;
     let sent = body.len();
+    let body_copy = if node.faults().tap.is_some() {
+        body.clone()
+    } else {
+        Vec::new()
+    };
     // Counted when handed to the HTTP client: a request the coordinator stops waiting for has
     // still gone out.
     node.wire.sent(sent);
@@ -137,6 +148,9 @@ async fn send(
         .map_err(|_| CallError::Timeout)?
         .map_err(|e| CallError::Unreachable(e.to_string()))?;
     node.wire.received(bytes.len());
+    if let Some(tap) = node.faults().tap {
+        tap.lock().extend([body_copy, bytes.to_vec()]);
+    }
     node.traffic.add(to, sent, bytes.len());
     if let Some(c) = counters {
         c.add(to, sent, bytes.len());

@@ -1,6 +1,7 @@
 //! Interop with Python implementations we did not write: pyca/cryptography verifies our
-//! Ed25519 signatures, an RFC 9591 check on libsecp256k1 (coincurve) our secp256k1 ones, and
-//! pyhpke and eciespy produce ciphertexts the cluster decrypts.
+//! Ed25519 signatures, an RFC 9591 check on libsecp256k1 (coincurve) our secp256k1 ones;
+//! pyhpke and eciespy produce ciphertexts the cluster decrypts, end to end (the client
+//! combines, DESIGN.md §6) through the typed client and the CLI, and with the node combining.
 //! `.ci/run` installs the packages from tests/interop/requirements.txt; a missing package fails
 //! these tests, it never skips them.
 
@@ -78,12 +79,93 @@ fn decrypt_python_ciphertexts(algorithm: Algorithm, scheme: &str) {
     assert!(!sealed.is_empty());
     let request = DecryptRequest {
         ciphertexts: sealed.iter().map(|s| s.item.clone()).collect(),
+        ..Default::default()
     };
     let answer =
         h.rt.block_on(h.client(4).decrypt("metadata", &request))
             .unwrap();
+    assert_eq!(answer.mode, Some(api::DecryptMode::EndToEnd));
+    assert_eq!(answer.results.len(), sealed.len());
     for (s, r) in sealed.iter().zip(&answer.results) {
         assert_eq!(r.plaintext.as_ref(), Some(&s.plaintext), "{:?}", r.error);
+    }
+    let combined =
+        h.rt.block_on(h.client(2).decrypt_combined_by_node("metadata", &request))
+            .unwrap();
+    assert_eq!(combined.mode, Some(api::DecryptMode::Coordinator));
+    assert_eq!(combined.results, answer.results);
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_keyquorum");
+
+fn cli(h: &Harness, node: u16, args: &[&str], stdin: &str) -> std::process::Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("KEYQUORUM_URL", h.cluster.client_url(node))
+        .env(
+            "KEYQUORUM_TOKEN_FILE",
+            h.cluster.files.dir.join("admin.token"),
+        )
+        .env(
+            "KEYQUORUM_CLIENT_KEY",
+            h.cluster.files.dir.join("admin.key"),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Records sealed by pyhpke and eciespy open with `keyquorum decrypt`, end to end by default
+/// and with `--combine-on-node`.
+#[test]
+fn python_sealed_records_decrypt_from_the_command_line() {
+    let h = Harness::start(3);
+    let records = "{\"video\":\"cam-1\",\"frame\":7,\"plates\":[\"B-KQ 1\"]}\n{\"video\":\"cam-1\",\"frame\":8,\"faces\":[[1,2,3,4]]}\n";
+    let expected: Vec<serde_json::Value> = records
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for (name, algorithm, mode) in [
+        ("reid", Algorithm::HpkeX25519, "records-hpke"),
+        ("plates", Algorithm::EciesSecp256k1, "records-ecies"),
+    ] {
+        let key = h.create(1, name, algorithm, 2, None).unwrap();
+        let sealed = python("encrypt.py", &[mode, &key.public_key], Some(records));
+        assert_eq!(sealed.lines().count(), 2, "{sealed}");
+        assert!(!sealed.contains("B-KQ"));
+        // A holder sending bad partials: every end-to-end request reaches it (t = 2 and one
+        // spare of three), and the CLI names it while the records still open.
+        h.cluster.node(3).unwrap().faults.write().corrupt_partials = true;
+        for extra in [&[][..], &["--combine-on-node"][..]] {
+            let mut args = vec!["decrypt", "--key", name];
+            args.extend_from_slice(extra);
+            let out = cli(&h, 2, &args, &sealed);
+            assert!(
+                out.status.success(),
+                "{name} {extra:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let opened: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            assert_eq!(opened, expected, "{name} {extra:?}");
+            if extra.is_empty() {
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                assert!(stderr.contains("node 3 excluded"), "{stderr}");
+            }
+        }
+        h.cluster.node(3).unwrap().faults.write().corrupt_partials = false;
     }
 }
 

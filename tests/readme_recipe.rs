@@ -131,6 +131,7 @@ fn an_approved_decryption_built_from_the_readme_alone_is_accepted() {
         .unwrap();
     let body = serde_json::to_vec(&api::DecryptRequest {
         ciphertexts: sealed.ciphertexts,
+        ..Default::default()
     })
     .unwrap();
     let body_hash = hex::encode(Sha256::digest(&body));

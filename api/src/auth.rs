@@ -374,7 +374,8 @@ impl ClientKey {
     }
 }
 
-fn now_ms() -> u64 {
+/// Wall-clock time in milliseconds, as request signatures carry it.
+pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

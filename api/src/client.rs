@@ -136,6 +136,20 @@ impl Client {
         body: Option<Vec<u8>>,
         approvers: &[ClientKey],
     ) -> Result<T, ClientError> {
+        self.call_with_nonce(method, path_and_query, body, approvers, None)
+            .await
+    }
+
+    /// [`Client::call`] signed with this `nonce` when given (end-to-end decryption binds the
+    /// sealed partials to the nonce of its request).
+    pub(crate) async fn call_with_nonce<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: Option<Vec<u8>>,
+        approvers: &[ClientKey],
+        nonce: Option<&str>,
+    ) -> Result<T, ClientError> {
         let path = path_and_query.split('?').next().unwrap_or_default();
         let bytes = body.clone().unwrap_or_default();
         let mut req = self
@@ -149,7 +163,17 @@ impl Client {
         match (&self.signer, &self.token) {
             (Some(key), _) => {
                 let node = self.node_id().await?;
-                let sig = key.sign_request(Some(node), method.as_str(), path, &bytes);
+                let sig = match nonce {
+                    Some(nonce) => key.sign_request_at(
+                        Some(node),
+                        method.as_str(),
+                        path,
+                        &bytes,
+                        crate::auth::now_ms(),
+                        nonce,
+                    ),
+                    None => key.sign_request(Some(node), method.as_str(), path, &bytes),
+                };
                 req = req.header(reqwest::header::AUTHORIZATION, sig.to_header());
                 // Each approval names this request: its requester and nonce.
                 for approver in approvers {
@@ -312,7 +336,65 @@ impl Client {
         self.post(&format!("/v1/keys/{key}/verify"), &req).await
     }
 
+    /// Decrypts end to end (DESIGN.md §6): the holders seal their partials to a fresh key of
+    /// this client, which checks every proof against the key's verifying shares, combines and
+    /// opens; no node sees a plaintext. Holders whose partials fail are asked around (the
+    /// request is sent again without them), reported to the node, and listed in `excluded`.
     pub async fn decrypt(
+        &self,
+        key: &str,
+        req: &DecryptRequest,
+    ) -> Result<DecryptResponse, ClientError> {
+        crate::e2e::decrypt(self, key, req, &[]).await
+    }
+
+    /// [`Client::decrypt`] for a key whose policy makes decryptions wait for approvals: each
+    /// approver signs the same request (`X-KQ-Approval`). Approvers normally sign on their own
+    /// machines; this is the case where their keys are at hand.
+    pub async fn decrypt_approved(
+        &self,
+        key: &str,
+        req: &DecryptRequest,
+        approvers: &[ClientKey],
+    ) -> Result<DecryptResponse, ClientError> {
+        crate::e2e::decrypt(self, key, req, approvers).await
+    }
+
+    /// One end-to-end round as the node answers it: `req` must name `reply_to`, and the request
+    /// is signed with `nonce`.
+    pub async fn decrypt_sealed(
+        &self,
+        key: &str,
+        req: &DecryptRequest,
+        approvers: &[ClientKey],
+        nonce: &str,
+    ) -> Result<DecryptResponse, ClientError> {
+        let bytes = serde_json::to_vec(req)
+            .map_err(|e| ClientError::Transport(format!("cannot encode the request: {e}")))?;
+        self.call_with_nonce(
+            reqwest::Method::POST,
+            &format!("/v1/keys/{key}/decrypt"),
+            Some(bytes),
+            approvers,
+            Some(nonce),
+        )
+        .await
+    }
+
+    /// Names holders whose end-to-end partials failed this client's checks; the node audits
+    /// the report (`decrypt.report`).
+    pub async fn report_decrypt(
+        &self,
+        key: &str,
+        report: &DecryptReport,
+    ) -> Result<ReportAccepted, ClientError> {
+        self.post(&format!("/v1/keys/{key}/decrypt/report"), report)
+            .await
+    }
+
+    /// Coordinator-combine mode: the node combines the partials and answers plaintexts, so it
+    /// learns them (DESIGN.md §6); for clients that cannot combine.
+    pub async fn decrypt_combined_by_node(
         &self,
         key: &str,
         req: &DecryptRequest,
@@ -320,10 +402,8 @@ impl Client {
         self.post(&format!("/v1/keys/{key}/decrypt"), req).await
     }
 
-    /// A decryption that the key's policy makes wait for approvals: each approver signs the
-    /// same request (`X-KQ-Approval`). Approvers normally sign on their own machines; this
-    /// is the case where their keys are at hand.
-    pub async fn decrypt_approved(
+    /// [`Client::decrypt_combined_by_node`] with approvals.
+    pub async fn decrypt_combined_by_node_approved(
         &self,
         key: &str,
         req: &DecryptRequest,

@@ -6,7 +6,9 @@
 //! (public keys, signatures), as each field's doc says.
 
 pub mod auth;
+pub mod ciphertexts;
 pub mod client;
+pub mod e2e;
 pub mod openapi;
 pub mod types;
 

@@ -70,6 +70,7 @@ ErrorBody and a 4xx/5xx status.",
         verify,
         encrypt,
         decrypt,
+        decrypt_report,
         set_policy,
         list_clients,
         put_client,
@@ -322,14 +323,31 @@ fn encrypt() {}
     params(("name" = String, Path, description = "A decryption key")),
     request_body(content = DecryptRequest, description = "1 to 4096 ciphertexts"),
     responses(
-        (status = 200, description = "One `plaintext` or `error` per item, in order", body = DecryptResponse),
+        (status = 200, description = "Coordinator-combine mode: one `plaintext` or `error` per item, in order. End-to-end mode (the request names `reply_to`): no results; `sealed_partials` holds each holder's partials and proofs sealed to `reply_to`, which the requester checks and combines (DESIGN.md §6)", body = DecryptResponse),
         (status = 400, description = "Malformed request, or a signing key", body = ErrorBody),
         (status = 401, description = "Missing or unknown token", body = ErrorBody),
+        (status = 403, description = "The key's policy allows only end-to-end decryption and the request names no `reply_to`", body = ErrorBody),
         (status = 404, description = "No such key on this node", body = ErrorBody),
         (status = 503, description = "Fewer than t nodes gave valid partials (`culprits` names the others), or the node has not caught up on the admin log since it started (`catching_up`)", body = ErrorBody)
     )
 )]
 fn decrypt() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{name}/decrypt/report",
+    tag = "operations",
+    params(("name" = String, Path, description = "A decryption key")),
+    request_body(content = DecryptReport, description = "Holders whose end-to-end partials failed the requester's checks"),
+    responses(
+        (status = 200, description = "The report is in this node's audit trail (`decrypt.report`)", body = ReportAccepted),
+        (status = 400, description = "Malformed report", body = ErrorBody),
+        (status = 401, description = "Missing or unknown token", body = ErrorBody),
+        (status = 403, description = "The client may not decrypt with this key", body = ErrorBody),
+        (status = 404, description = "No such key", body = ErrorBody)
+    )
+)]
+fn decrypt_report() {}
 
 #[utoipa::path(
     put,

@@ -350,10 +350,19 @@ pub struct CiphertextItem {
 }
 
 /// `POST /v1/keys/{name}/decrypt`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecryptRequest {
     pub ciphertexts: Vec<CiphertextItem>,
+    /// End-to-end mode (DESIGN.md §6): the requester's ephemeral X25519 public key, hex. Every
+    /// holder seals its partials and proofs to it; no node combines. Inside the signed body, so
+    /// no coordinator can substitute its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// Holders the coordinator must not ask: the requester found their partials invalid in an
+    /// earlier answer to the same ciphertexts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -365,14 +374,86 @@ pub struct DecryptResult {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DecryptResponse {
+    /// One result per ciphertext (coordinator-combine mode; in end-to-end mode the node sends
+    /// none, and the typed client fills them in after combining).
     pub results: Vec<DecryptResult>,
-    /// Nodes whose verified partials were combined.
+    /// Nodes whose verified partials were combined (end-to-end mode: whose sealed partials
+    /// were relayed).
     pub contributors: Vec<u16>,
     pub excluded: Vec<Excluded>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats: Option<OperationStats>,
+    /// `end_to_end` when the request named `reply_to`, else `coordinator`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<DecryptMode>,
+    /// End-to-end mode: each holder's partials, sealed to `reply_to`, as relayed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sealed_partials: Vec<HolderPartials>,
+}
+
+/// Who combines the partials of a decryption (DESIGN.md §6).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum DecryptMode {
+    /// Either: the requester chooses by naming `reply_to` or not.
+    #[default]
+    Any,
+    /// The requester combines; no node ever holds a plaintext.
+    EndToEnd,
+    /// The coordinating node combines and answers plaintexts.
+    Coordinator,
+}
+
+impl DecryptMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecryptMode::Any => "any",
+            DecryptMode::EndToEnd => "end_to_end",
+            DecryptMode::Coordinator => "coordinator",
+        }
+    }
+
+    pub fn is_any(&self) -> bool {
+        *self == DecryptMode::Any
+    }
+}
+
+/// One holder's answer for every ciphertext of an end-to-end decryption.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HolderPartials {
+    pub node: u16,
+    /// One per ciphertext, in order.
+    pub items: Vec<SealedItem>,
+}
+
+/// A holder's partial decryption and DLEQ proof of one ciphertext, sealed to `reply_to`
+/// (base64 of `enc ‖ ciphertext`), or why it gave none (errors carry no secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SealedItem {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `POST /v1/keys/{name}/decrypt/report`: a requester names the holders whose end-to-end
+/// partials failed its checks, so the node audits them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecryptReport {
+    /// The nonce of the decrypt request whose answer held the bad partials.
+    pub request_nonce: String,
+    pub culprits: Vec<Excluded>,
+}
+
+/// Answer to a decrypt report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReportAccepted {
+    pub recorded: bool,
 }
 
 /// One plaintext to encrypt to the key; byte fields base64.
@@ -436,6 +517,10 @@ pub struct KeyPolicy {
     /// Who may approve decryptions; empty means anyone allowed to decrypt.
     #[serde(default)]
     pub approve: Vec<String>,
+    /// `end_to_end` forbids coordinator-combine: every holder refuses a decrypt request that
+    /// names no `reply_to` (DESIGN.md §6). Default: either mode.
+    #[serde(default, skip_serializing_if = "DecryptMode::is_any")]
+    pub decrypt_mode: DecryptMode,
 }
 
 /// Cluster-wide roles of a client.

@@ -2,6 +2,10 @@
 //! partial with its proof, the combiner's check of one partial, a whole 3-of-5 decryption run
 //! sequentially on one core, and an ordinary single-key decryption as the baseline.
 //!
+//! End-to-end mode (DESIGN.md §6) adds the requester's side per record: opening t + 1 holders'
+//! sealed partials, checking their proofs, combining t and opening (`e2e_client_per_record`),
+//! and each holder's seal of its partial (`e2e_holder_seal`).
+//!
 //! `cargo bench -p keyshares --bench decrypt`; medians land in target/criterion/*/new/estimates.json.
 
 #[path = "../tests/decrypt_support/mod.rs"]
@@ -15,6 +19,8 @@ use hpke::aead::AesGcm128;
 use hpke::kdf::HkdfSha256;
 use hpke::kem::X25519HkdfSha256;
 use hpke::{Deserializable, Kem, OpModeR, OpModeS, Serializable};
+use keyshares::decrypt::reply::{reply_context, seal_partial};
+use keyshares::decrypt::requester::{open_answers, Binding, HolderAnswer, HolderItem, KeyView};
 use keyshares::decrypt::{
     encrypt, partial_decrypt, standard_public_key, verify_partial, Ciphertext, HpkeAead, Scheme,
 };
@@ -36,6 +42,49 @@ fn threshold_benches(c: &mut Criterion, name: &str, key: &TestKey, ct: &Cipherte
     });
     c.bench_function(&format!("{name}/threshold_3_of_5_sequential"), |b| {
         b.iter(|| threshold_decrypt(key, &[1, 3, 5], black_box(ct)).unwrap())
+    });
+    e2e_benches(c, name, key, ct);
+}
+
+/// The requester's work per record in end-to-end mode: four holders' answers (t = 3 and the
+/// default spare), each opened and checked, three combined.
+fn e2e_benches(c: &mut Criterion, name: &str, key: &TestKey, ct: &Ciphertext) {
+    let binding = Binding {
+        key: "bench",
+        client: "analyst",
+        nonce: "0123456789abcdef",
+    };
+    let (secret, public) = keyshares::seal::generate(&mut OsRng);
+    let e = ct.ephemeral().unwrap();
+    let sealed = |holder: u16| {
+        let p = partial_decrypt(key.scheme, &key.shares[&holder], e, &mut OsRng).unwrap();
+        let context = reply_context(binding.key, binding.client, binding.nonce, holder, 0);
+        seal_partial(&public, &context, &p, &mut OsRng).unwrap()
+    };
+    let answers: Vec<HolderAnswer> = [1, 2, 4, 5]
+        .into_iter()
+        .map(|node| HolderAnswer {
+            node,
+            items: vec![HolderItem::Sealed(sealed(node))],
+        })
+        .collect();
+    let view = KeyView {
+        scheme: key.scheme,
+        group_key: key.public.group_key.clone(),
+        threshold: 3,
+        verifying_shares: key.public.verifying_shares.clone(),
+    };
+    let items = vec![Ok(ct.clone())];
+    c.bench_function(&format!("{name}/e2e_client_per_record"), |b| {
+        b.iter(|| {
+            let opened =
+                open_answers(&view, binding, &secret, black_box(&items), &answers).unwrap();
+            assert!(opened.results[0].is_ok());
+        })
+    });
+    let partial = partial_decrypt(key.scheme, &key.shares[&1], e, &mut OsRng).unwrap();
+    c.bench_function(&format!("{name}/e2e_holder_seal"), |b| {
+        b.iter(|| seal_partial(&public, b"context", black_box(&partial), &mut OsRng).unwrap())
     });
 }
 

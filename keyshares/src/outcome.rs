@@ -196,7 +196,10 @@ mod tests {
         (1..=n).collect()
     }
 
-    fn dkg(curve: Curve) -> (Vec<(KeyShare, PublicKeys)>, BTreeMap<u16, Vec<u8>>) {
+    /// Every member's share and public data, and each member's round-1 payload.
+    type Generated = (Vec<(KeyShare, PublicKeys)>, BTreeMap<u16, Vec<u8>>);
+
+    fn dkg(curve: Curve) -> Generated {
         let rng = &mut rand::rngs::OsRng;
         let mut started = BTreeMap::new();
         let mut round1 = BTreeMap::new();

@@ -39,6 +39,7 @@ pub fn initial(request: &CreateKeyRequest, creator: &str) -> KeyPolicy {
             manage: me,
             decrypt_approvals: 0,
             approve: vec![],
+            decrypt_mode: Default::default(),
         }
     })
 }
@@ -54,7 +55,11 @@ pub fn check(
     let allowed = match what {
         Permission::Sign => names(&policy.sign, caller.name()),
         Permission::Decrypt => names(&policy.decrypt, caller.name()),
-        Permission::Read => admin || names(&policy.read, caller.name()),
+        // A decryptor reads the key's verifying shares to check end-to-end partials
+        // (DESIGN.md §6); a key's data is public to whoever may use it.
+        Permission::Read => {
+            admin || names(&policy.read, caller.name()) || names(&policy.decrypt, caller.name())
+        }
         Permission::Manage => admin || names(&policy.manage, caller.name()),
     };
     if !allowed {

@@ -82,8 +82,8 @@ pub fn measure(op: Op, batches: usize, per_batch: usize) -> anyhow::Result<Basel
                 },
             )
         }
-        Op::DecryptHpke => hpke_open(op, batches, per_batch),
-        Op::DecryptEcies => {
+        Op::DecryptHpke | Op::DecryptHpkeE2e => hpke_open(op, batches, per_batch),
+        Op::DecryptEcies | Op::DecryptEciesE2e => {
             let (sk, pk) = ecies::utils::generate_keypair();
             let (sk, pk) = (sk.serialize(), pk.serialize());
             let blobs = super::inprocess::records(per_batch)

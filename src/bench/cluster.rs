@@ -210,8 +210,10 @@ pub fn measure(
         Op::Dkg => dkg(rt, cluster, t, plan)?,
         Op::Refresh => refresh(rt, cluster, t, plan)?,
         Op::Sign => signing(rt, cluster, t, plan)?,
-        Op::DecryptHpke => decryption(rt, cluster, Scheme::HpkeX25519, t, plan)?,
-        Op::DecryptEcies => decryption(rt, cluster, Scheme::EciesSecp256k1, t, plan)?,
+        Op::DecryptHpke => decryption(rt, cluster, Scheme::HpkeX25519, t, plan, false)?,
+        Op::DecryptEcies => decryption(rt, cluster, Scheme::EciesSecp256k1, t, plan, false)?,
+        Op::DecryptHpkeE2e => decryption(rt, cluster, Scheme::HpkeX25519, t, plan, true)?,
+        Op::DecryptEciesE2e => decryption(rt, cluster, Scheme::EciesSecp256k1, t, plan, true)?,
     };
     m.sequential
         .require_some(&format!("{} sequential", op.label()))?;
@@ -323,12 +325,13 @@ fn decryption(
     scheme: Scheme,
     t: u16,
     plan: &Plan,
+    end_to_end: bool,
 ) -> anyhow::Result<Measured> {
     let algorithm = match scheme {
         Scheme::HpkeX25519 => Algorithm::HpkeX25519,
         Scheme::EciesSecp256k1 => Algorithm::EciesSecp256k1,
     };
-    let name = format!("decrypt-{scheme}");
+    let name = format!("decrypt-{scheme}{}", if end_to_end { "-e2e" } else { "" });
     let info = rt.block_on(create_key(
         cluster.clients[0].clone(),
         name.clone(),
@@ -342,6 +345,7 @@ fn decryption(
             .iter()
             .map(ciphertext_item)
             .collect(),
+        ..Default::default()
     });
     let name = Arc::new(name);
     let batch = {
@@ -349,7 +353,12 @@ fn decryption(
         move |client: Client| {
             let (request, name) = (request.clone(), name.clone());
             async move {
-                let resp = client.decrypt(&name, &request).await?;
+                // End to end, the figures include the client's checks and combination.
+                let resp = if end_to_end {
+                    client.decrypt(&name, &request).await?
+                } else {
+                    client.decrypt_combined_by_node(&name, &request).await?
+                };
                 let stats = resp.stats.context("no stats in the decrypt answer")?;
                 Ok((stats, resp.results))
             }

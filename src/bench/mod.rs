@@ -48,8 +48,10 @@ fn in_process_ms(op: Op, t: u16, n: u16, plan: &options::Plan) -> anyhow::Result
         Op::Dkg => inprocess::dkg_ms(t, n, samples),
         Op::Refresh => inprocess::refresh_ms(t, n, samples),
         Op::Sign => inprocess::sign_ms(t, n, samples),
-        Op::DecryptHpke => inprocess::decrypt_ms(Scheme::HpkeX25519, t, n, plan.batch, samples),
-        Op::DecryptEcies => {
+        Op::DecryptHpke | Op::DecryptHpkeE2e => {
+            inprocess::decrypt_ms(Scheme::HpkeX25519, t, n, plan.batch, samples)
+        }
+        Op::DecryptEcies | Op::DecryptEciesE2e => {
             inprocess::decrypt_ms(Scheme::EciesSecp256k1, t, n, plan.batch, samples)
         }
     }

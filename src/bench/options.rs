@@ -12,8 +12,9 @@ pub struct BenchArgs {
     /// Cluster sizes, comma-separated (2 to 64 nodes each).
     #[arg(long, value_delimiter = ',', default_value = "3,5,9,21", value_parser = parse_nodes)]
     pub nodes: Vec<u16>,
-    /// Operations, comma-separated: dkg, sign, decrypt (HPKE and ECIES), decrypt-hpke,
-    /// decrypt-ecies, refresh (new shares of one key, same public key).
+    /// Operations, comma-separated: dkg, sign, decrypt (HPKE and ECIES, the node combines),
+    /// decrypt-hpke, decrypt-ecies, decrypt-e2e (both schemes, the client combines), refresh
+    /// (new shares of one key, same public key).
     #[arg(long, value_delimiter = ',', default_value = "dkg,sign,decrypt", value_parser = parse_op)]
     pub ops: Vec<OpChoice>,
     /// Directory for report.md, report.json and the charts; created if absent.
@@ -45,6 +46,8 @@ pub enum OpChoice {
     Decrypt,
     DecryptHpke,
     DecryptEcies,
+    /// Both schemes end to end: the client opens, checks and combines (DESIGN.md §6).
+    DecryptE2e,
     Refresh,
 }
 
@@ -55,15 +58,27 @@ pub enum Op {
     Sign,
     DecryptHpke,
     DecryptEcies,
+    /// End-to-end decryption: the typed client combines, the node relays sealed partials.
+    DecryptHpkeE2e,
+    DecryptEciesE2e,
     Refresh,
 }
 
 impl Op {
+    /// Any decryption, in either mode.
+    pub fn is_decrypt(self) -> bool {
+        matches!(
+            self,
+            Op::DecryptHpke | Op::DecryptEcies | Op::DecryptHpkeE2e | Op::DecryptEciesE2e
+        )
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Op::Dkg => "dkg",
             Op::Sign => "sign",
             Op::DecryptHpke | Op::DecryptEcies => "decrypt",
+            Op::DecryptHpkeE2e | Op::DecryptEciesE2e => "decrypt-e2e",
             Op::Refresh => "refresh",
         }
     }
@@ -71,8 +86,8 @@ impl Op {
     pub fn algorithm(self) -> api::Algorithm {
         match self {
             Op::Dkg | Op::Sign | Op::Refresh => api::Algorithm::FrostEd25519,
-            Op::DecryptHpke => api::Algorithm::HpkeX25519,
-            Op::DecryptEcies => api::Algorithm::EciesSecp256k1,
+            Op::DecryptHpke | Op::DecryptHpkeE2e => api::Algorithm::HpkeX25519,
+            Op::DecryptEcies | Op::DecryptEciesE2e => api::Algorithm::EciesSecp256k1,
         }
     }
 
@@ -81,7 +96,7 @@ impl Op {
         match self {
             Op::Dkg | Op::Refresh => "ceremony",
             Op::Sign => "signature",
-            Op::DecryptHpke | Op::DecryptEcies => "record",
+            _ => "record",
         }
     }
 
@@ -101,11 +116,12 @@ fn parse_op(s: &str) -> Result<OpChoice, String> {
         "decrypt" => OpChoice::Decrypt,
         "decrypt-hpke" => OpChoice::DecryptHpke,
         "decrypt-ecies" => OpChoice::DecryptEcies,
+        "decrypt-e2e" => OpChoice::DecryptE2e,
         "refresh" => OpChoice::Refresh,
         other => {
             return Err(format!(
                 "unknown operation {other:?}; expected dkg, sign, decrypt, decrypt-hpke, \
-                 decrypt-ecies or refresh"
+                 decrypt-ecies, decrypt-e2e or refresh"
             ))
         }
     })
@@ -232,6 +248,7 @@ impl Options {
                 OpChoice::Decrypt => &[Op::DecryptHpke, Op::DecryptEcies],
                 OpChoice::DecryptHpke => &[Op::DecryptHpke],
                 OpChoice::DecryptEcies => &[Op::DecryptEcies],
+                OpChoice::DecryptE2e => &[Op::DecryptHpkeE2e, Op::DecryptEciesE2e],
                 OpChoice::Refresh => &[Op::Refresh],
             });
         }
@@ -257,11 +274,10 @@ impl Options {
     /// 3-node signature.
     pub fn plan(&self, op: Op, n: u16) -> Plan {
         let c = self.concurrency;
-        let batch = match op {
-            Op::DecryptHpke | Op::DecryptEcies => {
-                self.batch.unwrap_or(if self.quick { 4 } else { 100 })
-            }
-            _ => 1,
+        let batch = if op.is_decrypt() {
+            self.batch.unwrap_or(if self.quick { 4 } else { 100 })
+        } else {
+            1
         };
         if self.quick {
             return Plan {
@@ -279,8 +295,8 @@ impl Options {
             Op::Dkg | Op::Refresh => (15, 2, 10),
             Op::Sign if big => (100, 10, 100),
             Op::Sign => (200, 25, 200),
-            Op::DecryptHpke | Op::DecryptEcies if big => (5, 1, 3),
-            Op::DecryptHpke | Op::DecryptEcies => (10, 2, 5),
+            _ if big => (5, 1, 3),
+            _ => (10, 2, 5),
         };
         let samples = self.iterations.unwrap_or(samples);
         Plan {

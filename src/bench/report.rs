@@ -293,7 +293,7 @@ impl Row {
     }
 
     pub fn label(&self) -> String {
-        if self.operation == "decrypt" {
+        if self.operation.starts_with("decrypt") {
             format!("{} {}", self.operation, self.algorithm)
         } else {
             self.operation.clone()

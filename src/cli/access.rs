@@ -117,6 +117,9 @@ pub(crate) struct PolicyArgs {
     /// Distinct approvals (besides the requester) a decryption needs.
     #[arg(long)]
     decrypt_approvals: Option<u16>,
+    /// `end_to_end` forbids coordinator-combine decryption of the key (DESIGN.md §6).
+    #[arg(long, value_parser = ["any", "end_to_end"])]
+    decrypt_mode: Option<String>,
 }
 
 impl PolicyArgs {
@@ -127,7 +130,8 @@ impl PolicyArgs {
             || self.read.is_some()
             || self.manage.is_some()
             || self.approve.is_some()
-            || self.decrypt_approvals.is_some();
+            || self.decrypt_approvals.is_some()
+            || self.decrypt_mode.is_some();
         given.then(|| KeyPolicy {
             sign: self.sign.clone().unwrap_or_default(),
             decrypt: self.decrypt.clone().unwrap_or_default(),
@@ -135,6 +139,10 @@ impl PolicyArgs {
             manage: self.manage.clone().unwrap_or_default(),
             decrypt_approvals: self.decrypt_approvals.unwrap_or(0),
             approve: self.approve.clone().unwrap_or_default(),
+            decrypt_mode: match self.decrypt_mode.as_deref() {
+                Some("end_to_end") => api::DecryptMode::EndToEnd,
+                _ => api::DecryptMode::Any,
+            },
         })
     }
 }

@@ -161,6 +161,10 @@ keyquorum encrypt --key reid --in detections.ndjson --out sealed.ndjson"
         /// An approver's client key file; repeat for each approval the key's policy needs.
         #[arg(long = "approver-key")]
         approver_keys: Vec<PathBuf>,
+        /// Let the node combine the partials and answer plaintexts (it learns them). By
+        /// default this client combines: holders seal their partials to it (DESIGN.md §6).
+        #[arg(long)]
+        combine_on_node: bool,
         #[arg(long = "in")]
         input: Option<PathBuf>,
         #[arg(long = "out")]
@@ -699,6 +703,7 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
             key,
             batch,
             approver_keys,
+            combine_on_node,
             input,
             output,
             client,
@@ -735,6 +740,7 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
                 &sealed,
                 batch,
                 &approvers,
+                combine_on_node,
                 |done| bar.set_position(done as u64),
             ))?;
             bar.finish_and_clear();

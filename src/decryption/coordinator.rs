@@ -1,26 +1,28 @@
-//! Coordinating a threshold decryption: ask t participants (this node first) for partials of
-//! the whole batch at once, verify every partial's DLEQ proof, replace any node that fails or
-//! cheats by another, then combine per ciphertext and open it. A bad item never fails the batch.
+//! Coordinator-combine mode (DESIGN.md §6): ask t holders for partials of the whole batch at
+//! once, verify every partial's DLEQ proof, replace any holder that fails, cheats or refuses a
+//! valid item by another, then combine per ciphertext and open it. This node learns every
+//! plaintext; end-to-end mode (`relay`) is the one where it learns none. A bad item never fails
+//! the batch.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
 
-use actix_web::http::StatusCode;
 use actix_web::web;
 use api::Excluded;
-use keyshares::decrypt::{combine_and_open, verify_partial, Ciphertext, PartialDecryption};
+use keyshares::decrypt::{
+    check_ephemeral, combine_and_open, verify_partial, Ciphertext, PartialDecryption,
+};
 use rayon::prelude::*;
 use zeroize::Zeroizing;
 
+use super::gather::{gather, holder_order, Check};
 use super::{partials_context, scheme_of};
 use crate::auth::ClientRequest;
 use crate::ceremony::coordinator::Cost;
 use crate::error::ApiError;
-use crate::node::{ActiveKey, Counters, Node};
+use crate::node::{ActiveKey, Node};
 use crate::peer::messages::PartialOutcome;
 use crate::peer::{PeerRequest, PeerResponse};
-use crate::transport;
 
 pub type ItemResult = Result<Zeroizing<Vec<u8>>, String>;
 
@@ -62,10 +64,13 @@ fn check_answer(
             ephemerals.len()
         ));
     }
+    let scheme = scheme_of(active.record.algorithm).ok_or("not a decryption key")?;
+    if let Some(reason) = refused_valid_item(scheme, &outcomes, ephemerals) {
+        return Err(reason);
+    }
     if from == node.id() {
         return Ok(outcomes);
     }
-    let scheme = scheme_of(active.record.algorithm).ok_or("not a decryption key")?;
     let share = active
         .public
         .verifying_shares()
@@ -85,6 +90,25 @@ fn check_answer(
         Some(reason) => Err(reason),
         None => Ok(outcomes),
     }
+}
+
+/// An error answered for an ephemeral point this node accepts itself is censorship, not a
+/// verdict on the ciphertext: every honest holder checks points the same way.
+fn refused_valid_item(
+    scheme: keyshares::decrypt::Scheme,
+    outcomes: &[PartialOutcome],
+    ephemerals: &[Vec<u8>],
+) -> Option<String> {
+    outcomes
+        .iter()
+        .zip(ephemerals)
+        .enumerate()
+        .find_map(|(i, (outcome, e))| match outcome {
+            PartialOutcome::Error(message) if check_ephemeral(scheme, e).is_ok() => Some(format!(
+                "refused partial {i}, whose ephemeral point is valid: {message}"
+            )),
+            _ => None,
+        })
 }
 
 /// Combines the partials of every item and opens it, on all cores.
@@ -121,12 +145,13 @@ fn combine_all(
         .collect()
 }
 
-/// Decrypts the batch of the client's signed `request`; `items` holds each of its
-/// ciphertexts or the reason it could not be parsed.
+/// Decrypts the batch of the client's signed `request` (coordinator-combine mode); `items`
+/// holds each of its ciphertexts or the reason it could not be parsed.
 pub async fn decrypt(
     node: &Arc<Node>,
     key: &str,
     items: Vec<Result<Ciphertext, String>>,
+    exclude: &[u16],
     request: &ClientRequest,
 ) -> Result<Decrypted, ApiError> {
     let active = node
@@ -138,86 +163,28 @@ pub async fn decrypt(
             active.record.algorithm
         )));
     };
-    let started = Instant::now();
-    let deadline = started + node.config.timeouts.operation();
-    let counters = Counters::default();
     // Items that cannot even name a valid-looking ephemeral point fail alone, without a request.
     let (positions, ephemerals) = super::wire::ephemerals(scheme, &items);
-    let ephemerals = Arc::new(ephemerals);
     let t = usize::from(active.record.threshold);
-    let mut candidates: Vec<u16> = active.record.participants.clone();
-    candidates.sort_by_key(|p| (*p != node.id(), *p));
-    let mut candidates = candidates.into_iter();
-    let mut good: BTreeMap<u16, Vec<PartialOutcome>> = BTreeMap::new();
+    let mut good = BTreeMap::new();
     let mut excluded = Vec::new();
-    let mut rounds = 0;
-    let session = crate::random_id();
-    let request = PeerRequest::DecryptPartial {
-        key: key.to_string(),
-        key_session: active.record.session.clone(),
-        request: request.clone(),
-    };
-    while !ephemerals.is_empty() && good.len() < t {
-        let ask: Vec<u16> = candidates.by_ref().take(t - good.len()).collect();
-        if ask.len() < t - good.len() || Instant::now() >= deadline {
-            let available = good.len() + ask.len();
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "quorum_unavailable",
-                format!("only {available} of the {t} nodes needed gave valid partial decryptions"),
-            )
-            .with_culprits(excluded));
-        }
-        rounds += 1;
-        let answers = futures::future::join_all(ask.iter().map(|p| {
-            let (request, session, counters) = (&request, &session, &counters);
-            async move {
-                (
-                    *p,
-                    transport::call(node, *p, session, request, Some(counters)).await,
-                )
-            }
-        }))
-        .await;
-        for (p, answer) in &answers {
-            if let Ok(answer) = answer {
-                crate::admin::catch_up_if_stale(node, *p, answer);
-            }
-        }
-        let checked = {
-            let (node, active, session, ephemerals) = (
-                node.clone(),
-                active.clone(),
-                session.clone(),
-                ephemerals.clone(),
-            );
-            web::block(move || {
-                answers
-                    .into_iter()
-                    .map(|(p, answer)| {
-                        (
-                            p,
-                            answer.map_err(|e| e.to_string()).and_then(|a| {
-                                check_answer(&node, &active, &session, p, a, &ephemerals)
-                            }),
-                        )
-                    })
-                    .collect::<Vec<_>>()
+    let mut cost = Cost::default();
+    if !ephemerals.is_empty() {
+        let session = crate::random_id();
+        let check: Check<Vec<PartialOutcome>> = {
+            let (node, active, session) = (node.clone(), active.clone(), session.clone());
+            Arc::new(move |p, answer| {
+                check_answer(&node, &active, &session, p, answer, &ephemerals)
             })
-            .await
-            .map_err(|e| ApiError::internal(format!("checking partials: {e}")))?
         };
-        for (p, result) in checked {
-            match result {
-                Ok(outcomes) => {
-                    good.insert(p, outcomes);
-                }
-                Err(reason) => {
-                    tracing::warn!(node = p, reason = %reason, "decryption participant excluded");
-                    excluded.push(Excluded { node: p, reason });
-                }
-            }
-        }
+        let request = PeerRequest::DecryptPartial {
+            key: key.to_string(),
+            key_session: active.record.session.clone(),
+            request: request.clone(),
+        };
+        let order = holder_order(&active.record.participants, exclude);
+        let gathered = gather(node, &session, request, order, t, t, check).await?;
+        (good, excluded, cost) = (gathered.good, gathered.excluded, gathered.cost);
     }
     let contributors = good.keys().copied().collect();
     let algorithm = active.record.algorithm;
@@ -225,7 +192,6 @@ pub async fn decrypt(
     let results = web::block(move || combine_all(algorithm, &group_key, &items, &positions, &good))
         .await
         .map_err(|e| ApiError::internal(format!("combining partials: {e}")))?;
-    let cost = Cost::measured(rounds, &counters, node.id(), started);
     Ok(Decrypted {
         results,
         contributors,

@@ -3,7 +3,10 @@
 
 pub mod coordinator;
 pub mod digest;
+pub mod gather;
 pub mod participant;
+pub mod relay;
+pub mod reply;
 pub mod wire;
 
 /// Most ciphertexts one decrypt request may carry.

@@ -1,5 +1,6 @@
 //! A node's partial decryptions: validate each ephemeral point, compute s_i·E with a DLEQ proof,
-//! and seal the batch to the coordinator, since whoever holds t partials can decrypt.
+//! and seal them, since whoever holds t partials can decrypt: each to the requester's
+//! `reply_to` key in end-to-end mode, the batch to the coordinator otherwise (DESIGN.md §6).
 
 use std::sync::Arc;
 
@@ -62,7 +63,23 @@ pub fn partials(
         Ok(parsed) => parsed,
         Err(e) => return error(e),
     };
-    let (_, ephemerals) = super::wire::ephemerals(scheme, &parsed.items);
+    let mode = parsed.mode();
+    let policy_mode = node
+        .policies
+        .read()
+        .get(key)
+        .map(|p| p.decrypt_mode)
+        .unwrap_or_default();
+    if policy_mode == api::DecryptMode::EndToEnd && mode != api::DecryptMode::EndToEnd {
+        return PeerResponse::Error {
+            code: PeerErrorCode::Unauthorized,
+            message: format!(
+                "key {key}'s policy allows only end-to-end decryption: the request must name reply_to"
+            ),
+            culprit: None,
+        };
+    }
+    let (positions, ephemerals) = super::wire::ephemerals(scheme, &parsed.items);
     let audit = AuditedOperation {
         caller: &caller,
         request,
@@ -74,29 +91,25 @@ pub fn partials(
         "session": session,
         "coordinator": from,
         "items_sha256": parsed.digests,
+        "mode": mode.as_str(),
     });
     if let Err(e) = audit.record(node, "ok", vec![], details) {
         return error(format!("audit trail: {e}"));
     }
-    let Some(coordinator_key) = node
-        .members
-        .get(&from)
-        .and_then(|m| hex::decode(&m.seal_public_key).ok())
-        .and_then(|k| <[u8; 32]>::try_from(k).ok())
-    else {
-        return error(format!("no sealing key for node {from}"));
-    };
     let share = match &active.share {
         KeyShare::Ed25519(k) => ShareScalar::from_ed25519(k),
         KeyShare::Secp256k1(k) => ShareScalar::from_secp256k1(k),
     };
-    let corrupt = node.faults().corrupt_partials;
+    let faults = node.faults();
     let mut rng = rand::rngs::OsRng;
     let outcomes: Vec<PartialOutcome> = ephemerals
         .iter()
         .map(|e| match partial_decrypt(scheme, &share, e, &mut rng) {
+            Ok(_) if faults.refuse_decrypt_items => {
+                PartialOutcome::Error("refused (a censoring holder)".into())
+            }
             Ok(mut p) => {
-                if corrupt {
+                if faults.corrupt_partials {
                     if let Some(b) = p.proof.first_mut() {
                         *b ^= 1;
                     }
@@ -106,6 +119,23 @@ pub fn partials(
             Err(e) => PartialOutcome::Error(e.to_string()),
         })
         .collect();
+    if let Some(reply_to) = parsed.reply_to {
+        let binding = super::reply::Binding {
+            key,
+            client: &request.authorization.client,
+            nonce: &request.authorization.nonce,
+            holder: node.id(),
+        };
+        return super::reply::seal_items(&reply_to, binding, &positions, outcomes, &mut rng);
+    }
+    let Some(coordinator_key) = node
+        .members
+        .get(&from)
+        .and_then(|m| hex::decode(&m.seal_public_key).ok())
+        .and_then(|k| <[u8; 32]>::try_from(k).ok())
+    else {
+        return error(format!("no sealing key for node {from}"));
+    };
     let Ok(plain) = serde_json::to_vec(&outcomes) else {
         return error("cannot encode partials");
     };

@@ -1,87 +1,27 @@
 //! The client API's ciphertext items, read into the crypto crate's types and back, and the
 //! body of a decrypt request read the same way by its coordinator and every participant.
 
-use std::str::FromStr;
-
-use api::client::{b64, unb64};
-use api::{CiphertextItem, DecryptRequest};
-use keyshares::decrypt::{Ciphertext, HpkeAead, Scheme};
-
-pub fn field(value: &Option<String>, name: &str) -> Result<Vec<u8>, String> {
-    value
-        .as_deref()
-        .map(unb64)
-        .transpose()
-        .map(Option::unwrap_or_default)
-        .map_err(|e| format!("{name}: {e}"))
-}
-
-/// The HPKE AEAD named by an item, AES-128-GCM when it names none.
-pub fn aead_of(value: &Option<String>) -> Result<HpkeAead, String> {
-    value
-        .as_deref()
-        .map(HpkeAead::from_str)
-        .transpose()
-        .map(|a| a.unwrap_or(HpkeAead::Aes128Gcm))
-        .map_err(|e| e.to_string())
-}
-
-/// Parses one ciphertext item of the API for a key of `scheme`.
-pub fn parse_ciphertext(scheme: Scheme, item: &CiphertextItem) -> Result<Ciphertext, String> {
-    let ciphertext = unb64(&item.ciphertext).map_err(|e| format!("ciphertext: {e}"))?;
-    match scheme {
-        Scheme::HpkeX25519 => {
-            let enc = item
-                .enc
-                .as_deref()
-                .ok_or("enc is required for hpke-x25519")?;
-            Ok(Ciphertext::Hpke {
-                enc: unb64(enc).map_err(|e| format!("enc: {e}"))?,
-                ciphertext,
-                info: field(&item.info, "info")?,
-                aad: field(&item.aad, "aad")?,
-                aead: aead_of(&item.aead)?,
-            })
-        }
-        Scheme::EciesSecp256k1 => {
-            if item.enc.is_some()
-                || item.info.is_some()
-                || item.aad.is_some()
-                || item.aead.is_some()
-            {
-                return Err("ecies-secp256k1 items take only \"ciphertext\" (eciespy's format has no enc, info, aad or aead)".into());
-            }
-            Ok(Ciphertext::Ecies { blob: ciphertext })
-        }
-    }
-}
-
-pub fn ciphertext_item(ct: &Ciphertext) -> CiphertextItem {
-    match ct {
-        Ciphertext::Hpke {
-            enc,
-            ciphertext,
-            info,
-            aad,
-            aead,
-        } => CiphertextItem {
-            enc: Some(b64(enc)),
-            ciphertext: b64(ciphertext),
-            info: (!info.is_empty()).then(|| b64(info)),
-            aad: (!aad.is_empty()).then(|| b64(aad)),
-            aead: Some(aead.as_str().to_string()),
-        },
-        Ciphertext::Ecies { blob } => CiphertextItem {
-            ciphertext: b64(blob),
-            ..Default::default()
-        },
-    }
-}
+pub use api::ciphertexts::{aead_of, ciphertext_item, field, parse_ciphertext};
+use api::DecryptRequest;
+use keyshares::decrypt::{Ciphertext, Scheme};
 
 pub struct ParsedRequest {
     pub items: Vec<Result<Ciphertext, String>>,
     /// Hex SHA-256 of each whole item as sent, for the audit trail ([`super::digest`]).
     pub digests: Vec<String>,
+    /// End-to-end mode: the requester's X25519 key every partial is sealed to.
+    pub reply_to: Option<[u8; 32]>,
+    /// Holders the requester asked not to be asked.
+    pub exclude: Vec<u16>,
+}
+
+impl ParsedRequest {
+    pub fn mode(&self) -> api::DecryptMode {
+        match self.reply_to {
+            Some(_) => api::DecryptMode::EndToEnd,
+            None => api::DecryptMode::Coordinator,
+        }
+    }
 }
 
 /// A decrypt request's body, read once: each ciphertext, or why it cannot be read, and each
@@ -98,7 +38,19 @@ pub fn parse_request(scheme: Scheme, body: &[u8]) -> Result<ParsedRequest, Strin
             items.len()
         ));
     }
+    let reply_to = request
+        .reply_to
+        .as_deref()
+        .map(|hex_key| {
+            hex::decode(hex_key)
+                .ok()
+                .and_then(|k| <[u8; 32]>::try_from(k).ok())
+                .ok_or("reply_to must be a hex X25519 public key (32 bytes)")
+        })
+        .transpose()?;
     Ok(ParsedRequest {
+        reply_to,
+        exclude: request.exclude.clone(),
         items: items
             .iter()
             .map(|item| parse_ciphertext(scheme, item))

@@ -10,6 +10,7 @@ pub mod lifecycle;
 pub mod ops;
 pub mod peer;
 pub mod reject;
+pub mod report;
 pub mod status;
 
 use std::sync::Arc;
@@ -52,6 +53,10 @@ pub fn client_routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/keys/{name}/sign", web::post().to(ops::sign))
         .route("/v1/keys/{name}/verify", web::post().to(ops::verify))
         .route("/v1/keys/{name}/decrypt", web::post().to(ops::decrypt))
+        .route(
+            "/v1/keys/{name}/decrypt/report",
+            web::post().to(report::decrypt_report),
+        )
         .route("/v1/keys/{name}/encrypt", web::post().to(ops::encrypt))
         .route("/v1/keys/{name}/policy", web::put().to(admin::set_policy))
         .route("/v1/clients", web::get().to(admin::list_clients))

@@ -181,33 +181,82 @@ pub async fn decrypt(
     let key = key_for(&node, &name)?;
     let scheme = decryption_scheme(key.record.algorithm, &name)?;
     let parsed = parse_request(scheme, &body).map_err(ApiError::bad_request)?;
-    let digests = parsed.digests;
-    let out = match crate::decryption::coordinator::decrypt(&node, &name, parsed.items, &request)
+    let mode = parsed.mode();
+    let forbidden = node
+        .policies
+        .read()
+        .get(name.as_str())
+        .is_some_and(|p| p.decrypt_mode == api::DecryptMode::EndToEnd);
+    if forbidden && mode != api::DecryptMode::EndToEnd {
+        return Err(ApiError::forbidden(format!(
+            "key {name}'s policy allows only end-to-end decryption: name reply_to"
+        )));
+    }
+    let digests = parsed.digests.clone();
+    let failed = |e: ApiError| -> Result<HttpResponse, ApiError> {
+        node.metrics.observe_culprits("decrypt", &e.body.culprits);
+        let details = serde_json::json!({
+            "items_sha256": digests,
+            "mode": mode.as_str(),
+            "error": e.body.message,
+        });
+        audit
+            .record(&node, "failed", culprit_ids(&e), details)
+            .map_err(audit_failed)?;
+        Err(e)
+    };
+    if mode == api::DecryptMode::EndToEnd {
+        let out = match crate::decryption::relay::relay(
+            &node,
+            &name,
+            scheme,
+            &parsed.items,
+            &parsed.exclude,
+            &request,
+        )
         .await
+        {
+            Ok(out) => out,
+            Err(e) => return failed(e),
+        };
+        let contributors: Vec<u16> = out.holders.iter().map(|h| h.node).collect();
+        let stats = finish_decrypt(&node, &audit, &out.excluded, &out.cost, || {
+            serde_json::json!({
+                "items_sha256": parsed.digests,
+                "mode": mode.as_str(),
+                "relayed": contributors,
+            })
+        })?;
+        return Ok(HttpResponse::Ok().json(DecryptResponse {
+            results: vec![],
+            contributors,
+            excluded: out.excluded,
+            stats: Some(stats),
+            mode: Some(mode),
+            sealed_partials: out.holders,
+        }));
+    }
+    let out = match crate::decryption::coordinator::decrypt(
+        &node,
+        &name,
+        parsed.items,
+        &parsed.exclude,
+        &request,
+    )
+    .await
     {
         Ok(out) => out,
-        Err(e) => {
-            node.metrics.observe_culprits("decrypt", &e.body.culprits);
-            let details = serde_json::json!({ "items_sha256": digests, "error": e.body.message });
-            audit
-                .record(&node, "failed", culprit_ids(&e), details)
-                .map_err(audit_failed)?;
-            return Err(e);
-        }
+        Err(e) => return failed(e),
     };
-    node.metrics.observe_culprits("decrypt", &out.excluded);
-    let stats = out.cost.to_api();
-    node.metrics.observe_cost("decrypt", &stats);
     let opened = out.results.iter().filter(|r| r.is_ok()).count();
-    let details = serde_json::json!({
-        "items_sha256": digests,
-        "opened": opened,
-        "contributors": out.contributors,
-    });
-    let excluded = out.excluded.iter().map(|c| c.node).collect();
-    audit
-        .record(&node, "ok", excluded, details)
-        .map_err(audit_failed)?;
+    let stats = finish_decrypt(&node, &audit, &out.excluded, &out.cost, || {
+        serde_json::json!({
+            "items_sha256": parsed.digests,
+            "mode": mode.as_str(),
+            "opened": opened,
+            "contributors": out.contributors,
+        })
+    })?;
     let results = out
         .results
         .into_iter()
@@ -227,7 +276,31 @@ pub async fn decrypt(
         contributors: out.contributors,
         excluded: out.excluded,
         stats: Some(stats),
+        mode: Some(mode),
+        sealed_partials: vec![],
     }))
+}
+
+/// Metrics and the audit entry of a decryption that ran, in either mode.
+fn finish_decrypt(
+    node: &Node,
+    audit: &AuditedOperation<'_>,
+    excluded: &[api::Excluded],
+    cost: &crate::ceremony::coordinator::Cost,
+    details: impl FnOnce() -> serde_json::Value,
+) -> Result<api::OperationStats, ApiError> {
+    node.metrics.observe_culprits("decrypt", excluded);
+    let stats = cost.clone().to_api();
+    node.metrics.observe_cost("decrypt", &stats);
+    audit
+        .record(
+            node,
+            "ok",
+            excluded.iter().map(|c| c.node).collect(),
+            details(),
+        )
+        .map_err(audit_failed)?;
+    Ok(stats)
 }
 
 pub async fn encrypt(

@@ -350,6 +350,11 @@ pub enum PeerResponse {
         #[serde(with = "b64")]
         sealed: Vec<u8>,
     },
+    /// End-to-end decryption (DESIGN.md §6): one item per ciphertext of the client's request,
+    /// each partial and proof sealed to the request's `reply_to`, which the coordinator relays.
+    ReplyPartials {
+        items: Vec<api::SealedItem>,
+    },
     /// Certified admin log entries, and the sender's head seq.
     AdminEntries {
         entries: Vec<crate::state::admin_log::CertifiedEntry>,

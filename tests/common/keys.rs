@@ -39,6 +39,7 @@ pub fn round_trip(h: &Harness, via: u16, key: &str, record: &[u8]) -> api::Decry
             key,
             &DecryptRequest {
                 ciphertexts: sealed.ciphertexts,
+                ..Default::default()
             },
         ))
         .unwrap();

@@ -29,6 +29,8 @@ mod group;
 pub(crate) mod hpke_schedule;
 mod hpke_seal;
 mod lagrange;
+pub mod reply;
+pub mod requester;
 mod secp256k1;
 mod share;
 mod threshold;
@@ -264,6 +266,18 @@ pub fn verify_partial(
         Scheme::EciesSecp256k1 => {
             let e = Secp256k1::decode_point(ephemeral, "ephemeral public key")?;
             threshold::verify::<Secp256k1>(verifying_share, &e, partial)
+        }
+    }
+}
+
+/// Checks an ephemeral point as every node does before computing a partial on it (see
+/// [`partial_decrypt`]): a requester or coordinator that accepts a point expects every honest
+/// holder to accept it too.
+pub fn check_ephemeral(scheme: Scheme, ephemeral: &[u8]) -> Result<(), DecryptError> {
+    match scheme {
+        Scheme::HpkeX25519 => x25519::lift_enc(ephemeral).map(|_| ()),
+        Scheme::EciesSecp256k1 => {
+            Secp256k1::decode_point(ephemeral, "ephemeral public key").map(|_| ())
         }
     }
 }
