@@ -23,6 +23,9 @@ from .records import (
 )
 from .types import (
     BatchSignResponse,
+    ChangeApplied,
+    ClientInfo,
+    ClientList,
     CiphertextItem,
     CreateKeyRequest,
     DecryptRequest,
@@ -48,6 +51,17 @@ PathLike = Union[str, "os.PathLike[str]"]
 #: :class:`ClientKey` (approver's key at hand), or a function that asks an approver elsewhere.
 Approver = Callable[[ApprovalRequest], Approval]
 Progress = Callable[[int, int], None]
+
+#: Every (method, path) this client calls; the tests check them against api/openapi.json.
+PATHS = [
+    ("get", "/v1/health"), ("get", "/v1/status"), ("post", "/v1/sys/seal"), ("post", "/v1/sys/unseal"),
+    ("get", "/v1/clients"), ("post", "/v1/clients"), ("delete", "/v1/clients/{name}"),
+    ("post", "/v1/keys"), ("get", "/v1/keys"), ("get", "/v1/keys/{name}"), ("delete", "/v1/keys/{name}"),
+    ("post", "/v1/keys/{name}/refresh"), ("put", "/v1/keys/{name}/policy"), ("post", "/v1/keys/{name}/sign"),
+    ("post", "/v1/keys/{name}/verify"), ("post", "/v1/keys/{name}/decrypt"),
+]
+#: Query parameters this client sends, per path.
+QUERY = {"/v1/keys": ["limit", "after"]}
 
 MAX_SIGN_BATCH = 256
 MAX_DECRYPT_BATCH = 4096
@@ -368,6 +382,19 @@ class Client:
 
     def unseal(self, passphrase: str) -> SealState:
         return SealState.from_json(self._call("POST", "/v1/sys/unseal", UnsealRequest(passphrase).to_json()))
+
+    # ---- clients (admin) --------------------------------------------------------------------
+
+    def clients(self) -> ClientList:
+        return ClientList.from_json(self._call("GET", "/v1/clients", idempotent=True))
+
+    def add_client(self, name: str, public_key: str, roles: Sequence[str] = ()) -> ChangeApplied:
+        """Registers a client (or replaces its key and roles) on every node (admin)."""
+        body = ClientInfo(name, public_key, list(roles)).to_json()
+        return ChangeApplied.from_json(self._call("POST", "/v1/clients", body))
+
+    def remove_client(self, name: str) -> ChangeApplied:
+        return ChangeApplied.from_json(self._call("DELETE", f"/v1/clients/{_seg(name)}"))
 
     # ---- keys -------------------------------------------------------------------------------
 

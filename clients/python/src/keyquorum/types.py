@@ -240,6 +240,29 @@ class Status(Wire):
 
 
 @dataclass
+class ClientInfo(Wire):
+    SCHEMA: ClassVar[str] = "ClientInfo"
+    name: str = ""
+    public_key: str = ""
+    roles: List[str] = field(default_factory=list)
+
+
+@dataclass
+class ClientList(Wire):
+    SCHEMA: ClassVar[str] = "ClientList"
+    NESTED: ClassVar[Dict[str, Any]] = {"clients": ClientInfo}
+    clients: List[ClientInfo] = field(default_factory=list)
+    admin_seq: int = 0
+
+
+@dataclass
+class ChangeApplied(Wire):
+    SCHEMA: ClassVar[str] = "ChangeApplied"
+    admin_seq: int = 0
+    nodes: List[int] = field(default_factory=list)
+
+
+@dataclass
 class ErrorBody(Wire):
     SCHEMA: ClassVar[str] = "ErrorBody"
     NESTED: ClassVar[Dict[str, Any]] = {"culprits": Excluded}
