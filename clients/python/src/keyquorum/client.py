@@ -273,7 +273,7 @@ class Client:
             # X-KQ-Approval headers are sent as separate lines via urllib3's HTTPHeaderDict.
             from urllib3._collections import HTTPHeaderDict
 
-            merged = HTTPHeaderDict(prepared.headers)
+            merged = HTTPHeaderDict([(str(k), str(v)) for k, v in prepared.headers.items()])
             for a in approvals:
                 merged.add("X-KQ-Approval", a.header())
             prepared.headers = merged  # type: ignore[assignment]
@@ -316,6 +316,9 @@ class Client:
                     if idempotent or _never_sent(e):
                         continue
                     raise failures[-1] from e
+                except E.TransportError as e:  # /v1/health gave no node id: nothing was sent
+                    failures.append(e)
+                    continue
                 except _FAILOVER as e:
                     failures.append(e)
                     continue
