@@ -111,6 +111,7 @@ def main() -> int:
     if not result.ok or result.record != detections[wanted]:
         print(f"error: frame {wanted} did not re-identify: {result.error}", file=sys.stderr)
         return 1
+    assert result.record is not None
     print(f"re-identified frame {wanted} with approvals of {', '.join(o.name for o in officers)}: {result.record['boxes']}")
 
     # 5. Anyone verifies the manifest with the public key alone (and the cluster agrees).

@@ -93,3 +93,16 @@ def test_bearer_token_reads(healthy_cluster):
     with pytest.raises(keyquorum.MalformedSignature) as e:
         c.sign("anything", b"x")  # signing needs a signed request, a token is refused
     assert isinstance(e.value, keyquorum.Unauthorized) and e.value.status == 401
+
+
+def test_client_registry(healthy_cluster):
+    c = healthy_cluster.client()
+    key = keyquorum.ClientKey.generate(unique("reg"))
+    applied = c.add_client(key.name, key.public_hex, ["auditor"])
+    assert sorted(applied.nodes) == [1, 2, 3] and applied.admin_seq > 0
+    listed = {x.name: x for x in c.clients().clients}
+    assert listed[key.name].public_key == key.public_hex and listed[key.name].roles == ["auditor"]
+    c.remove_client(key.name)
+    assert key.name not in {x.name for x in c.clients().clients}
+    with pytest.raises(keyquorum.UnknownClient):
+        healthy_cluster.client(client_key=key).status()

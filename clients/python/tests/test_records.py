@@ -100,3 +100,23 @@ def test_cli_sealed_records_open_in_python(healthy_cluster, hpke_key, ecies_key,
     results = healthy_cluster.client().open_records(key.name, sealed)
     assert [r.error for r in results] == [None] * 3
     assert [r.record for r in results] == records
+
+
+def test_decrypt_raw_items_with_info_and_aad(healthy_cluster, hpke_key, ecies_key):
+    """``decrypt`` takes the API's own items: any info and aad, as other HPKE senders use them."""
+    from pyhpke import AEADId, CipherSuite, KDFId, KEMId
+    import ecies
+
+    suite = CipherSuite.new(KEMId.DHKEM_X25519_HKDF_SHA256, KDFId.HKDF_SHA256, AEADId.CHACHA20_POLY1305)
+    enc, sender = suite.create_sender_context(suite.kem.deserialize_public_key(bytes.fromhex(hpke_key.public_key)),
+                                              info=b"ctx")
+    ct = sender.seal(b"plate AB-123", aad=b"crop")
+    b64 = keyquorum.records.b64
+    items = [
+        {"enc": b64(enc), "ciphertext": b64(ct), "info": b64(b"ctx"), "aad": b64(b"crop"), "aead": "chacha20-poly1305"},
+        {"enc": b64(enc), "ciphertext": b64(ct), "info": b64(b"other"), "aad": b64(b"crop"), "aead": "chacha20-poly1305"},
+    ]
+    out = healthy_cluster.client().decrypt(hpke_key.name, items)
+    assert out[0] == b"plate AB-123" and isinstance(out[1], str) and out[1]
+    blob = ecies.encrypt(ecies_key.public_key, b"ZZ-999")
+    assert healthy_cluster.client().decrypt(ecies_key.name, [{"ciphertext": b64(blob)}]) == [b"ZZ-999"]
