@@ -126,3 +126,10 @@ def test_error_codes_cover_the_node():
     assert {"forbidden", "approvals_required", "quorum_unavailable", "rate_limited", "sealed"} <= codes, codes
     missing = codes - set(keyquorum.ERRORS)
     assert not missing, f"error codes without a class: {missing}"
+
+
+def test_payload_too_large(healthy_cluster, sign_key):
+    c = healthy_cluster.client(1)
+    with pytest.raises(keyquorum.PayloadTooLarge) as e:
+        c.sign(sign_key.name, b"\0" * (13 * 1024 * 1024))  # 17.3 MB of base64, over the 16 MiB limit
+    assert e.value.status == 413
