@@ -2,6 +2,7 @@
 
 from .auth import Approval, ApprovalRequest, ClientKey, RequestSignature, approve
 from .client import Approver, Client, CoordinatorCombines, DecryptMode, PreparedRequest, verify_local
+from . import errors as _errors
 from .errors import *  # noqa: F401,F403
 from .errors import ERRORS, ApiError, Culprit, KeyquorumError, NoNodeAvailable, TransportError
 from .records import RecordError, RecordResult, binding, seal_record, seal_records
@@ -13,4 +14,4 @@ __all__ = [
     "CoordinatorCombines", "DecryptMode", "PreparedRequest", "verify_local", "ERRORS", "ApiError",
     "Culprit", "KeyquorumError", "NoNodeAvailable", "TransportError", "RecordError", "RecordResult",
     "binding", "seal_record", "seal_records", "KeyInfo", "KeyPolicy", "Signature",
-] + [cls.__name__ for cls in ERRORS.values()]
+] + [n for n in _errors.__all__ if n not in ("ERRORS",)]

@@ -180,6 +180,15 @@ class TimedOut(ApiError):
     code = "timed_out"
 
 
+__all__ = [
+    "Culprit", "KeyquorumError", "TransportError", "NoNodeAvailable", "ApiError", "ERRORS", "from_response",
+    "InvalidRequest", "NotFound", "Conflict", "KeyRetired", "NotAParticipant", "PayloadTooLarge",
+    "UnsupportedMediaType", "Unauthorized", "MalformedSignature", "UnknownClient", "BadSignature",
+    "StaleRequest", "ReplayedRequest", "MisaddressedRequest", "Forbidden", "ApprovalsRequired",
+    "WrongPassphrase", "RateLimited", "Internal", "Unavailable", "QuorumUnavailable", "Sealed",
+    "CatchingUp", "StalePolicy", "ChangeNotApplied", "Retry", "Halted", "CeremonyFailed", "TimedOut",
+]
+
 ERRORS: Dict[str, Type[ApiError]] = {
     cls.code: cls
     for cls in [
