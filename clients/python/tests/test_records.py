@@ -97,6 +97,8 @@ def test_cli_sealed_records_open_in_python(healthy_cluster, hpke_key, ecies_key,
     assert out.returncode == 0, out.stderr
     sealed = [json.loads(line) for line in out.stdout.splitlines()]
     assert [s["algorithm"] for s in sealed] == [key.algorithm] * 3
+    # Same shape as what Python seals: {"video", "frame", "algorithm", "enc"?, "ciphertext", "aead"?}.
+    assert set(sealed[0]) == set(keyquorum.seal_records(key, records[:1])[0])
     results = healthy_cluster.client().open_records(key.name, sealed)
     assert [r.error for r in results] == [None] * 3
     assert [r.record for r in results] == records
