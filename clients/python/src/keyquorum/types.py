@@ -1,0 +1,288 @@
+"""Wire types of the API, as dataclasses. Each names its schema in ``api/openapi.json``
+(``SCHEMA``); the tests check every field against that document. ``raw`` keeps the whole
+answer, so fields the node adds later are not lost."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Dict, List, Optional, Type, TypeVar
+
+T = TypeVar("T", bound="Wire")
+
+
+@dataclass
+class Wire:
+    SCHEMA: ClassVar[str] = ""
+    # Fields holding nested wire types: field name -> (type, is_list)
+    NESTED: ClassVar[Dict[str, Any]] = {}
+
+    @classmethod
+    def from_json(cls: Type[T], d: Dict[str, Any]) -> T:
+        kwargs: Dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name == "raw" or f.name not in d:
+                continue
+            value = d[f.name]
+            nested = cls.NESTED.get(f.name)
+            if nested is not None and value is not None:
+                value = [nested.from_json(v) for v in value] if isinstance(value, list) else nested.from_json(value)
+            kwargs[f.name] = value
+        obj = cls(**kwargs)
+        if any(f.name == "raw" for f in dataclasses.fields(cls)):
+            object.__setattr__(obj, "raw", d)
+        return obj
+
+    def to_json(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "raw" or value is None:
+                continue
+            if isinstance(value, Wire):
+                value = value.to_json()
+            elif isinstance(value, list):
+                value = [v.to_json() if isinstance(v, Wire) else v for v in value]
+            out[f.name] = value
+        return out
+
+
+def wire_types() -> List[Type[Wire]]:
+    """Every wire type of this module (for the OpenAPI consistency test)."""
+    return [c for c in globals().values() if isinstance(c, type) and issubclass(c, Wire) and c.SCHEMA]
+
+
+@dataclass
+class Health(Wire):
+    SCHEMA: ClassVar[str] = "Health"
+    status: str = ""
+    node: Optional[int] = None
+
+
+@dataclass
+class Excluded(Wire):
+    SCHEMA: ClassVar[str] = "Excluded"
+    node: int = 0
+    reason: str = ""
+
+
+@dataclass
+class KeyPolicy(Wire):
+    """Who may use a key. Lists hold client names or ``"*"``."""
+
+    SCHEMA: ClassVar[str] = "KeyPolicy"
+    sign: List[str] = field(default_factory=list)
+    decrypt: List[str] = field(default_factory=list)
+    read: List[str] = field(default_factory=list)
+    manage: List[str] = field(default_factory=list)
+    approve: List[str] = field(default_factory=list)
+    decrypt_approvals: int = 0
+
+
+@dataclass
+class VerifyingShare(Wire):
+    SCHEMA: ClassVar[str] = "VerifyingShare"
+    node: int = 0
+    verifying_share: str = ""
+
+
+@dataclass
+class KeyInfo(Wire):
+    """A key's public data (``GET /v1/keys/{name}``)."""
+
+    SCHEMA: ClassVar[str] = "KeyInfo"
+    NESTED: ClassVar[Dict[str, Any]] = {"policy": KeyPolicy, "verifying_shares": VerifyingShare}
+    name: str = ""
+    algorithm: str = ""
+    purpose: str = ""
+    threshold: int = 0
+    participants: List[int] = field(default_factory=list)
+    state: str = ""
+    created_at: str = ""
+    public_key: str = ""
+    group_verifying_key: str = ""
+    verifying_shares: List[VerifyingShare] = field(default_factory=list)
+    policy: KeyPolicy = field(default_factory=KeyPolicy)
+    generation: int = 0
+    pending_generation: Optional[int] = None
+    retired_at: Optional[str] = None
+    ceremony: Optional[Dict[str, Any]] = None
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass
+class CreateKeyRequest(Wire):
+    SCHEMA: ClassVar[str] = "CreateKeyRequest"
+    name: str = ""
+    algorithm: str = ""
+    threshold: int = 0
+    participants: Optional[List[int]] = None
+    policy: Optional[KeyPolicy] = None
+
+
+@dataclass
+class KeyList(Wire):
+    SCHEMA: ClassVar[str] = "KeyList"
+    NESTED: ClassVar[Dict[str, Any]] = {"keys": KeyInfo}
+    keys: List[KeyInfo] = field(default_factory=list)
+    next: Optional[str] = None
+
+
+@dataclass
+class SignItem(Wire):
+    SCHEMA: ClassVar[str] = "SignItem"
+    message: str = ""
+
+
+@dataclass
+class SignRequest(Wire):
+    SCHEMA: ClassVar[str] = "SignRequest"
+    message: Optional[str] = None
+    batch: Optional[List[SignItem]] = None
+
+
+@dataclass
+class SignResponse(Wire):
+    SCHEMA: ClassVar[str] = "SignResponse"
+    NESTED: ClassVar[Dict[str, Any]] = {"excluded": Excluded}
+    signature: str = ""
+    signers: List[int] = field(default_factory=list)
+    excluded: List[Excluded] = field(default_factory=list)
+    stats: Optional[Dict[str, Any]] = None
+
+
+@dataclass
+class SignResult(Wire):
+    SCHEMA: ClassVar[str] = "SignResult"
+    signature: Optional[str] = None
+    error: Optional[str] = None
+
+
+@dataclass
+class BatchSignResponse(Wire):
+    SCHEMA: ClassVar[str] = "BatchSignResponse"
+    NESTED: ClassVar[Dict[str, Any]] = {"results": SignResult, "excluded": Excluded}
+    results: List[SignResult] = field(default_factory=list)
+    signers: List[int] = field(default_factory=list)
+    excluded: List[Excluded] = field(default_factory=list)
+    stats: Optional[Dict[str, Any]] = None
+
+
+@dataclass
+class VerifyRequest(Wire):
+    SCHEMA: ClassVar[str] = "VerifyRequest"
+    message: str = ""
+    signature: str = ""
+
+
+@dataclass
+class VerifyResponse(Wire):
+    SCHEMA: ClassVar[str] = "VerifyResponse"
+    valid: bool = False
+
+
+@dataclass
+class CiphertextItem(Wire):
+    SCHEMA: ClassVar[str] = "CiphertextItem"
+    ciphertext: str = ""
+    enc: Optional[str] = None
+    info: Optional[str] = None
+    aad: Optional[str] = None
+    aead: Optional[str] = None
+
+
+@dataclass
+class DecryptRequest(Wire):
+    SCHEMA: ClassVar[str] = "DecryptRequest"
+    ciphertexts: List[CiphertextItem] = field(default_factory=list)
+
+
+@dataclass
+class DecryptResult(Wire):
+    SCHEMA: ClassVar[str] = "DecryptResult"
+    plaintext: Optional[str] = None
+    error: Optional[str] = None
+
+
+@dataclass
+class DecryptResponse(Wire):
+    SCHEMA: ClassVar[str] = "DecryptResponse"
+    NESTED: ClassVar[Dict[str, Any]] = {"results": DecryptResult, "excluded": Excluded}
+    results: List[DecryptResult] = field(default_factory=list)
+    contributors: List[int] = field(default_factory=list)
+    excluded: List[Excluded] = field(default_factory=list)
+    stats: Optional[Dict[str, Any]] = None
+
+
+@dataclass
+class SealState(Wire):
+    SCHEMA: ClassVar[str] = "SealState"
+    sealed: bool = False
+
+
+@dataclass
+class UnsealRequest(Wire):
+    SCHEMA: ClassVar[str] = "UnsealRequest"
+    passphrase: str = ""
+
+
+@dataclass
+class Status(Wire):
+    SCHEMA: ClassVar[str] = "Status"
+    node: int = 0
+    name: str = ""
+    sealed: bool = False
+    keys: int = 0
+    peers: List[Dict[str, Any]] = field(default_factory=list)
+    version: str = ""
+    admin_caught_up: Optional[bool] = None
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass
+class ClientInfo(Wire):
+    SCHEMA: ClassVar[str] = "ClientInfo"
+    name: str = ""
+    public_key: str = ""
+    roles: List[str] = field(default_factory=list)
+
+
+@dataclass
+class ClientList(Wire):
+    SCHEMA: ClassVar[str] = "ClientList"
+    NESTED: ClassVar[Dict[str, Any]] = {"clients": ClientInfo}
+    clients: List[ClientInfo] = field(default_factory=list)
+    admin_seq: int = 0
+
+
+@dataclass
+class ChangeApplied(Wire):
+    SCHEMA: ClassVar[str] = "ChangeApplied"
+    admin_seq: int = 0
+    nodes: List[int] = field(default_factory=list)
+
+
+@dataclass
+class ErrorBody(Wire):
+    SCHEMA: ClassVar[str] = "ErrorBody"
+    NESTED: ClassVar[Dict[str, Any]] = {"culprits": Excluded}
+    error: str = ""
+    message: str = ""
+    culprits: List[Excluded] = field(default_factory=list)
+
+
+@dataclass
+class Signature:
+    """A signature from ``sign``: hex ``signature``, its raw ``bytes``, who signed and who was
+    excluded (with reasons)."""
+
+    signature: str
+    signers: List[int]
+    excluded: List[Excluded]
+
+    @property
+    def bytes(self) -> bytes:
+        return bytes.fromhex(self.signature)
+
+    def __str__(self) -> str:
+        return self.signature
