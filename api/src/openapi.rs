@@ -174,8 +174,13 @@ fn create_key() {}
     get,
     path = "/v1/keys",
     tag = "keys",
+    params(
+        ("after" = Option<String>, Query, description = "Keys after this name (the `next` of the previous page)"),
+        ("limit" = Option<u32>, Query, description = "At most this many (1 to 1000, default 100)")
+    ),
     responses(
-        (status = 200, description = "Every key this node holds a share of", body = KeyList),
+        (status = 200, description = "One page of the keys this node knows, in name order; `next` names the cursor of the following page", body = KeyList),
+        (status = 400, description = "A query parameter does not parse", body = ErrorBody),
         (status = 401, description = "Missing or unknown token", body = ErrorBody)
     )
 )]

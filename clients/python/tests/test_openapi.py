@@ -84,9 +84,6 @@ def test_paths_exist(method, path):
     assert method in DOC["paths"][path], f"{method.upper()} {path} is not in the document"
 
 
-@pytest.mark.xfail(strict=True, reason="api/openapi.json declares no query parameters for GET /v1/keys "
-                   "(limit, after), which the node reads and the Rust client sends; strict, so this "
-                   "fails once the document lists them and the mark must go")
 def test_query_parameters_exist():
     for path, names in client_mod.QUERY.items():
         params = {p["name"] for p in DOC["paths"][path]["get"].get("parameters", []) if p.get("in") == "query"}
