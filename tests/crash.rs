@@ -182,6 +182,33 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// A 2-of-3 frost-ed25519 key named "manifests".
+    fn create_manifests(&self) -> KeyInfo {
+        self.rt
+            .block_on(self.client(1).create_key(&CreateKeyRequest {
+                name: "manifests".into(),
+                algorithm: Algorithm::FrostEd25519,
+                threshold: 2,
+                participants: None,
+                policy: None,
+            }))
+            .unwrap()
+    }
+
+    /// A signature through node `via`, checked with ed25519-dalek against `key`.
+    fn signs(&self, via: u16, key: &KeyInfo, message: &str) {
+        let signed = self
+            .rt
+            .block_on(self.client(via).sign("manifests", message.as_bytes()))
+            .unwrap_or_else(|e| panic!("{message}: signing through node {via}: {e}"));
+        assert!(
+            verifies(key, message.as_bytes(), &signed.signature),
+            "{message}"
+        );
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         for id in 1..=NODES {
@@ -288,16 +315,7 @@ fn nodes_killed_at_random_moments_of_refreshes_and_reshares_lose_no_key() {
         .unwrap_or(4);
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = Cluster::init(&dir.path().join("cluster"));
-    let created = cluster
-        .rt
-        .block_on(cluster.client(1).create_key(&CreateKeyRequest {
-            name: "manifests".into(),
-            algorithm: Algorithm::FrostEd25519,
-            threshold: 2,
-            participants: None,
-            policy: None,
-        }))
-        .unwrap();
+    let created = cluster.create_manifests();
     // How long one uninterrupted refresh takes: kills land anywhere within it.
     let started = Instant::now();
     cluster
@@ -360,11 +378,7 @@ fn nodes_killed_at_random_moments_of_refreshes_and_reshares_lose_no_key() {
         generation = settled.generation;
         let signer = rng.gen_range(1..=NODES);
         let message = format!("trial {trial}");
-        let signed = cluster
-            .rt
-            .block_on(cluster.client(signer).sign("manifests", message.as_bytes()))
-            .unwrap_or_else(|e| panic!("trial {trial}: signing through node {signer}: {e}"));
-        assert!(verifies(&created, message.as_bytes(), &signed.signature));
+        cluster.signs(signer, &created, &message);
         eprintln!(
             "trial {trial}: {} via node {coordinator}, node {victim} killed after {} ms{}: \
              settled on generation {generation}",
@@ -391,16 +405,7 @@ fn refreshes_and_reshares_over_a_lossy_network_lose_no_key() {
     let dir = tempfile::tempdir().unwrap();
     let proxy = LossyProxy::new();
     let cluster = Cluster::init_with(&dir.path().join("cluster"), Some(&proxy));
-    let created = cluster
-        .rt
-        .block_on(cluster.client(1).create_key(&CreateKeyRequest {
-            name: "manifests".into(),
-            algorithm: Algorithm::FrostEd25519,
-            threshold: 2,
-            participants: None,
-            policy: None,
-        }))
-        .unwrap();
+    let created = cluster.create_manifests();
     let mut rng = rand::thread_rng();
     let (mut generation, mut failed) = (0, 0);
     for trial in 0..trials {
@@ -431,15 +436,7 @@ fn refreshes_and_reshares_over_a_lossy_network_lose_no_key() {
         );
         generation = settled.generation;
         let message = format!("lossy trial {trial}");
-        let signed = cluster
-            .rt
-            .block_on(
-                cluster
-                    .client(coordinator)
-                    .sign("manifests", message.as_bytes()),
-            )
-            .unwrap_or_else(|e| panic!("trial {trial}: {e}"));
-        assert!(verifies(&created, message.as_bytes(), &signed.signature));
+        cluster.signs(coordinator, &created, &message);
     }
     let lost = proxy.lost.load(Ordering::Relaxed);
     assert!(lost > 0, "the proxy lost nothing: the test proved nothing");

@@ -345,25 +345,9 @@ impl AdminState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Member;
     use crate::identity::Identity;
 
-    fn members(n: u16) -> (Vec<Identity>, Signers) {
-        let ids: Vec<Identity> = (1..=n).map(Identity::generate).collect();
-        let members: Vec<Member> = ids
-            .iter()
-            .map(|id| Member {
-                id: id.id,
-                name: format!("node-{}", id.id),
-                peer_url: String::new(),
-                client_url: String::new(),
-                sign_public_key: id.sign_public_hex(),
-                seal_public_key: id.seal_public_hex(),
-            })
-            .collect();
-        let signers = Signers::new(&members).unwrap();
-        (ids, signers)
-    }
+    use crate::state::statement::test_members as members;
 
     fn entry(seq: u64, prev_hash: &str, nonce: &str) -> AdminEntry {
         let key = api::ClientKey::generate("admin");

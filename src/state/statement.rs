@@ -72,6 +72,25 @@ impl Signers {
     }
 }
 
+/// n fresh identities and the signers that verify them, for unit tests of certificates.
+#[cfg(test)]
+pub(crate) fn test_members(n: u16) -> (Vec<Identity>, Signers) {
+    let ids: Vec<Identity> = (1..=n).map(Identity::generate).collect();
+    let members: Vec<Member> = ids
+        .iter()
+        .map(|id| Member {
+            id: id.id,
+            name: format!("node-{}", id.id),
+            peer_url: String::new(),
+            client_url: String::new(),
+            sign_public_key: id.sign_public_hex(),
+            seal_public_key: id.seal_public_hex(),
+        })
+        .collect();
+    let signers = Signers::new(&members).unwrap();
+    (ids, signers)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
