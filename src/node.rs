@@ -66,6 +66,9 @@ pub struct Faults {
     /// `"confirmations"` (every confirmation collected, nothing committed) or `"commit"`
     /// (the certificate stored, not yet sent to anyone).
     pub halt_coordinator_at: Option<&'static str>,
+    /// Hold every peer request this long before handling it: the benchmark's simulated
+    /// network distance (`keyquorum bench --rtt-ms`).
+    pub added_rtt_ms: u64,
     /// Hold answers to peer requests of these kinds (e.g. `sign.share`) for this many
     /// milliseconds before sending them: a slow or overloaded peer.
     pub slow_answers_ms: BTreeMap<&'static str, u64>,

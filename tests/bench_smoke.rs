@@ -25,6 +25,8 @@ fn a_tiny_run_writes_the_report_and_charts() {
         "2",
         "--iterations",
         "2",
+        "--rtt-ms",
+        "3",
         "--out",
         out_dir.to_str().unwrap(),
     ]);
@@ -38,6 +40,15 @@ fn a_tiny_run_writes_the_report_and_charts() {
     let json = std::fs::read_to_string(out_dir.join("report.json")).unwrap();
     let report: Report = serde_json::from_str(&json).unwrap();
     assert_eq!(report.schema, "keyquorum-bench/1");
+    assert_eq!(
+        report.options.rtt_ms, 3,
+        "the simulated distance is recorded"
+    );
+    let markdown = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    assert!(
+        markdown.contains("at least 3 ms (`--rtt-ms`)"),
+        "{markdown}"
+    );
     assert!(report.machine.cores > 0);
     assert!(!report.machine.cpu_model.is_empty());
     assert!(!report.commit.hash.is_empty());

@@ -26,7 +26,9 @@ pub struct BenchCluster {
 }
 
 impl BenchCluster {
-    pub fn start(n: u16) -> anyhow::Result<BenchCluster> {
+    /// Starts `n` nodes; with `rtt_ms`, every peer request waits that long before it is
+    /// handled, as if the nodes were that far apart.
+    pub fn start(n: u16, rtt_ms: u64) -> anyhow::Result<BenchCluster> {
         let started = Instant::now();
         let dir = tempfile::Builder::new()
             .prefix("keyquorum-bench-")
@@ -42,6 +44,11 @@ impl BenchCluster {
             c.auth.client_requests_per_second = 0;
         }));
         cluster.start_all()?;
+        for id in cluster.ids() {
+            if let Some(node) = cluster.node(id) {
+                node.faults.write().added_rtt_ms = rtt_ms;
+            }
+        }
         let clients = cluster
             .ids()
             .into_iter()

@@ -120,6 +120,14 @@ pub fn render(report: &Report) -> String {
         load(report.load_average_after)
     );
     let _ = writeln!(s, "- command: `{}`", report.command);
+    if report.options.rtt_ms > 0 {
+        let _ = writeln!(
+            s,
+            "- simulated network distance: every peer round trip takes at least {} ms \
+             (`--rtt-ms`)",
+            report.options.rtt_ms
+        );
+    }
     let _ = writeln!(
         s,
         "- generated {} in {:.0} s{}",

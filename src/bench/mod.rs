@@ -84,7 +84,7 @@ pub fn run(opts: &Options, command: String) -> Result<Report, BenchError> {
     let mut clusters = Vec::new();
     for &(t, n) in &opts.sizes {
         progress(format!("{n} nodes (t = {t}): starting"));
-        let bench = cluster::BenchCluster::start(n)?;
+        let bench = cluster::BenchCluster::start(n, opts.rtt_ms)?;
         clusters.push(ClusterRecord {
             n,
             startup_ms: bench.startup_ms,

@@ -36,6 +36,10 @@ pub struct BenchArgs {
     /// are rough.
     #[arg(long)]
     pub quick: bool,
+    /// Network distance to simulate: every peer request waits this many milliseconds before
+    /// its node handles it, so each peer round trip costs at least that much (0: loopback).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub rtt_ms: u64,
 }
 
 /// An operation as named on the command line.
@@ -224,6 +228,7 @@ pub struct Options {
     pub iterations: Option<usize>,
     pub batch: Option<usize>,
     pub quick: bool,
+    pub rtt_ms: u64,
 }
 
 impl Options {
@@ -266,6 +271,7 @@ impl Options {
             iterations: args.iterations.map(|i| i as usize),
             batch: args.batch.map(|b| b as usize),
             quick: args.quick,
+            rtt_ms: args.rtt_ms,
         })
     }
 

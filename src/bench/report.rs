@@ -38,6 +38,9 @@ pub struct OptionsRecord {
     pub iterations: Option<usize>,
     pub batch: Option<usize>,
     pub quick: bool,
+    /// Simulated network distance per peer round trip, milliseconds.
+    #[serde(default)]
+    pub rtt_ms: u64,
 }
 
 impl OptionsRecord {
@@ -50,6 +53,7 @@ impl OptionsRecord {
             iterations: opts.iterations,
             batch: opts.batch,
             quick: opts.quick,
+            rtt_ms: opts.rtt_ms,
         }
     }
 }

@@ -18,7 +18,13 @@ pub async fn message(node: web::Data<Node>, body: web::Bytes) -> Result<HttpResp
     if faults.unresponsive_kinds.contains(envelope.kind.as_str()) {
         return Ok(HttpResponse::ServiceUnavailable().finish());
     }
-    let delay = faults.slow_answers_ms.get(envelope.kind.as_str()).copied();
+    let delay = faults
+        .slow_answers_ms
+        .get(envelope.kind.as_str())
+        .copied()
+        .unwrap_or(0)
+        + faults.added_rtt_ms;
+    let delay = (delay > 0).then_some(delay);
     if let Some(ms) = delay {
         actix_web::rt::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
