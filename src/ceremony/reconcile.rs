@@ -139,6 +139,19 @@ pub async fn settle_if_pending(node: &Arc<Node>, key: &str, key_session: &str, f
     }
 }
 
+/// When a peer refused a key operation because it holds another generation of the key than
+/// this node asked for, this node may be the one behind: settle now rather than at the next
+/// tick (DESIGN.md §11).
+pub fn settle_if_other_generation(node: &Node, answer: &PeerResponse) {
+    if let PeerResponse::Error {
+        code: crate::peer::PeerErrorCode::Conflict,
+        ..
+    } = answer
+    {
+        node.reconcile.notify_one();
+    }
+}
+
 /// Every member's acknowledgement of `certificate` that `answers` carry, plus this node's.
 fn acks_of(
     node: &Node,

@@ -79,6 +79,7 @@ pub async fn gather<T: Send + 'static>(
         for (p, answer) in &answers {
             if let Ok(answer) = answer {
                 crate::admin::catch_up_if_stale(node, *p, answer);
+                crate::ceremony::reconcile::settle_if_other_generation(node, answer);
             }
         }
         let check = check.clone();

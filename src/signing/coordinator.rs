@@ -85,6 +85,7 @@ async fn collect_commitments(
             }
             Ok(other) => {
                 crate::admin::catch_up_if_stale(node, p, &other);
+                crate::ceremony::reconcile::settle_if_other_generation(node, &other);
                 exclude(excluded, p, answer_error(other))
             }
             Err(e) => exclude(excluded, p, e.to_string()),
