@@ -5,33 +5,9 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use common::Harness;
+use common::{cli, Harness};
 
 const BIN: &str = env!("CARGO_BIN_EXE_keyquorum");
-
-fn cli(h: &Harness, node: u16, args: &[&str], stdin: &str) -> Output {
-    let token = h.cluster.files.dir.join("admin.token");
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env("KEYQUORUM_URL", h.cluster.client_url(node))
-        .env("KEYQUORUM_TOKEN_FILE", token)
-        .env(
-            "KEYQUORUM_CLIENT_KEY",
-            h.cluster.files.dir.join("admin.key"),
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
 
 fn ok(out: &Output) -> String {
     assert!(

@@ -225,6 +225,8 @@ struct LossyProxy {
     loss: Arc<AtomicU32>,
     /// Messages lost so far.
     lost: Arc<AtomicU32>,
+    /// Lose the next message whatever the dice say: every trial loses at least one.
+    lose_next: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Reads one HTTP/1.1 message (head and a `content-length` body); `None` at the end.
@@ -254,6 +256,7 @@ impl LossyProxy {
         LossyProxy {
             loss: Arc::new(AtomicU32::new(0)),
             lost: Arc::new(AtomicU32::new(0)),
+            lose_next: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 
@@ -261,10 +264,10 @@ impl LossyProxy {
     fn start(&self, target: u16) -> u16 {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let (loss, lost) = (self.loss.clone(), self.lost.clone());
+        let (loss, lost, next) = (self.loss.clone(), self.lost.clone(), self.lose_next.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let (loss, lost) = (loss.clone(), lost.clone());
+                let (loss, lost, next) = (loss.clone(), lost.clone(), next.clone());
                 std::thread::spawn(move || {
                     let Ok(mut server) = TcpStream::connect(("127.0.0.1", target)) else {
                         return;
@@ -272,7 +275,8 @@ impl LossyProxy {
                     let mut client = client;
                     while let Some(request) = read_message(&mut client) {
                         let roll = rand::thread_rng().gen_range(0..1000);
-                        let dropped = roll < loss.load(Ordering::Relaxed);
+                        let dropped = next.swap(false, Ordering::Relaxed)
+                            || roll < loss.load(Ordering::Relaxed);
                         if dropped {
                             lost.fetch_add(1, Ordering::Relaxed);
                         }
@@ -295,9 +299,19 @@ impl LossyProxy {
         port
     }
 
+    /// Loses `per_mille` of the messages from now on, and the next one surely (0: none).
     fn set_loss_per_mille(&self, per_mille: u32) {
         self.loss.store(per_mille, Ordering::Relaxed);
+        self.lose_next.store(per_mille > 0, Ordering::Relaxed);
     }
+}
+
+/// Trials per test: `KEYQUORUM_CRASH_TRIALS`, 4 by default (CI).
+fn trials() -> usize {
+    std::env::var("KEYQUORUM_CRASH_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4)
 }
 
 fn verifies(key: &KeyInfo, message: &[u8], signature_hex: &str) -> bool {
@@ -309,10 +323,7 @@ fn verifies(key: &KeyInfo, message: &[u8], signature_hex: &str) -> bool {
 
 #[test]
 fn nodes_killed_at_random_moments_of_refreshes_and_reshares_lose_no_key() {
-    let trials: usize = std::env::var("KEYQUORUM_CRASH_TRIALS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(4);
+    let trials = trials();
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = Cluster::init(&dir.path().join("cluster"));
     let created = cluster.create_manifests();
@@ -398,10 +409,7 @@ fn nodes_killed_at_random_moments_of_refreshes_and_reshares_lose_no_key() {
 /// node settles on one generation of the same key, which signs.
 #[test]
 fn refreshes_and_reshares_over_a_lossy_network_lose_no_key() {
-    let trials: usize = std::env::var("KEYQUORUM_CRASH_TRIALS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(4);
+    let trials = trials();
     let dir = tempfile::tempdir().unwrap();
     let proxy = LossyProxy::new();
     let cluster = Cluster::init_with(&dir.path().join("cluster"), Some(&proxy));

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 
 use api::client::b64;
 use api::{Algorithm, CiphertextItem, DecryptRequest};
-use common::Harness;
+use common::{cli, Harness};
 
 fn python(script: &str, args: &[&str], stdin: Option<&str>) -> String {
     let path = format!("{}/tests/interop/{script}", env!("CARGO_MANIFEST_DIR"));
@@ -94,34 +94,6 @@ fn decrypt_python_ciphertexts(algorithm: Algorithm, scheme: &str) {
             .unwrap();
     assert_eq!(combined.mode, Some(api::DecryptMode::Coordinator));
     assert_eq!(combined.results, answer.results);
-}
-
-const BIN: &str = env!("CARGO_BIN_EXE_keyquorum");
-
-fn cli(h: &Harness, node: u16, args: &[&str], stdin: &str) -> std::process::Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env("KEYQUORUM_URL", h.cluster.client_url(node))
-        .env(
-            "KEYQUORUM_TOKEN_FILE",
-            h.cluster.files.dir.join("admin.token"),
-        )
-        .env(
-            "KEYQUORUM_CLIENT_KEY",
-            h.cluster.files.dir.join("admin.key"),
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
 }
 
 /// Records sealed by pyhpke and eciespy open with `keyquorum decrypt`, end to end by default

@@ -263,9 +263,9 @@ async fn run_phases(
 ) -> Result<Confirmed, Failure> {
     let ps = &spec.participants;
     // Every message relayed, signed by its origin: the evidence complaints are settled on.
-    let relayed = std::sync::Mutex::new(Relayed::default());
+    let relayed = parking_lot::Mutex::new(Relayed::default());
     let settle = |a: &Accusation| {
-        let relayed = relayed.lock().unwrap_or_else(|e| e.into_inner());
+        let relayed = relayed.lock();
         super::blame::settle(node, spec, session, &relayed, a)
     };
     let answers = phase(
@@ -281,10 +281,7 @@ async fn run_phases(
     )
     .await?;
     let mut routed = route(node, session, kinds::ROUND1, answers, ps)?;
-    relayed
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .record(kinds::ROUND1, &routed);
+    relayed.lock().record(kinds::ROUND1, &routed);
     let answers = phase(
         node,
         session,
@@ -297,10 +294,7 @@ async fn run_phases(
     )
     .await?;
     let mut routed = route(node, session, kinds::ECHO, answers, ps)?;
-    relayed
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .record(kinds::ECHO, &routed);
+    relayed.lock().record(kinds::ECHO, &routed);
     let answers = phase(
         node,
         session,
@@ -313,10 +307,7 @@ async fn run_phases(
     )
     .await?;
     let mut routed = route(node, session, kinds::ROUND2, answers, ps)?;
-    relayed
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .record(kinds::ROUND2, &routed);
+    relayed.lock().record(kinds::ROUND2, &routed);
     let answers = phase(
         node,
         session,
@@ -328,7 +319,7 @@ async fn run_phases(
         settle,
     )
     .await?;
-    let relayed = relayed.into_inner().unwrap_or_else(|e| e.into_inner());
+    let relayed = relayed.into_inner();
     let expected = expected_outcome(node, spec, session, &relayed)?;
     certify(node, spec, session, answers, &expected)
 }
@@ -410,6 +401,7 @@ fn certify(
     let mut signatures = BTreeMap::new();
     let mut reported: BTreeMap<String, Vec<u16>> = BTreeMap::new();
     let mut statements = BTreeMap::new();
+    let mut computed = BTreeMap::new();
     for (p, answer) in answers {
         let PeerResponse::Confirmed {
             public_keys,
@@ -423,7 +415,14 @@ fn certify(
                 false,
             ));
         };
-        let expected = super::statement_of(spec, &super::record_of(spec, &public_keys, session));
+        // Honest members report the same keys: the statement (and the spec's hash in it) is
+        // computed once per distinct report, not once per member.
+        let expected = computed
+            .entry(public_keys.clone())
+            .or_insert_with(|| {
+                super::statement_of(spec, &super::record_of(spec, &public_keys, session))
+            })
+            .clone();
         if *statement != expected {
             return Err(blame(
                 p,

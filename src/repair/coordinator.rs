@@ -124,9 +124,9 @@ async fn run_steps(
     let mut members = spec.helpers.clone();
     members.push(spec.target);
     // Every message relayed, signed by its origin: the evidence complaints are settled on.
-    let relayed = std::sync::Mutex::new(Relayed::default());
+    let relayed = parking_lot::Mutex::new(Relayed::default());
     let settle = |a: &Accusation| {
-        let relayed = relayed.lock().unwrap_or_else(|e| e.into_inner());
+        let relayed = relayed.lock();
         super::blame::settle(node, spec, session, &relayed, a)
     };
     let answers = phase(
@@ -167,10 +167,7 @@ async fn run_steps(
             }
         }
     }
-    relayed
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .record(kinds::DELTA, &summands);
+    relayed.lock().record(kinds::DELTA, &summands);
     let answers = phase(
         node,
         session,
@@ -204,7 +201,7 @@ async fn run_steps(
     }
     // The last step is not `phase`: a failure the repaired node reports without naming a
     // helper is its own (it could not store the share), never a client's mistake.
-    relayed.lock().unwrap_or_else(|e| e.into_inner()).record(
+    relayed.lock().record(
         kinds::VALUE,
         &BTreeMap::from([(spec.target, values.clone())]),
     );

@@ -50,7 +50,9 @@ pub struct Presigned(pub parking_lot::Mutex<std::collections::HashMap<String, Pr
 
 pub struct Prepared {
     coordinator: u16,
-    key: Arc<ActiveKey>,
+    /// The generation of the key the nonces were made for: the share is looked up when they
+    /// sign, so a retired or replaced share is never kept alive here.
+    key_session: String,
     nonces: Nonces,
     created: Instant,
 }
@@ -309,7 +311,7 @@ pub fn presign(
     }
     let table = presigned(node);
     let mut held = table.0.lock();
-    let mine = |p: &Prepared| p.coordinator == from && p.key.record.session == key_session;
+    let mine = |p: &Prepared| p.coordinator == from && p.key_session == key_session;
     let already = held.values().filter(|p| mine(p)).count();
     if already + count as usize > MAX_PRESIGNED {
         let message = format!(
@@ -330,7 +332,7 @@ pub fn presign(
             id.clone(),
             Prepared {
                 coordinator: from,
-                key: active.clone(),
+                key_session: active.record.session.clone(),
                 nonces,
                 created: Instant::now(),
             },
@@ -373,7 +375,7 @@ pub fn sign_presigned(
     let mut nonces = Vec::with_capacity(taken.len());
     for (id, prepared) in taken {
         match prepared {
-            Some(p) if p.coordinator == from && p.key.record.session == active.record.session => {
+            Some(p) if p.coordinator == from && p.key_session == active.record.session => {
                 nonces.push(p.nonces)
             }
             _ => {

@@ -177,3 +177,30 @@ pub fn interpolate_verifying_shares(info: &KeyInfo, ids: &[u16]) -> Vec<u8> {
         }
     }
 }
+
+/// Runs the `keyquorum` CLI against node `node` as the cluster's admin (token and client key
+/// from the environment), with `stdin` as its input.
+pub fn cli(h: &Harness, node: u16, args: &[&str], stdin: &str) -> std::process::Output {
+    let token = h.cluster.files.dir.join("admin.token");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_keyquorum"))
+        .args(args)
+        .env("KEYQUORUM_URL", h.cluster.client_url(node))
+        .env("KEYQUORUM_TOKEN_FILE", token)
+        .env(
+            "KEYQUORUM_CLIENT_KEY",
+            h.cluster.files.dir.join("admin.key"),
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
