@@ -545,6 +545,7 @@ class Client:
             answer, sent = self._call_signed("POST", path, round_.body, approvers=approvals)
             nonce = sent.signature.nonce if sent is not None else ""
             out = self._settle_culprits(info.name, round_, answer, nonce, round_.finish(answer, nonce))
+            info = self._key_cache.get(info.name, info)  # re-read while settling culprits
             fresh = [c.node for c in out.culprits if c.node not in exclude]
             reported.extend(out.culprits)
             if out.short and fresh:
