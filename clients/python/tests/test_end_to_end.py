@@ -224,3 +224,18 @@ def test_approved_end_to_end_decryption_with_prepare_and_send(healthy_cluster):
     out = c.send_decrypt(pending, [keyquorum.approve(d, pending.approval_request()) for d in dpos])
     assert out.mode == "end_to_end"
     assert keyquorum.records.open_plaintext(sealed[0], out.results[0]) == record
+
+
+def test_partials_of_refreshed_shares_are_checked_against_the_new_verifying_shares(healthy_cluster):
+    """The key is read when the request is prepared; a refresh before it is sent gives every
+    holder new shares. Nobody is blamed: the client re-reads the key before naming anyone."""
+    c = healthy_cluster.client()
+    info = c.create_key(unique("e2e-refresh"), "hpke-x25519", 2)
+    record = {"video": "r", "frame": 1}
+    sealed = keyquorum.seal_records(info, [record])
+    pending = c.prepare_decrypt(info.name, sealed)
+    refreshed = c.refresh(info.name)
+    assert refreshed.verifying_shares != info.verifying_shares
+    out = c.send_decrypt(pending)
+    assert out.culprits == [] and out.mode == "end_to_end"
+    assert keyquorum.records.open_plaintext(sealed[0], out.results[0]) == record
