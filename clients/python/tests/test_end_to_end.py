@@ -239,3 +239,19 @@ def test_partials_of_refreshed_shares_are_checked_against_the_new_verifying_shar
     out = c.send_decrypt(pending)
     assert out.culprits == [] and out.mode == "end_to_end"
     assert keyquorum.records.open_plaintext(sealed[0], out.results[0]) == record
+
+
+def test_a_relay_that_duplicates_a_holder_is_refused(healthy_cluster, hpke_key):
+    c = healthy_cluster.client()
+    original = c._exchange
+
+    def duplicating(url, method, path, body, authorization, approvals=()):
+        answer = original(url, method, path, body, authorization, approvals)
+        if path.endswith("/decrypt"):
+            answer["sealed_partials"].append(answer["sealed_partials"][0])
+        return answer
+
+    c._exchange = duplicating
+    with pytest.raises(keyquorum.RelayError, match="twice"):
+        c.decrypt_items(hpke_key.name, [keyquorum.records.ciphertext_item(s)
+                                        for s in keyquorum.seal_records(hpke_key, detections("dup", range(1)))])

@@ -6,6 +6,7 @@ from .modes import Auto, CoordinatorCombines, DecryptMode, DecryptRound, Decrypt
 from . import errors as _errors
 from .errors import *  # noqa: F401,F403
 from .errors import ERRORS, ApiError, Culprit, KeyquorumError, NoNodeAvailable, TransportError
+from .e2e import RelayError
 from .records import RecordError, RecordResult, binding, seal_record, seal_records
 from .types import KeyInfo, KeyPolicy, Signature
 
@@ -14,6 +15,6 @@ __all__ = [
     "Approval", "ApprovalRequest", "Approver", "ClientKey", "RequestSignature", "approve", "Client",
     "CoordinatorCombines", "DecryptMode", "DecryptRound", "Decrypted", "Auto", "EndToEnd", "PreparedDecrypt",
     "PreparedRequest", "verify_local", "ERRORS", "ApiError",
-    "Culprit", "KeyquorumError", "NoNodeAvailable", "TransportError", "RecordError", "RecordResult",
+    "Culprit", "KeyquorumError", "NoNodeAvailable", "TransportError", "RecordError", "RecordResult", "RelayError",
     "binding", "seal_record", "seal_records", "KeyInfo", "KeyPolicy", "Signature",
 ] + [n for n in _errors.__all__ if n not in ("ERRORS",)]

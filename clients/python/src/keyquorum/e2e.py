@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from . import dleq
 from .combine import Ciphertext, OpenError, combine_and_open, ephemeral_point, group_of
+from .errors import KeyquorumError
 from .groups import PointError
 from .records import unb64
 from .types import HolderPartials, KeyInfo
@@ -86,8 +87,9 @@ class KeyView:
             raise ValueError(f"key {info.name}: invalid hex in its public data: {e}") from None
 
 
-class RelayError(ValueError):
-    """The relayed answer is malformed as a whole: only the relay can have done that."""
+class RelayError(KeyquorumError, ValueError):
+    """The relayed answer is malformed as a whole (a holder twice, a non-holder, a wrong item
+    count, plaintexts instead of sealed partials): only the coordinator can have done that."""
 
 
 @dataclass
