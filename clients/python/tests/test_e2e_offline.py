@@ -29,7 +29,7 @@ def prove(group: Group, s: int, y: bytes, e: bytes, d: bytes) -> bytes:
     k = secrets.randbelow(group.ORDER - 1) + 1
     a1, a2 = group.mul_base(k), group.mul(e, k)
     c = dleq.challenge(group, y, e, d, a1, a2)
-    return dleq.encode_proof(group, a1, a2, c, (k + c * s) % group.ORDER)
+    return dleq.encode_proof(group, a1, a2, (k + c * s) % group.ORDER)
 
 
 class SimulatedKey:
@@ -227,3 +227,59 @@ def test_proofs_refuse_non_canonical_scalars(key):
         raw = big.to_bytes(32, "little" if group is ED25519 else "big")
         with pytest.raises(dleq.ProofError, match="canonical"):
             dleq.verify(group, y, e, d, proof[:-32] + raw)
+
+
+# An Edwards25519 point of order 8 (the encoding in RFC 8032 test suites of small-order points).
+ORDER_8 = bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a")
+
+
+def test_order_8_point_is_what_the_torsion_tests_need():
+    from nacl.bindings import crypto_core_ed25519_is_valid_point
+
+    assert not crypto_core_ed25519_is_valid_point(ORDER_8)
+    assert ED25519.clear_cofactor(ORDER_8) == ED25519.IDENTITY
+    assert ED25519.add(ED25519.add(ORDER_8, ORDER_8), ED25519.add(ORDER_8, ORDER_8)) != ED25519.IDENTITY
+
+
+def test_a_commitment_with_a_torsion_part_passes_as_on_the_nodes():
+    """The cofactored check (keyshares/src/decrypt/dleq.rs): A1 + T for T of small order is
+    bound into c before z is chosen, so the node accepts it and so does this client."""
+    key = SimulatedKey(HPKE)
+    group, s = ED25519, key.shares[1]
+    e = group.mul_base(secrets.randbelow(group.ORDER - 1) + 1)
+    y, d = key.view.verifying_shares[1], group.mul(e, s)
+    k = secrets.randbelow(group.ORDER - 1) + 1
+    a1, a2 = group.add(group.mul_base(k), ORDER_8), group.mul(e, k)
+    c = dleq.challenge(group, y, e, d, a1, a2)
+    dleq.verify(group, y, e, d, dleq.encode_proof(group, a1, a2, (k + c * s) % group.ORDER))
+    # A torsion part on D itself is another matter: D must be of prime order.
+    with pytest.raises(PointError):
+        group.decode(group.add(d, ORDER_8), "D")
+
+
+def test_commitments_must_be_canonical_curve_points(key):
+    group = key.group
+    e = group.mul_base(secrets.randbelow(group.ORDER - 1) + 1)
+    s = key.shares[2]
+    y, d = key.view.verifying_shares[2], group.mul(e, s)
+    proof = prove(group, s, y, e, d)
+    dleq.verify(group, y, e, d, proof)
+    n = group.POINT_LEN
+    if group is ED25519:
+        p = ED25519.FIELD
+        bad = [(p + 1).to_bytes(32, "little"),                         # y = 1 written as p + 1
+               bytes([1] + [0] * 30 + [0x80]),                          # x = 0 with a sign bit
+               (2).to_bytes(32, "little")]                              # y = 2: not on the curve
+    else:
+        bad = [b"\x04" + proof[1:n], b"\x02" + bytes(32), b"\x05" + proof[1:n]]
+    for commitment in bad:
+        for at in (0, n):
+            with pytest.raises(dleq.ProofError, match="malformed"):
+                dleq.verify(group, y, e, d, proof[:at] + commitment + proof[at + n:])
+    # Every byte matters: A1, A2 and z.
+    for i in (0, n - 1, n, 2 * n - 1, 2 * n, len(proof) - 1):
+        with pytest.raises(dleq.ProofError):
+            dleq.verify(group, y, e, d, proof[:i] + bytes([proof[i] ^ 1]) + proof[i + 1:])
+    with pytest.raises(dleq.ProofError, match="malformed"):
+        dleq.verify(group, y, e, d, proof[:-1])
+    assert len(proof) == (96 if group is ED25519 else 98)

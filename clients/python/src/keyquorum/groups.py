@@ -36,6 +36,19 @@ class Group:
         subgroup only), or :class:`PointError`."""
         raise NotImplementedError
 
+    def decode_commitment(self, data: bytes) -> bytes:
+        """A DLEQ proof commitment: the canonical encoding of a curve point, which may have a
+        small-order component (the proof's equations are checked after clearing the
+        cofactor, so it changes nothing), or :class:`PointError`."""
+        raise NotImplementedError
+
+    def clear_cofactor(self, point: bytes) -> bytes:
+        """The point times the cofactor."""
+        raise NotImplementedError
+
+    def is_identity(self, point: bytes) -> bool:
+        raise NotImplementedError
+
     def mul(self, point: bytes, k: int) -> bytes:
         raise NotImplementedError
 
@@ -86,6 +99,28 @@ class Ed25519(Group):
         if not sodium.crypto_core_ed25519_is_valid_point(bytes(data)):
             raise PointError(f"{what} is not a canonical Edwards25519 point of prime order")
         return bytes(data)
+
+    def decode_commitment(self, data: bytes) -> bytes:
+        if len(data) != 32:
+            raise PointError(f"proof commitment: expected 32 bytes, got {len(data)}")
+        # libsodium reads y mod p and takes a sign bit on x = 0; one byte string per point
+        # (no malleable proofs) means y < p, and no sign bit on y = ±1 where x = 0.
+        y, sign = int.from_bytes(data, "little") & (2**255 - 1), data[31] >> 7
+        if y >= self.FIELD or (sign and y in (1, self.FIELD - 1)):
+            raise PointError("proof commitment is not a canonical Edwards25519 encoding")
+        try:  # libsodium's addition decodes its inputs and refuses points off the curve
+            sodium.crypto_core_ed25519_add(bytes(data), self.IDENTITY)
+        except CryptoError:
+            raise PointError("proof commitment is not a point of Edwards25519") from None
+        return bytes(data)
+
+    def clear_cofactor(self, point: bytes) -> bytes:
+        for _ in range(3):  # 8·P by doublings: libsodium's scalar multiplication refuses
+            point = self.add(point, point)  # small-order points, the ones this must map to 0
+        return point
+
+    def is_identity(self, point: bytes) -> bool:
+        return point == self.IDENTITY
 
     def mul(self, point: bytes, k: int) -> bytes:
         k %= self.ORDER
@@ -165,6 +200,17 @@ class Secp256k1(Group):
             return bytes(coincurve.PublicKey(bytes(data)).format(compressed=True))
         except ValueError:
             raise PointError(f"{what} is not a point on secp256k1") from None
+
+    def decode_commitment(self, data: bytes) -> bytes:
+        if len(data) != 33:
+            raise PointError(f"proof commitment: expected 33 bytes, got {len(data)}")
+        return self.decode(data, "proof commitment")
+
+    def clear_cofactor(self, point: bytes) -> bytes:
+        return point  # cofactor 1
+
+    def is_identity(self, point: bytes) -> bool:
+        return point == self.IDENTITY
 
     def mul(self, point: bytes, k: int) -> bytes:
         k %= self.ORDER
