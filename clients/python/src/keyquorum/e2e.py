@@ -39,31 +39,29 @@ class ReplyKey:
     ChaCha20Poly1305 (pyhpke), sealed = ``enc ‖ ciphertext``."""
 
     def __init__(self) -> None:
+        from pyhpke import AEADId, CipherSuite, KDFId, KEMId
+
         secret = X25519PrivateKey.generate()
-        self._secret = secret.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
         self.public = secret.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self._suite = CipherSuite.new(KEMId.DHKEM_X25519_HKDF_SHA256, KDFId.HKDF_SHA256, AEADId.CHACHA20_POLY1305)
+        self._secret = self._suite.kem.deserialize_private_key(
+            secret.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()))
 
     def __repr__(self) -> str:
         return f"ReplyKey(public={self.public.hex()})"
 
     def seal(self, context: bytes, plaintext: bytes) -> bytes:
         """Seals to this key as a holder does (for tests of the requester's checks)."""
-        from pyhpke import AEADId, CipherSuite, KDFId, KEMId
-
-        suite = CipherSuite.new(KEMId.DHKEM_X25519_HKDF_SHA256, KDFId.HKDF_SHA256, AEADId.CHACHA20_POLY1305)
+        suite = self._suite
         enc, sender = suite.create_sender_context(suite.kem.deserialize_public_key(self.public), info=SEAL_INFO)
         return bytes(enc) + bytes(sender.seal(plaintext, aad=context))
 
     def open(self, context: bytes, sealed: bytes) -> Optional[bytes]:
         """The plaintext of a message sealed to this key under ``context``, or ``None``."""
-        from pyhpke import AEADId, CipherSuite, KDFId, KEMId
-
         if len(sealed) < 32:
             return None
-        suite = CipherSuite.new(KEMId.DHKEM_X25519_HKDF_SHA256, KDFId.HKDF_SHA256, AEADId.CHACHA20_POLY1305)
         try:
-            recipient = suite.create_recipient_context(
-                sealed[:32], suite.kem.deserialize_private_key(self._secret), info=SEAL_INFO)
+            recipient = self._suite.create_recipient_context(sealed[:32], self._secret, info=SEAL_INFO)
             return bytes(recipient.open(sealed[32:], aad=context))
         except Exception:  # noqa: BLE001 - pyhpke's or the backend's error: it does not open
             return None
