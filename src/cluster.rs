@@ -83,6 +83,19 @@ pub struct InitOptions {
     /// Off by default: a passphrase beside the store it unseals protects nothing from whoever
     /// copies the directory (DESIGN.md §8).
     pub passphrase_files: bool,
+    /// Seal every node by a PKCS#11 token instead of a passphrase (`[seal] kind = "pkcs11"`).
+    pub hsm: Option<HsmOptions>,
+}
+
+/// `cluster init --hsm-module … --hsm-token …`: each node's data key is wrapped by its own key
+/// on the token, labelled `node-<i>-seal`.
+#[derive(Debug, Clone)]
+pub struct HsmOptions {
+    pub module: PathBuf,
+    pub token_label: String,
+    /// Written into each config as `[seal] pin_file`; absent: the nodes read
+    /// `KEYQUORUM_SEAL_PIN`.
+    pub pin_file: Option<PathBuf>,
 }
 
 /// Writes the configuration of an `n`-node loopback cluster into `dir`, which must be empty or
@@ -214,6 +227,16 @@ pub fn init_with(
             decryption: Default::default(),
             bootstrap_clients: vec![bootstrap.clone()],
             tls,
+            seal: match &options.hsm {
+                Some(hsm) => crate::config::SealSettings {
+                    kind: crate::config::SealKind::Pkcs11,
+                    module: Some(hsm.module.clone()),
+                    token_label: Some(hsm.token_label.clone()),
+                    key_label: Some(format!("node-{i}-seal")),
+                    pin_file: hsm.pin_file.clone(),
+                },
+                None => Default::default(),
+            },
             members: members.clone(),
         };
         let path = dir.join(format!("node-{i}.toml"));

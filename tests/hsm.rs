@@ -1,0 +1,407 @@
+//! Nodes sealed by a PKCS#11 token (README, "Running with an HSM"), against SoftHSM2 in a
+//! temporary directory: one node and then every node of a cluster on the token; each way a
+//! token seal can fail, with its message and nothing changed; `store rewrap` both ways.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use api::Algorithm;
+use common::keys::{round_trip, sign, verifies};
+use common::Harness;
+use keyquorum::config::{NodeConfig, SealKind, SealSettings};
+use keyquorum::store::{Store, TokenSeal, Unsealer};
+
+const BIN: &str = env!("CARGO_BIN_EXE_keyquorum");
+const TOKEN: &str = "keyquorum";
+const PIN: &str = "4711-user";
+
+/// One SoftHSM2 token directory for this test process: SoftHSM2 reads its configuration
+/// (`SOFTHSM2_CONF`) and its tokens once, when the module is initialised.
+struct SoftHsm {
+    _dir: tempfile::TempDir,
+    module: PathBuf,
+    pin_file: PathBuf,
+}
+
+fn softhsm() -> &'static SoftHsm {
+    static HSM: OnceLock<SoftHsm> = OnceLock::new();
+    HSM.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = dir.path().join("tokens");
+        std::fs::create_dir_all(&tokens).unwrap();
+        let conf = dir.path().join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                tokens.display()
+            ),
+        )
+        .unwrap();
+        // Before any node loads the module; children inherit it.
+        std::env::set_var("SOFTHSM2_CONF", &conf);
+        let init = Command::new("softhsm2-util")
+            .args(["--init-token", "--free", "--label", TOKEN, "--pin", PIN])
+            .args(["--so-pin", "so-pin-0815"])
+            .output()
+            .expect("softhsm2-util runs (Debian package softhsm2; .ci/run installs it)");
+        assert!(
+            init.status.success(),
+            "{}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+        let module = [
+            "/usr/lib/softhsm/libsofthsm2.so",
+            "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+            "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect("libsofthsm2.so (Debian package softhsm2)");
+        let pin_file = dir.path().join("user.pin");
+        std::fs::write(&pin_file, format!("{PIN}\n")).unwrap();
+        SoftHsm {
+            _dir: dir,
+            module,
+            pin_file,
+        }
+    })
+}
+
+/// `[seal]` for a key labelled `key_label` on the test token.
+fn seal_settings(key_label: &str) -> SealSettings {
+    let hsm = softhsm();
+    SealSettings {
+        kind: SealKind::Pkcs11,
+        module: Some(hsm.module.clone()),
+        token_label: Some(TOKEN.into()),
+        key_label: Some(key_label.into()),
+        pin_file: Some(hsm.pin_file.clone()),
+    }
+}
+
+fn token_key(key_label: &str) -> TokenSeal {
+    TokenSeal {
+        module: softhsm().module.clone(),
+        token_label: TOKEN.into(),
+        key_label: key_label.into(),
+        pin: PIN.to_string().into(),
+    }
+}
+
+/// Node `id`'s key label in a test: every test shares the token, so each has its own prefix.
+fn label(prefix: &str, id: u16) -> String {
+    format!("{prefix}-node-{id}-seal")
+}
+
+/// A harness whose nodes in `on_token` are sealed by the token.
+fn start(n: usize, on_token: &'static [u16]) -> (Harness, String) {
+    let prefix = keyquorum::random_id();
+    let p = prefix.clone();
+    let h = Harness::start_with(n, move |c| {
+        if on_token.contains(&c.id) {
+            c.seal = seal_settings(&label(&p, c.id));
+        }
+    });
+    (h, prefix)
+}
+
+fn seal_kind(h: &Harness, id: u16) -> String {
+    h.rt.block_on(h.client(id).status()).unwrap().seal
+}
+
+fn metrics(h: &Harness, id: u16) -> String {
+    let url = format!("{}/metrics", h.cluster.client_url(id));
+    h.rt.block_on(async { reqwest::get(&url).await.unwrap().text().await.unwrap() })
+}
+
+/// Node `via` signs with a key that needs node 1's share, and decrypts likewise.
+fn signs_and_decrypts(h: &Harness, via: u16, message: &[u8]) {
+    let info = common::keys::info(h, via, "manifests");
+    let signed = sign(h, via, "manifests", message);
+    assert!(signed.signers.contains(&1), "{:?}", signed.signers);
+    assert!(verifies(&info, message, &signed.signature));
+    round_trip(h, via, "faces", message);
+}
+
+fn create_keys(h: &Harness) {
+    // 2-of-2 on nodes 1 and 2: nothing signs or decrypts without node 1's share.
+    h.create(1, "manifests", Algorithm::FrostEd25519, 2, Some(vec![1, 2]))
+        .unwrap();
+    h.create(1, "faces", Algorithm::HpkeX25519, 2, Some(vec![1, 2]))
+        .unwrap();
+}
+
+#[test]
+fn one_node_on_the_token_runs_ceremonies_signs_decrypts_restarts_seals_and_refreshes() {
+    let (mut h, prefix) = start(3, &[1]);
+    assert_eq!(seal_kind(&h, 1), "pkcs11");
+    assert_eq!(seal_kind(&h, 2), "passphrase");
+    assert!(metrics(&h, 1).contains("seal_kind{kind=\"pkcs11\"} 1"));
+    assert!(metrics(&h, 2).contains("seal_kind{kind=\"passphrase\"} 1"));
+    // The node made its key on the token at its first start; node 2 has none there.
+    assert!(token_key(&label(&prefix, 1)).key_present().unwrap());
+    assert!(!token_key(&label(&prefix, 2)).key_present().unwrap());
+
+    create_keys(&h);
+    signs_and_decrypts(&h, 1, b"first");
+    signs_and_decrypts(&h, 2, b"first, via node 2");
+
+    // Sealed, the node refuses; an unsigned unseal is refused; an admin's unseal goes
+    // through the token with no passphrase.
+    h.rt.block_on(h.client(1).seal()).unwrap();
+    let (status, body) =
+        Harness::expect_api_error(h.rt.block_on(h.client(1).sign("manifests", b"x")));
+    assert_eq!((status, body.error.as_str()), (503, "sealed"), "{body:?}");
+    let (status, _) = Harness::expect_api_error(h.rt.block_on(h.unauthenticated(1).unseal("")));
+    assert_eq!(status, 401);
+    assert!(h.cluster.node(1).unwrap().is_sealed());
+    let out = common::cli(&h, 1, &["unseal"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!h.cluster.node(1).unwrap().is_sealed());
+    signs_and_decrypts(&h, 1, b"after unseal");
+
+    // A restart unseals through the token by itself.
+    h.cluster.stop(1);
+    h.cluster.start(1).unwrap();
+    signs_and_decrypts(&h, 2, b"after restart");
+
+    let before = common::keys::info(&h, 1, "manifests");
+    let refreshed = h.rt.block_on(h.client(1).refresh_key("manifests")).unwrap();
+    assert_eq!(refreshed.public_key, before.public_key);
+    assert_eq!(refreshed.generation, before.generation + 1);
+    h.cluster.stop(1);
+    h.cluster.start(1).unwrap();
+    signs_and_decrypts(&h, 1, b"after refresh and restart");
+}
+
+#[test]
+fn every_node_on_the_token_runs_ceremonies_signs_decrypts_restarts_and_refreshes() {
+    let (mut h, prefix) = start(3, &[1, 2, 3]);
+    for id in [1, 2, 3] {
+        assert_eq!(seal_kind(&h, id), "pkcs11");
+        assert!(token_key(&label(&prefix, id)).key_present().unwrap());
+    }
+    create_keys(&h);
+    signs_and_decrypts(&h, 2, b"all on the token");
+    h.rt.block_on(h.client(2).seal()).unwrap();
+    let out = common::cli(&h, 2, &["unseal"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    h.cluster.stop_all();
+    h.cluster.start_all().unwrap();
+    signs_and_decrypts(&h, 2, b"after restarting all");
+    h.rt.block_on(h.client(1).refresh_key("faces")).unwrap();
+    h.rt.block_on(h.client(1).refresh_key("manifests")).unwrap();
+    signs_and_decrypts(&h, 1, b"after refresh");
+}
+
+/// `keyquorum serve --config FILE` with node 1's token seal in the environment, `changes`
+/// overriding it; waits for the exit.
+fn serve_with(config: &Path, prefix: &str, changes: &[(&str, &str)]) -> Output {
+    let hsm = softhsm();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--config"])
+        .arg(config)
+        .env_remove("KEYQUORUM_PASSPHRASE")
+        .env("KEYQUORUM_SEAL_KIND", "pkcs11")
+        .env("KEYQUORUM_SEAL_MODULE", &hsm.module)
+        .env("KEYQUORUM_SEAL_TOKEN_LABEL", TOKEN)
+        .env("KEYQUORUM_SEAL_KEY_LABEL", label(prefix, 1))
+        .env("KEYQUORUM_SEAL_PIN_FILE", &hsm.pin_file);
+    for (name, value) in changes {
+        cmd.env(name, value);
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve with {changes:?} did not exit");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn each_token_failure_says_what_is_wrong_exits_2_and_changes_nothing() {
+    let (mut h, prefix) = start(3, &[1, 2, 3]);
+    create_keys(&h);
+    signs_and_decrypts(&h, 1, b"before");
+    h.cluster.stop(1);
+    let config = h.cluster.files.configs[&1].clone();
+    let missing = format!("{prefix}-never-made");
+    let wrong_pin = h.cluster.files.dir.join("wrong.pin");
+    std::fs::write(&wrong_pin, "0000-wrong\n").unwrap();
+    let wrong_pin = wrong_pin.to_str().unwrap().to_string();
+    let other_key = label(&prefix, 2);
+    let cases: Vec<(Vec<(&str, &str)>, String)> = vec![
+        (
+            vec![("KEYQUORUM_SEAL_MODULE", "/nonexistent/libpkcs11.so")],
+            "PKCS#11 module /nonexistent/libpkcs11.so not found".into(),
+        ),
+        (
+            vec![("KEYQUORUM_SEAL_TOKEN_LABEL", "absent-token")],
+            "token absent-token not found in PKCS#11 module".into(),
+        ),
+        (
+            vec![("KEYQUORUM_SEAL_PIN_FILE", &wrong_pin)],
+            "error: wrong PIN for token keyquorum\n".into(),
+        ),
+        (
+            vec![("KEYQUORUM_SEAL_PIN", "0000-wrong")],
+            "error: wrong PIN for token keyquorum\n".into(),
+        ),
+        (
+            vec![("KEYQUORUM_SEAL_KEY_LABEL", &missing)],
+            format!("key {missing} is missing on token keyquorum"),
+        ),
+        (
+            vec![("KEYQUORUM_SEAL_KEY_LABEL", &other_key)],
+            format!("key {other_key} on token keyquorum cannot unwrap this store's data key"),
+        ),
+        (
+            vec![("KEYQUORUM_SEAL_KIND", "passphrase")],
+            "the store's data key is wrapped by pkcs11 but this node is configured for [seal] \
+             kind = \"passphrase\""
+                .into(),
+        ),
+    ];
+    for (changes, expected) in &cases {
+        let out = serve_with(&config, &prefix, changes);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{changes:?}: {stderr}");
+        assert!(stderr.contains(expected.as_str()), "{changes:?}: {stderr}");
+        if !expected.starts_with("error: wrong PIN") {
+            assert!(
+                stderr.contains("nothing was changed"),
+                "{changes:?}: {stderr}"
+            );
+        }
+    }
+    // A key that was missing was not made; the node's own key still unwraps its store.
+    assert!(!token_key(&missing).key_present().unwrap());
+    h.cluster.start(1).unwrap();
+    assert_eq!(seal_kind(&h, 1), "pkcs11");
+    signs_and_decrypts(&h, 1, b"after every failure");
+}
+
+/// `keyquorum store rewrap` as an operator runs it.
+fn rewrap(config: &Path, to: &str, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["store", "rewrap", "--config"])
+        .arg(config)
+        .args(["--to", to])
+        .env_remove("KEYQUORUM_PASSPHRASE")
+        .env_remove("KEYQUORUM_SEAL_PIN");
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn store_rewrap_moves_a_node_to_the_token_and_back_and_it_still_signs() {
+    let (mut h, prefix) = start(3, &[]);
+    create_keys(&h);
+    h.cluster.stop(1);
+    let config = h.cluster.files.configs[&1].clone();
+    // The operator adds the token's settings; the kind still says passphrase.
+    let hsm = softhsm();
+    let key_label = label(&prefix, 1);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n# The token this node moves to.\n[seal]\nkind = \"passphrase\"\nmodule = {:?}\n\
+         token_label = \"{TOKEN}\"\nkey_label = \"{key_label}\"\npin_file = {:?}\n",
+        hsm.module, hsm.pin_file
+    ));
+    std::fs::write(&config, text).unwrap();
+    let data_dir = NodeConfig::load(&config).unwrap().data_dir;
+
+    // A wrong PIN stops the move before anything is written: no key on the token, and the
+    // passphrase still opens the store.
+    let out = rewrap(&config, "pkcs11", &[("KEYQUORUM_SEAL_PIN", "0000-wrong")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: wrong PIN for token keyquorum\n"
+    );
+    assert!(!token_key(&key_label).key_present().unwrap());
+    let passphrase = NodeConfig::load(&config).unwrap().passphrase().unwrap();
+    drop(Store::open(&data_dir, &passphrase).unwrap());
+
+    let out = rewrap(&config, "pkcs11", &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let moved = NodeConfig::load(&config).unwrap();
+    assert_eq!(moved.seal.kind, SealKind::Pkcs11);
+    assert!(std::fs::read_to_string(&config)
+        .unwrap()
+        .contains("# The token this node moves to."));
+    assert!(token_key(&key_label).key_present().unwrap());
+    // The passphrase no longer opens it; the token does.
+    assert!(Store::open(&data_dir, &passphrase).is_err());
+    drop(Store::open_with(&data_dir, &Unsealer::Token(token_key(&key_label))).unwrap());
+    h.cluster.start(1).unwrap();
+    assert_eq!(seal_kind(&h, 1), "pkcs11");
+    signs_and_decrypts(&h, 1, b"on the token");
+
+    h.cluster.stop(1);
+    let out = rewrap(&config, "passphrase", &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        NodeConfig::load(&config).unwrap().seal.kind,
+        SealKind::Passphrase
+    );
+    drop(Store::open(&data_dir, &passphrase).unwrap());
+    h.cluster.start(1).unwrap();
+    assert_eq!(seal_kind(&h, 1), "passphrase");
+    signs_and_decrypts(&h, 1, b"back on the passphrase");
+}
+
+#[test]
+fn a_store_on_the_token_seals_unseals_rewraps_and_refuses_a_passphrase() {
+    let _ = softhsm();
+    let dir = tempfile::tempdir().unwrap();
+    let label = format!("{}-store", keyquorum::random_id());
+    let seal = token_key(&label);
+    let store = Store::open_with(dir.path(), &Unsealer::Token(seal.clone())).unwrap();
+    assert_eq!(store.seal_kind().unwrap(), "pkcs11");
+    // Sealed and unsealed again through the token; a second rewrap to the same key is a
+    // no-op that still checks the new header.
+    store.seal();
+    store.unseal_with(&Unsealer::Token(seal.clone())).unwrap();
+    store.rewrap(&Unsealer::Token(seal)).unwrap();
+    drop(store);
+    let e = Store::open_with(
+        dir.path(),
+        &Unsealer::Passphrase("whatever".to_string().into()),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("wrapped by pkcs11"), "{e}");
+}
