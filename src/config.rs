@@ -604,39 +604,6 @@ impl NodeConfig {
         ))
     }
 
-    /// The token seal: `[seal]`'s settings with the PIN from `KEYQUORUM_SEAL_PIN` or the PIN
-    /// file.
-    pub fn token_seal(&self) -> anyhow::Result<crate::store::TokenSeal> {
-        let (module, token_label, key_label) = self.token_settings()?;
-        let pin = match std::env::var("KEYQUORUM_SEAL_PIN") {
-            Ok(p) if !p.is_empty() => zeroize::Zeroizing::new(p),
-            _ => {
-                let path = self.seal.pin_file.as_ref().ok_or_else(|| {
-                    anyhow!("no token PIN: set KEYQUORUM_SEAL_PIN or [seal] pin_file")
-                })?;
-                let text = zeroize::Zeroizing::new(
-                    std::fs::read_to_string(path)
-                        .with_context(|| format!("cannot read PIN file {}", path.display()))?,
-                );
-                zeroize::Zeroizing::new(text.trim_end_matches(['\n', '\r']).to_string())
-            }
-        };
-        Ok(crate::store::TokenSeal {
-            module,
-            token_label,
-            key_label,
-            pin,
-        })
-    }
-
-    /// What unseals the store as `kind` says: the passphrase or the token.
-    pub fn unsealer(&self, kind: SealKind) -> anyhow::Result<crate::store::Unsealer> {
-        Ok(match kind {
-            SealKind::Passphrase => crate::store::Unsealer::Passphrase(self.passphrase()?),
-            SealKind::Pkcs11 => crate::store::Unsealer::Token(self.token_seal()?),
-        })
-    }
-
     /// The passphrase: `KEYQUORUM_PASSPHRASE` if set, else the passphrase file.
     pub fn passphrase(&self) -> anyhow::Result<zeroize::Zeroizing<String>> {
         if let Ok(p) = std::env::var("KEYQUORUM_PASSPHRASE") {
@@ -692,6 +659,45 @@ mod tests {
             seal: SealSettings::default(),
             members,
         }
+    }
+
+    #[test]
+    fn a_token_seal_names_the_setting_it_lacks_and_the_environment_sets_it() {
+        let mut c = config(3, None);
+        assert_eq!(c.seal.kind, SealKind::Passphrase);
+        // The default writes no [seal] at all, so existing configs read back unchanged.
+        assert!(!toml::to_string(&c).unwrap().contains("[seal]"));
+        c.seal.kind = SealKind::Pkcs11;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("[seal] module is not set"), "{e}");
+        let env: BTreeMap<&str, &str> = [
+            ("KEYQUORUM_SEAL_MODULE", "/usr/lib/softhsm/libsofthsm2.so"),
+            ("KEYQUORUM_SEAL_TOKEN_LABEL", "keyquorum"),
+        ]
+        .into();
+        c.apply_overrides(|name| env.get(name).map(|v| v.to_string()))
+            .unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("[seal] key_label is not set"), "{e}");
+        c.apply_overrides(|name| {
+            (name == "KEYQUORUM_SEAL_KEY_LABEL").then(|| "node-1-seal".to_string())
+        })
+        .unwrap();
+        c.validate().unwrap();
+        // Parsed back from TOML with the same settings.
+        let text = toml::to_string(&c).unwrap();
+        let back: NodeConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back.seal, c.seal);
+        assert!(text.contains("kind = \"pkcs11\""), "{text}");
+        let e = c
+            .apply_overrides(|name| (name == "KEYQUORUM_SEAL_KIND").then(|| "hsm".to_string()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("passphrase or pkcs11"), "{e}");
+        let e = toml::from_str::<SealSettings>("kind = \"pkcs11\"\nmodul = \"x\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("modul"), "{e}");
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub mod relay;
 pub mod repair;
 pub mod request;
 pub mod router;
+pub mod sealing;
 pub mod sessions;
 pub mod signing;
 pub mod state;

@@ -281,7 +281,7 @@ impl Node {
             )
             .into());
         }
-        let unsealer = config.unsealer(config.seal.kind)?;
+        let unsealer = crate::sealing::unsealer(&config, config.seal.kind)?;
         let store = Store::open_with(&config.data_dir, &unsealer)?;
         // The token seal is kept to unseal again after a seal; a passphrase never is.
         let token = match unsealer {

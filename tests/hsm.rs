@@ -143,6 +143,9 @@ fn one_node_on_the_token_runs_ceremonies_signs_decrypts_restarts_seals_and_refre
     assert_eq!(seal_kind(&h, 2), "passphrase");
     assert!(metrics(&h, 1).contains("seal_kind{kind=\"pkcs11\"} 1"));
     assert!(metrics(&h, 2).contains("seal_kind{kind=\"passphrase\"} 1"));
+    let out = common::cli(&h, 1, &["status"], "");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("sealed: false (by pkcs11)"), "{printed}");
     // The node made its key on the token at its first start; node 2 has none there.
     assert!(token_key(&label(&prefix, 1)).key_present().unwrap());
     assert!(!token_key(&label(&prefix, 2)).key_present().unwrap());
@@ -185,10 +188,22 @@ fn one_node_on_the_token_runs_ceremonies_signs_decrypts_restarts_seals_and_refre
 
 #[test]
 fn every_node_on_the_token_runs_ceremonies_signs_decrypts_restarts_and_refreshes() {
-    let (mut h, prefix) = start(3, &[1, 2, 3]);
+    // As `cluster init --hsm-module … --hsm-token … --hsm-pin-file …` writes it.
+    let hsm = softhsm();
+    let options = keyquorum::cluster::InitOptions {
+        hsm: Some(keyquorum::cluster::HsmOptions {
+            module: hsm.module.clone(),
+            token_label: TOKEN.into(),
+            pin_file: Some(hsm.pin_file.clone()),
+        }),
+        ..Default::default()
+    };
+    let mut h = Harness::start_with_options(3, &options, |_| {});
     for id in [1, 2, 3] {
+        let config = NodeConfig::load(&h.cluster.files.configs[&id]).unwrap();
+        assert_eq!(config.seal.kind, SealKind::Pkcs11);
         assert_eq!(seal_kind(&h, id), "pkcs11");
-        assert!(token_key(&label(&prefix, id)).key_present().unwrap());
+        assert!(token_key(&format!("node-{id}-seal")).key_present().unwrap());
     }
     create_keys(&h);
     signs_and_decrypts(&h, 2, b"all on the token");
@@ -380,6 +395,46 @@ fn store_rewrap_moves_a_node_to_the_token_and_back_and_it_still_signs() {
     h.cluster.start(1).unwrap();
     assert_eq!(seal_kind(&h, 1), "passphrase");
     signs_and_decrypts(&h, 1, b"back on the passphrase");
+}
+
+#[test]
+fn cluster_init_with_hsm_options_writes_token_seals_and_prints_no_passphrase() {
+    let hsm = softhsm();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["cluster", "init", "--nodes", "2", "--json", "--dir"])
+        .arg(dir.path().join("c"))
+        .arg("--hsm-module")
+        .arg(&hsm.module)
+        .args(["--hsm-token", TOKEN, "--hsm-pin-file"])
+        .arg(&hsm.pin_file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["passphrases"], serde_json::json!({}));
+    for id in [1u16, 2] {
+        let config = NodeConfig::load(&dir.path().join(format!("c/node-{id}.toml"))).unwrap();
+        let expected = SealSettings {
+            key_label: Some(format!("node-{id}-seal")),
+            ..seal_settings("")
+        };
+        assert_eq!(config.seal, expected);
+        assert!(config.passphrase_file.is_none());
+    }
+    // The module without the token is a usage error.
+    let out = Command::new(BIN)
+        .args(["cluster", "init", "--nodes", "2", "--dir"])
+        .arg(dir.path().join("d"))
+        .arg("--hsm-module")
+        .arg(&hsm.module)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]

@@ -14,7 +14,10 @@ const LAYERS: &[(&str, &[&str])] = &[
             "audit", "error", "state", "store", "peer",
         ],
     ),
-    ("the node's shared state", &["sessions", "node", "keyview"]),
+    (
+        "the node's shared state",
+        &["sessions", "node", "keyview", "sealing"],
+    ),
     (
         "transport and protocol roles",
         &[

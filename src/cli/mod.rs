@@ -645,8 +645,13 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
                 print_json(&status);
             } else {
                 println!(
-                    "node {} ({}), {} keys, sealed: {}, admin log caught up: {}",
-                    status.node, status.name, status.keys, status.sealed, status.admin_caught_up
+                    "node {} ({}), {} keys, sealed: {} (by {}), admin log caught up: {}",
+                    status.node,
+                    status.name,
+                    status.keys,
+                    status.sealed,
+                    status.seal,
+                    status.admin_caught_up
                 );
                 for p in &status.peers {
                     match &p.error {

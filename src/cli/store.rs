@@ -37,10 +37,10 @@ pub(crate) fn run(cmd: StoreCommand) -> Result<ExitCode, Failure> {
     let to: SealKind = to.parse().map_err(|e| Failure(ExitCode::from(2), e))?;
     let config = NodeConfig::load(&path)?;
     // Everything the new wrapping needs is read before the store is opened.
-    let target = config.unsealer(to)?;
+    let target = crate::sealing::unsealer(&config, to)?;
     let store = Store::open_existing(&config.data_dir, |kind| {
         let kind: SealKind = kind.parse().map_err(anyhow::Error::msg)?;
-        Ok(config.unsealer(kind)?)
+        Ok(crate::sealing::unsealer(&config, kind)?)
     })
     .map_err(failure)?;
     let from = store.seal_kind().map_err(failure)?;
