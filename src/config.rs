@@ -178,6 +178,10 @@ pub struct SealSettings {
     /// File holding the token's user PIN; `KEYQUORUM_SEAL_PIN` takes precedence.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pin_file: Option<PathBuf>,
+    /// The node's Ed25519 peer-signing key is on the same token (the identity file names it),
+    /// whatever the kind: a copied volume cannot speak for the node.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub identity_on_token: bool,
 }
 
 impl SealSettings {
@@ -321,6 +325,10 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("KEYQUORUM_SEAL_TOKEN_LABEL", "seal.token_label"),
     ("KEYQUORUM_SEAL_KEY_LABEL", "seal.key_label"),
     ("KEYQUORUM_SEAL_PIN_FILE", "seal.pin_file"),
+    (
+        "KEYQUORUM_SEAL_IDENTITY_ON_TOKEN",
+        "seal.identity_on_token (true or false)",
+    ),
     (
         "KEYQUORUM_SEAL_PIN",
         "the token PIN itself (takes precedence over seal.pin_file)",
@@ -484,6 +492,9 @@ impl NodeConfig {
         if let Some(v) = get("KEYQUORUM_SEAL_PIN_FILE") {
             self.seal.pin_file = Some(v.into());
         }
+        if let Some(v) = get("KEYQUORUM_SEAL_IDENTITY_ON_TOKEN") {
+            self.seal.identity_on_token = parse("KEYQUORUM_SEAL_IDENTITY_ON_TOKEN", &v)?;
+        }
         let (cert, key, ca) = (
             get("KEYQUORUM_TLS_CERT"),
             get("KEYQUORUM_TLS_KEY"),
@@ -559,6 +570,9 @@ impl NodeConfig {
         if self.seal.kind == SealKind::Pkcs11 {
             self.token_settings()?;
         }
+        if self.seal.identity_on_token {
+            self.token_location()?;
+        }
         if self.client_token_sha256.is_empty() {
             bail!("client_token_sha256 is empty: no client could ever authenticate");
         }
@@ -583,6 +597,18 @@ impl NodeConfig {
 
     pub fn members_by_id(&self) -> BTreeMap<u16, Member> {
         self.members.iter().map(|m| (m.id, m.clone())).collect()
+    }
+
+    /// `[seal]`'s module and token label; an error names the first one missing.
+    pub fn token_location(&self) -> anyhow::Result<(PathBuf, String)> {
+        let missing = |field: &str| {
+            anyhow!(
+                "[seal] {field} is not set: a key on a PKCS#11 token needs module and token_label"
+            )
+        };
+        let module = self.seal.module.clone().ok_or_else(|| missing("module"))?;
+        let token = self.seal.token_label.clone().filter(|t| !t.is_empty());
+        Ok((module, token.ok_or_else(|| missing("token_label"))?))
     }
 
     /// `[seal]`'s module, token and key labels; an error names the first one missing.

@@ -262,7 +262,13 @@ fn load_policies(store: &Store) -> anyhow::Result<BTreeMap<String, api::KeyPolic
 impl Node {
     /// Loads the identity, unseals the store and loads every key into memory.
     pub fn open(config: NodeConfig) -> Result<Node, StoreError> {
-        let identity = Identity::load(&config.identity_file)?;
+        let identity_token = crate::sealing::identity_token(&config)?;
+        // A token's own refusal (wrong PIN, token absent) keeps its exact message.
+        let load_identity = || {
+            Identity::load_with(&config.identity_file, identity_token.as_ref())
+                .map_err(|e| e.downcast::<StoreError>().unwrap_or_else(StoreError::Other))
+        };
+        let identity = load_identity()?;
         if identity.id != config.id {
             return Err(anyhow::anyhow!(
                 "identity file belongs to node {}, config says node {}",
@@ -297,7 +303,7 @@ impl Node {
         let audit = Audit::open(
             store.audit().clone(),
             store.audit_heads().clone(),
-            Identity::load(&config.identity_file)?,
+            load_identity()?,
         )?;
         let admin = crate::state::admin_log::AdminState::new(store.admin_head()?);
         let verifier = EnvelopeVerifier::new(

@@ -10,7 +10,32 @@ use crate::store::{TokenSeal, Unsealer};
 /// The token seal: `[seal]`'s settings with the PIN from `KEYQUORUM_SEAL_PIN` or the PIN file.
 pub fn token_seal(config: &NodeConfig) -> anyhow::Result<TokenSeal> {
     let (module, token_label, key_label) = config.token_settings()?;
-    let pin = match std::env::var("KEYQUORUM_SEAL_PIN") {
+    Ok(TokenSeal {
+        module,
+        token_label,
+        key_label,
+        pin: pin(config)?,
+    })
+}
+
+/// The token that holds the node's identity key, when `[seal] identity_on_token` says so; the
+/// key's label comes from the identity file.
+pub fn identity_token(config: &NodeConfig) -> anyhow::Result<Option<TokenSeal>> {
+    if !config.seal.identity_on_token {
+        return Ok(None);
+    }
+    let (module, token_label) = config.token_location()?;
+    Ok(Some(TokenSeal {
+        module,
+        token_label,
+        key_label: String::new(),
+        pin: pin(config)?,
+    }))
+}
+
+/// The token's user PIN: `KEYQUORUM_SEAL_PIN`, else `[seal] pin_file`.
+fn pin(config: &NodeConfig) -> anyhow::Result<zeroize::Zeroizing<String>> {
+    Ok(match std::env::var("KEYQUORUM_SEAL_PIN") {
         Ok(p) if !p.is_empty() => zeroize::Zeroizing::new(p),
         _ => {
             let path = config.seal.pin_file.as_ref().ok_or_else(|| {
@@ -22,12 +47,6 @@ pub fn token_seal(config: &NodeConfig) -> anyhow::Result<TokenSeal> {
             );
             zeroize::Zeroizing::new(text.trim_end_matches(['\n', '\r']).to_string())
         }
-    };
-    Ok(TokenSeal {
-        module,
-        token_label,
-        key_label,
-        pin,
     })
 }
 

@@ -1,6 +1,7 @@
 //! Nodes sealed by a PKCS#11 token (README, "Running with an HSM"), against SoftHSM2 in a
 //! temporary directory: one node and then every node of a cluster on the token; each way a
-//! token seal can fail, with its message and nothing changed; `store rewrap` both ways.
+//! token seal can fail, with its message and nothing changed; `store rewrap` both ways; nodes
+//! whose peer-signing key is on the token.
 
 mod common;
 
@@ -81,6 +82,7 @@ fn seal_settings(key_label: &str) -> SealSettings {
         token_label: Some(TOKEN.into()),
         key_label: Some(key_label.into()),
         pin_file: Some(hsm.pin_file.clone()),
+        identity_on_token: false,
     }
 }
 
@@ -195,6 +197,8 @@ fn every_node_on_the_token_runs_ceremonies_signs_decrypts_restarts_and_refreshes
             module: hsm.module.clone(),
             token_label: TOKEN.into(),
             pin_file: Some(hsm.pin_file.clone()),
+            identity: false,
+            key_prefix: "node".into(),
         }),
         ..Default::default()
     };
@@ -459,4 +463,70 @@ fn a_store_on_the_token_seals_unseals_rewraps_and_refuses_a_passphrase() {
     .unwrap()
     .to_string();
     assert!(e.contains("wrapped by pkcs11"), "{e}");
+}
+
+#[test]
+fn identity_on_token_nodes_sign_peer_messages_the_others_accept_and_need_the_token_to_start() {
+    let hsm = softhsm();
+    let prefix = keyquorum::random_id();
+    let options = keyquorum::cluster::InitOptions {
+        hsm: Some(keyquorum::cluster::HsmOptions {
+            module: hsm.module.clone(),
+            token_label: TOKEN.into(),
+            pin_file: Some(hsm.pin_file.clone()),
+            identity: true,
+            key_prefix: prefix.clone(),
+        }),
+        ..Default::default()
+    };
+    let mut h = Harness::start_with_options(3, &options, |_| {});
+    for id in [1u16, 2, 3] {
+        // The identity file names the key on the token and holds no signing secret.
+        let path = NodeConfig::load(&h.cluster.files.configs[&id])
+            .unwrap()
+            .identity_file;
+        let file: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert!(file.get("sign_secret_key").is_none(), "{file}");
+        assert_eq!(file["sign_key_on_token"], format!("{prefix}-{id}-identity"));
+        let e = keyquorum::identity::Identity::load(&path)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is on a PKCS#11 token"), "{e}");
+    }
+    // A ceremony needs every member's signed messages, accepted by the others; signing and
+    // decrypting need node 1's.
+    create_keys(&h);
+    signs_and_decrypts(&h, 2, b"signed on the token");
+    h.rt.block_on(h.client(2).refresh_key("manifests")).unwrap();
+    signs_and_decrypts(&h, 1, b"after refresh");
+
+    // Without the token the node does not start: its identity is there and nowhere else.
+    h.cluster.stop(1);
+    let config = h.cluster.files.configs[&1].clone();
+    let out = serve_with(
+        &config,
+        &prefix,
+        &[
+            ("KEYQUORUM_SEAL_TOKEN_LABEL", "absent-token"),
+            ("KEYQUORUM_SEAL_KEY_LABEL", &format!("{prefix}-1-seal")),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("token absent-token not found"), "{stderr}");
+    let out = serve_with(
+        &config,
+        &prefix,
+        &[
+            ("KEYQUORUM_SEAL_PIN", "0000-wrong"),
+            ("KEYQUORUM_SEAL_KEY_LABEL", &format!("{prefix}-1-seal")),
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: wrong PIN for token keyquorum\n"
+    );
+    h.cluster.start(1).unwrap();
+    signs_and_decrypts(&h, 1, b"back with the token");
 }

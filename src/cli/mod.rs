@@ -284,6 +284,14 @@ keyquorum cluster init --nodes 3 --dir /cluster --tls --hosts node-1,node-2,node
         /// KEYQUORUM_SEAL_PIN.
         #[arg(long, requires = "hsm_module")]
         hsm_pin_file: Option<PathBuf>,
+        /// Also generate each node's Ed25519 peer-signing key on the token ([seal]
+        /// identity_on_token): the identity files then hold no signing secret. Needs the PIN
+        /// now (--hsm-pin-file or KEYQUORUM_SEAL_PIN).
+        #[arg(long, requires = "hsm_module")]
+        hsm_identity: bool,
+        /// Label prefix of the nodes' keys on the token: <prefix>-<i>-seal, <prefix>-<i>-identity.
+        #[arg(long, default_value = "node", requires = "hsm_module")]
+        hsm_key_prefix: String,
     },
 }
 
@@ -515,6 +523,8 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
             hsm_module,
             hsm_token,
             hsm_pin_file,
+            hsm_identity,
+            hsm_key_prefix,
         }) => {
             // Distinct hosts can share ports; on one loopback address every node needs its own.
             let ports = match &hosts {
@@ -535,6 +545,8 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
                         .map(|p| std::path::absolute(&p))
                         .transpose()
                         .context("--hsm-pin-file")?,
+                    identity: hsm_identity,
+                    key_prefix: hsm_key_prefix,
                 }),
                 _ => None,
             };

@@ -76,7 +76,7 @@ fn failure(message: String) -> StoreError {
 
 impl TokenSeal {
     /// Runs `op` in a logged-in read-write session on the token.
-    fn with_session<T>(
+    pub(crate) fn with_session<T>(
         &self,
         op: impl FnOnce(&Session) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
