@@ -691,6 +691,14 @@ mod tests {
     fn a_token_seal_names_the_setting_it_lacks_and_the_environment_sets_it() {
         let mut c = config(3, None);
         assert_eq!(c.seal.kind, SealKind::Passphrase);
+        // An identity on the token needs the token, whatever the seal kind.
+        c.apply_overrides(|name| {
+            (name == "KEYQUORUM_SEAL_IDENTITY_ON_TOKEN").then(|| "true".to_string())
+        })
+        .unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("[seal] module is not set"), "{e}");
+        c.seal.identity_on_token = false;
         // The default writes no [seal] at all, so existing configs read back unchanged.
         assert!(!toml::to_string(&c).unwrap().contains("[seal]"));
         c.seal.kind = SealKind::Pkcs11;

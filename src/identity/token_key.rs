@@ -148,3 +148,19 @@ impl TokenSigner {
             .map_err(|_| token_error(&self.token, "signature", "not 64 bytes"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ec_point_key;
+
+    #[test]
+    fn an_ec_point_is_read_raw_or_der_wrapped_and_nothing_else() {
+        let key = [7u8; 32];
+        let mut der = vec![0x04, 0x20];
+        der.extend_from_slice(&key);
+        assert_eq!(ec_point_key(&der), Some(key));
+        assert_eq!(ec_point_key(&key), Some(key));
+        assert_eq!(ec_point_key(&der[..33]), None);
+        assert_eq!(ec_point_key(&[0x04, 0x21, 1, 2]), None);
+    }
+}
