@@ -163,7 +163,7 @@ pub fn init_with(
             };
             (1..=n as u16)
                 .map(|i| {
-                    let token = crate::store::TokenSeal {
+                    let token = crate::pkcs11::TokenSeal {
                         module: hsm.module.clone(),
                         token_label: hsm.token_label.clone(),
                         key_label: format!("{}-{i}-identity", hsm.key_prefix),

@@ -23,6 +23,7 @@ pub mod keyview;
 pub mod metrics;
 pub mod node;
 pub mod peer;
+pub mod pkcs11;
 pub mod records;
 pub mod relay;
 pub mod repair;

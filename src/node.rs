@@ -265,8 +265,12 @@ impl Node {
         let identity_token = crate::sealing::identity_token(&config)?;
         // A token's own refusal (wrong PIN, token absent) keeps its exact message.
         let load_identity = || {
-            Identity::load_with(&config.identity_file, identity_token.as_ref())
-                .map_err(|e| e.downcast::<StoreError>().unwrap_or_else(StoreError::Other))
+            Identity::load_with(&config.identity_file, identity_token.as_ref()).map_err(|e| {
+                match e.downcast::<crate::pkcs11::TokenError>() {
+                    Ok(e) => StoreError::from(e),
+                    Err(e) => StoreError::Other(e),
+                }
+            })
         };
         let identity = load_identity()?;
         if identity.id != config.id {

@@ -73,6 +73,16 @@ fn softhsm() -> &'static SoftHsm {
     })
 }
 
+/// One test at a time on the token: SoftHSM2 keeps a token in files that another process (a
+/// `serve` or `store rewrap` child) can read half-written while this one creates a key there,
+/// and then does not see the token at all.
+fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static TOKEN_USERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let guard = TOKEN_USERS.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = softhsm();
+    guard
+}
+
 /// `[seal]` for a key labelled `key_label` on the test token.
 fn seal_settings(key_label: &str) -> SealSettings {
     let hsm = softhsm();
@@ -140,6 +150,7 @@ fn create_keys(h: &Harness) {
 
 #[test]
 fn one_node_on_the_token_runs_ceremonies_signs_decrypts_restarts_seals_and_refreshes() {
+    let _token = exclusive();
     let (mut h, prefix) = start(3, &[1]);
     assert_eq!(seal_kind(&h, 1), "pkcs11");
     assert_eq!(seal_kind(&h, 2), "passphrase");
@@ -175,21 +186,20 @@ fn one_node_on_the_token_runs_ceremonies_signs_decrypts_restarts_seals_and_refre
     signs_and_decrypts(&h, 1, b"after unseal");
 
     // A restart unseals through the token by itself.
-    h.cluster.stop(1);
-    h.cluster.start(1).unwrap();
+    restart(&mut h, 1);
     signs_and_decrypts(&h, 2, b"after restart");
 
     let before = common::keys::info(&h, 1, "manifests");
     let refreshed = h.rt.block_on(h.client(1).refresh_key("manifests")).unwrap();
     assert_eq!(refreshed.public_key, before.public_key);
     assert_eq!(refreshed.generation, before.generation + 1);
-    h.cluster.stop(1);
-    h.cluster.start(1).unwrap();
+    restart(&mut h, 1);
     signs_and_decrypts(&h, 1, b"after refresh and restart");
 }
 
 #[test]
 fn every_node_on_the_token_runs_ceremonies_signs_decrypts_restarts_and_refreshes() {
+    let _token = exclusive();
     // As `cluster init --hsm-module … --hsm-token … --hsm-pin-file …` writes it.
     let hsm = softhsm();
     let options = keyquorum::cluster::InitOptions {
@@ -219,6 +229,9 @@ fn every_node_on_the_token_runs_ceremonies_signs_decrypts_restarts_and_refreshes
         String::from_utf8_lossy(&out.stderr)
     );
     h.cluster.stop_all();
+    for id in [1, 2, 3] {
+        wait_closed(&h.cluster.config(id).unwrap().data_dir);
+    }
     h.cluster.start_all().unwrap();
     signs_and_decrypts(&h, 2, b"after restarting all");
     h.rt.block_on(h.client(1).refresh_key("faces")).unwrap();
@@ -260,11 +273,13 @@ fn serve_with(config: &Path, prefix: &str, changes: &[(&str, &str)]) -> Output {
 
 #[test]
 fn each_token_failure_says_what_is_wrong_exits_2_and_changes_nothing() {
+    let _token = exclusive();
     let (mut h, prefix) = start(3, &[1, 2, 3]);
     create_keys(&h);
     signs_and_decrypts(&h, 1, b"before");
     h.cluster.stop(1);
     let config = h.cluster.files.configs[&1].clone();
+    wait_closed(&NodeConfig::load(&config).unwrap().data_dir);
     let missing = format!("{prefix}-never-made");
     let wrong_pin = h.cluster.files.dir.join("wrong.pin");
     std::fs::write(&wrong_pin, "0000-wrong\n").unwrap();
@@ -321,6 +336,30 @@ fn each_token_failure_says_what_is_wrong_exits_2_and_changes_nothing() {
     signs_and_decrypts(&h, 1, b"after every failure");
 }
 
+/// Waits until a stopped in-process node has let go of its store (sled's lock outlives the
+/// node by a moment), as an operator waits for the process to exit.
+fn wait_closed(data_dir: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let e = Store::open_existing(data_dir, |_| Err(anyhow::anyhow!("probe").into()))
+            .err()
+            .unwrap()
+            .to_string();
+        if !e.contains("cannot open store") {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{e}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Stops node `id` and starts it again from its config once its store is closed.
+fn restart(h: &mut Harness, id: u16) {
+    h.cluster.stop(id);
+    wait_closed(&h.cluster.config(id).unwrap().data_dir);
+    h.cluster.start(id).unwrap();
+}
+
 /// `keyquorum store rewrap` as an operator runs it.
 fn rewrap(config: &Path, to: &str, env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(BIN);
@@ -337,6 +376,7 @@ fn rewrap(config: &Path, to: &str, env: &[(&str, &str)]) -> Output {
 
 #[test]
 fn store_rewrap_moves_a_node_to_the_token_and_back_and_it_still_signs() {
+    let _token = exclusive();
     let (mut h, prefix) = start(3, &[]);
     create_keys(&h);
     h.cluster.stop(1);
@@ -352,6 +392,7 @@ fn store_rewrap_moves_a_node_to_the_token_and_back_and_it_still_signs() {
     ));
     std::fs::write(&config, text).unwrap();
     let data_dir = NodeConfig::load(&config).unwrap().data_dir;
+    wait_closed(&data_dir);
 
     // A wrong PIN stops the move before anything is written: no key on the token, and the
     // passphrase still opens the store.
@@ -385,6 +426,7 @@ fn store_rewrap_moves_a_node_to_the_token_and_back_and_it_still_signs() {
     signs_and_decrypts(&h, 1, b"on the token");
 
     h.cluster.stop(1);
+    wait_closed(&data_dir);
     let out = rewrap(&config, "passphrase", &[]);
     assert!(
         out.status.success(),
@@ -403,6 +445,7 @@ fn store_rewrap_moves_a_node_to_the_token_and_back_and_it_still_signs() {
 
 #[test]
 fn cluster_init_with_hsm_options_writes_token_seals_and_prints_no_passphrase() {
+    let _token = exclusive();
     let hsm = softhsm();
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(BIN)
@@ -443,6 +486,7 @@ fn cluster_init_with_hsm_options_writes_token_seals_and_prints_no_passphrase() {
 
 #[test]
 fn a_store_on_the_token_seals_unseals_rewraps_and_refuses_a_passphrase() {
+    let _token = exclusive();
     let _ = softhsm();
     let dir = tempfile::tempdir().unwrap();
     let label = format!("{}-store", keyquorum::random_id());
@@ -467,6 +511,7 @@ fn a_store_on_the_token_seals_unseals_rewraps_and_refuses_a_passphrase() {
 
 #[test]
 fn identity_on_token_nodes_sign_peer_messages_the_others_accept_and_need_the_token_to_start() {
+    let _token = exclusive();
     let hsm = softhsm();
     let prefix = keyquorum::random_id();
     let options = keyquorum::cluster::InitOptions {
@@ -527,6 +572,7 @@ fn identity_on_token_nodes_sign_peer_messages_the_others_accept_and_need_the_tok
         String::from_utf8_lossy(&out.stderr),
         "error: wrong PIN for token keyquorum\n"
     );
+    wait_closed(&h.cluster.config(1).unwrap().data_dir);
     h.cluster.start(1).unwrap();
     signs_and_decrypts(&h, 1, b"back with the token");
 }

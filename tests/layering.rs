@@ -11,7 +11,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "wire types and stored state",
         &[
             "clock", "request", "fsutil", "validate", "config", "identity", "tls", "metrics",
-            "audit", "error", "state", "store", "peer",
+            "audit", "error", "state", "store", "peer", "pkcs11",
         ],
     ),
     (

@@ -36,8 +36,12 @@ pub(crate) fn run(cmd: StoreCommand) -> Result<ExitCode, Failure> {
     let StoreCommand::Rewrap { config: path, to } = cmd;
     let to: SealKind = to.parse().map_err(|e| Failure(ExitCode::from(2), e))?;
     let config = NodeConfig::load(&path)?;
-    // Everything the new wrapping needs is read before the store is opened.
+    // Everything the new wrapping needs is read, and the token logged in to, before the store
+    // is opened.
     let target = crate::sealing::unsealer(&config, to)?;
+    if let crate::store::Unsealer::Token(token) = &target {
+        token.key_present().map_err(|e| failure(e.into()))?;
+    }
     let store = Store::open_existing(&config.data_dir, |kind| {
         let kind: SealKind = kind.parse().map_err(anyhow::Error::msg)?;
         Ok(crate::sealing::unsealer(&config, kind)?)

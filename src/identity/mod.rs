@@ -73,7 +73,7 @@ impl Identity {
     }
 
     /// A new identity whose signing key is generated on the token, labelled `token.key_label`.
-    pub fn generate_on_token(id: u16, token: crate::store::TokenSeal) -> anyhow::Result<Identity> {
+    pub fn generate_on_token(id: u16, token: crate::pkcs11::TokenSeal) -> anyhow::Result<Identity> {
         let signer = token_key::TokenSigner::generate(token)?;
         let (seal_secret, seal_public) = keyshares::seal::generate(&mut rand::rngs::OsRng);
         Ok(Identity {
@@ -98,7 +98,7 @@ impl Identity {
     /// token, which must then sign for the public key in the file.
     pub fn load_with(
         path: &Path,
-        token: Option<&crate::store::TokenSeal>,
+        token: Option<&crate::pkcs11::TokenSeal>,
     ) -> anyhow::Result<Identity> {
         let text = Zeroizing::new(
             std::fs::read_to_string(path)
@@ -123,7 +123,7 @@ impl Identity {
                 let public =
                     ed25519_dalek::VerifyingKey::from_bytes(&*decode32(public, "sign_public_key")?)
                         .context("sign_public_key is not an Ed25519 key")?;
-                let token = crate::store::TokenSeal {
+                let token = crate::pkcs11::TokenSeal {
                     key_label: label.clone(),
                     ..token.clone()
                 };

@@ -9,7 +9,7 @@ use cryptoki::object::{Attribute, AttributeType, ObjectClass};
 use cryptoki::session::Session;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 
-use crate::store::{StoreError, TokenSeal};
+use crate::pkcs11::{TokenError, TokenSeal};
 
 /// CKA_EC_PARAMS of an Ed25519 key: the DER of its OID 1.3.101.112 (RFC 8410).
 const ED25519_PARAMS: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
@@ -21,8 +21,8 @@ pub struct TokenSigner {
     public: VerifyingKey,
 }
 
-fn token_error(token: &TokenSeal, what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Seal(format!(
+fn token_error(token: &TokenSeal, what: &str, e: impl std::fmt::Display) -> TokenError {
+    TokenError::Failed(format!(
         "the node's identity key {} on token {}: {what}: {e}",
         token.key_label, token.token_label
     ))
@@ -40,14 +40,14 @@ fn ec_point_key(point: &[u8]) -> Option<[u8; 32]> {
 impl TokenSigner {
     /// Generates an Ed25519 key pair labelled `token.key_label` on the token; refuses when the
     /// token already holds an object by that label.
-    pub fn generate(token: TokenSeal) -> Result<TokenSigner, StoreError> {
+    pub fn generate(token: TokenSeal) -> Result<TokenSigner, TokenError> {
         let label = token.key_label.as_bytes().to_vec();
         let public = token.with_session(|session| {
             let existing = session
                 .find_objects(&[Attribute::Label(label.clone())])
                 .map_err(|e| token_error(&token, "cannot search the token", e))?;
             if !existing.is_empty() {
-                return Err(StoreError::Seal(format!(
+                return Err(TokenError::Failed(format!(
                     "token {} already holds a key labelled {}; refusing to make another",
                     token.token_label, token.key_label
                 )));
@@ -87,14 +87,14 @@ impl TokenSigner {
 
     /// The signer for `public` on the token: it must sign, and its signature must verify under
     /// `public`, or the node does not start.
-    pub fn open(token: TokenSeal, public: VerifyingKey) -> Result<TokenSigner, StoreError> {
+    pub fn open(token: TokenSeal, public: VerifyingKey) -> Result<TokenSigner, TokenError> {
         let signer = TokenSigner { token, public };
         let check = b"keyquorum/identity-on-token/check";
         let signature = signer.sign(check)?;
         public
             .verify(check, &Signature::from_bytes(&signature))
             .map_err(|_| {
-                StoreError::Seal(format!(
+                TokenError::Failed(format!(
                     "the key {} on token {} is not this node's identity key (its signature does \
                      not verify under the identity's public key)",
                     signer.token.key_label, signer.token.token_label
@@ -111,7 +111,7 @@ impl TokenSigner {
         &self.token.key_label
     }
 
-    fn private_key(&self, session: &Session) -> Result<cryptoki::object::ObjectHandle, StoreError> {
+    fn private_key(&self, session: &Session) -> Result<cryptoki::object::ObjectHandle, TokenError> {
         let found = session
             .find_objects(&[
                 Attribute::Class(ObjectClass::PRIVATE_KEY),
@@ -120,11 +120,11 @@ impl TokenSigner {
             .map_err(|e| token_error(&self.token, "cannot search the token", e))?;
         match found.as_slice() {
             [key] => Ok(*key),
-            [] => Err(StoreError::Seal(format!(
+            [] => Err(TokenError::Failed(format!(
                 "the node's identity key {} is missing on token {}",
                 self.token.key_label, self.token.token_label
             ))),
-            _ => Err(StoreError::Seal(format!(
+            _ => Err(TokenError::Failed(format!(
                 "token {} holds several private keys labelled {}",
                 self.token.token_label, self.token.key_label
             ))),
@@ -132,7 +132,7 @@ impl TokenSigner {
     }
 
     /// A pure Ed25519 signature (RFC 8032) made on the token.
-    pub fn sign(&self, bytes: &[u8]) -> Result<[u8; 64], StoreError> {
+    pub fn sign(&self, bytes: &[u8]) -> Result<[u8; 64], TokenError> {
         let signature = self.token.with_session(|session| {
             let key = self.private_key(session)?;
             session

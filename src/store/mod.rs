@@ -51,6 +51,17 @@ pub enum StoreError {
     Other(#[from] anyhow::Error),
 }
 
+impl From<crate::pkcs11::TokenError> for StoreError {
+    fn from(e: crate::pkcs11::TokenError) -> Self {
+        use crate::pkcs11::TokenError;
+        match e {
+            TokenError::WrongPin { token } => StoreError::WrongPin { token },
+            TokenError::Failed(message) => StoreError::Seal(message),
+            TokenError::CorruptHeader => StoreError::Other(anyhow::anyhow!("corrupt seal header")),
+        }
+    }
+}
+
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
         StoreError::Other(e.into())

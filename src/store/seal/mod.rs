@@ -4,12 +4,11 @@
 //! refuses a store wrapped by the other instead of guessing.
 
 pub mod passphrase;
-pub mod pkcs11;
 
 use zeroize::Zeroizing;
 
 use super::StoreError;
-pub use pkcs11::TokenSeal;
+pub use crate::pkcs11::TokenSeal;
 
 pub const SEAL_HEADER: &[u8] = b"seal/v1";
 
@@ -36,7 +35,7 @@ impl Unsealer {
                 }
                 Ok(passphrase::wrap_dek(p, dek)?)
             }
-            Unsealer::Token(token) => token.wrap(dek),
+            Unsealer::Token(token) => Ok(token.wrap(dek)?),
         }
     }
 
@@ -54,7 +53,7 @@ impl Unsealer {
         }
         match self {
             Unsealer::Passphrase(p) => passphrase::unwrap_dek(p, header),
-            Unsealer::Token(token) => token.unwrap(header),
+            Unsealer::Token(token) => Ok(token.unwrap(header)?),
         }
     }
 }

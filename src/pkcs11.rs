@@ -1,4 +1,8 @@
-//! The data key wrapped by an AES-256 key that never leaves a PKCS#11 token (DESIGN.md §8).
+//! Keys that never leave a PKCS#11 token (DESIGN.md §8): the AES-256 key that wraps a store's
+//! data key here, the node's Ed25519 identity key in `identity::token_key`. One session per
+//! operation, logged in with the token's user PIN.
+//!
+//! The store's data key is wrapped by an AES-256 key on the token.
 //!
 //! The key is generated on the token (`CKA_SENSITIVE`, not `CKA_EXTRACTABLE`) the first time
 //! a store is wrapped with it; only the token can then unwrap the store. Wrapping is
@@ -22,7 +26,19 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::store::StoreError;
+/// Why the token did not do what was asked. The messages are the operator's contract (README,
+/// "Running with an HSM").
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("wrong PIN for token {token}")]
+    WrongPin { token: String },
+    /// Module, token or key missing, or a key that does not fit; the message names it.
+    #[error("{0}")]
+    Failed(String),
+    /// The token's data is not what this node wrote.
+    #[error("corrupt seal header")]
+    CorruptHeader,
+}
 
 /// Binds a wrapped data key to its purpose (GCM associated data).
 const AAD: &[u8] = b"keyquorum/seal/pkcs11/v1";
@@ -70,16 +86,16 @@ impl std::fmt::Debug for TokenSeal {
 static MODULES: parking_lot::Mutex<BTreeMap<PathBuf, Pkcs11>> =
     parking_lot::const_mutex(BTreeMap::new());
 
-fn failure(message: String) -> StoreError {
-    StoreError::Seal(format!("{message} ({NOTHING_CHANGED})"))
+fn failure(message: String) -> TokenError {
+    TokenError::Failed(format!("{message} ({NOTHING_CHANGED})"))
 }
 
 impl TokenSeal {
     /// Runs `op` in a logged-in read-write session on the token.
     pub(crate) fn with_session<T>(
         &self,
-        op: impl FnOnce(&Session) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+        op: impl FnOnce(&Session) -> Result<T, TokenError>,
+    ) -> Result<T, TokenError> {
         let mut modules = MODULES.lock();
         if !modules.contains_key(&self.module) {
             if !self.module.exists() {
@@ -140,7 +156,7 @@ impl TokenSeal {
                 RvError::PinIncorrect | RvError::PinLenRange | RvError::PinInvalid,
                 _,
             )) => {
-                return Err(StoreError::WrongPin {
+                return Err(TokenError::WrongPin {
                     token: self.token_label.clone(),
                 })
             }
@@ -152,7 +168,7 @@ impl TokenSeal {
     }
 
     /// The wrapping key on the token, if it is there; refuses one that could leave the token.
-    fn find_key(&self, session: &Session) -> Result<Option<ObjectHandle>, StoreError> {
+    fn find_key(&self, session: &Session) -> Result<Option<ObjectHandle>, TokenError> {
         let token_error = |e: CkError| failure(format!("token {}: {e}", self.token_label));
         let found = session
             .find_objects(&[
@@ -196,7 +212,7 @@ impl TokenSeal {
         Ok(Some(key))
     }
 
-    fn create_key(&self, session: &Session) -> Result<ObjectHandle, StoreError> {
+    fn create_key(&self, session: &Session) -> Result<ObjectHandle, TokenError> {
         let key = session
             .generate_key(
                 &Mechanism::AesKeyGen,
@@ -226,7 +242,7 @@ impl TokenSeal {
     }
 
     /// A header holding `dek` wrapped by the token's key, created there if absent.
-    pub fn wrap(&self, dek: &[u8; 32]) -> Result<Vec<u8>, StoreError> {
+    pub fn wrap(&self, dek: &[u8; 32]) -> Result<Vec<u8>, TokenError> {
         let mut iv = [0u8; 12];
         rand::rngs::OsRng.fill_bytes(&mut iv);
         let wrapped = self.with_session(|session| {
@@ -254,12 +270,12 @@ impl TokenSeal {
             iv: hex::encode(iv),
             wrapped_dek: hex::encode(wrapped),
         };
-        Ok(serde_json::to_vec(&header).map_err(anyhow::Error::from)?)
+        serde_json::to_vec(&header).map_err(|e| TokenError::Failed(e.to_string()))
     }
 
     /// The data key in `header`, unwrapped by the token's key; never creates a key.
-    pub fn unwrap(&self, header: &[u8]) -> Result<Zeroizing<[u8; 32]>, StoreError> {
-        let corrupt = || StoreError::Other(anyhow::anyhow!("corrupt seal header"));
+    pub fn unwrap(&self, header: &[u8]) -> Result<Zeroizing<[u8; 32]>, TokenError> {
+        let corrupt = || TokenError::CorruptHeader;
         let header: TokenHeader = serde_json::from_slice(header).map_err(|_| corrupt())?;
         let mut iv = hex::decode(&header.iv).map_err(|_| corrupt())?;
         let wrapped = hex::decode(&header.wrapped_dek).map_err(|_| corrupt())?;
@@ -296,7 +312,7 @@ impl TokenSeal {
     }
 
     /// Whether the wrapping key is on the token (for `store rewrap` and the tests).
-    pub fn key_present(&self) -> Result<bool, StoreError> {
+    pub fn key_present(&self) -> Result<bool, TokenError> {
         self.with_session(|session| Ok(self.find_key(session)?.is_some()))
     }
 }
