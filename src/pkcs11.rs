@@ -79,10 +79,11 @@ impl std::fmt::Debug for TokenSeal {
 
 /// Initialised modules, one per library path for the whole process, never finalised. PKCS#11
 /// allows one `C_Initialize` per process, and a login belongs to the application rather than
-/// the session (PKCS#11 2.40 §5.6): two nodes in one process (tests, the demo) must neither
-/// finalise each other's module nor ride on each other's login, so a wrong PIN is always
-/// refused. Holding this lock for a whole operation, sessions closed before it is released,
-/// gives each operation a fresh login.
+/// the session (PKCS#11 2.40, `C_Login`: all of an application's sessions with a token share
+/// its login state). Two nodes in one process (tests, the demo) must neither finalise each
+/// other's module nor ride on each other's login, so that a wrong PIN is always refused:
+/// holding this lock for a whole operation, sessions closed before it is released, gives each
+/// operation a fresh login.
 static MODULES: parking_lot::Mutex<BTreeMap<PathBuf, Pkcs11>> =
     parking_lot::const_mutex(BTreeMap::new());
 
