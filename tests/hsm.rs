@@ -184,6 +184,21 @@ fn one_node_on_the_token_runs_ceremonies_signs_decrypts_restarts_seals_and_refre
     );
     assert!(!h.cluster.node(1).unwrap().is_sealed());
     signs_and_decrypts(&h, 1, b"after unseal");
+    // The passphrase node beside it still wants its passphrase, and only that.
+    h.rt.block_on(h.client(2).seal()).unwrap();
+    let (status, body) = Harness::expect_api_error(h.rt.block_on(h.unauthenticated(2).unseal("")));
+    assert_eq!(
+        (status, body.error.as_str()),
+        (400, "invalid_request"),
+        "{body:?}"
+    );
+    let passphrase = NodeConfig::load(&h.cluster.files.configs[&2])
+        .unwrap()
+        .passphrase()
+        .unwrap();
+    h.rt.block_on(h.unauthenticated(2).unseal(&passphrase))
+        .unwrap();
+    signs_and_decrypts(&h, 2, b"after both unseals");
 
     // A restart unseals through the token by itself.
     restart(&mut h, 1);
@@ -571,6 +586,29 @@ fn identity_on_token_nodes_sign_peer_messages_the_others_accept_and_need_the_tok
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
         "error: wrong PIN for token keyquorum\n"
+    );
+    // An identity file pointed at another node's key on the token is caught at start.
+    let identity_file = NodeConfig::load(&config).unwrap().identity_file;
+    let mut file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&identity_file).unwrap()).unwrap();
+    file["sign_key_on_token"] = format!("{prefix}-2-identity").into();
+    let swapped = h.cluster.files.dir.join("swapped-identity.json");
+    std::fs::write(&swapped, file.to_string()).unwrap();
+    let out = serve_with(
+        &config,
+        &prefix,
+        &[
+            ("KEYQUORUM_IDENTITY_FILE", swapped.to_str().unwrap()),
+            ("KEYQUORUM_SEAL_KEY_LABEL", &format!("{prefix}-1-seal")),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the key {prefix}-2-identity on token keyquorum is not this node's identity key"
+        )),
+        "{stderr}"
     );
     wait_closed(&h.cluster.config(1).unwrap().data_dir);
     h.cluster.start(1).unwrap();
