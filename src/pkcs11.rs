@@ -92,10 +92,32 @@ fn failure(message: String) -> TokenError {
 }
 
 impl TokenSeal {
-    /// Runs `op` in a logged-in read-write session on the token.
+    /// Runs `op` in a logged-in read-write session on the token. A failure is tried again a
+    /// few times, a moment apart, before it is reported (a wrong PIN at once): a token whose
+    /// files another process is rewriting (SoftHSM2 shared by several nodes) answers
+    /// `CKR_GENERAL_ERROR` or hides itself for that moment. Every operation here either changes
+    /// nothing or can be repeated (a key created by a failed attempt is found by the next).
     pub(crate) fn with_session<T>(
         &self,
-        op: impl FnOnce(&Session) -> Result<T, TokenError>,
+        mut op: impl FnMut(&Session) -> Result<T, TokenError>,
+    ) -> Result<T, TokenError> {
+        const ATTEMPTS: u64 = 4;
+        let mut attempt = 1;
+        loop {
+            match self.try_session(&mut op) {
+                Err(e) if attempt < ATTEMPTS && !matches!(e, TokenError::WrongPin { .. }) => {
+                    tracing::debug!(error = %e, attempt, "token operation failed; trying again");
+                    std::thread::sleep(std::time::Duration::from_millis(100 * attempt));
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn try_session<T>(
+        &self,
+        op: &mut impl FnMut(&Session) -> Result<T, TokenError>,
     ) -> Result<T, TokenError> {
         let mut modules = MODULES.lock();
         if !modules.contains_key(&self.module) {
