@@ -247,6 +247,14 @@ pub struct Status {
     /// then it refuses key operations with 503 `catching_up`.
     #[serde(default)]
     pub admin_caught_up: bool,
+    /// What wraps the node's data key: `passphrase`, or `pkcs11` (a key on an HSM token that
+    /// unseals the node with no passphrase).
+    #[serde(default = "default_seal")]
+    pub seal: String,
+}
+
+fn default_seal() -> String {
+    "passphrase".into()
 }
 
 /// One node's view of a key between two generations.
@@ -686,6 +694,9 @@ pub struct AuditPage {
 )]
 #[serde(deny_unknown_fields)]
 pub struct UnsealRequest {
+    /// The store passphrase. Empty or absent for a node sealed by a PKCS#11 token, which
+    /// unseals through the token and needs the request signed by an admin instead.
+    #[serde(default)]
     pub passphrase: String,
 }
 
