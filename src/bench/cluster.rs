@@ -82,8 +82,29 @@ impl BenchCluster {
             .collect()
     }
 
+    /// The counts once background traffic (preprocessed-nonce refills) has stopped: two reads
+    /// 50 ms apart that agree, or the last read after 3 s. A refill in flight at a snapshot
+    /// would count its request before the window and its answer inside it.
+    fn quiet_wire(&self) -> Vec<NodeWire> {
+        let same = |a: &[NodeWire], b: &[NodeWire]| {
+            a.iter()
+                .zip(b)
+                .all(|(x, y)| (x.sent, x.received) == (y.sent, y.received))
+        };
+        let mut last = self.wire();
+        for _ in 0..60 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let now = self.wire();
+            if same(&last, &now) {
+                return now;
+            }
+            last = now;
+        }
+        last
+    }
+
     /// One warm-up request, then `samples` timed ones, with what each node sent and received
-    /// during the timed ones.
+    /// during the timed ones, background refills they caused included.
     fn sequential<T, F, Fut>(
         &self,
         rt: &tokio::runtime::Runtime,
@@ -95,9 +116,9 @@ impl BenchCluster {
         Fut: std::future::Future<Output = anyhow::Result<(api::OperationStats, T)>>,
     {
         rt.block_on(load::sequential(1, 0, &mut f));
-        let before = self.wire();
+        let before = self.quiet_wire();
         let phase = rt.block_on(load::sequential(0, samples, &mut f));
-        let after = self.wire();
+        let after = self.quiet_wire();
         let delta = after
             .into_iter()
             .map(|a| {
