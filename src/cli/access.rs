@@ -143,6 +143,7 @@ impl PolicyArgs {
                 Some("end_to_end") => api::DecryptMode::EndToEnd,
                 _ => api::DecryptMode::Any,
             },
+            ..Default::default()
         })
     }
 }

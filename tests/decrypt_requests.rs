@@ -1,0 +1,573 @@
+//! Decryption requests reviewed by approvers (README, "Decryption requests"): the full flow
+//! with 2-of-2 approvals, every rule's refusal with its error code through every node, and a
+//! compromised coordinator whose peers refuse unapproved steps on their own state.
+
+mod common;
+
+use std::time::Duration;
+
+use api::{
+    Algorithm, ClientError, ClientInfo, ClientKey, CreateDecryptRequest, CreateKeyRequest,
+    EncryptRequest, KeyPolicy, PlaintextItem, RequestState, RequestedRecord, ReviewDecryptRequest,
+};
+use common::{forwarded, Harness};
+use keyquorum::admin::AdminEntry;
+use keyquorum::peer::{PeerErrorCode, PeerRequest, PeerResponse};
+use keyquorum::transport;
+
+const NODES: [u16; 3] = [1, 2, 3];
+
+fn register(h: &Harness, name: &str) -> ClientKey {
+    let key = ClientKey::generate(name);
+    h.rt.block_on(h.client(1).put_client(&ClientInfo {
+        name: name.into(),
+        public_key: key.public_hex(),
+        roles: vec![],
+    }))
+    .unwrap();
+    key
+}
+
+fn as_client(h: &Harness, node: u16, key: &ClientKey) -> api::Client {
+    h.unauthenticated(node).with_signer(key.clone())
+}
+
+struct World {
+    h: Harness,
+    analyst: ClientKey,
+    dpo: ClientKey,
+    dpo2: ClientKey,
+    eve: ClientKey,
+}
+
+/// A 3-node cluster, key `reid` (hpke, 2-of-3) whose decryptions need dpo's and dpo2's
+/// approvals, and `brief` like it whose requests expire after 2 s.
+fn world() -> World {
+    let h = Harness::start(3);
+    let analyst = register(&h, "analyst");
+    let dpo = register(&h, "dpo");
+    let dpo2 = register(&h, "dpo2");
+    let eve = register(&h, "eve");
+    let policy = KeyPolicy {
+        decrypt: vec!["analyst".into(), "eve".into()],
+        read: vec!["*".into()],
+        approve: vec!["dpo".into(), "dpo2".into(), "analyst".into()],
+        decrypt_approvals: 2,
+        ..Default::default()
+    };
+    for (name, ttl) in [("reid", 86_400), ("brief", 2)] {
+        h.rt.block_on(h.client(1).create_key(&CreateKeyRequest {
+            name: name.into(),
+            algorithm: Algorithm::HpkeX25519,
+            threshold: 2,
+            participants: None,
+            policy: Some(KeyPolicy {
+                request_ttl_seconds: ttl,
+                ..policy.clone()
+            }),
+        }))
+        .unwrap();
+    }
+    World {
+        h,
+        analyst,
+        dpo,
+        dpo2,
+        eve,
+    }
+}
+
+fn records(h: &Harness, key: &str, texts: &[&str]) -> Vec<RequestedRecord> {
+    let sealed =
+        h.rt.block_on(
+            h.client(1).encrypt(
+                key,
+                &EncryptRequest {
+                    plaintexts: texts
+                        .iter()
+                        .map(|t| PlaintextItem {
+                            plaintext: api::client::b64(t.as_bytes()),
+                            ..Default::default()
+                        })
+                        .collect(),
+                },
+            ),
+        )
+        .unwrap();
+    sealed
+        .ciphertexts
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| RequestedRecord {
+            item,
+            video: Some("cam-7.mp4".into()),
+            frame: Some(100 + i as u64),
+        })
+        .collect()
+}
+
+fn create(w: &World, via: u16, key: &str, texts: &[&str]) -> api::DecryptRequestCreated {
+    let request = CreateDecryptRequest {
+        ciphertexts: records(&w.h, key, texts),
+        reason: "court order 2026/117".into(),
+    };
+    w.h.rt
+        .block_on(as_client(&w.h, via, &w.analyst).create_decrypt_request(key, &request))
+        .unwrap()
+}
+
+fn code<T: std::fmt::Debug>(r: Result<T, ClientError>) -> (u16, String) {
+    match r {
+        Err(ClientError::Api { status, body }) => (status, body.error),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn review(
+    w: &World,
+    via: u16,
+    who: &ClientKey,
+    id: &str,
+    approve: bool,
+) -> Result<api::DecryptRequestInfo, ClientError> {
+    w.h.rt
+        .block_on(as_client(&w.h, via, who).review_decrypt_request(
+            id,
+            approve,
+            "checked the order",
+        ))
+}
+
+fn state_everywhere(w: &World, id: &str) -> RequestState {
+    let states: Vec<RequestState> = NODES
+        .iter()
+        .map(|n| {
+            w.h.rt
+                .block_on(w.h.client(*n).get_decrypt_request(id))
+                .unwrap()
+                .state
+        })
+        .collect();
+    assert!(states.windows(2).all(|p| p[0] == p[1]), "{states:?}");
+    states[0]
+}
+
+fn audit_actions(h: &Harness, node: u16, request: &str) -> Vec<String> {
+    let page = h.rt.block_on(h.client(node).audit(None, 1000)).unwrap();
+    page.entries
+        .iter()
+        .filter(|e| e.details.get("request").and_then(|v| v.as_str()) == Some(request))
+        .filter(|e| e.outcome != "denied")
+        .map(|e| e.action.clone())
+        .collect()
+}
+
+#[test]
+fn a_request_approved_by_two_is_executed_once_by_its_requester() {
+    let w = world();
+    let h = &w.h;
+    let created = create(&w, 1, "reid", &["face crop 17", "plate KQ-42"]);
+    assert_eq!(created.state, RequestState::Pending);
+    assert_eq!(created.approvals_needed, 2);
+    assert_eq!(created.id.len(), 32);
+    // Every node holds it, with its labels and reason.
+    for node in NODES {
+        let shown =
+            h.rt.block_on(h.client(node).get_decrypt_request(&created.id))
+                .unwrap();
+        assert_eq!(shown.requester, "analyst");
+        assert_eq!(shown.reason, "court order 2026/117");
+        assert_eq!(shown.records, 2);
+        assert_eq!(shown.labels[1].frame, Some(101));
+        assert_eq!(shown.labels[0].video.as_deref(), Some("cam-7.mp4"));
+        assert_eq!(shown.expires_at, created.expires_at);
+        let pending =
+            h.rt.block_on(
+                h.client(node)
+                    .list_decrypt_requests(Some(RequestState::Pending)),
+            )
+            .unwrap();
+        assert!(
+            pending.requests.iter().any(|r| r.id == created.id),
+            "node {node}"
+        );
+    }
+    // Executing before the approvals: refused through every node.
+    for node in NODES {
+        let r = h
+            .rt
+            .block_on(as_client(h, node, &w.analyst).execute_decrypt_request_by_node(&created.id));
+        assert_eq!(code(r), (409, "not_approved".into()), "node {node}");
+    }
+    let after_one = review(&w, 2, &w.dpo, &created.id, true).unwrap();
+    assert_eq!(after_one.state, RequestState::Pending);
+    assert_eq!(after_one.approvals[0].client, "dpo");
+    assert_eq!(after_one.approvals[0].comment, "checked the order");
+    let after_two = review(&w, 3, &w.dpo2, &created.id, true).unwrap();
+    assert_eq!(after_two.state, RequestState::Approved);
+    assert_eq!(state_everywhere(&w, &created.id), RequestState::Approved);
+    // Executed by another client: refused everywhere.
+    for node in NODES {
+        let r =
+            h.rt.block_on(as_client(h, node, &w.eve).execute_decrypt_request_by_node(&created.id));
+        assert_eq!(code(r), (403, "not_requester".into()), "node {node}");
+    }
+    // The requester executes end to end through node 3: exactly the approved records open.
+    let answer =
+        h.rt.block_on(as_client(h, 3, &w.analyst).execute_decrypt_request(&created.id))
+            .unwrap();
+    let opened: Vec<Vec<u8>> = answer
+        .results
+        .iter()
+        .map(|r| api::client::unb64(r.plaintext.as_ref().expect("opened")).unwrap())
+        .collect();
+    assert_eq!(
+        opened,
+        vec![b"face crop 17".to_vec(), b"plate KQ-42".to_vec()]
+    );
+    assert_eq!(state_everywhere(&w, &created.id), RequestState::Executed);
+    // Once only, whichever node is asked.
+    for node in NODES {
+        let r = h
+            .rt
+            .block_on(as_client(h, node, &w.analyst).execute_decrypt_request_by_node(&created.id));
+        assert_eq!(code(r), (409, "already_executed".into()), "node {node}");
+    }
+    // Every node's audit trail tells who asked, who approved, and the execution with the
+    // records' hashes.
+    for node in NODES {
+        let actions = audit_actions(h, node, &created.id);
+        for action in [
+            "decrypt_request.create",
+            "decrypt_request.approve",
+            "decrypt_request.execute",
+        ] {
+            assert!(
+                actions.iter().any(|a| a == action),
+                "node {node}: {actions:?}"
+            );
+        }
+        assert_eq!(
+            actions
+                .iter()
+                .filter(|a| *a == "decrypt_request.approve")
+                .count(),
+            2
+        );
+        let page = h.rt.block_on(h.client(node).audit(None, 1000)).unwrap();
+        let execution = page
+            .entries
+            .iter()
+            .find(|e| e.action == "decrypt_request.execute" && e.outcome == "ok")
+            .unwrap();
+        assert_eq!(
+            execution.details["items_sha256"].as_array().unwrap().len(),
+            2
+        );
+        assert_eq!(
+            execution.details["approvers"],
+            serde_json::json!(["dpo", "dpo2"])
+        );
+    }
+
+    // Coordinator-combine mode works as well, for a second request.
+    let second = create(&w, 2, "reid", &["frame 9"]);
+    review(&w, 1, &w.dpo, &second.id, true).unwrap();
+    review(&w, 1, &w.dpo2, &second.id, true).unwrap();
+    let answer =
+        h.rt.block_on(as_client(h, 1, &w.analyst).execute_decrypt_request_by_node(&second.id))
+            .unwrap();
+    assert_eq!(
+        api::client::unb64(answer.results[0].plaintext.as_ref().unwrap()).unwrap(),
+        b"frame 9"
+    );
+}
+
+#[test]
+fn every_rule_is_enforced_with_its_error_through_every_node() {
+    let w = world();
+    let h = &w.h;
+    let first = create(&w, 1, "reid", &["a"]);
+    let other = create(&w, 1, "reid", &["b"]);
+    for node in NODES {
+        // The requester approving its own request (it is on the approve list).
+        assert_eq!(
+            code(review(&w, node, &w.analyst, &first.id, true)),
+            (403, "self_approval".into())
+        );
+        // A client outside the approve list.
+        assert_eq!(
+            code(review(&w, node, &w.eve, &first.id, true)),
+            (403, "not_an_approver".into())
+        );
+    }
+    review(&w, 2, &w.dpo, &first.id, true).unwrap();
+    for node in NODES {
+        // A second approval by the same approver, or a refusal after it.
+        assert_eq!(
+            code(review(&w, node, &w.dpo, &first.id, true)),
+            (409, "duplicate_approval".into())
+        );
+        assert_eq!(
+            code(review(&w, node, &w.dpo, &first.id, false)),
+            (409, "duplicate_approval".into())
+        );
+    }
+
+    // An approval moved to another request: dpo2 signed an approval of `first`; sent to
+    // `other`'s path, its signature no longer verifies (the id is in the signed path).
+    let body = serde_json::to_vec(&ReviewDecryptRequest {
+        comment: "ok".into(),
+        content_sha256: first.content_sha256.clone(),
+    })
+    .unwrap();
+    for node in NODES {
+        let signature = w.dpo2.sign_request(
+            Some(node),
+            "POST",
+            &format!("/v1/decrypt-requests/{}/approve", first.id),
+            &body,
+        );
+        let resp = reqwest::blocking::Client::new()
+            .post(format!(
+                "{}/v1/decrypt-requests/{}/approve",
+                h.cluster.client_url(node),
+                other.id
+            ))
+            .header("content-type", "application/json")
+            .header("authorization", signature.to_header())
+            .body(body.clone())
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+        assert_eq!(
+            resp.json::<api::ErrorBody>().unwrap().error,
+            "bad_signature"
+        );
+        // Signed for `other` but naming `first`'s content: it approves no request.
+        let signature = w.dpo2.sign_request(
+            Some(node),
+            "POST",
+            &format!("/v1/decrypt-requests/{}/approve", other.id),
+            &body,
+        );
+        let resp = reqwest::blocking::Client::new()
+            .post(format!(
+                "{}/v1/decrypt-requests/{}/approve",
+                h.cluster.client_url(node),
+                other.id
+            ))
+            .header("content-type", "application/json")
+            .header("authorization", signature.to_header())
+            .body(body.clone())
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 409);
+        assert_eq!(
+            resp.json::<api::ErrorBody>().unwrap().error,
+            "content_mismatch"
+        );
+    }
+    assert_eq!(state_everywhere(&w, &other.id), RequestState::Pending);
+    assert!(h
+        .rt
+        .block_on(h.client(3).get_decrypt_request(&other.id))
+        .unwrap()
+        .approvals
+        .is_empty());
+
+    // A refusal closes the request: no approval or execution after it.
+    let refused = review(&w, 3, &w.dpo2, &first.id, false).unwrap();
+    assert_eq!(refused.state, RequestState::Denied);
+    assert_eq!(refused.refusals[0].client, "dpo2");
+    assert_eq!(state_everywhere(&w, &first.id), RequestState::Denied);
+    for node in NODES {
+        assert_eq!(
+            code(review(&w, node, &w.dpo2, &first.id, true)),
+            (409, "request_denied".into())
+        );
+        let r = h
+            .rt
+            .block_on(as_client(h, node, &w.analyst).execute_decrypt_request_by_node(&first.id));
+        assert_eq!(code(r), (409, "request_denied".into()));
+    }
+
+    // An expired request: neither approved nor executed, and each node audits the expiry.
+    let brief = create(&w, 1, "brief", &["c"]);
+    review(&w, 1, &w.dpo, &brief.id, true).unwrap();
+    review(&w, 1, &w.dpo2, &brief.id, true).unwrap();
+    std::thread::sleep(Duration::from_millis(3_000));
+    assert_eq!(state_everywhere(&w, &brief.id), RequestState::Expired);
+    for node in NODES {
+        let r = h
+            .rt
+            .block_on(as_client(h, node, &w.analyst).execute_decrypt_request_by_node(&brief.id));
+        assert_eq!(code(r), (409, "request_expired".into()), "node {node}");
+        let actions = audit_actions(h, node, &brief.id);
+        assert_eq!(
+            actions
+                .iter()
+                .filter(|a| *a == "decrypt_request.expire")
+                .count(),
+            1,
+            "node {node}: {actions:?}"
+        );
+    }
+    let pending_after = review(&w, 2, &w.dpo, &other.id, true);
+    assert!(pending_after.is_ok(), "{pending_after:?}");
+    // An unknown request.
+    assert_eq!(
+        code(
+            h.rt.block_on(
+                h.client(2)
+                    .get_decrypt_request("00112233445566778899aabbccddeeff")
+            )
+        )
+        .0,
+        404
+    );
+}
+
+/// The refusal a node gives at the peer protocol level.
+fn refusal(answer: Result<PeerResponse, transport::CallError>) -> String {
+    match answer {
+        Ok(PeerResponse::Error {
+            code: PeerErrorCode::Unauthorized,
+            message,
+            ..
+        }) => message,
+        other => panic!("expected an authorization refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_compromised_coordinator_cannot_log_a_broken_rule_nor_execute_an_unapproved_request() {
+    let w = world();
+    let h = &w.h;
+    let created = create(&w, 1, "reid", &["face crop 17"]);
+    review(&w, 1, &w.dpo, &created.id, true).unwrap();
+    let evil = h.cluster.node(1).unwrap();
+    let call = |to: u16, request: PeerRequest| {
+        h.rt.block_on(transport::call(
+            &evil,
+            to,
+            &keyquorum::random_id(),
+            &request,
+            None,
+        ))
+    };
+    let entry = |request: keyquorum::auth::ClientRequest| {
+        let head = evil.admin.head();
+        AdminEntry {
+            seq: head.seq + 1,
+            prev_hash: head.hash,
+            request,
+        }
+    };
+    let review_body = |content: &str| {
+        serde_json::to_vec(&ReviewDecryptRequest {
+            comment: String::new(),
+            content_sha256: content.into(),
+        })
+        .unwrap()
+    };
+    let approve_path = format!("/v1/decrypt-requests/{}/approve", created.id);
+    // Node 1 skips its own checks and proposes the requester's self-approval, a duplicate
+    // approval, and a non-approver's: every other node refuses to vote for each.
+    for (who, needle) in [
+        (&w.analyst, "self_approval"),
+        (&w.dpo, "duplicate_approval"),
+        (&w.eve, "not_an_approver"),
+    ] {
+        let request = forwarded(
+            h,
+            who,
+            "POST",
+            &approve_path,
+            &review_body(&created.content_sha256),
+        );
+        for peer in [2, 3] {
+            let why = refusal(call(
+                peer,
+                PeerRequest::AdminPrepare {
+                    entry: entry(request.clone()),
+                },
+            ));
+            assert!(why.contains(needle), "node {peer}: {why}");
+        }
+    }
+    // The requester's execution of the request that has one approval of two.
+    let execute_path = format!("/v1/decrypt-requests/{}/execute", created.id);
+    let execute = forwarded(h, &w.analyst, "POST", &execute_path, b"{}");
+    for peer in [2, 3] {
+        let why = refusal(call(
+            peer,
+            PeerRequest::AdminPrepare {
+                entry: entry(execute.clone()),
+            },
+        ));
+        assert!(why.contains("not_approved"), "node {peer}: {why}");
+    }
+    // ... and, skipping the log, asks the holders for partials of it directly: each checks
+    // its own log, finds no execution, and refuses.
+    let key_session =
+        h.rt.block_on(h.client(2).get_key("reid"))
+            .map(|_| String::new())
+            .unwrap();
+    for peer in [2, 3] {
+        let why = refusal(call(
+            peer,
+            PeerRequest::DecryptPartial {
+                key: "reid".into(),
+                key_session: key_session.clone(),
+                request: execute.clone(),
+            },
+        ));
+        assert!(why.contains("not_executed"), "node {peer}: {why}");
+    }
+    // An approval moved to another request by rewriting the signed path: the signature fails.
+    let other = create(&w, 1, "reid", &["b"]);
+    let mut moved = forwarded(
+        h,
+        &w.dpo2,
+        "POST",
+        &approve_path,
+        &review_body(&created.content_sha256),
+    );
+    moved.path = format!("/v1/decrypt-requests/{}/approve", other.id);
+    for peer in [2, 3] {
+        let why = refusal(call(
+            peer,
+            PeerRequest::AdminPrepare {
+                entry: entry(moved.clone()),
+            },
+        ));
+        assert!(why.contains("bad_signature"), "node {peer}: {why}");
+    }
+    // Nothing changed anywhere.
+    assert_eq!(state_everywhere(&w, &created.id), RequestState::Pending);
+    assert_eq!(
+        h.rt.block_on(h.client(3).get_decrypt_request(&created.id))
+            .unwrap()
+            .approvals
+            .len(),
+        1
+    );
+    // Once approved and executed through the log, a replay of a different execute request of
+    // the same requester still gets nothing: only the logged one is served.
+    review(&w, 2, &w.dpo2, &created.id, true).unwrap();
+    h.rt.block_on(as_client(h, 1, &w.analyst).execute_decrypt_request_by_node(&created.id))
+        .unwrap();
+    let another = forwarded(h, &w.analyst, "POST", &execute_path, b"{}");
+    for peer in [2, 3] {
+        let why = refusal(call(
+            peer,
+            PeerRequest::DecryptPartial {
+                key: "reid".into(),
+                key_session: String::new(),
+                request: another.clone(),
+            },
+        ));
+        assert!(why.contains("not_executed"), "node {peer}: {why}");
+    }
+}
