@@ -571,3 +571,170 @@ fn a_compromised_coordinator_cannot_log_a_broken_rule_nor_execute_an_unapproved_
         assert!(why.contains("not_executed"), "node {peer}: {why}");
     }
 }
+
+#[test]
+fn the_cli_runs_the_workflow_and_names_each_refusal() {
+    let w = world();
+    let h = &w.h;
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = |k: &ClientKey| {
+        let path = dir.path().join(format!("{}.key", k.name));
+        std::fs::write(&path, k.to_file_text()).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let (analyst, dpo, dpo2, eve) = (
+        key_file(&w.analyst),
+        key_file(&w.dpo),
+        key_file(&w.dpo2),
+        key_file(&w.eve),
+    );
+    let run = |node: u16, args: &[&str], stdin: &str| {
+        let out = common::cli(h, node, args, stdin);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let records = "{\"video\":\"cam-7.mp4\",\"frame\":12,\"faces\":[[1,2,3,4]]}\n\
+                   {\"video\":\"cam-7.mp4\",\"frame\":13,\"faces\":[]}\n";
+    let (status, sealed, err) = run(1, &["encrypt", "--key", "reid"], records);
+    assert_eq!(status, Some(0), "{err}");
+    let (status, id, err) = run(
+        1,
+        &[
+            "requests",
+            "create",
+            "--key",
+            "reid",
+            "--reason",
+            "complaint 88",
+            "--client-key",
+            &analyst,
+        ],
+        &sealed,
+    );
+    assert_eq!(status, Some(0), "{err}");
+    let id = id.trim().to_string();
+    assert_eq!(id.len(), 32, "{id}");
+    for node in NODES {
+        let (status, listed, err) = run(node, &["requests", "list", "--state", "pending"], "");
+        assert_eq!(status, Some(0), "{err}");
+        assert!(
+            listed.contains(&id) && listed.contains("complaint 88"),
+            "node {node}: {listed}"
+        );
+    }
+    let (status, shown, _) = run(2, &["requests", "show", &id], "");
+    assert_eq!(status, Some(0));
+    assert!(shown.contains("cam-7.mp4 frame 13"), "{shown}");
+    // Refusals carry their error code to the user, whichever node is asked.
+    for (node, args, needle) in [
+        (
+            1,
+            vec!["requests", "approve", &id, "--client-key", &analyst],
+            "self_approval",
+        ),
+        (
+            2,
+            vec!["requests", "approve", &id, "--client-key", &eve],
+            "not_an_approver",
+        ),
+        (
+            3,
+            vec!["requests", "execute", &id, "--client-key", &analyst],
+            "not_approved",
+        ),
+    ] {
+        let (status, _, err) = run(node, &args, "");
+        assert_eq!(status, Some(3), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    let (status, _, err) = run(
+        2,
+        &[
+            "requests",
+            "approve",
+            &id,
+            "--comment",
+            "order seen",
+            "--client-key",
+            &dpo,
+        ],
+        "",
+    );
+    assert_eq!(status, Some(0), "{err}");
+    let (status, _, err) = run(2, &["requests", "approve", &id, "--client-key", &dpo], "");
+    assert_eq!(status, Some(3));
+    assert!(err.contains("duplicate_approval"), "{err}");
+    let (status, shown, err) = run(
+        3,
+        &["requests", "approve", &id, "--client-key", &dpo2, "--json"],
+        "",
+    );
+    assert_eq!(status, Some(0), "{err}");
+    let shown: api::DecryptRequestInfo = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown.state, RequestState::Approved);
+    let (status, opened, err) = run(3, &["requests", "execute", &id, "--client-key", &eve], "");
+    assert_eq!(status, Some(3));
+    assert!(err.contains("not_requester"), "{err}");
+    let (status, opened_ok, err) = run(
+        1,
+        &["requests", "execute", &id, "--client-key", &analyst],
+        "",
+    );
+    assert_eq!(status, Some(0), "{err}{opened}");
+    let lines: Vec<serde_json::Value> = opened_ok
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["frame"], 12);
+    assert_eq!(lines[0]["faces"], serde_json::json!([[1, 2, 3, 4]]));
+    let (status, _, err) = run(
+        2,
+        &["requests", "execute", &id, "--client-key", &analyst],
+        "",
+    );
+    assert_eq!(status, Some(3));
+    assert!(err.contains("already_executed"), "{err}");
+    // A refusal through the CLI closes another request.
+    let (_, other, _) = run(
+        1,
+        &[
+            "requests",
+            "create",
+            "--key",
+            "reid",
+            "--reason",
+            "fishing",
+            "--client-key",
+            &analyst,
+        ],
+        &sealed,
+    );
+    let other = other.trim();
+    let (status, _, err) = run(
+        1,
+        &[
+            "requests",
+            "deny",
+            other,
+            "--comment",
+            "no legal basis",
+            "--client-key",
+            &dpo2,
+        ],
+        "",
+    );
+    assert_eq!(status, Some(0), "{err}");
+    let (_, listed, _) = run(3, &["requests", "list", "--state", "denied"], "");
+    assert!(listed.contains(other), "{listed}");
+    let (status, _, err) = run(
+        1,
+        &["requests", "execute", other, "--client-key", &analyst],
+        "",
+    );
+    assert_eq!(status, Some(3));
+    assert!(err.contains("request_denied"), "{err}");
+}
