@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod auth;
 pub mod body;
+pub mod console;
 pub mod keys;
 pub mod lifecycle;
 pub mod ops;
@@ -34,6 +35,7 @@ pub fn client_routes(cfg: &mut web::ServiceConfig) {
         .app_data(web::PayloadConfig::new(CLIENT_BODY_LIMIT))
         .app_data(error::path_config())
         .app_data(error::query_config())
+        .configure(console::routes)
         .route("/v1/health", web::get().to(status::health))
         .route("/v1/openapi.json", web::get().to(status::openapi))
         .route("/metrics", web::get().to(status::metrics))
