@@ -39,7 +39,7 @@ pub fn all(store: &Store) -> anyhow::Result<Vec<StoredRequest>> {
         .iter()
         .map(|item| {
             let (id, stored) = item?;
-            Ok(store.read_tagged(Tagged::DecryptRequests, &id, &stored)?)
+            store.read_tagged(Tagged::DecryptRequests, &id, &stored)
         })
         .collect()
 }

@@ -215,7 +215,7 @@ pub(crate) async fn run_decrypt(
             "error": e.body.message,
         });
         audit
-            .record(&node, "failed", culprit_ids(&e), details)
+            .record(node, "failed", culprit_ids(&e), details)
             .map_err(audit_failed)?;
         Err(e)
     };

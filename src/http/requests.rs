@@ -131,7 +131,7 @@ pub async fn list(
         .into_iter()
         .filter(|r| visible(&node, caller.as_ref(), r))
         .map(|r| (r.created_ms, r.to_api(now, false)))
-        .filter(|(_, r)| wanted.is_none_or(|s| r.state == s))
+        .filter(|(_, r)| wanted.map_or(true, |s| r.state == s))
         .collect();
     shown.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
     Ok(HttpResponse::Ok().json(DecryptRequestList {
