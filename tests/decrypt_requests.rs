@@ -738,3 +738,56 @@ fn the_cli_runs_the_workflow_and_names_each_refusal() {
     assert_eq!(status, Some(3));
     assert!(err.contains("request_denied"), "{err}");
 }
+
+/// The README's formulas for a request's id and content hash, followed by hand: a client can
+/// compute both, and an approval signed over them from the README alone is accepted.
+#[test]
+fn the_readme_formulas_give_the_id_and_content_hash_the_nodes_use() {
+    use sha2::{Digest, Sha256};
+    let w = world();
+    let h = &w.h;
+    let body = serde_json::to_vec(&CreateDecryptRequest {
+        ciphertexts: records(h, "reid", &["x"]),
+        reason: "complaint 12".into(),
+    })
+    .unwrap();
+    let nonce = "readme-recipe-nonce-0001";
+    let path = "/v1/keys/reid/decrypt-requests";
+    let signature =
+        w.analyst
+            .sign_request_at(Some(2), "POST", path, &body, api::auth::now_ms(), nonce);
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{}{path}", h.cluster.client_url(2)))
+        .header("content-type", "application/json")
+        .header("authorization", signature.to_header())
+        .body(body.clone())
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let created: api::DecryptRequestCreated = resp.json().unwrap();
+    let id = hex::encode(Sha256::digest(format!(
+        "KQ-DECRYPT-REQUEST-ID-V1\nanalyst\n{nonce}"
+    )));
+    assert_eq!(created.id, id[..32]);
+    let content = hex::encode(Sha256::digest(format!(
+        "KQ-DECRYPT-REQUEST-V1\nreid\n{}",
+        hex::encode(Sha256::digest(&body))
+    )));
+    assert_eq!(created.content_sha256, content);
+    // An approval built from the README: a signed POST whose body names the content hash.
+    let review = format!("{{\"comment\":\"ok\",\"content_sha256\":\"{content}\"}}");
+    let approve_path = format!("/v1/decrypt-requests/{}/approve", created.id);
+    let signature = w
+        .dpo
+        .sign_request(Some(3), "POST", &approve_path, review.as_bytes());
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{}{approve_path}", h.cluster.client_url(3)))
+        .header("content-type", "application/json")
+        .header("authorization", signature.to_header())
+        .body(review)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let after: api::DecryptRequestInfo = resp.json().unwrap();
+    assert_eq!(after.approvals[0].client, "dpo");
+}

@@ -103,11 +103,12 @@ def main():
         d.find_element(By.ID, "f-client").send_keys(args.approver)
         d.find_element(By.ID, "f-request").send_keys(args.request)
         d.find_element(By.ID, "audit-apply").click()
-        row = (By.CSS_SELECTOR, "tr.audit-entry[data-action='decrypt_request.approve']")
-        wait.until(EC.presence_of_element_located(row))
-        rows = d.find_elements(*row)
-        assert len(rows) == 1, [r.text for r in rows]
-        assert args.request in rows[0].text and "Court order 2026/117 checked" in rows[0].text, rows[0].text
+        # Wait for the filtered table (one row), then read it in one step.
+        rows_js = "return Array.from(document.querySelectorAll('tr.audit-entry'), r => [r.dataset.action, r.textContent])"
+        wait.until(lambda d: len(d.execute_script(rows_js)) == 1)
+        [(action, text)] = d.execute_script(rows_js)
+        assert action == "decrypt_request.approve", action
+        assert args.request in text and "Court order 2026/117 checked" in text, text
         shot("5-audit-approval.png")
 
         # Cluster status and keys.

@@ -3,7 +3,13 @@
 // WebCrypto as a non-extractable Ed25519 key and never leaves the page.
 "use strict";
 
-const state = { client: null, key: null, node: null };
+const state = { client: null, key: null, node: null, renders: 0 };
+
+// Each render takes a number; an older render that finishes late does not overwrite a newer one.
+function freshRender() {
+  const mine = ++state.renders;
+  return () => mine === state.renders;
+}
 
 // ---- helpers -------------------------------------------------------------------------------
 
@@ -218,8 +224,8 @@ function requestCard(r) {
     showError("");
     try {
       await review(r.id, verb, comment.value);
-      showNotice(`You ${verb === "approve" ? "approved" : "refused"} request ${r.id}.`);
       await renderRequests();
+      showNotice(`You ${verb === "approve" ? "approved" : "refused"} request ${r.id}.`);
     } catch (e) {
       showError(e.message);
       ev.target.disabled = false;
@@ -244,14 +250,17 @@ function requestCard(r) {
 }
 
 async function renderRequests() {
+  const current = freshRender();
   const filter = document.getElementById("request-filter").value;
   const list = await api("GET", "/v1/decrypt-requests" + (filter ? `?state=${filter}` : ""));
+  if (!current()) return;
   const body = document.getElementById("requests-body");
   body.replaceChildren(list.requests.length ? el("div", {}, list.requests.map(requestCard))
     : el("p", {}, filter ? `No ${filter} requests.` : "No requests."));
 }
 
 async function renderAudit() {
+  const current = freshRender();
   const want = {
     action: document.getElementById("f-action").value.trim(),
     client: document.getElementById("f-client").value.trim(),
@@ -267,6 +276,7 @@ async function renderAudit() {
     if (p.next_after === undefined || p.next_after === null) break;
     after = p.next_after;
   }
+  if (!current()) return;
   const shown = entries.filter((e) =>
     (!want.action || e.action.includes(want.action)) &&
     (!want.client || e.client === want.client) &&
