@@ -1,8 +1,9 @@
 //! The console (`/ui/`) in a real browser: `tests/browser/console.py` drives Chromium through
 //! chromedriver (both from the distribution, installed by `.ci/run`) against this cluster. An
 //! approver loads their key file, approves a pending request, sees its state change and finds
-//! the approval in the audit page; every node then holds the approval. With
-//! `UPDATE_SCREENSHOTS=1` the screenshots replace the README's in `docs/console/`.
+//! the approval in the audit page; the requester sees an API refusal explained in words; every
+//! node then holds the approval. With `UPDATE_SCREENSHOTS=1` the screenshots replace the
+//! README's in `docs/console/`.
 
 mod common;
 
@@ -115,6 +116,8 @@ fn an_approver_approves_a_pending_request_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("dpo2.key");
     std::fs::write(&key_file, dpo2.to_file_text()).unwrap();
+    let requester_file = dir.path().join("analyst.key");
+    std::fs::write(&requester_file, analyst.to_file_text()).unwrap();
     let shots = if std::env::var("UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/console")
     } else {
@@ -127,6 +130,8 @@ fn an_approver_approves_a_pending_request_in_a_real_browser() {
         .arg("--key-file")
         .arg(&key_file)
         .args(["--request", &created.id, "--approver", "dpo2"])
+        .arg("--requester-key-file")
+        .arg(&requester_file)
         .arg("--shots")
         .arg(&shots)
         .output()

@@ -3,7 +3,8 @@ by Selenium through chromedriver, against a running cluster. An approver loads t
 sees the pending request, approves it, sees its state change, and finds the approval in the
 audit trail; the screenshots taken on the way go to --shots.
 
-Usage: console.py --url URL --key-file dpo2.key --request ID --approver dpo2 --shots DIR
+Usage: console.py --url URL --key-file dpo2.key --request ID --approver dpo2
+                  --requester-key-file analyst.key --shots DIR
 """
 
 import argparse
@@ -49,6 +50,7 @@ def main():
     ap.add_argument("--key-file", required=True)
     ap.add_argument("--request", required=True)
     ap.add_argument("--approver", required=True)
+    ap.add_argument("--requester-key-file", required=True)
     ap.add_argument("--shots", required=True)
     args = ap.parse_args()
     os.makedirs(args.shots, exist_ok=True)
@@ -91,10 +93,10 @@ def main():
         assert args.approver in d.find_element(*approved).text
         shot("3-approved-request.png")
 
-        # A second approval is refused, and the error is in words.
-        d.find_element(*approved).find_element(By.CSS_SELECTOR, "button.approve").click()
-        wait.until(EC.text_to_be_present_in_element((By.ID, "error"), "You have already approved"))
-        shot("4-error-in-words.png")
+        # Having reviewed it, the approver is offered no second review.
+        card_text = d.find_element(*approved).text
+        assert "You have reviewed this request." in card_text, card_text
+        assert not d.find_element(*approved).find_elements(By.CSS_SELECTOR, "button.approve")
 
         # The approval is in the audit trail, found with the filters.
         d.find_element(By.ID, "nav-audit").click()
@@ -121,6 +123,23 @@ def main():
         wait.until(lambda d: d.execute_script("return document.body.dataset.loaded") == "keys")
         assert "reid" in d.find_element(By.ID, "keys-body").text
         shot("7-keys.png")
+        # The requester, signed in instead: no review buttons on its own request, and the API's
+        # refusal of the audit trail (it is no auditor) shown in words.
+        d.find_element(By.ID, "forget").click()
+        d.find_element(By.ID, "keyfile").send_keys(os.path.abspath(args.requester_key_file))
+        wait.until(EC.text_to_be_present_in_element((By.ID, "who"), "Signed in as analyst"))
+        d.find_element(By.ID, "nav-requests").click()
+        Select(d.find_element(By.ID, "request-filter")).select_by_value("")
+        wait.until(EC.presence_of_element_located(approved))
+        assert "You made this request" in d.find_element(*approved).text
+        assert not d.find_element(*approved).find_elements(By.CSS_SELECTOR, "button.approve")
+        d.find_element(By.ID, "nav-audit").click()
+        wait.until(EC.text_to_be_present_in_element((By.ID, "error"), "You are not allowed to do this."))
+        error = d.find_element(By.ID, "error").text
+        assert "may not read the audit trail" in error, error
+        # Nothing the approver saw stays on screen for the next user.
+        assert not d.find_elements(By.CSS_SELECTOR, "tr.audit-entry")
+        shot("4-error-in-words.png")
         print("console: ok")
     except Exception:
         shot("failure.png")

@@ -233,6 +233,9 @@ function requestCard(r) {
   };
   const open = r.state === "pending" || r.state === "approved";
   const mine = r.requester === state.client;
+  // The buttons show where the rules allow a review; every node checks the rules anyway.
+  const reviewed = r.approvals.concat(r.refusals).some((x) => x.client === state.client);
+  const approver = r.approvers.includes(state.client) || r.approvers.includes("*");
   const labels = r.labels.filter((l) => l.video || l.frame !== undefined);
   return el("div", { class: "card request", "data-id": r.id, "data-state": r.state },
     el("h3", {}, `Request `, el("span", { class: "mono" }, r.id), " ", el("span", { class: `state state-${r.state}` }, r.state)),
@@ -243,10 +246,11 @@ function requestCard(r) {
     reviewList("Approved by", r.approvals),
     reviewList("Refused by", r.refusals),
     r.executed_at ? el("p", {}, `Executed at ${r.executed_at}.`) : null,
-    open && !mine ? el("div", {}, comment,
+    open && !mine && approver && !reviewed ? el("div", {}, comment,
       el("button", { class: "approve", onclick: act("approve") }, "Approve"), " ",
       el("button", { class: "deny", onclick: act("deny") }, "Refuse")) : null,
-    open && mine ? el("p", {}, "You made this request; run “keyquorum requests execute” once it is approved.") : null);
+    open && mine ? el("p", { class: "mine" }, "You made this request; run “keyquorum requests execute” once it is approved.") : null,
+    open && !mine && reviewed ? el("p", {}, "You have reviewed this request.") : null);
 }
 
 async function renderRequests() {
@@ -299,6 +303,17 @@ async function renderAudit() {
 
 const PAGES = { status: renderStatus, keys: renderKeys, requests: renderRequests, audit: renderAudit };
 
+// What one identity saw is not left on screen for the next, nor after a refusal.
+function clearPage(name) {
+  document.getElementById(`${name}-body`).replaceChildren();
+}
+
+function clearAll() {
+  for (const name of Object.keys(PAGES)) clearPage(name);
+  for (const id of ["f-action", "f-client", "f-key", "f-request"]) document.getElementById(id).value = "";
+  showNotice("");
+}
+
 async function route() {
   const name = (location.hash || "#requests").slice(1);
   const page = PAGES[name] ? name : "requests";
@@ -312,6 +327,7 @@ async function route() {
     await PAGES[page]();
     document.body.dataset.loaded = page;
   } catch (e) {
+    clearPage(page);
     showError(e.message);
   }
 }
@@ -324,6 +340,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (!file) return;
     showError("");
     try {
+      clearAll();
       await loadKeyFile(file);
       document.getElementById("who").textContent = `Signed in as ${state.client}`;
       document.getElementById("forget").hidden = false;
@@ -333,6 +350,7 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
   document.getElementById("forget").addEventListener("click", () => {
+    clearAll();
     state.client = null;
     state.key = null;
     document.getElementById("who").textContent = "No key loaded";
