@@ -791,3 +791,80 @@ fn the_readme_formulas_give_the_id_and_content_hash_the_nodes_use() {
     let after: api::DecryptRequestInfo = resp.json().unwrap();
     assert_eq!(after.approvals[0].client, "dpo");
 }
+
+/// A request and its reviews survive a node's restart, and a node that was down while a step
+/// was logged (admin quorum 2 of 3) fetches it with the log and then serves the execution.
+#[test]
+fn requests_survive_restarts_and_a_node_that_missed_a_step_catches_up() {
+    let h = Harness::start_with(3, |c| c.admin.quorum = Some(2));
+    let mut w = World {
+        analyst: register(&h, "analyst"),
+        dpo: register(&h, "dpo"),
+        dpo2: register(&h, "dpo2"),
+        eve: register(&h, "eve"),
+        h,
+    };
+    w.h.rt
+        .block_on(w.h.client(1).create_key(&CreateKeyRequest {
+            name: "reid".into(),
+            algorithm: Algorithm::HpkeX25519,
+            threshold: 3,
+            participants: None,
+            policy: Some(KeyPolicy {
+                decrypt: vec!["analyst".into()],
+                approve: vec!["dpo".into(), "dpo2".into()],
+                decrypt_approvals: 2,
+                ..Default::default()
+            }),
+        }))
+        .unwrap();
+    let created = create(&w, 1, "reid", &["kept"]);
+    review(&w, 1, &w.dpo, &created.id, true).unwrap();
+    w.h.cluster.stop(3);
+    // Logged by nodes 1 and 2 only.
+    review(&w, 1, &w.dpo2, &created.id, true).unwrap();
+    w.h.cluster.start(3).unwrap();
+    w.h.cluster.stop(2);
+    // The stopped node's last tasks may hold its store's lock for a moment.
+    let mut restarted = w.h.cluster.start(2);
+    for _ in 0..50 {
+        if restarted.is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        restarted = w.h.cluster.start(2);
+    }
+    restarted.unwrap();
+    // A 3-of-3 key: node 3 must contribute, so it must have caught up on the approval.
+    let mut answer = None;
+    for _ in 0..50 {
+        match w
+            .h
+            .rt
+            .block_on(as_client(&w.h, 2, &w.analyst).execute_decrypt_request_by_node(&created.id))
+        {
+            Ok(a) => {
+                answer = Some(a);
+                break;
+            }
+            // Node 2 serves no key operation until it has caught up since it started.
+            Err(ClientError::Api { status: 503, .. }) => {
+                std::thread::sleep(Duration::from_millis(200))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let answer = answer.expect("executed once the nodes caught up");
+    assert_eq!(
+        api::client::unb64(answer.results[0].plaintext.as_ref().unwrap()).unwrap(),
+        b"kept"
+    );
+    for node in NODES {
+        let shown =
+            w.h.rt
+                .block_on(w.h.client(node).get_decrypt_request(&created.id))
+                .unwrap();
+        assert_eq!(shown.state, RequestState::Executed, "node {node}");
+        assert_eq!(shown.approvals.len(), 2, "node {node}");
+    }
+}
