@@ -120,6 +120,12 @@ pub(crate) struct PolicyArgs {
     /// `end_to_end` forbids coordinator-combine decryption of the key (DESIGN.md §6).
     #[arg(long, value_parser = ["any", "end_to_end"])]
     decrypt_mode: Option<String>,
+    /// Whether one approver's refusal closes a decryption request (default true).
+    #[arg(long)]
+    deny_closes: Option<bool>,
+    /// Seconds until a decryption request expires unexecuted (default 86400).
+    #[arg(long)]
+    request_ttl_seconds: Option<u64>,
 }
 
 impl PolicyArgs {
@@ -131,7 +137,9 @@ impl PolicyArgs {
             || self.manage.is_some()
             || self.approve.is_some()
             || self.decrypt_approvals.is_some()
-            || self.decrypt_mode.is_some();
+            || self.decrypt_mode.is_some()
+            || self.deny_closes.is_some()
+            || self.request_ttl_seconds.is_some();
         given.then(|| KeyPolicy {
             sign: self.sign.clone().unwrap_or_default(),
             decrypt: self.decrypt.clone().unwrap_or_default(),
@@ -143,6 +151,10 @@ impl PolicyArgs {
                 Some("end_to_end") => api::DecryptMode::EndToEnd,
                 _ => api::DecryptMode::Any,
             },
+            deny_closes: self.deny_closes.unwrap_or(true),
+            request_ttl_seconds: self
+                .request_ttl_seconds
+                .unwrap_or(api::DEFAULT_REQUEST_TTL_SECONDS),
         })
     }
 }

@@ -4,6 +4,7 @@
 
 mod access;
 mod audit_peers;
+mod requests;
 mod store;
 
 use std::io::{Read, Write};
@@ -189,6 +190,9 @@ keyquorum encrypt --key reid --in detections.ndjson --out sealed.ndjson"
     /// Register, list and remove clients (admin-signed, applied on every node).
     #[command(subcommand, visible_alias = "clients")]
     Client(access::ClientCommand),
+    /// Decryption requests that approvers review: create, list, show, approve, deny, execute.
+    #[command(subcommand)]
+    Requests(requests::RequestsCommand),
     /// Read a node's audit trail, or check a stopped node's trail for edits.
     #[command(subcommand)]
     Audit(access::AuditCommand),
@@ -689,6 +693,7 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
         Command::Demo { keep } => crate::demo::run(keep).map_err(Failure::from),
         Command::Client(cmd) => access::client(cmd),
         Command::Audit(cmd) => access::audit(cmd),
+        Command::Requests(cmd) => requests::run(cmd),
         Command::Seal { client } => access::seal(&client),
         Command::Unseal {
             passphrase_file,

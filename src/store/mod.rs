@@ -129,6 +129,7 @@ pub struct Store {
     certificates: sled::Tree,
     /// Ceremony sessions this node promised never to confirm or commit.
     refused: sled::Tree,
+    decrypt_requests: sled::Tree,
     /// Ceremony session → key name, for ceremonies this node committed as coordinator and
     /// whose members have not all acknowledged yet.
     coordinated: sled::Tree,
@@ -235,6 +236,7 @@ impl Store {
             previous: db.open_tree("previous")?,
             certificates: db.open_tree("certificates")?,
             refused: db.open_tree("refused")?,
+            decrypt_requests: db.open_tree("decrypt_requests")?,
             coordinated: db.open_tree("coordinated")?,
             db,
             macs: MacKeys::derive(&dek),
@@ -387,6 +389,11 @@ impl Store {
 
     pub fn admin_proposals(&self) -> &sled::Tree {
         &self.admin_proposals
+    }
+
+    /// Decryption requests by id, as applied from the admin log (tagged).
+    pub fn decrypt_requests(&self) -> &sled::Tree {
+        &self.decrypt_requests
     }
 
     pub fn admin_applied(&self) -> &sled::Tree {
