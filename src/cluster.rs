@@ -212,6 +212,8 @@ pub fn init_with(
             admin: Default::default(),
             signing: Default::default(),
             decryption: Default::default(),
+            audit: Default::default(),
+            limits: Default::default(),
             bootstrap_clients: vec![bootstrap.clone()],
             tls,
             members: members.clone(),

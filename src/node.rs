@@ -279,7 +279,11 @@ impl Node {
             .into());
         }
         let passphrase = config.passphrase()?;
-        let store = Store::open(&config.data_dir, &passphrase)?;
+        let store = Store::open_with_cache(
+            &config.data_dir,
+            &passphrase,
+            config.limits.store_cache_bytes,
+        )?;
         let keys = load_active_keys(&store, config.id)?;
         let previous_keys = load_previous_keys(&store)?;
         let clients = crate::store::clients::load(&store, &config.bootstrap_clients)?;
@@ -287,9 +291,9 @@ impl Node {
         // The trail signs its entries with the node's identity key (DESIGN.md §11); it holds
         // its own copy, loaded from the same file.
         let audit = Audit::open(
-            store.audit().clone(),
-            store.audit_heads().clone(),
+            store.audit_trees(),
             Identity::load(&config.identity_file)?,
+            &config.audit,
         )?;
         let admin = crate::state::admin_log::AdminState::new(store.admin_head()?);
         let verifier = EnvelopeVerifier::new(

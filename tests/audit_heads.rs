@@ -178,9 +178,12 @@ fn a_trail_rewritten_past_the_recorded_head_is_a_fork() {
             assert!(tree.remove(seq.to_be_bytes()).unwrap().is_some());
         }
         let identity = keyquorum::identity::Identity::load(&config.identity_file).unwrap();
-        let audit =
-            keyquorum::audit::Audit::open(tree, db.open_tree("audit_heads").unwrap(), identity)
-                .unwrap();
+        let trees = keyquorum::audit::Trees {
+            entries: tree,
+            peer_heads: db.open_tree("audit_heads").unwrap(),
+            meta: db.open_tree("audit_meta").unwrap(),
+        };
+        let audit = keyquorum::audit::Audit::open(trees, identity, &config.audit).unwrap();
         for _ in 0..3 {
             audit
                 .append(keyquorum::audit::Record {

@@ -4,6 +4,7 @@
 
 mod access;
 mod audit_peers;
+mod audit_verify;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;

@@ -100,6 +100,8 @@ pub struct Store {
     /// Member id (big-endian) → JSON [`api::RecordedHead`]: the peers' latest signed audit
     /// heads.
     audit_heads: sled::Tree,
+    /// The audit trail's retention checkpoint and export position.
+    audit_meta: sled::Tree,
     /// Key name → [`PendingGeneration`]: a ceremony's result, sealed, awaiting its certificate.
     pending: sled::Tree,
     /// Key name → the generation a certified one replaced, kept until every member moved on.
@@ -147,14 +149,34 @@ pub fn curve_of(algorithm: api::Algorithm) -> Curve {
     }
 }
 
+/// The store's page cache when no setting says otherwise: small, for a sidecar (sled's own
+/// default is 1 GiB).
+pub const DEFAULT_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// How the database in `dir` is opened: its page cache holds at most `cache_bytes`.
+pub fn sled_config(dir: &Path, cache_bytes: u64) -> sled::Config {
+    sled::Config::new().path(dir).cache_capacity(cache_bytes)
+}
+
 impl Store {
     /// Opens (or creates) the store in `dir` and unseals it with `passphrase`.
     pub fn open(dir: &Path, passphrase: &str) -> Result<Store, StoreError> {
+        Self::open_with_cache(dir, passphrase, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`Store::open`] with a page cache of at most `cache_bytes`.
+    pub fn open_with_cache(
+        dir: &Path,
+        passphrase: &str,
+        cache_bytes: u64,
+    ) -> Result<Store, StoreError> {
         if passphrase.is_empty() {
             return Err(anyhow::anyhow!("the passphrase is empty").into());
         }
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let db = sled::open(dir).with_context(|| format!("cannot open store {}", dir.display()))?;
+        let db = sled_config(dir, cache_bytes)
+            .open()
+            .with_context(|| format!("cannot open store {}", dir.display()))?;
         let dek = match db.get(SEAL_HEADER)? {
             Some(header) => unwrap_dek(passphrase, &header)?,
             None => {
@@ -177,6 +199,7 @@ impl Store {
             admin_aborts: db.open_tree("admin_aborts")?,
             audit: db.open_tree("audit")?,
             audit_heads: db.open_tree("audit_heads")?,
+            audit_meta: db.open_tree("audit_meta")?,
             pending: db.open_tree("pending")?,
             previous: db.open_tree("previous")?,
             certificates: db.open_tree("certificates")?,
@@ -309,6 +332,20 @@ impl Store {
 
     pub fn audit_heads(&self) -> &sled::Tree {
         &self.audit_heads
+    }
+
+    /// The trees of the audit trail.
+    pub fn audit_trees(&self) -> crate::audit::Trees {
+        crate::audit::Trees {
+            entries: self.audit.clone(),
+            peer_heads: self.audit_heads.clone(),
+            meta: self.audit_meta.clone(),
+        }
+    }
+
+    /// Bytes the database takes on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
     }
 
     /// Key records in name order after `after` (from the first without), at most `limit` of
