@@ -279,11 +279,7 @@ impl Node {
             .into());
         }
         let passphrase = config.passphrase()?;
-        let store = Store::open_with_cache(
-            &config.data_dir,
-            &passphrase,
-            config.limits.store_cache_bytes,
-        )?;
+        let store = Store::open_with(&config.data_dir, &passphrase, &config.limits)?;
         let keys = load_active_keys(&store, config.id)?;
         let previous_keys = load_previous_keys(&store)?;
         let clients = crate::store::clients::load(&store, &config.bootstrap_clients)?;
@@ -333,7 +329,7 @@ impl Node {
             faults: RwLock::new(Faults::default()),
             clients: RwLock::new(clients),
             policies: RwLock::new(policies),
-            nonces: NonceCache::default(),
+            nonces: NonceCache::new(config.limits.replay_cache_entries),
             rate: RateLimiter::new(
                 f64::from(config.auth.client_requests_per_second),
                 config.auth.client_burst,

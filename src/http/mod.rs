@@ -185,6 +185,8 @@ pub async fn serve_bound(node: Arc<Node>, servers: Servers) -> std::io::Result<(
             loop {
                 actix_web::rt::time::sleep(std::time::Duration::from_secs(2)).await;
                 node.expire_sessions();
+                crate::signing::pool::prune(&node);
+                crate::signing::participant::prune_presigned(&node);
             }
         })
     };

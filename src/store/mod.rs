@@ -110,6 +110,13 @@ pub struct Store {
     certificates: sled::Tree,
     /// Ceremony sessions this node promised never to confirm or commit.
     refused: sled::Tree,
+    /// Big-endian id (in the order they were made) → session: which refusals are oldest.
+    refused_order: sled::Tree,
+    /// Refusals in `refused_order`, and how many are kept at most.
+    refused_count: std::sync::atomic::AtomicUsize,
+    refused_limit: usize,
+    /// The page cache the database was opened with, bytes.
+    cache_bytes: u64,
     /// Ceremony session → key name, for ceremonies this node committed as coordinator and
     /// whose members have not all acknowledged yet.
     coordinated: sled::Tree,
@@ -161,15 +168,16 @@ pub fn sled_config(dir: &Path, cache_bytes: u64) -> sled::Config {
 impl Store {
     /// Opens (or creates) the store in `dir` and unseals it with `passphrase`.
     pub fn open(dir: &Path, passphrase: &str) -> Result<Store, StoreError> {
-        Self::open_with_cache(dir, passphrase, DEFAULT_CACHE_BYTES)
+        Self::open_with(dir, passphrase, &crate::config::Limits::default())
     }
 
-    /// [`Store::open`] with a page cache of at most `cache_bytes`.
-    pub fn open_with_cache(
+    /// [`Store::open`] within `limits`: the page cache, the refusals kept.
+    pub fn open_with(
         dir: &Path,
         passphrase: &str,
-        cache_bytes: u64,
+        limits: &crate::config::Limits,
     ) -> Result<Store, StoreError> {
+        let cache_bytes = limits.store_cache_bytes;
         if passphrase.is_empty() {
             return Err(anyhow::anyhow!("the passphrase is empty").into());
         }
@@ -204,6 +212,12 @@ impl Store {
             previous: db.open_tree("previous")?,
             certificates: db.open_tree("certificates")?,
             refused: db.open_tree("refused")?,
+            refused_count: std::sync::atomic::AtomicUsize::new(
+                db.open_tree("refused_order")?.len(),
+            ),
+            refused_order: db.open_tree("refused_order")?,
+            refused_limit: limits.refused_ceremonies.max(1),
+            cache_bytes,
             coordinated: db.open_tree("coordinated")?,
             db,
             macs: MacKeys::derive(&dek),
@@ -341,6 +355,11 @@ impl Store {
             peer_heads: self.audit_heads.clone(),
             meta: self.audit_meta.clone(),
         }
+    }
+
+    /// The page cache the database was opened with, bytes.
+    pub fn cache_bytes(&self) -> u64 {
+        self.cache_bytes
     }
 
     /// Bytes the database takes on disk.
@@ -643,5 +662,41 @@ mod tests {
             .unwrap();
         let e = clients::load(&store, &[]).unwrap_err().to_string();
         assert!(e.contains("client alice"), "{e}");
+    }
+
+    #[test]
+    fn the_page_cache_and_the_refusals_kept_are_bounded_by_the_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = crate::config::Limits {
+            store_cache_bytes: 1 << 20,
+            refused_ceremonies: 8,
+            ..Default::default()
+        };
+        assert_eq!(sled_config(dir.path(), 1 << 20).cache_capacity, 1 << 20);
+        let store = Store::open_with(dir.path(), "pass", &limits).unwrap();
+        assert_eq!(store.cache_bytes(), 1 << 20);
+        for i in 0..20 {
+            store.refuse("k", &format!("s{i}")).unwrap();
+            // Asked again: kept once.
+            store.refuse("k", &format!("s{i}")).unwrap();
+        }
+        assert_eq!(store.refusals(), 8);
+        assert!(!store.is_refused("s11").unwrap());
+        assert!(store.is_refused("s12").unwrap() && store.is_refused("s19").unwrap());
+        drop(store);
+        // The count and the order survive a restart.
+        // sled's flusher lets go of the dropped database's lock a moment later.
+        let mut reopened = Store::open_with(dir.path(), "pass", &limits);
+        for _ in 0..100 {
+            if reopened.is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            reopened = Store::open_with(dir.path(), "pass", &limits);
+        }
+        let store = reopened.unwrap();
+        store.refuse("k", "s20").unwrap();
+        assert_eq!(store.refusals(), 8);
+        assert!(!store.is_refused("s12").unwrap() && store.is_refused("s20").unwrap());
     }
 }
