@@ -130,7 +130,8 @@ fn a_truncated_trail_is_noticed_by_its_peers_and_an_edited_entry_by_its_signatur
     h.cluster.stop(3);
     {
         let (db, tree) = audit_tree(&config3);
-        let mut prev: Option<String> = None;
+        // The first entry links to genesis; each later one to its predecessor.
+        let mut prev: Option<String> = Some("0".repeat(64));
         for item in tree.iter() {
             let (key, json) = item.unwrap();
             let mut e: AuditEntry = serde_json::from_slice(&json).unwrap();

@@ -65,6 +65,27 @@ pub struct Audit {
     retention: retention::Retention,
 }
 
+/// An entry as stored: without `prev_hash`, which is the previous entry's `hash` (kept once,
+/// not twice; the entry's own hash still covers it, so the chain is as strong). Entries
+/// written before this form keep theirs, and a stored `prev_hash` is taken as it is.
+fn stored_form(entry: &AuditEntry) -> anyhow::Result<Vec<u8>> {
+    let mut compact = entry.clone();
+    compact.prev_hash.clear();
+    Ok(serde_json::to_vec(&compact)?)
+}
+
+/// Reads a stored entry, its `prev_hash` given by `prev` when the stored form left it out.
+fn read_stored(
+    json: &[u8],
+    prev: impl FnOnce() -> anyhow::Result<String>,
+) -> anyhow::Result<AuditEntry> {
+    let mut entry: AuditEntry = serde_json::from_slice(json)?;
+    if entry.prev_hash.is_empty() {
+        entry.prev_hash = prev()?;
+    }
+    Ok(entry)
+}
+
 /// The hash of an entry: SHA-256 over its JSON with `hash` and `signature` empty.
 pub fn entry_hash(entry: &AuditEntry) -> String {
     let mut unhashed = entry.clone();
@@ -136,8 +157,14 @@ impl Audit {
     /// Exports the entries stored after the last one exported.
     fn catch_up(&self, export: &export::Exporter) -> anyhow::Result<()> {
         let from = export.exported() + 1;
+        let mut prev: Option<String> = None;
         for item in self.tree.range(from.to_be_bytes()..) {
-            let entry: AuditEntry = serde_json::from_slice(&item?.1)?;
+            let json = item?.1;
+            let entry = read_stored(&json, || match prev.take() {
+                Some(p) => Ok(p),
+                None => self.hash_before(from),
+            })?;
+            prev = Some(entry.hash.clone());
             export.write(&entry)?;
         }
         Ok(())
@@ -178,7 +205,7 @@ impl Audit {
         entry.hash = entry_hash(&entry);
         entry.signature = heads::sign(&self.identity, entry.seq, &entry.hash);
         self.tree
-            .insert(entry.seq.to_be_bytes(), serde_json::to_vec(&entry)?)?;
+            .insert(entry.seq.to_be_bytes(), stored_form(&entry)?)?;
         *head = (entry.seq, entry.hash.clone());
         // Stored, so the chain moves on even if the export fails; the export catches up
         // before the next entry.
@@ -282,11 +309,34 @@ impl Audit {
         let Some(first) = after.checked_add(1) else {
             return Ok(Vec::new());
         };
-        self.tree
-            .range(first.to_be_bytes()..)
-            .take(limit)
-            .map(|item| Ok(serde_json::from_slice(&item?.1)?))
-            .collect()
+        // Entries at or before the checkpoint are leftovers of an interrupted compaction.
+        let first = first.max(self.checkpoint()?.map_or(0, |cp| cp.seq + 1));
+        let mut page: Vec<AuditEntry> = Vec::new();
+        for item in self.tree.range(first.to_be_bytes()..).take(limit) {
+            let (key, json) = item?;
+            let seq = u64::from_be_bytes(key.as_ref().try_into()?);
+            let entry = read_stored(&json, || match page.last() {
+                Some(p) => Ok(p.hash.clone()),
+                None => self.hash_before(seq),
+            })?;
+            page.push(entry);
+        }
+        Ok(page)
+    }
+
+    /// The hash of the entry before `seq`: stored, or the checkpoint's, or genesis.
+    fn hash_before(&self, seq: u64) -> anyhow::Result<String> {
+        if seq <= 1 {
+            return Ok(GENESIS.to_string());
+        }
+        if let Some(json) = self.tree.get((seq - 1).to_be_bytes())? {
+            let entry: AuditEntry = serde_json::from_slice(&json)?;
+            return Ok(entry.hash);
+        }
+        match self.checkpoint()? {
+            Some(cp) if cp.seq == seq - 1 => Ok(cp.hash),
+            _ => anyhow::bail!("audit entry {} is missing", seq - 1),
+        }
     }
 }
 
@@ -417,12 +467,20 @@ mod tests {
         tree.insert(2u64.to_be_bytes(), serde_json::to_vec(&second).unwrap())
             .unwrap();
         assert!(verify(false).unwrap_err().starts_with("entry 2: contents"));
+        // Stored without what entry 1 holds: an editor rehashing it must put it back.
+        assert!(second.prev_hash.is_empty());
+        second.prev_hash = t.audit.page(0, 1).unwrap()[0].hash.clone();
         second.hash = entry_hash(&second);
         tree.insert(2u64.to_be_bytes(), serde_json::to_vec(&second).unwrap())
             .unwrap();
-        // Rehashed, its old signature no longer covers it.
+        // Rehashed, its old signature no longer covers it, and entry 3's hash covers the old
+        // hash of entry 2.
         assert!(verify(true).unwrap_err().starts_with("entry 2: signature"));
-        assert!(verify(false).unwrap_err().starts_with("entry 3: prev_hash"));
+        assert!(verify(false).unwrap_err().starts_with("entry 3: contents"));
+        // A predecessor's hash is stored once: entries after the first link to it.
+        let page = t.audit.page(0, 10).unwrap();
+        assert_eq!(page[2].prev_hash, page[1].hash);
+        assert!(verify(false).is_err());
         tree.remove(2u64.to_be_bytes()).unwrap();
         assert!(verify(false).unwrap_err().starts_with("entry 3: sequence"));
     }
@@ -459,7 +517,7 @@ mod tests {
         let e = t.verify().unwrap_err();
         assert!(e.starts_with("the checkpoint at entry 9"), "{e}");
         let e = verify_store(&t.tree(), Some(&cp), None).unwrap_err();
-        assert!(e.starts_with("entry 10: prev_hash"), "{e}");
+        assert!(e.starts_with("entry 10: contents"), "{e}");
     }
 
     #[test]
@@ -528,21 +586,21 @@ mod tests {
             .compact_until_crash(crate::clock::now_ms(), Some(1))
             .unwrap();
         assert_eq!(cut, Some(2590));
-        let left = t.stored();
+        let left: Vec<u64> = t
+            .tree()
+            .iter()
+            .keys()
+            .map(|k| u64::from_be_bytes(k.unwrap().as_ref().try_into().unwrap()))
+            .collect();
         assert_eq!((left[0], left.len()), (1025, 2600 - 1024));
+        assert_eq!(t.stored(), (2591..=2600).collect::<Vec<_>>());
         assert_eq!(t.verify().unwrap().entries, 2600);
-        // Editing a leftover breaks the chain to the checkpoint.
-        let tree = t.tree();
-        let original = tree.get(2000u64.to_be_bytes()).unwrap().unwrap();
-        let mut edited: AuditEntry = serde_json::from_slice(&original).unwrap();
-        edited.action = "decrypt".into();
-        tree.insert(2000u64.to_be_bytes(), serde_json::to_vec(&edited).unwrap())
-            .unwrap();
-        assert!(t.verify().unwrap_err().starts_with("entry 2000: contents"));
-        tree.insert(2000u64.to_be_bytes(), original).unwrap();
-        drop((t, tree));
+        drop(t);
         let t = open(&dir.path().join("db"), &settings);
         assert_eq!(t.stored(), (2591..=2600).collect::<Vec<_>>());
+        // The first entry after the cut links to the checkpoint.
+        let checkpoint = t.audit.checkpoint().unwrap().unwrap();
+        assert_eq!(t.audit.page(0, 1).unwrap()[0].prev_hash, checkpoint.hash);
         t.append(5);
         assert_eq!(
             t.audit
