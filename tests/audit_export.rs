@@ -99,3 +99,30 @@ fn an_exported_and_compacted_trail_verifies_and_an_edited_copy_names_the_entry()
         "{out}"
     );
 }
+
+#[test]
+fn an_operation_whose_entry_cannot_be_exported_does_not_answer() {
+    let h = Harness::start_with(3, |c| {
+        c.audit.export_file = Some(export_of(&c.data_dir));
+    });
+    h.create(1, "sig", Algorithm::FrostEd25519, 2, None)
+        .unwrap();
+    h.rt.block_on(h.client(1).sign("sig", b"before")).unwrap();
+    let one = h.cluster.node(1).unwrap();
+    let exporter = one.audit.exporter().expect("export is on");
+    exporter.set_failing(true);
+    // The coordinator's entry is stored but cannot be exported: no signature leaves the node.
+    let refused = h.rt.block_on(h.client(1).sign("sig", b"during"));
+    let e = refused.expect_err("answered without its audit entry exported");
+    assert!(format!("{e:?}").contains("audit"), "{e:?}");
+    exporter.set_failing(false);
+    h.rt.block_on(h.client(1).sign("sig", b"after")).unwrap();
+    // The copy has no gap: the entry that failed was exported ahead of the next one.
+    let head = one.audit.head().seq;
+    assert_eq!(one.audit.exported(), Some(head));
+    let data_dir = h.cluster.config(1).unwrap().data_dir;
+    let file = export_of(&data_dir);
+    let (code, out) = verify(&["--file", file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(&format!("{head} entries")), "{out}");
+}
