@@ -135,6 +135,29 @@ pub fn last_in_file(path: &Path) -> Option<u64> {
     None
 }
 
+/// The entries of the export at `path` after entry `seq`, from the end of the current file
+/// (what a node killed within its store's flush interval may have exported but not kept).
+pub fn tail_after(path: &Path, seq: u64) -> Vec<ExportedEntry> {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = File::open(path) else {
+        return Vec::new();
+    };
+    let Ok(len) = file.metadata().map(|m| m.len()) else {
+        return Vec::new();
+    };
+    // Far more than a flush interval's entries.
+    let start = len.saturating_sub(4 * 1024 * 1024);
+    let mut tail = Vec::new();
+    if file.seek(SeekFrom::Start(start)).is_err() || file.read_to_end(&mut tail).is_err() {
+        return Vec::new();
+    }
+    String::from_utf8_lossy(&tail)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<ExportedEntry>(l).ok())
+        .filter(|e| e.entry.seq > seq)
+        .collect()
+}
+
 pub struct Exporter {
     node: u16,
     file: Option<Mutex<RotatingFile>>,

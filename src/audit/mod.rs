@@ -99,6 +99,37 @@ pub fn hex_sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// Stores the entries of the export file at `path` that follow `head`, each checked to be
+/// this node's own (its signature) and linked to the one before; returns the new head.
+fn restore_from_export(
+    tree: &sled::Tree,
+    identity: &Identity,
+    path: &std::path::Path,
+    head: (u64, String),
+) -> anyhow::Result<(u64, String)> {
+    let (mut seq, mut hash) = head;
+    for exported in export::tail_after(path, seq) {
+        let entry = exported.entry;
+        let own = exported.node == identity.id
+            && entry.seq == seq + 1
+            && entry.prev_hash == hash
+            && entry_hash(&entry) == entry.hash
+            && heads::sign(identity, entry.seq, &entry.hash) == entry.signature;
+        if !own {
+            // Not a continuation of this trail: left for `audit verify --file` to report.
+            break;
+        }
+        tree.insert(entry.seq.to_be_bytes(), stored_form(&entry)?)?;
+        tracing::warn!(
+            seq = entry.seq,
+            "audit entry restored from the export: the store had lost it"
+        );
+        (seq, hash) = (entry.seq, entry.hash);
+    }
+    tree.flush()?;
+    Ok((seq, hash))
+}
+
 impl Audit {
     /// Opens the trail in `trees`; `identity` signs entries. Finishes a compaction a crash
     /// interrupted, and exports what was stored but not yet exported.
@@ -123,6 +154,13 @@ impl Audit {
             }
             (None, Some(cp)) => (cp.seq, cp.hash.clone()),
             (None, None) => (0, GENESIS.to_string()),
+        };
+        // Killed within the store's flush interval, the node may have lost its last entries
+        // while the export file holds them: they come back from its own signed copy, so the
+        // copy and the store never hold two different entries at one seq.
+        let head = match &settings.export_file {
+            Some(path) => restore_from_export(&tree, &identity, path, head)?,
+            None => head,
         };
         let compacted = checkpoint.as_ref().map_or(0, |cp| cp.seq);
         // Never exported before: the whole stored trail is exported now. The file itself knows
@@ -568,6 +606,52 @@ mod tests {
         assert!(t.stored().is_empty());
         let (node, v) = verify_exported(lines_of(&[file]), Some(&t.signers), None).unwrap();
         assert_eq!((node, v.first, v.entries), (1, 1, 7));
+    }
+
+    #[test]
+    fn entries_the_store_lost_in_a_crash_come_back_from_the_export() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("audit.jsonl");
+        let settings = AuditSettings {
+            export_file: Some(file.clone()),
+            ..Default::default()
+        };
+        let db_dir = dir.path().join("db");
+        let lose = |seqs: &[u64]| {
+            let t = open(&db_dir, &AuditSettings::default());
+            for seq in seqs {
+                t.tree().remove(seq.to_be_bytes()).unwrap();
+            }
+            t.db.flush().unwrap();
+        };
+        let t = open(&db_dir, &settings);
+        t.append(5);
+        drop(t);
+        // Killed before the store flushed its last two entries; the export had them.
+        lose(&[4, 5]);
+        let t = open(&db_dir, &settings);
+        assert_eq!(t.audit.head().seq, 5);
+        assert_eq!(t.stored(), [1, 2, 3, 4, 5]);
+        t.append(1);
+        assert_eq!(t.verify().unwrap().entries, 6);
+        let (_, v) = verify_exported(lines_of(&[file.clone()]), Some(&t.signers), None).unwrap();
+        assert_eq!(v.entries, 6);
+        drop(t);
+        // A line edited in the copy is not taken back: the store continues without it, and
+        // the copy then shows two different entries at that seq.
+        lose(&[6]);
+        let text = std::fs::read_to_string(&file).unwrap();
+        let last = text.lines().last().unwrap();
+        std::fs::write(
+            &file,
+            text.replace(last, &last.replace("\"ok\"", "\"denied\"")),
+        )
+        .unwrap();
+        let t = open(&db_dir, &settings);
+        assert_eq!(t.audit.head().seq, 5);
+        t.append(1);
+        let e = verify_exported(lines_of(&[file]), None, None).unwrap_err();
+        assert!(e.starts_with("entry 6"), "{e}");
     }
 
     #[test]
