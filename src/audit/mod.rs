@@ -634,7 +634,12 @@ mod tests {
         assert_eq!(t.stored(), [1, 2, 3, 4, 5]);
         t.append(1);
         assert_eq!(t.verify().unwrap().entries, 6);
-        let (_, v) = verify_exported(lines_of(&[file.clone()]), Some(&t.signers), None).unwrap();
+        let (_, v) = verify_exported(
+            lines_of(std::slice::from_ref(&file)),
+            Some(&t.signers),
+            None,
+        )
+        .unwrap();
         assert_eq!(v.entries, 6);
         drop(t);
         // A line edited in the copy is not taken back: the store continues without it, and
