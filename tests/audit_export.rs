@@ -126,3 +126,108 @@ fn an_operation_whose_entry_cannot_be_exported_does_not_answer() {
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains(&format!("{head} entries")), "{out}");
 }
+
+/// The real binary, SIGKILLed again and again while it signs, exports and compacts every
+/// second: afterwards its store verifies from its checkpoint and the exported copy verifies
+/// whole and joins that checkpoint (no entry lost, none exported twice differently).
+#[test]
+fn a_node_killed_while_it_exports_and_compacts_keeps_a_verifiable_trail() {
+    use std::process::{Child, Command, Stdio};
+    const BIN: &str = env!("CARGO_BIN_EXE_keyquorum");
+    let dir = tempfile::tempdir().unwrap();
+    let base = keyquorum::cluster::free_port_range(6).unwrap();
+    let out = Command::new(BIN)
+        .args(["cluster", "init", "--nodes", "3", "--dir"])
+        .arg(dir.path())
+        .args(["--base-port", &base.to_string(), "--passphrase-files"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let export = dir.path().join("node-1-audit.jsonl");
+    let spawn = |id: u16| -> Child {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--config"])
+            .arg(dir.path().join(format!("node-{id}.toml")))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if id == 1 {
+            cmd.env("KEYQUORUM_AUDIT_EXPORT_FILE", &export)
+                .env("KEYQUORUM_AUDIT_RETAIN_ENTRIES", "3")
+                .env("KEYQUORUM_AUDIT_COMPACT_EVERY_SECS", "1");
+        }
+        cmd.spawn().unwrap()
+    };
+    let token = std::fs::read_to_string(dir.path().join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let admin = api::ClientKey::from_file_text(
+        &std::fs::read_to_string(dir.path().join("admin.key")).unwrap(),
+    )
+    .unwrap();
+    let client = |id: u16| {
+        api::Client::new(
+            format!("http://127.0.0.1:{}", base + 2 * (id - 1)),
+            Some(token.clone()),
+        )
+        .with_signer(admin.clone())
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ready = |id: u16| {
+        eventually("a node is ready", || {
+            rt.block_on(client(id).health())
+                .ok()
+                .filter(|h| h.status == "ok")
+        });
+    };
+    let mut nodes: Vec<Child> = (1..=3).map(spawn).collect();
+    for id in 1..=3 {
+        ready(id);
+    }
+    rt.block_on(client(1).create_key(&api::CreateKeyRequest {
+        name: "sig".into(),
+        algorithm: Algorithm::FrostEd25519,
+        threshold: 2,
+        participants: None,
+        policy: None,
+    }))
+    .unwrap();
+    for round in 0..4 {
+        let started = std::time::Instant::now();
+        // Sign for a while, across at least one compaction, then kill node 1 mid-stream.
+        let until = Duration::from_millis(1200 + 300 * round);
+        let signer = client(1);
+        let load = rt.spawn(async move {
+            let mut i = 0;
+            loop {
+                let _ = signer
+                    .sign("sig", format!("r{round} m{i}").as_bytes())
+                    .await;
+                i += 1;
+            }
+        });
+        std::thread::sleep(until.saturating_sub(started.elapsed()));
+        nodes[0].kill().unwrap();
+        nodes[0].wait().unwrap();
+        load.abort();
+        nodes[0] = spawn(1);
+        ready(1);
+    }
+    for i in 0..5 {
+        rt.block_on(client(1).sign("sig", format!("last {i}").as_bytes()))
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    for mut node in nodes {
+        node.kill().unwrap();
+        node.wait().unwrap();
+    }
+    let config = dir.path().join("node-1.toml");
+    let config = config.to_str().unwrap();
+    let (code, out) = verify(&["--config", config]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("signed checkpoint"), "{out}");
+    let (code, out) = verify(&["--file", export.to_str().unwrap(), "--config", config]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("joins the store's checkpoint"), "{out}");
+}
