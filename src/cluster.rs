@@ -255,6 +255,8 @@ pub fn init_with(
             admin: Default::default(),
             signing: Default::default(),
             decryption: Default::default(),
+            audit: Default::default(),
+            limits: Default::default(),
             bootstrap_clients: vec![bootstrap.clone()],
             tls,
             seal: match &options.hsm {

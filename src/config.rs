@@ -114,6 +114,10 @@ pub struct NodeConfig {
     pub signing: SigningSettings,
     #[serde(default)]
     pub decryption: DecryptionSettings,
+    #[serde(default)]
+    pub audit: AuditSettings,
+    #[serde(default)]
+    pub limits: Limits,
     /// Clients registered on this node's first start (`cluster init` puts the first admin
     /// here); afterwards the registry changes only through admin-signed requests.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -269,6 +273,69 @@ impl Default for DecryptionSettings {
     }
 }
 
+/// Audit export and retention (README "Running for months").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// JSON lines of every entry, written as it is appended; rotated by size to FILE.1, FILE.2…
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export_file: Option<PathBuf>,
+    /// JSON lines of every entry on standard output (logs go to standard error).
+    pub export_stdout: bool,
+    /// Size at which the export file is rotated, bytes.
+    pub export_rotate_bytes: u64,
+    /// Entries kept in the store, the newest; older ones are compacted once exported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retain_entries: Option<u64>,
+    /// Age in seconds past which entries are compacted once exported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retain_secs: Option<u64>,
+    /// How often retention runs, seconds.
+    pub compact_every_secs: u64,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            export_file: None,
+            export_stdout: false,
+            export_rotate_bytes: 64 * 1024 * 1024,
+            retain_entries: None,
+            retain_secs: None,
+            compact_every_secs: 60,
+        }
+    }
+}
+
+impl AuditSettings {
+    pub fn exports(&self) -> bool {
+        self.export_file.is_some() || self.export_stdout
+    }
+}
+
+/// Bounds on what a long-running node holds in memory (README "Running for months").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// The store's page cache, bytes (sled's own default is 1 GiB).
+    pub store_cache_bytes: u64,
+    /// (client, nonce) claims kept for replay protection; past it the oldest are dropped and
+    /// requests as old as them are refused as stale.
+    pub replay_cache_entries: usize,
+    /// Ceremony sessions this node keeps a refusal of; past it the oldest are forgotten.
+    pub refused_ceremonies: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            store_cache_bytes: 16 * 1024 * 1024,
+            replay_cache_entries: 65_536,
+            refused_ceremonies: 4096,
+        }
+    }
+}
+
 /// Every environment override: variable, and what it sets. Applied after the file is read,
 /// before validation. `KEYQUORUM_PASSPHRASE` is read when the store is opened instead, so the
 /// passphrase never sits in the config struct.
@@ -333,6 +400,33 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "KEYQUORUM_SEAL_PIN",
         "the token PIN itself (takes precedence over seal.pin_file)",
     ),
+    ("KEYQUORUM_AUDIT_EXPORT_FILE", "audit.export_file"),
+    (
+        "KEYQUORUM_AUDIT_EXPORT_STDOUT",
+        "audit.export_stdout (true/false)",
+    ),
+    (
+        "KEYQUORUM_AUDIT_EXPORT_ROTATE_BYTES",
+        "audit.export_rotate_bytes",
+    ),
+    ("KEYQUORUM_AUDIT_RETAIN_ENTRIES", "audit.retain_entries"),
+    ("KEYQUORUM_AUDIT_RETAIN_SECS", "audit.retain_secs"),
+    (
+        "KEYQUORUM_AUDIT_COMPACT_EVERY_SECS",
+        "audit.compact_every_secs",
+    ),
+    (
+        "KEYQUORUM_LIMITS_STORE_CACHE_BYTES",
+        "limits.store_cache_bytes",
+    ),
+    (
+        "KEYQUORUM_LIMITS_REPLAY_CACHE_ENTRIES",
+        "limits.replay_cache_entries",
+    ),
+    (
+        "KEYQUORUM_LIMITS_REFUSED_CEREMONIES",
+        "limits.refused_ceremonies",
+    ),
 ];
 
 fn default_workers() -> usize {
@@ -372,6 +466,9 @@ impl NodeConfig {
             if p.components().count() > 1 {
                 abs(p);
             }
+        }
+        if let Some(p) = self.audit.export_file.as_mut() {
+            abs(p);
         }
         if let Some(tls) = self.tls.as_mut() {
             abs(&mut tls.cert);
@@ -495,6 +592,53 @@ impl NodeConfig {
         if let Some(v) = get("KEYQUORUM_SEAL_IDENTITY_ON_TOKEN") {
             self.seal.identity_on_token = parse("KEYQUORUM_SEAL_IDENTITY_ON_TOKEN", &v)?;
         }
+        if let Some(v) = get("KEYQUORUM_AUDIT_EXPORT_FILE") {
+            self.audit.export_file = Some(v.into());
+        }
+        if let Some(v) = get("KEYQUORUM_AUDIT_EXPORT_STDOUT") {
+            self.audit.export_stdout = parse("KEYQUORUM_AUDIT_EXPORT_STDOUT", &v)?;
+        }
+        let u = &mut self.audit;
+        for (name, field) in [
+            (
+                "KEYQUORUM_AUDIT_EXPORT_ROTATE_BYTES",
+                &mut u.export_rotate_bytes,
+            ),
+            (
+                "KEYQUORUM_AUDIT_COMPACT_EVERY_SECS",
+                &mut u.compact_every_secs,
+            ),
+        ] {
+            if let Some(v) = get(name) {
+                *field = parse(name, &v)?;
+            }
+        }
+        for (name, field) in [
+            ("KEYQUORUM_AUDIT_RETAIN_ENTRIES", &mut u.retain_entries),
+            ("KEYQUORUM_AUDIT_RETAIN_SECS", &mut u.retain_secs),
+        ] {
+            if let Some(v) = get(name) {
+                *field = Some(parse(name, &v)?);
+            }
+        }
+        if let Some(v) = get("KEYQUORUM_LIMITS_STORE_CACHE_BYTES") {
+            self.limits.store_cache_bytes = parse("KEYQUORUM_LIMITS_STORE_CACHE_BYTES", &v)?;
+        }
+        let l = &mut self.limits;
+        for (name, field) in [
+            (
+                "KEYQUORUM_LIMITS_REPLAY_CACHE_ENTRIES",
+                &mut l.replay_cache_entries,
+            ),
+            (
+                "KEYQUORUM_LIMITS_REFUSED_CEREMONIES",
+                &mut l.refused_ceremonies,
+            ),
+        ] {
+            if let Some(v) = get(name) {
+                *field = parse(name, &v)?;
+            }
+        }
         let (cert, key, ca) = (
             get("KEYQUORUM_TLS_CERT"),
             get("KEYQUORUM_TLS_KEY"),
@@ -575,6 +719,15 @@ impl NodeConfig {
         }
         if self.client_token_sha256.is_empty() {
             bail!("client_token_sha256 is empty: no client could ever authenticate");
+        }
+        if self.audit.export_rotate_bytes < 4096 {
+            bail!("audit.export_rotate_bytes must be at least 4096");
+        }
+        if self.audit.compact_every_secs == 0 {
+            bail!("audit.compact_every_secs must be at least 1");
+        }
+        if self.limits.replay_cache_entries < 16 {
+            bail!("limits.replay_cache_entries must be at least 16");
         }
         if let Some(q) = self.admin.quorum {
             let n = self.members.len();
@@ -680,6 +833,8 @@ mod tests {
             admin: AdminSettings { quorum },
             signing: SigningSettings::default(),
             decryption: DecryptionSettings::default(),
+            audit: AuditSettings::default(),
+            limits: Limits::default(),
             bootstrap_clients: vec![],
             tls: None,
             seal: SealSettings::default(),

@@ -292,7 +292,7 @@ impl Node {
             .into());
         }
         let unsealer = crate::sealing::unsealer(&config, config.seal.kind)?;
-        let store = Store::open_with(&config.data_dir, &unsealer)?;
+        let store = Store::open_with(&config.data_dir, &unsealer, &config.limits)?;
         // The token seal is kept to unseal again after a seal; a passphrase never is.
         let token = match unsealer {
             crate::store::Unsealer::Token(token) => Some(token),
@@ -304,11 +304,7 @@ impl Node {
         let policies = load_policies(&store)?;
         // The trail signs its entries with the node's identity key (DESIGN.md §11); it holds
         // its own copy, loaded from the same file.
-        let audit = Audit::open(
-            store.audit().clone(),
-            store.audit_heads().clone(),
-            load_identity()?,
-        )?;
+        let audit = Audit::open(store.audit_trees(), load_identity()?, &config.audit)?;
         let admin = crate::state::admin_log::AdminState::new(store.admin_head()?);
         let verifier = EnvelopeVerifier::new(
             config.id,
@@ -348,7 +344,7 @@ impl Node {
             faults: RwLock::new(Faults::default()),
             clients: RwLock::new(clients),
             policies: RwLock::new(policies),
-            nonces: NonceCache::default(),
+            nonces: NonceCache::new(config.limits.replay_cache_entries),
             rate: RateLimiter::new(
                 f64::from(config.auth.client_requests_per_second),
                 config.auth.client_burst,

@@ -135,7 +135,8 @@ fn a_truncated_trail_is_noticed_by_its_peers_and_an_edited_entry_by_its_signatur
     h.cluster.stop(3);
     {
         let (db, tree) = audit_tree(&config3);
-        let mut prev: Option<String> = None;
+        // The first entry links to genesis; each later one to its predecessor.
+        let mut prev: Option<String> = Some("0".repeat(64));
         for item in tree.iter() {
             let (key, json) = item.unwrap();
             let mut e: AuditEntry = serde_json::from_slice(&json).unwrap();
@@ -183,9 +184,12 @@ fn a_trail_rewritten_past_the_recorded_head_is_a_fork() {
             assert!(tree.remove(seq.to_be_bytes()).unwrap().is_some());
         }
         let identity = keyquorum::identity::Identity::load(&config.identity_file).unwrap();
-        let audit =
-            keyquorum::audit::Audit::open(tree, db.open_tree("audit_heads").unwrap(), identity)
-                .unwrap();
+        let trees = keyquorum::audit::Trees {
+            entries: tree,
+            peer_heads: db.open_tree("audit_heads").unwrap(),
+            meta: db.open_tree("audit_meta").unwrap(),
+        };
+        let audit = keyquorum::audit::Audit::open(trees, identity, &config.audit).unwrap();
         for _ in 0..3 {
             audit
                 .append(keyquorum::audit::Record {

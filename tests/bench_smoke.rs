@@ -92,6 +92,8 @@ fn a_tiny_run_writes_the_report_and_charts() {
         );
         assert!(b.coordinator_stats_per_request > 0.0, "{what}");
         assert!(b.coordinator_stats_per_request <= sent + received, "{what}");
+        // Every operation leaves audit entries on the nodes it reached.
+        assert!(r.disk.audit_bytes_per_item > 0.0, "{what}");
     }
     assert_eq!(report.baselines.len(), 5);
 
@@ -107,6 +109,53 @@ fn a_tiny_run_writes_the_report_and_charts() {
         );
         assert_eq!(svg.matches("<polyline").count(), 5, "{chart}");
     }
+}
+
+#[test]
+fn a_short_soak_samples_memory_and_store_of_separate_node_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("soak");
+    let out = bench(&[
+        "--soak",
+        "3",
+        "--nodes",
+        "3",
+        "--concurrency",
+        "2",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = std::fs::read_to_string(out_dir.join("soak.json")).unwrap();
+    let report: keyquorum::bench::soak::SoakReport = serde_json::from_str(&json).unwrap();
+    assert_eq!(report.schema, "keyquorum-soak/1");
+    assert!(
+        report.signatures > 0 && report.decryptions > 0,
+        "{report:?}"
+    );
+    assert_eq!(
+        report.sign_errors + report.decrypt_errors,
+        0,
+        "{:?}",
+        report.first_error
+    );
+    assert!(report.samples.len() >= 3);
+    assert_eq!(report.per_node.len(), 3);
+    for n in &report.per_node {
+        // Figures from /proc and the data directories of running processes.
+        assert!(n.rss_start_bytes > 0 && n.rss_end_bytes > 0, "{n:?}");
+        assert!(n.store_end_bytes > 0, "{n:?}");
+        assert!(n.audit_entries > 0, "{n:?}");
+    }
+    let md = std::fs::read_to_string(out_dir.join("soak.md")).unwrap();
+    assert!(md.contains("separate processes"), "{md}");
+    let svg = std::fs::read_to_string(out_dir.join("soak.svg")).unwrap();
+    assert_eq!(svg.matches("<polyline").count(), 6);
 }
 
 #[test]

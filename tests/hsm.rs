@@ -435,7 +435,14 @@ fn store_rewrap_moves_a_node_to_the_token_and_back_and_it_still_signs() {
     assert!(token_key(&key_label).key_present().unwrap());
     // The passphrase no longer opens it; the token does.
     assert!(Store::open(&data_dir, &passphrase).is_err());
-    drop(Store::open_with(&data_dir, &Unsealer::Token(token_key(&key_label))).unwrap());
+    drop(
+        Store::open_with(
+            &data_dir,
+            &Unsealer::Token(token_key(&key_label)),
+            &Default::default(),
+        )
+        .unwrap(),
+    );
     h.cluster.start(1).unwrap();
     assert_eq!(seal_kind(&h, 1), "pkcs11");
     signs_and_decrypts(&h, 1, b"on the token");
@@ -506,7 +513,12 @@ fn a_store_on_the_token_seals_unseals_rewraps_and_refuses_a_passphrase() {
     let dir = tempfile::tempdir().unwrap();
     let label = format!("{}-store", keyquorum::random_id());
     let seal = token_key(&label);
-    let store = Store::open_with(dir.path(), &Unsealer::Token(seal.clone())).unwrap();
+    let store = Store::open_with(
+        dir.path(),
+        &Unsealer::Token(seal.clone()),
+        &Default::default(),
+    )
+    .unwrap();
     assert_eq!(store.seal_kind().unwrap(), "pkcs11");
     // Sealed and unsealed again through the token; a second rewrap to the same key is a
     // no-op that still checks the new header.
@@ -517,6 +529,7 @@ fn a_store_on_the_token_seals_unseals_rewraps_and_refuses_a_passphrase() {
     let e = Store::open_with(
         dir.path(),
         &Unsealer::Passphrase("whatever".to_string().into()),
+        &Default::default(),
     )
     .err()
     .unwrap()

@@ -157,7 +157,7 @@ pub fn authenticate(
             &request.operation,
             sig.timestamp_ms + skew,
         )
-        .map_err(AuthError::Replayed)?;
+        .map_err(refused_nonce)?;
     let mut approvers: Vec<String> = Vec::new();
     let ttl = node.config.auth.approval_ttl_ms;
     for approval in &request.approvals {
@@ -192,12 +192,23 @@ pub fn authenticate(
                 &request.operation,
                 approval.timestamp_ms + ttl,
             )
-            .map_err(|e| AuthError::Replayed(format!("approval: {e}")))?;
+            .map_err(|e| match refused_nonce(e) {
+                AuthError::Replayed(e) => AuthError::Replayed(format!("approval: {e}")),
+                AuthError::Stale(e) => AuthError::Stale(format!("approval: {e}")),
+                other => other,
+            })?;
         if approval.client != client.name && !approvers.contains(&approval.client) {
             approvers.push(approval.client.clone());
         }
     }
     Ok(Caller { client, approvers })
+}
+
+fn refused_nonce(refused: crate::state::nonces::Refused) -> AuthError {
+    match refused {
+        crate::state::nonces::Refused::Replayed(e) => AuthError::Replayed(e),
+        crate::state::nonces::Refused::Stale(e) => AuthError::Stale(e),
+    }
 }
 
 /// A participant's answer to a request it refuses to act on.

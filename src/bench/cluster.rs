@@ -66,18 +66,26 @@ impl BenchCluster {
         self.cluster.ids().len()
     }
 
-    /// Every node's own count of the peer bytes it sent and received so far.
+    /// Every node's own count of the peer bytes it sent and received so far, and its store.
     fn wire(&self) -> Vec<NodeWire> {
-        self.cluster
+        let nodes: Vec<_> = self
+            .cluster
             .ids()
             .into_iter()
-            .filter_map(|id| {
-                let (sent, received) = self.cluster.node(id)?.wire.totals();
-                Some(NodeWire {
-                    node: id,
-                    sent,
-                    received,
-                })
+            .filter_map(|id| Some((id, self.cluster.node(id)?)))
+            .collect();
+        // Every node's counters first, read together: reading a store takes a while, and
+        // background traffic (presign refills) would fall between the nodes' counts.
+        let totals: Vec<(u64, u64)> = nodes.iter().map(|(_, n)| n.wire.totals()).collect();
+        nodes
+            .iter()
+            .zip(totals)
+            .map(|((id, node), (sent, received))| NodeWire {
+                node: *id,
+                sent,
+                received,
+                audit_bytes: audit_bytes(node.store.audit()),
+                store_bytes: node.store.size_on_disk(),
             })
             .collect()
     }
@@ -127,6 +135,8 @@ impl BenchCluster {
                     node: a.node,
                     sent: a.sent - b.map_or(0, |b| b.sent),
                     received: a.received - b.map_or(0, |b| b.received),
+                    audit_bytes: a.audit_bytes.saturating_sub(b.map_or(0, |b| b.audit_bytes)),
+                    store_bytes: a.store_bytes.saturating_sub(b.map_or(0, |b| b.store_bytes)),
                 }
             })
             .collect();
@@ -134,12 +144,24 @@ impl BenchCluster {
     }
 }
 
-/// Peer-protocol body bytes one node counted over a phase.
+/// Peer-protocol body bytes one node counted over a phase, and what its store grew by.
 #[derive(Debug, Clone, Copy)]
 pub struct NodeWire {
     pub node: u16,
     pub sent: u64,
     pub received: u64,
+    /// Bytes of the audit trail's entries as stored (keys and values).
+    pub audit_bytes: u64,
+    /// The store's size on disk (sled's count: its log and pages, so it moves in steps).
+    pub store_bytes: u64,
+}
+
+/// Bytes of every entry of the audit trail as stored (keys and values).
+fn audit_bytes(tree: &sled::Tree) -> u64 {
+    tree.iter()
+        .flatten()
+        .map(|(k, v)| (k.len() + v.len()) as u64)
+        .sum()
 }
 
 /// Both phases of one (operation, t, n).

@@ -223,6 +223,23 @@ pub fn render(report: &Report) -> String {
         );
     }
 
+    let _ = writeln!(s, "\n## Disk (per item, all nodes)\n");
+    let _ = writeln!(
+        s,
+        "| operation | t-of-n | audit trail, as stored | store growth on disk (sled log and pages) |"
+    );
+    let _ = writeln!(s, "|---|---|---:|---:|");
+    for r in &report.rows {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            r.label(),
+            size(r),
+            fmt_bytes(r.disk.audit_bytes_per_item),
+            fmt_bytes(r.disk.store_bytes_per_item),
+        );
+    }
+
     let _ = writeln!(s, "\n## Computational overhead (per item)\n");
     let _ = writeln!(
         s,

@@ -11,6 +11,7 @@ pub mod machine;
 pub mod markdown;
 pub mod options;
 pub mod report;
+pub mod soak;
 pub mod stats;
 
 use std::path::Path;

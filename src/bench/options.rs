@@ -40,6 +40,11 @@ pub struct BenchArgs {
     /// its node handles it, so each peer round trip costs at least that much (0: loopback).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub rtt_ms: u64,
+    /// Soak instead: sustained sign + decrypt load for SECONDS against a cluster of separate
+    /// node processes (the smallest --nodes size), sampling each node's resident memory and
+    /// store size; writes soak.md, soak.json and soak.svg into --out.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub soak: Option<u64>,
 }
 
 /// An operation as named on the command line.

@@ -118,6 +118,17 @@ pub struct NodeBytesById {
     pub received: f64,
 }
 
+/// Bytes written to disk per item, summed over every node (DESIGN.md §8: the trail shares
+/// the disk with the shares).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Disk {
+    /// The audit trail's entries as stored.
+    pub audit_bytes_per_item: f64,
+    /// Growth of the stores' size on disk (sled's log and pages: it grows in steps, so few
+    /// requests may show 0 or a whole step).
+    pub store_bytes_per_item: f64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Bytes {
     /// Everything between nodes for one request: the sum of what every node sent.
@@ -169,6 +180,9 @@ pub struct Row {
     pub rounds: u32,
     pub peer_requests_per_request: f64,
     pub bytes: Bytes,
+    /// What the sequential requests wrote to the nodes' stores, all nodes, per item.
+    #[serde(default)]
+    pub disk: Disk,
     /// Process CPU time (all nodes and the load generator) per item in the throughput phase.
     pub cpu_ms_per_item: Option<f64>,
     pub in_process_ms_per_item: f64,
@@ -231,6 +245,13 @@ impl Row {
             .unwrap_or_default();
         // Every byte one node sends another receives: the total is what all nodes sent.
         let total_per_request: f64 = per_node.iter().map(|b| b.sent).sum();
+        let seq_items = (seq.done.len() + seq.errors).max(1) as f64 * batch as f64;
+        let disk = Disk {
+            audit_bytes_per_item: m.wire.iter().map(|w| w.audit_bytes as f64).sum::<f64>()
+                / seq_items,
+            store_bytes_per_item: m.wire.iter().map(|w| w.store_bytes as f64).sum::<f64>()
+                / seq_items,
+        };
 
         let rounds: Vec<f64> = seq.done.iter().map(|d| f64::from(d.stats.rounds)).collect();
         let coordinator_counted: Vec<f64> =
@@ -274,6 +295,7 @@ impl Row {
             first_error: seq.first_error.clone().or(conc.first_error.clone()),
             rounds: median(&rounds) as u32,
             peer_requests_per_request: mean(&peer_requests),
+            disk,
             bytes: Bytes {
                 total_per_request,
                 total_per_item: total_per_request / batch as f64,

@@ -65,16 +65,24 @@ pub(crate) enum AuditCommand {
         client: ClientOpts,
     },
     /// Check a stopped node's audit trail: the hash chain and every entry's signature with
-    /// the node's identity key from the config; with --peers, also against the signed heads
-    /// of this node its peers recorded (GET /v1/audit/heads on each member's client URL), so a
-    /// truncated or rewritten trail shows. Names the first break (exit code 1).
+    /// the node's identity key from the config (from the signed checkpoint on, when retention
+    /// compacted older entries); with --peers, also against the signed heads of this node its
+    /// peers recorded (GET /v1/audit/heads on each member's client URL), so a truncated or
+    /// rewritten trail shows. With --file, checks an exported copy instead (JSON lines, rotated
+    /// files in any order), offline; with --config too, also its signatures and, when the
+    /// node's store can be opened, that the copy joins the store's checkpoint. Names the first
+    /// break (exit code 1).
     ///
     /// Example: keyquorum audit verify --config cluster/node-2.toml --peers --token-file cluster/admin.token
+    /// Example: keyquorum audit verify --file audit.jsonl.1 --file audit.jsonl --config cluster/node-2.toml
     Verify {
+        #[arg(long, required_unless_present = "file")]
+        config: Option<PathBuf>,
+        /// An exported file (repeat for rotated files).
         #[arg(long)]
-        config: PathBuf,
+        file: Vec<PathBuf>,
         /// Ask the other members for the heads of this node they recorded.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "file")]
         peers: bool,
         #[command(flatten)]
         client: ClientOpts,
@@ -254,50 +262,10 @@ pub(crate) fn audit(cmd: AuditCommand) -> Result<ExitCode, Failure> {
         }
         AuditCommand::Verify {
             config,
+            file,
             peers,
             client,
-        } => {
-            let config = crate::config::NodeConfig::load(&config)?;
-            // The trail needs no passphrase: it holds hashes, never secrets.
-            let db = sled::open(&config.data_dir).with_context(|| {
-                format!(
-                    "cannot open {} (is the node still running?)",
-                    config.data_dir.display()
-                )
-            })?;
-            let tree = db.open_tree("audit").map_err(anyhow::Error::from)?;
-            let signers = crate::state::statement::Signers::new(&config.members)?;
-            let verified = match crate::audit::verify_tree(&tree, Some((config.id, &signers))) {
-                Ok(v) => v,
-                Err(broken) => {
-                    println!("audit trail BROKEN: {broken}");
-                    return Ok(ExitCode::from(1));
-                }
-            };
-            if peers {
-                let breaks = super::audit_peers::check(&config, &client, &tree, &verified)?;
-                if !breaks.is_empty() {
-                    for b in &breaks {
-                        println!("audit trail BROKEN: {b}");
-                    }
-                    return Ok(ExitCode::from(1));
-                }
-            }
-            let unsigned = match verified.unsigned {
-                0 => String::new(),
-                n => format!(" ({n} written before entries were signed)"),
-            };
-            println!(
-                "audit trail intact: {} entries, signatures verified{unsigned}{}",
-                verified.entries,
-                if peers {
-                    ", consistent with the heads peers recorded"
-                } else {
-                    ""
-                }
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        } => super::audit_verify::run(config.as_deref(), &file, peers, &client),
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod access;
 mod audit_peers;
+mod audit_verify;
 mod requests;
 mod store;
 
@@ -826,11 +827,28 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
 
 fn bench(args: crate::bench::BenchArgs) -> Result<ExitCode, Failure> {
     use crate::bench::{markdown, BenchError, Options};
+    let soak = args.soak;
     let opts = Options::from_args(args).map_err(|e| Failure(ExitCode::from(2), e))?;
     let command = std::iter::once("keyquorum".to_string())
         .chain(std::env::args().skip(1))
         .collect::<Vec<_>>()
         .join(" ");
+    if let Some(seconds) = soak {
+        let (threshold, nodes) = opts.sizes[0];
+        let soak = crate::bench::soak::SoakOptions {
+            seconds,
+            threshold,
+            nodes,
+            concurrency: opts.concurrency,
+            out: opts.out.clone(),
+        };
+        let report = crate::bench::soak::run(&soak, command)
+            .map_err(|e| Failure(ExitCode::from(3), format!("soak failed: {e:#}")))?;
+        print!("{}", crate::bench::soak::markdown(&report));
+        let out = opts.out.display();
+        println!("\nwrote {out}/soak.md, {out}/soak.json, {out}/soak.svg");
+        return Ok(ExitCode::SUCCESS);
+    }
     let report = crate::bench::run(&opts, command).map_err(|e| match e {
         BenchError::Usage(m) => Failure(ExitCode::from(2), m),
         BenchError::Failed(e) => Failure(ExitCode::from(3), format!("benchmark failed: {e:#}")),

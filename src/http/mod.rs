@@ -206,6 +206,35 @@ pub async fn serve_bound(node: Arc<Node>, servers: Servers) -> std::io::Result<(
             loop {
                 actix_web::rt::time::sleep(std::time::Duration::from_secs(2)).await;
                 node.expire_sessions();
+                crate::signing::pool::prune(&node);
+                crate::signing::participant::prune_presigned(&node);
+            }
+        })
+    };
+    // Retention and the export's durable position (README "Running for months").
+    let compaction = {
+        let node = node.clone();
+        let every = std::time::Duration::from_secs(node.config.audit.compact_every_secs);
+        let needed = node.config.audit.exports()
+            || node.config.audit.retain_entries.is_some()
+            || node.config.audit.retain_secs.is_some();
+        actix_web::rt::spawn(async move {
+            if !needed {
+                return;
+            }
+            loop {
+                actix_web::rt::time::sleep(every).await;
+                let node = node.clone();
+                let done = actix_web::rt::task::spawn_blocking(move || {
+                    node.audit.compact(crate::clock::now_ms())
+                })
+                .await;
+                match done {
+                    Ok(Ok(Some(cut))) => tracing::info!(cut, "audit trail compacted"),
+                    Ok(Ok(None)) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "audit compaction failed"),
+                    Err(e) => tracing::error!(error = %e, "audit compaction panicked"),
+                }
             }
         })
     };
@@ -231,6 +260,7 @@ pub async fn serve_bound(node: Arc<Node>, servers: Servers) -> std::io::Result<(
         .await
         .map(|_| ());
     expiry.abort();
+    compaction.abort();
     reconciler.abort();
     probe.abort();
     witness.abort();

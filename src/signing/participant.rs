@@ -80,6 +80,17 @@ impl crate::sessions::RoleState for Presigned {
     }
 }
 
+/// Drops preprocessed nonces of generations this node can no longer sign with (retired or
+/// replaced keys): they would otherwise wait out their hour.
+pub fn prune_presigned(node: &Node) {
+    let live = super::pool::live_generations(node);
+    let live: std::collections::HashSet<&str> = live.iter().map(|(_, s)| s.as_str()).collect();
+    presigned(node)
+        .0
+        .lock()
+        .retain(|_, p| live.contains(p.key_session.as_str()));
+}
+
 /// This node's preprocessed nonces.
 pub fn presigned(node: &Node) -> Arc<Presigned> {
     node.sessions.of::<Presigned>()

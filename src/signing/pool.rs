@@ -83,6 +83,41 @@ pub fn take(node: &Node, active: &ActiveKey, count: usize, excluded: &[Excluded]
     Some(taken)
 }
 
+/// The generations this node may still sign with: the active ones and those they replaced.
+pub(crate) fn live_generations(node: &Node) -> HashSet<(String, String)> {
+    let active = node.keys.read();
+    let previous = node.previous_keys.read();
+    active
+        .values()
+        .chain(previous.values())
+        .map(|k| (k.record.name.clone(), k.record.session.clone()))
+        .collect()
+}
+
+/// Drops the pools of generations this node can no longer sign with (retired or replaced
+/// keys): nothing else would, and a retired key is never asked to sign again.
+pub fn prune(node: &Node) {
+    let live = live_generations(node);
+    let pools = pools(node);
+    let mut held = pools.held.lock();
+    held.retain(|(key, session, signer), queue| {
+        let keep = live.contains(&(key.clone(), session.clone()));
+        if !keep {
+            node.metrics.add_presign_commitments(
+                &node.config.members,
+                *signer,
+                -(queue.len() as i64),
+            );
+        }
+        keep
+    });
+}
+
+/// Commitments held in this node's pools, as a coordinator.
+pub fn held(node: &Node) -> usize {
+    pools(node).held.lock().values().map(VecDeque::len).sum()
+}
+
 /// Drops `signer`'s pool of `active`'s generation: it no longer holds those nonces.
 pub fn forget(node: &Node, active: &ActiveKey, signer: u16) {
     let record = &active.record;

@@ -319,6 +319,10 @@ impl Store {
     /// Promises, durably, never to confirm or commit ceremony `session`. Fails when this node
     /// already holds its certificate or a pending result of it (then it is too late).
     pub fn refuse(&self, name: &str, session: &str) -> Result<(), StoreError> {
+        // Refused already, so nothing of it could be confirmed since: ordered once.
+        if self.refused.contains_key(session.as_bytes())? {
+            return Ok(());
+        }
         (&self.refused, &self.certificates, &self.pending)
             .transaction(|(refused, certs, pending)| {
                 if certs.get(session.as_bytes())?.is_some() {
@@ -336,8 +340,34 @@ impl Store {
                 Ok(())
             })
             .map_err(|e| tx_error("ceremony already confirmed here", e))?;
+        self.remember_refusal(session)?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Orders a new refusal and forgets the oldest past `[limits] refused_ceremonies`: any
+    /// member may ask for refusals of ceremony ids it makes up. A refusal matters while its
+    /// ceremony can still run (its participants drop a ceremony at its deadline); the oldest
+    /// go first.
+    fn remember_refusal(&self, session: &str) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering;
+        let id = self.db.generate_id()?;
+        self.refused_order
+            .insert(id.to_be_bytes(), session.as_bytes())?;
+        let mut count = self.refused_count.fetch_add(1, Ordering::SeqCst) + 1;
+        while count > self.refused_limit {
+            let Some((_, oldest)) = self.refused_order.pop_min()? else {
+                break;
+            };
+            self.refused.remove(&oldest)?;
+            count = self.refused_count.fetch_sub(1, Ordering::SeqCst) - 1;
+        }
+        Ok(())
+    }
+
+    /// Refusals this node keeps.
+    pub fn refusals(&self) -> usize {
+        self.refused.len()
     }
 
     pub fn is_refused(&self, session: &str) -> Result<bool, StoreError> {

@@ -121,6 +121,8 @@ pub struct Store {
     /// Member id (big-endian) → JSON [`api::RecordedHead`]: the peers' latest signed audit
     /// heads.
     audit_heads: sled::Tree,
+    /// The audit trail's retention checkpoint and export position.
+    audit_meta: sled::Tree,
     /// Key name → [`PendingGeneration`]: a ceremony's result, sealed, awaiting its certificate.
     pending: sled::Tree,
     /// Key name → the generation a certified one replaced, kept until every member moved on.
@@ -130,6 +132,13 @@ pub struct Store {
     /// Ceremony sessions this node promised never to confirm or commit.
     refused: sled::Tree,
     decrypt_requests: sled::Tree,
+    /// Big-endian id (in the order they were made) → session: which refusals are oldest.
+    refused_order: sled::Tree,
+    /// Refusals in `refused_order`, and how many are kept at most.
+    refused_count: std::sync::atomic::AtomicUsize,
+    refused_limit: usize,
+    /// The page cache the database was opened with, bytes.
+    cache_bytes: u64,
     /// Ceremony session → key name, for ceremonies this node committed as coordinator and
     /// whose members have not all acknowledged yet.
     coordinated: sled::Tree,
@@ -169,25 +178,43 @@ pub fn curve_of(algorithm: api::Algorithm) -> Curve {
     }
 }
 
+/// The store's page cache when no setting says otherwise: small, for a sidecar (sled's own
+/// default is 1 GiB).
+pub const DEFAULT_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// How the database in `dir` is opened: its page cache holds at most `cache_bytes`.
+pub fn sled_config(dir: &Path, cache_bytes: u64) -> sled::Config {
+    sled::Config::new().path(dir).cache_capacity(cache_bytes)
+}
+
 impl Store {
     /// Opens (or creates) the store in `dir` and unseals it with `passphrase`.
     pub fn open(dir: &Path, passphrase: &str) -> Result<Store, StoreError> {
         Self::open_with(
             dir,
             &Unsealer::Passphrase(Zeroizing::new(passphrase.into())),
+            &crate::config::Limits::default(),
         )
     }
 
-    /// Opens (or creates) the store in `dir` and unseals it with `unsealer`. A new store's data
-    /// key is wrapped by it; an existing one must have been, or nothing is opened.
-    pub fn open_with(dir: &Path, unsealer: &Unsealer) -> Result<Store, StoreError> {
+    /// Opens (or creates) the store in `dir` within `limits` (the page cache, the refusals
+    /// kept) and unseals it with `unsealer`. A new store's data key is wrapped by it; an
+    /// existing one must have been, or nothing is opened.
+    pub fn open_with(
+        dir: &Path,
+        unsealer: &Unsealer,
+        limits: &crate::config::Limits,
+    ) -> Result<Store, StoreError> {
+        let cache_bytes = limits.store_cache_bytes;
         if let Unsealer::Passphrase(p) = unsealer {
             if p.is_empty() {
                 return Err(anyhow::anyhow!("the passphrase is empty").into());
             }
         }
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let db = sled::open(dir).with_context(|| format!("cannot open store {}", dir.display()))?;
+        let db = sled_config(dir, cache_bytes)
+            .open()
+            .with_context(|| format!("cannot open store {}", dir.display()))?;
         let dek = match db.get(SEAL_HEADER)? {
             Some(header) => unsealer.unwrap(&header)?,
             None => {
@@ -198,7 +225,7 @@ impl Store {
                 dek
             }
         };
-        Self::with_key(db, dek)
+        Self::with_key(db, dek, limits)
     }
 
     /// Opens the existing store in `dir`, unsealed by what `unsealer_for` gives for the kind
@@ -211,15 +238,23 @@ impl Store {
         if !dir.exists() {
             return Err(anyhow::anyhow!("no store at {}", dir.display()).into());
         }
-        let db = sled::open(dir).with_context(|| format!("cannot open store {}", dir.display()))?;
+        let limits = crate::config::Limits::default();
+        let db = sled_config(dir, limits.store_cache_bytes)
+            .open()
+            .with_context(|| format!("cannot open store {}", dir.display()))?;
         let header = db
             .get(SEAL_HEADER)?
             .ok_or_else(|| anyhow::anyhow!("the store at {} has no seal header", dir.display()))?;
         let dek = unsealer_for(header_kind(&header)?)?.unwrap(&header)?;
-        Self::with_key(db, dek)
+        Self::with_key(db, dek, &limits)
     }
 
-    fn with_key(db: sled::Db, dek: Zeroizing<[u8; 32]>) -> Result<Store, StoreError> {
+    fn with_key(
+        db: sled::Db,
+        dek: Zeroizing<[u8; 32]>,
+        limits: &crate::config::Limits,
+    ) -> Result<Store, StoreError> {
+        let cache_bytes = limits.store_cache_bytes;
         Ok(Store {
             keys: db.open_tree("keys")?,
             shares: db.open_tree("shares")?,
@@ -232,11 +267,18 @@ impl Store {
             admin_aborts: db.open_tree("admin_aborts")?,
             audit: db.open_tree("audit")?,
             audit_heads: db.open_tree("audit_heads")?,
+            audit_meta: db.open_tree("audit_meta")?,
             pending: db.open_tree("pending")?,
             previous: db.open_tree("previous")?,
             certificates: db.open_tree("certificates")?,
             refused: db.open_tree("refused")?,
             decrypt_requests: db.open_tree("decrypt_requests")?,
+            refused_count: std::sync::atomic::AtomicUsize::new(
+                db.open_tree("refused_order")?.len(),
+            ),
+            refused_order: db.open_tree("refused_order")?,
+            refused_limit: limits.refused_ceremonies.max(1),
+            cache_bytes,
             coordinated: db.open_tree("coordinated")?,
             db,
             macs: MacKeys::derive(&dek),
@@ -406,6 +448,25 @@ impl Store {
 
     pub fn audit_heads(&self) -> &sled::Tree {
         &self.audit_heads
+    }
+
+    /// The trees of the audit trail.
+    pub fn audit_trees(&self) -> crate::audit::Trees {
+        crate::audit::Trees {
+            entries: self.audit.clone(),
+            peer_heads: self.audit_heads.clone(),
+            meta: self.audit_meta.clone(),
+        }
+    }
+
+    /// The page cache the database was opened with, bytes.
+    pub fn cache_bytes(&self) -> u64 {
+        self.cache_bytes
+    }
+
+    /// Bytes the database takes on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
     }
 
     /// Key records in name order after `after` (from the first without), at most `limit` of
@@ -703,5 +764,54 @@ mod tests {
             .unwrap();
         let e = clients::load(&store, &[]).unwrap_err().to_string();
         assert!(e.contains("client alice"), "{e}");
+    }
+
+    #[test]
+    fn the_page_cache_and_the_refusals_kept_are_bounded_by_the_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = crate::config::Limits {
+            store_cache_bytes: 1 << 20,
+            refused_ceremonies: 8,
+            ..Default::default()
+        };
+        assert_eq!(sled_config(dir.path(), 1 << 20).cache_capacity, 1 << 20);
+        let store = Store::open_with(
+            dir.path(),
+            &Unsealer::Passphrase(Zeroizing::new("pass".into())),
+            &limits,
+        )
+        .unwrap();
+        assert_eq!(store.cache_bytes(), 1 << 20);
+        for i in 0..20 {
+            store.refuse("k", &format!("s{i}")).unwrap();
+            // Asked again: kept once.
+            store.refuse("k", &format!("s{i}")).unwrap();
+        }
+        assert_eq!(store.refusals(), 8);
+        assert!(!store.is_refused("s11").unwrap());
+        assert!(store.is_refused("s12").unwrap() && store.is_refused("s19").unwrap());
+        drop(store);
+        // The count and the order survive a restart.
+        // sled's flusher lets go of the dropped database's lock a moment later.
+        let mut reopened = Store::open_with(
+            dir.path(),
+            &Unsealer::Passphrase(Zeroizing::new("pass".into())),
+            &limits,
+        );
+        for _ in 0..100 {
+            if reopened.is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            reopened = Store::open_with(
+                dir.path(),
+                &Unsealer::Passphrase(Zeroizing::new("pass".into())),
+                &limits,
+            );
+        }
+        let store = reopened.unwrap();
+        store.refuse("k", "s20").unwrap();
+        assert_eq!(store.refusals(), 8);
+        assert!(!store.is_refused("s12").unwrap() && store.is_refused("s20").unwrap());
     }
 }
