@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use keyshares::decrypt::{partial_decrypt, ShareScalar};
+use keyshares::decrypt::prepared::{Ephemeral, Holder};
+use keyshares::decrypt::ShareScalar;
 use keyshares::KeyShare;
 
 use super::{partials_context, scheme_of};
@@ -102,22 +103,29 @@ pub fn partials(
     };
     let faults = node.faults();
     let mut rng = rand::rngs::OsRng;
+    // Y_i = s_i·G once for the batch, not once per proof.
+    let holder = match Holder::new(&share) {
+        Ok(h) => h,
+        Err(e) => return error(e.to_string()),
+    };
     let outcomes: Vec<PartialOutcome> = ephemerals
         .iter()
-        .map(|e| match partial_decrypt(scheme, &share, e, &mut rng) {
-            Ok(_) if faults.refuse_decrypt_items => {
-                PartialOutcome::Error("refused (a censoring holder)".into())
-            }
-            Ok(mut p) => {
-                if faults.corrupt_partials {
-                    if let Some(b) = p.proof.first_mut() {
-                        *b ^= 1;
-                    }
+        .map(
+            |e| match Ephemeral::parse(scheme, e).and_then(|e| holder.partial(&e, &mut rng)) {
+                Ok(_) if faults.refuse_decrypt_items => {
+                    PartialOutcome::Error("refused (a censoring holder)".into())
                 }
-                PartialOutcome::Partial(p)
-            }
-            Err(e) => PartialOutcome::Error(e.to_string()),
-        })
+                Ok(mut p) => {
+                    if faults.corrupt_partials {
+                        if let Some(b) = p.proof.first_mut() {
+                            *b ^= 1;
+                        }
+                    }
+                    PartialOutcome::Partial(p)
+                }
+                Err(e) => PartialOutcome::Error(e.to_string()),
+            },
+        )
         .collect();
     if let Some(reply_to) = parsed.reply_to {
         let binding = super::reply::Binding {

@@ -8,3 +8,4 @@ pub mod nonces;
 pub mod ratelimit;
 pub mod rejections;
 pub mod statement;
+pub mod verified;

@@ -1,0 +1,371 @@
+//! The per-request forms of the threshold-decryption steps: everything that does not depend on
+//! the item — a holder's verifying share Y_i = s_i·G, the decoded verifying shares, the group
+//! key's X25519 form, the Lagrange coefficients of one set of holders — computed once, and
+//! every point decoded and validated once per request instead of once per use.
+//!
+//! The checks are those of [`super::partial_decrypt`], [`super::verify_partial`] and
+//! [`super::combine_and_open`], in the same order and with the same errors; only their
+//! repetition is gone.
+
+use curve25519_dalek::edwards::EdwardsPoint;
+use rand_core::{CryptoRng, RngCore};
+use zeroize::{Zeroize, Zeroizing};
+
+use super::dleq::{self, Statement};
+use super::group::PrimeGroup;
+use super::secp256k1::Secp256k1;
+use super::x25519::{self, Ed25519};
+use super::{ecies, hpke_schedule, lagrange, secp256k1};
+use super::{Ciphertext, DecryptError, PartialDecryption, Scheme, ShareScalar};
+
+/// A point of either group.
+#[derive(Clone, Copy)]
+enum Point {
+    Ed25519(EdwardsPoint),
+    Secp256k1(k256::ProjectivePoint),
+}
+
+impl Point {
+    fn scheme(&self) -> Scheme {
+        match self {
+            Point::Ed25519(_) => Scheme::HpkeX25519,
+            Point::Secp256k1(_) => Scheme::EciesSecp256k1,
+        }
+    }
+
+    fn decode(scheme: Scheme, bytes: &[u8], what: &'static str) -> Result<Point, DecryptError> {
+        Ok(match scheme {
+            Scheme::HpkeX25519 => Point::Ed25519(Ed25519::decode_point(bytes, what)?),
+            Scheme::EciesSecp256k1 => Point::Secp256k1(Secp256k1::decode_point(bytes, what)?),
+        })
+    }
+}
+
+impl Zeroize for Point {
+    fn zeroize(&mut self) {
+        match self {
+            Point::Ed25519(p) => p.zeroize(),
+            Point::Secp256k1(p) => p.zeroize(),
+        }
+    }
+}
+
+fn mismatch(expected: Scheme, got: Scheme) -> DecryptError {
+    DecryptError::SchemeMismatch {
+        share_curve: got.curve_name(),
+        scheme_curve: expected.curve_name(),
+    }
+}
+
+/// A ciphertext's ephemeral point, checked as every holder checks it
+/// ([`super::check_ephemeral`]).
+#[derive(Clone, Copy)]
+pub struct Ephemeral(Point);
+
+impl Ephemeral {
+    pub fn parse(scheme: Scheme, bytes: &[u8]) -> Result<Ephemeral, DecryptError> {
+        Ok(Ephemeral(match scheme {
+            Scheme::HpkeX25519 => Point::Ed25519(x25519::lift_enc(bytes)?),
+            Scheme::EciesSecp256k1 => {
+                Point::Secp256k1(Secp256k1::decode_point(bytes, "ephemeral public key")?)
+            }
+        }))
+    }
+}
+
+/// A holder's share with its verifying share Y_i = s_i·G computed once, for many partials.
+pub struct Holder<'a> {
+    share: &'a ShareScalar,
+    y: Point,
+}
+
+impl<'a> Holder<'a> {
+    pub fn new(share: &'a ShareScalar) -> Result<Holder<'a>, DecryptError> {
+        let y = match share.scheme() {
+            Scheme::HpkeX25519 => Point::Ed25519(Ed25519::mul_base(share.ed25519()?)),
+            Scheme::EciesSecp256k1 => Point::Secp256k1(Secp256k1::mul_base(share.secp256k1()?)),
+        };
+        Ok(Holder { share, y })
+    }
+
+    /// D_i = s_i·E with its proof, as [`super::partial_decrypt`] computes it.
+    pub fn partial<R: RngCore + CryptoRng>(
+        &self,
+        e: &Ephemeral,
+        rng: &mut R,
+    ) -> Result<PartialDecryption, DecryptError> {
+        match (&self.y, &e.0) {
+            (Point::Ed25519(y), Point::Ed25519(e)) => {
+                Ok(partial::<Ed25519, R>(self.share.ed25519()?, y, e, rng))
+            }
+            (Point::Secp256k1(y), Point::Secp256k1(e)) => {
+                Ok(partial::<Secp256k1, R>(self.share.secp256k1()?, y, e, rng))
+            }
+            _ => Err(mismatch(e.0.scheme(), self.y.scheme())),
+        }
+    }
+}
+
+fn partial<G: PrimeGroup, R: RngCore + CryptoRng>(
+    s: &G::Scalar,
+    y: &G::Point,
+    e: &G::Point,
+    rng: &mut R,
+) -> PartialDecryption {
+    let d = G::mul(e, s);
+    let proof = dleq::prove(s, &Statement::<G> { y, e, d: &d }, rng);
+    PartialDecryption {
+        point: G::encode_point(&d),
+        proof: proof.to_vec(),
+    }
+}
+
+/// A holder's verifying share, decoded and validated once.
+#[derive(Clone, Copy)]
+pub struct VerifyingShare(Point);
+
+impl VerifyingShare {
+    pub fn decode(scheme: Scheme, bytes: &[u8]) -> Result<VerifyingShare, DecryptError> {
+        Point::decode(scheme, bytes, "verifying share").map(VerifyingShare)
+    }
+}
+
+/// A partial decryption point, decoded and validated, ready to combine. t of them reveal the
+/// DH output: zeroized when dropped.
+pub struct CheckedPartial(Point);
+
+impl Drop for CheckedPartial {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl CheckedPartial {
+    /// Checks `partial`'s proof against the holder's verifying share, as
+    /// [`super::verify_partial`] does, and keeps its decoded point.
+    pub fn verify(
+        share: &VerifyingShare,
+        e: &Ephemeral,
+        partial: &PartialDecryption,
+    ) -> Result<CheckedPartial, DecryptError> {
+        let d = Point::decode(share.0.scheme(), &partial.point, "partial decryption point")?;
+        match (&share.0, &e.0, &d) {
+            (Point::Ed25519(y), Point::Ed25519(e), Point::Ed25519(d)) => {
+                dleq::verify(&Statement::<Ed25519> { y, e, d }, &partial.proof)?
+            }
+            (Point::Secp256k1(y), Point::Secp256k1(e), Point::Secp256k1(d)) => {
+                dleq::verify(&Statement::<Secp256k1> { y, e, d }, &partial.proof)?
+            }
+            _ => return Err(mismatch(share.0.scheme(), e.0.scheme())),
+        }
+        Ok(CheckedPartial(d))
+    }
+
+    /// A partial this node computed itself: decoded and validated, its proof not checked (a
+    /// proof convinces others; this node knows how it made the point).
+    pub fn own(
+        scheme: Scheme,
+        partial: &PartialDecryption,
+    ) -> Result<CheckedPartial, DecryptError> {
+        Point::decode(scheme, &partial.point, "partial decryption point").map(CheckedPartial)
+    }
+}
+
+/// The Lagrange coefficients at 0 of one set of holders, in identifier order.
+pub struct Coefficients {
+    ids: Vec<u16>,
+    lambdas: Lambdas,
+}
+
+enum Lambdas {
+    Ed25519(Vec<curve25519_dalek::Scalar>),
+    Secp256k1(Vec<k256::Scalar>),
+}
+
+impl Coefficients {
+    /// The coefficients for holders `ids` (non-zero, distinct), in that order.
+    pub fn new(scheme: Scheme, ids: &[u16]) -> Result<Coefficients, DecryptError> {
+        let lambdas = match scheme {
+            Scheme::HpkeX25519 => Lambdas::Ed25519(lagrange::coefficients_at_zero::<Ed25519>(ids)?),
+            Scheme::EciesSecp256k1 => {
+                Lambdas::Secp256k1(lagrange::coefficients_at_zero::<Secp256k1>(ids)?)
+            }
+        };
+        Ok(Coefficients {
+            ids: ids.to_vec(),
+            lambdas,
+        })
+    }
+
+    /// The holders, in the order their partials are expected.
+    pub fn ids(&self) -> &[u16] {
+        &self.ids
+    }
+}
+
+/// Opens the ciphertexts of one key with its group key decoded once, as
+/// [`super::combine_and_open`] does per item.
+pub struct Combiner {
+    scheme: Scheme,
+    /// HPKE's pkR, the X25519 form of the group key.
+    pk_r: [u8; 32],
+}
+
+impl Combiner {
+    pub fn new(scheme: Scheme, group_public_key: &[u8]) -> Result<Combiner, DecryptError> {
+        let pk_r = match scheme {
+            Scheme::HpkeX25519 => x25519::public_key(group_public_key)?,
+            Scheme::EciesSecp256k1 => {
+                Secp256k1::decode_point(group_public_key, "group public key")?;
+                [0; 32]
+            }
+        };
+        Ok(Combiner { scheme, pk_r })
+    }
+
+    /// Σ λ_i·D_i over `partials` (one per holder of `coefficients`, in its order), then the
+    /// HPKE key schedule or the ECIES KDF, and the AEAD.
+    pub fn open(
+        &self,
+        coefficients: &Coefficients,
+        partials: &[&CheckedPartial],
+        ciphertext: &Ciphertext,
+    ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
+        ciphertext.ephemeral()?;
+        if partials.is_empty() {
+            return Err(DecryptError::NoPartials);
+        }
+        if partials.len() != coefficients.ids.len() {
+            return Err(DecryptError::Internal("one partial per coefficient"));
+        }
+        match (ciphertext, &coefficients.lambdas) {
+            (
+                Ciphertext::Hpke {
+                    enc,
+                    ciphertext,
+                    info,
+                    aad,
+                    aead,
+                },
+                Lambdas::Ed25519(lambdas),
+            ) => {
+                let combined = sum::<Ed25519>(lambdas, partials, |p| match p {
+                    Point::Ed25519(p) => Some(p),
+                    Point::Secp256k1(_) => None,
+                })?;
+                let dh = x25519::shared_secret(&combined)?;
+                hpke_schedule::open_base(&dh, enc, &self.pk_r, info, aad, ciphertext, *aead)
+            }
+            (Ciphertext::Ecies { blob }, Lambdas::Secp256k1(lambdas)) => {
+                let parts = ecies::split(blob)?;
+                let combined = sum::<Secp256k1>(lambdas, partials, |p| match p {
+                    Point::Secp256k1(p) => Some(p),
+                    Point::Ed25519(_) => None,
+                })?;
+                let shared = secp256k1::shared_point_uncompressed(&combined)?;
+                ecies::open(&parts, &shared)
+            }
+            _ => Err(mismatch(self.scheme, ciphertext.scheme())),
+        }
+    }
+}
+
+/// Σ λ_i·D_i, with constant-time multiplications: the sum is the secret s·E.
+fn sum<G: PrimeGroup>(
+    lambdas: &[G::Scalar],
+    partials: &[&CheckedPartial],
+    point: impl Fn(&Point) -> Option<&G::Point>,
+) -> Result<Zeroizing<G::Point>, DecryptError> {
+    let mut acc: Option<Zeroizing<G::Point>> = None;
+    for (partial, lambda) in partials.iter().zip(lambdas) {
+        let d = point(&partial.0).ok_or(DecryptError::Internal("partial of another group"))?;
+        let term = Zeroizing::new(G::mul(d, lambda));
+        acc = Some(match acc {
+            None => term,
+            Some(sum) => Zeroizing::new(*sum + *term),
+        });
+    }
+    acc.ok_or(DecryptError::NoPartials)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{combine_and_open, encrypt, partial_decrypt, verify_partial, HpkeAead};
+    use super::*;
+    use crate::dkg::run_in_memory;
+    use crate::{Curve, KeyShare};
+    use std::collections::BTreeMap;
+
+    fn shares(curve: Curve) -> (Vec<KeyShare>, crate::PublicKeys) {
+        let mut rng = rand::thread_rng();
+        let all = run_in_memory(curve, 2, &[1, 2, 3], &mut rng).unwrap();
+        let public = all[0].1.clone();
+        (all.into_iter().map(|(s, _)| s).collect(), public)
+    }
+
+    fn scalar(share: &KeyShare) -> ShareScalar {
+        match share {
+            KeyShare::Ed25519(k) => ShareScalar::from_ed25519(k),
+            KeyShare::Secp256k1(k) => ShareScalar::from_secp256k1(k),
+        }
+    }
+
+    /// The prepared steps agree with the per-item ones: the same partials verify, the same
+    /// plaintexts come out, and a partial checked against another holder's share fails.
+    #[test]
+    fn prepared_steps_agree_with_the_per_item_ones() {
+        for (scheme, curve) in [
+            (Scheme::HpkeX25519, Curve::Ed25519),
+            (Scheme::EciesSecp256k1, Curve::Secp256k1),
+        ] {
+            let mut rng = rand::thread_rng();
+            let (shares, public) = shares(curve);
+            let group_key = public.group_key();
+            let verifying = public.verifying_shares();
+            let combiner = Combiner::new(scheme, &group_key).unwrap();
+            for i in 0..3u8 {
+                let (info, aad): (&[u8], &[u8]) = match scheme {
+                    Scheme::HpkeX25519 => (b"info", b"aad"),
+                    Scheme::EciesSecp256k1 => (b"", b""),
+                };
+                let ct = encrypt(
+                    scheme,
+                    &group_key,
+                    &[i; 20],
+                    info,
+                    aad,
+                    HpkeAead::Aes128Gcm,
+                    &mut rng,
+                )
+                .unwrap();
+                let e_bytes = ct.ephemeral().unwrap().to_vec();
+                let e = Ephemeral::parse(scheme, &e_bytes).unwrap();
+                let mut checked = Vec::new();
+                let mut plain = BTreeMap::new();
+                for share in &shares[1..] {
+                    let id = share.identifier();
+                    let s = scalar(share);
+                    let p = Holder::new(&s).unwrap().partial(&e, &mut rng).unwrap();
+                    // The old verifier accepts the prepared holder's partial and vice versa.
+                    verify_partial(scheme, &verifying[&id], &e_bytes, &p).unwrap();
+                    let old = partial_decrypt(scheme, &s, &e_bytes, &mut rng).unwrap();
+                    let vs = VerifyingShare::decode(scheme, &verifying[&id]).unwrap();
+                    CheckedPartial::verify(&vs, &e, &old).unwrap();
+                    let wrong = VerifyingShare::decode(scheme, &verifying[&1]).unwrap();
+                    assert!(CheckedPartial::verify(&wrong, &e, &p).is_err());
+                    checked.push(CheckedPartial::verify(&vs, &e, &p).unwrap());
+                    plain.insert(id, p);
+                }
+                let expected = combine_and_open(&group_key, &plain, &ct).unwrap();
+                let coefficients = Coefficients::new(scheme, &[2, 3]).unwrap();
+                let refs: Vec<&CheckedPartial> = checked.iter().collect();
+                let opened = combiner.open(&coefficients, &refs, &ct).unwrap();
+                assert_eq!(*opened, *expected);
+                assert_eq!(*opened, vec![i; 20]);
+                // One partial short: no plaintext.
+                let coefficients = Coefficients::new(scheme, &[2]).unwrap();
+                assert!(combiner.open(&coefficients, &refs[..1], &ct).is_err());
+            }
+        }
+    }
+}
