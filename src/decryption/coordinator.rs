@@ -48,17 +48,29 @@ pub enum Checked {
 pub struct Prepared {
     scheme: Scheme,
     /// Each item's ephemeral point as sent to the holders, or why every honest holder refuses it.
-    ephemerals: Vec<Result<Ephemeral, String>>,
+    ephemerals: super::lifted::Points,
     shares: BTreeMap<u16, Result<VerifyingShare, String>>,
 }
 
 impl Prepared {
-    /// Validates every point on all cores.
-    pub fn new(scheme: Scheme, active: &ActiveKey, ephemerals: &[Vec<u8>]) -> Prepared {
-        let ephemerals = ephemerals
-            .par_iter()
-            .map(|e| Ephemeral::parse(scheme, e).map_err(|err| err.to_string()))
-            .collect();
+    /// Takes the points this node's own holder validated for `session`, or validates them on
+    /// all cores.
+    pub fn new(
+        node: &Node,
+        session: &str,
+        scheme: Scheme,
+        active: &ActiveKey,
+        ephemerals: &[Vec<u8>],
+    ) -> Prepared {
+        let ephemerals = match super::lifted::take(node, session) {
+            Some(points) if points.len() == ephemerals.len() => points,
+            _ => Arc::new(
+                ephemerals
+                    .par_iter()
+                    .map(|e| Ephemeral::parse(scheme, e).map_err(|err| err.to_string()))
+                    .collect(),
+            ),
+        };
         let shares = active
             .public
             .verifying_shares()
@@ -230,7 +242,8 @@ pub async fn decrypt(
         let check: Check<Vec<Checked>> = {
             let (node, active, session) = (node.clone(), active.clone(), session.clone());
             Arc::new(move |p, answer| {
-                let prepared = prepared.get_or_init(|| Prepared::new(scheme, &active, &ephemerals));
+                let prepared = prepared
+                    .get_or_init(|| Prepared::new(&node, &session, scheme, &active, &ephemerals));
                 check_answer(&node, prepared, &session, p, answer)
             })
         };
@@ -239,7 +252,12 @@ pub async fn decrypt(
             key_session: active.record.session.clone(),
             request: request.clone(),
         };
-        let order = holder_order(&active.record.participants, exclude);
+        // This node first when it holds a share: its partials need no proof and no network.
+        let mut order = holder_order(&active.record.participants, exclude);
+        if let Some(me) = order.iter().position(|p| *p == node.id()) {
+            let me = order.remove(me);
+            order.insert(0, me);
+        }
         let gathered = gather(node, &session, request, order, t, t, check).await?;
         (good, excluded, cost) = (gathered.good, gathered.excluded, gathered.cost);
     }

@@ -4,6 +4,7 @@
 pub mod coordinator;
 pub mod digest;
 pub mod gather;
+pub mod lifted;
 pub mod participant;
 pub mod relay;
 pub mod reply;

@@ -108,10 +108,25 @@ pub fn partials(
         Ok(h) => h,
         Err(e) => return error(e.to_string()),
     };
-    let outcomes: Vec<PartialOutcome> = ephemerals
+    let points: Vec<Result<Ephemeral, String>> = ephemerals
         .iter()
-        .map(
-            |e| match Ephemeral::parse(scheme, e).and_then(|e| holder.partial(&e, &mut rng)) {
+        .map(|e| Ephemeral::parse(scheme, e).map_err(|e| e.to_string()))
+        .collect();
+    // This node coordinates the batch and combines it here: its own partials are never shown
+    // to anyone, and a proof would only convince others.
+    let own_combination = from == node.id() && parsed.reply_to.is_none();
+    let outcomes: Vec<PartialOutcome> = points
+        .iter()
+        .map(|point| {
+            let partial = point.as_ref().map_err(Clone::clone).and_then(|e| {
+                let made = if own_combination {
+                    holder.unproven_partial(e)
+                } else {
+                    holder.partial(e, &mut rng)
+                };
+                made.map_err(|e| e.to_string())
+            });
+            match partial {
                 Ok(_) if faults.refuse_decrypt_items => {
                     PartialOutcome::Error("refused (a censoring holder)".into())
                 }
@@ -123,10 +138,13 @@ pub fn partials(
                     }
                     PartialOutcome::Partial(p)
                 }
-                Err(e) => PartialOutcome::Error(e.to_string()),
-            },
-        )
+                Err(e) => PartialOutcome::Error(e),
+            }
+        })
         .collect();
+    if own_combination {
+        super::lifted::remember(node, session, Arc::new(points));
+    }
     if let Some(reply_to) = parsed.reply_to {
         let binding = super::reply::Binding {
             key,

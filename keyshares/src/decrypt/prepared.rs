@@ -7,7 +7,7 @@
 //! [`super::combine_and_open`], in the same order and with the same errors; only their
 //! repetition is gone.
 
-use curve25519_dalek::edwards::EdwardsPoint;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use rand_core::{CryptoRng, RngCore};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -106,6 +106,23 @@ impl<'a> Holder<'a> {
     }
 }
 
+impl Holder<'_> {
+    /// D_i = s_i·E without a proof, for a holder that combines the partials itself: nobody
+    /// else sees this partial, and a proof only convinces others.
+    pub fn unproven_partial(&self, e: &Ephemeral) -> Result<PartialDecryption, DecryptError> {
+        let point = match &e.0 {
+            Point::Ed25519(e) => Ed25519::encode_point(&Ed25519::mul(e, self.share.ed25519()?)),
+            Point::Secp256k1(e) => {
+                Secp256k1::encode_point(&Secp256k1::mul(e, self.share.secp256k1()?))
+            }
+        };
+        Ok(PartialDecryption {
+            point,
+            proof: Vec::new(),
+        })
+    }
+}
+
 fn partial<G: PrimeGroup, R: RngCore + CryptoRng>(
     s: &G::Scalar,
     y: &G::Point,
@@ -161,13 +178,35 @@ impl CheckedPartial {
         Ok(CheckedPartial(d))
     }
 
-    /// A partial this node computed itself: decoded and validated, its proof not checked (a
-    /// proof convinces others; this node knows how it made the point).
+    /// A partial this node computed itself, from a validated point and its own share: decoded
+    /// only. Its proof (if any) is not checked and its point not validated again: a proof
+    /// convinces others, and this node knows how it made the point.
     pub fn own(
         scheme: Scheme,
         partial: &PartialDecryption,
     ) -> Result<CheckedPartial, DecryptError> {
-        Point::decode(scheme, &partial.point, "partial decryption point").map(CheckedPartial)
+        let what = "partial decryption point";
+        match scheme {
+            Scheme::HpkeX25519 => {
+                let bytes: [u8; 32] =
+                    partial
+                        .point
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| DecryptError::WrongLength {
+                            what,
+                            expected: 32,
+                            got: partial.point.len(),
+                        })?;
+                CompressedEdwardsY(bytes)
+                    .decompress()
+                    .map(|p| CheckedPartial(Point::Ed25519(p)))
+                    .ok_or(DecryptError::EdwardsEncoding { what })
+            }
+            Scheme::EciesSecp256k1 => {
+                Point::decode(scheme, &partial.point, what).map(CheckedPartial)
+            }
+        }
     }
 }
 
@@ -362,6 +401,18 @@ mod tests {
                 let opened = combiner.open(&coefficients, &refs, &ct).unwrap();
                 assert_eq!(*opened, *expected);
                 assert_eq!(*opened, vec![i; 20]);
+                // A holder's unproven partial for its own combination opens the same way.
+                let own = Holder::new(&scalar(&shares[1]))
+                    .unwrap()
+                    .unproven_partial(&e)
+                    .unwrap();
+                assert!(own.proof.is_empty());
+                let own = CheckedPartial::own(scheme, &own).unwrap();
+                let mixed = [&own, refs[1]];
+                assert_eq!(
+                    *combiner.open(&coefficients, &mixed, &ct).unwrap(),
+                    vec![i; 20]
+                );
                 // One partial short: no plaintext.
                 let coefficients = Coefficients::new(scheme, &[2]).unwrap();
                 assert!(combiner.open(&coefficients, &refs[..1], &ct).is_err());
