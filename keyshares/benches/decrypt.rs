@@ -22,7 +22,8 @@ use hpke::{Deserializable, Kem, OpModeR, OpModeS, Serializable};
 use keyshares::decrypt::reply::{reply_context, seal_partial};
 use keyshares::decrypt::requester::{open_answers, Binding, HolderAnswer, HolderItem, KeyView};
 use keyshares::decrypt::{
-    encrypt, partial_decrypt, standard_public_key, verify_partial, Ciphertext, HpkeAead, Scheme,
+    encrypt, partial_decrypt, standard_public_key, verify_partial, Ciphertext, HpkeAead,
+    PartialBatch, PartialDecryption, Scheme,
 };
 use rand::rngs::OsRng;
 
@@ -39,6 +40,50 @@ fn threshold_benches(c: &mut Criterion, name: &str, key: &TestKey, ct: &Cipherte
     });
     c.bench_function(&format!("{name}/verify_partial"), |b| {
         b.iter(|| verify_partial(scheme, vs, black_box(e), &partial).unwrap())
+    });
+    // 64 partials of 32 records from two holders: the batch against 64 single checks.
+    let records: Vec<Ciphertext> = (0..32)
+        .map(|_| {
+            encrypt(
+                scheme,
+                &key.public.group_key,
+                MESSAGE,
+                b"",
+                b"",
+                HpkeAead::Aes128Gcm,
+                &mut OsRng,
+            )
+            .unwrap()
+        })
+        .collect();
+    let many: Vec<(u16, &[u8], PartialDecryption)> = records
+        .iter()
+        .flat_map(|ct| {
+            let e = ct.ephemeral().unwrap();
+            [1u16, 2].map(|h| {
+                (
+                    h,
+                    e,
+                    partial_decrypt(scheme, &key.shares[&h], e, &mut OsRng).unwrap(),
+                )
+            })
+        })
+        .collect();
+    c.bench_function(&format!("{name}/verify_64_partials_one_by_one"), |b| {
+        b.iter(|| {
+            for (h, e, p) in &many {
+                verify_partial(scheme, &key.public.verifying_shares[h], e, p).unwrap();
+            }
+        })
+    });
+    c.bench_function(&format!("{name}/verify_64_partials_batch"), |b| {
+        b.iter(|| {
+            let mut batch = PartialBatch::new(scheme);
+            for (h, e, p) in &many {
+                batch.push(&key.public.verifying_shares[h], e, p);
+            }
+            assert!(batch.verify(&mut OsRng).iter().all(Result::is_ok));
+        })
     });
     c.bench_function(&format!("{name}/threshold_3_of_5_sequential"), |b| {
         b.iter(|| threshold_decrypt(key, &[1, 3, 5], black_box(ct)).unwrap())

@@ -41,9 +41,9 @@ def test_prepare_approve_send(healthy_cluster, approved_key):
     wire = pending.approval_request().to_json()
     approvals = [keyquorum.approve(dpos[i], keyquorum.ApprovalRequest.from_json(wire)) for i in (1, 2)]
     assert all(a.signature.node is None and "node=*" in a.header() for a in approvals)
-    answer = c.send(pending, approvals)
-    plaintext = keyquorum.records.unb64(answer["results"][0]["plaintext"])
-    assert keyquorum.records.open_plaintext(sealed[0], plaintext) == record
+    out = c.send_decrypt(pending, approvals)  # end to end: this client combines
+    assert out.mode == "end_to_end"
+    assert keyquorum.records.open_plaintext(sealed[0], out.results[0]) == record
     # A request is approved once: sending it again is a replay.
     with pytest.raises(keyquorum.ReplayedRequest):
         c.send(pending, approvals)
@@ -74,7 +74,8 @@ def test_approver_key_file_from_cli(healthy_cluster, approved_key, tmp_path):
                               "--approver-key", keys[0], "--approver-key", keys[1])
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == record
-    # keyquorum.approve also takes a key file path.
-    pending = healthy_cluster.client().prepare_decrypt(info.name, keyquorum.seal_records(info, [record]))
-    answer = healthy_cluster.client().send(pending, [keyquorum.approve(k, pending.approval_request()) for k in keys])
-    assert answer["results"][0]["plaintext"]
+    # keyquorum.approve also takes a key file path; the raw answer of the coordinator mode.
+    c = healthy_cluster.client()
+    pending = c.prepare_decrypt(info.name, keyquorum.seal_records(info, [record]), mode=keyquorum.CoordinatorCombines())
+    answer = c.send(pending, [keyquorum.approve(k, pending.approval_request()) for k in keys])
+    assert answer["mode"] == "coordinator" and answer["results"][0]["plaintext"]

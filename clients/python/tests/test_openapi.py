@@ -17,7 +17,7 @@ DOC = json.loads((Path(__file__).resolve().parents[3] / "api" / "openapi.json").
 SCHEMAS = DOC["components"]["schemas"]
 # Types the client only writes (request bodies): the document's required fields are written.
 REQUESTS = {"CreateKeyRequest", "SignRequest", "SignItem", "VerifyRequest", "DecryptRequest",
-            "CiphertextItem", "UnsealRequest", "KeyPolicy", "ClientInfo"}
+            "CiphertextItem", "UnsealRequest", "KeyPolicy", "ClientInfo", "DecryptReport"}
 
 
 def json_types(prop):

@@ -3,9 +3,17 @@
 //!
 //! Prover, knowing s with Y = s·G and D = s·E:
 //!   k  = H(nonce-DST ‖ group ‖ s ‖ 32 fresh random bytes ‖ Y ‖ E ‖ D)   (hedged nonce)
-//!   c  = H(challenge-DST ‖ group ‖ Y ‖ E ‖ D ‖ k·G ‖ k·E)
-//!   z  = k + c·s;  proof = c ‖ z
-//! Verifier recomputes A1 = z·G − c·Y and A2 = z·E − c·D and checks c = H(… ‖ A1 ‖ A2).
+//!   A1 = k·G,  A2 = k·E
+//!   c  = H(challenge-DST ‖ group ‖ Y ‖ E ‖ D ‖ A1 ‖ A2)
+//!   z  = k + c·s;  proof = A1 ‖ A2 ‖ z
+//! Verifier recomputes c and checks z·G = A1 + c·Y and z·E = A2 + c·D.
+//!
+//! The proof carries its commitments (A1, A2) rather than the challenge so that many proofs can
+//! be checked at once: with random weights the 2n equations fold into one multiscalar
+//! multiplication ([`verify_batch`], the standard small-exponent batch test). The equations are
+//! checked after clearing the cofactor: Y, E and D are prime-order points (the callers decode
+//! them so), and a small-order component of a commitment cannot help a prover, since it is
+//! bound into c before z is chosen. That spares a subgroup check per commitment.
 //!
 //! H is SHA-512 reduced mod the group order. Every point has a fixed-length encoding per group,
 //! and the group label has a length prefix, so the transcript parses one way only. The nonce
@@ -21,8 +29,10 @@ use zeroize::Zeroizing;
 use super::group::PrimeGroup;
 use super::DecryptError;
 
-/// Length of an encoded proof: challenge ‖ response, 32 bytes each.
-pub(crate) const PROOF_LEN: usize = 64;
+/// Length of an encoded proof in the group: A1 ‖ A2 ‖ z.
+pub(crate) const fn proof_len<G: PrimeGroup>() -> usize {
+    2 * G::POINT_LEN + 32
+}
 
 /// Domain separation of the Fiat-Shamir challenge.
 const CHALLENGE_DST: &[u8] = b"keyquorum/dleq/v1";
@@ -52,11 +62,12 @@ fn absorb_statement<G: PrimeGroup>(h: &mut Sha512, st: &Statement<'_, G>) {
     h.update(G::encode_point(st.d));
 }
 
-fn challenge<G: PrimeGroup>(st: &Statement<'_, G>, a1: &G::Point, a2: &G::Point) -> G::Scalar {
+/// The challenge over the statement and the commitments as encoded in the proof.
+fn challenge<G: PrimeGroup>(st: &Statement<'_, G>, a1: &[u8], a2: &[u8]) -> G::Scalar {
     let mut h = transcript::<G>(CHALLENGE_DST);
     absorb_statement(&mut h, st);
-    h.update(G::encode_point(a1));
-    h.update(G::encode_point(a2));
+    h.update(a1);
+    h.update(a2);
     let wide: [u8; 64] = h.finalize().into();
     G::scalar_from_wide(&wide)
 }
@@ -66,7 +77,7 @@ pub(crate) fn prove<G: PrimeGroup, R: RngCore + CryptoRng>(
     s: &G::Scalar,
     st: &Statement<'_, G>,
     rng: &mut R,
-) -> [u8; PROOF_LEN] {
+) -> Vec<u8> {
     let mut fresh = Zeroizing::new([0u8; 32]);
     rng.fill_bytes(fresh.as_mut());
     let s_bytes = Zeroizing::new(G::scalar_to_bytes(s));
@@ -80,15 +91,38 @@ pub(crate) fn prove<G: PrimeGroup, R: RngCore + CryptoRng>(
     h.finalize_into(GenericArray::from_mut_slice(wide.as_mut()));
     let k = Zeroizing::new(G::scalar_from_wide(&wide));
 
-    let a1 = G::mul_base(&k);
-    let a2 = G::mul(st.e, &k);
+    let a1 = G::encode_point(&G::mul_base(&k));
+    let a2 = G::encode_point(&G::mul(st.e, &k));
     let c = challenge(st, &a1, &a2);
     let z = *k + c * *s;
 
-    let mut proof = [0u8; PROOF_LEN];
-    proof[..32].copy_from_slice(&G::scalar_to_bytes(&c));
-    proof[32..].copy_from_slice(&G::scalar_to_bytes(&z));
+    let mut proof = Vec::with_capacity(proof_len::<G>());
+    proof.extend_from_slice(&a1);
+    proof.extend_from_slice(&a2);
+    proof.extend_from_slice(&G::scalar_to_bytes(&z));
     proof
+}
+
+/// A proof decoded and its challenge computed: what both verifiers need.
+struct Parsed<G: PrimeGroup> {
+    a1: G::Point,
+    a2: G::Point,
+    c: G::Scalar,
+    z: G::Scalar,
+}
+
+fn parse<G: PrimeGroup>(st: &Statement<'_, G>, proof: &[u8]) -> Result<Parsed<G>, DecryptError> {
+    if proof.len() != proof_len::<G>() {
+        return Err(DecryptError::MalformedProof);
+    }
+    let (a1_bytes, rest) = proof.split_at(G::POINT_LEN);
+    let (a2_bytes, z_bytes) = rest.split_at(G::POINT_LEN);
+    Ok(Parsed {
+        a1: G::decode_commitment(a1_bytes)?,
+        a2: G::decode_commitment(a2_bytes)?,
+        c: challenge(st, a1_bytes, a2_bytes),
+        z: scalar::<G>(z_bytes)?,
+    })
 }
 
 /// Verifies a proof for the statement.
@@ -96,19 +130,62 @@ pub(crate) fn verify<G: PrimeGroup>(
     st: &Statement<'_, G>,
     proof: &[u8],
 ) -> Result<(), DecryptError> {
-    let proof: &[u8; PROOF_LEN] = proof.try_into().map_err(|_| DecryptError::MalformedProof)?;
-    let (c_bytes, z_bytes) = proof.split_at(32);
-    let c = scalar::<G>(c_bytes)?;
-    let z = scalar::<G>(z_bytes)?;
-    let minus_c = G::scalar_from_u16(0) - c;
-
-    let a1 = G::vartime_mul_add_base(&minus_c, st.y, &z);
-    let a2 = G::vartime_lincomb(&z, st.e, &minus_c, st.d);
-    if G::scalar_eq(&challenge(st, &a1, &a2), &c) {
+    let p = parse(st, proof)?;
+    let minus_c = G::scalar_from_u16(0) - p.c;
+    // z·G − c·Y − A1 and z·E − c·D − A2 must vanish (up to a small-order component).
+    let r1 = G::vartime_mul_add_base(&minus_c, st.y, &p.z) - p.a1;
+    let r2 = G::vartime_lincomb(&p.z, st.e, &minus_c, st.d) - p.a2;
+    if G::is_identity(&G::clear_cofactor(&r1)) && G::is_identity(&G::clear_cofactor(&r2)) {
         Ok(())
     } else {
         Err(DecryptError::InvalidProof)
     }
+}
+
+/// Verifies many proofs at once: `Ok(())` if every proof verifies, otherwise the result of
+/// [`verify`] for each (so the caller can name every bad prover).
+///
+/// The batch test: with independent random weights r_i, u_i,
+///   Σ r_i·(z_i·G − c_i·Y_i − A1_i) + u_i·(z_i·E_i − c_i·D_i − A2_i) = 0
+/// after clearing the cofactor. A batch that holds a bad proof passes with probability at most
+/// 1/ℓ (ℓ the group order), since the weights are drawn after the proofs are fixed.
+pub(crate) fn verify_batch<G: PrimeGroup, R: RngCore + CryptoRng>(
+    items: &[(Statement<'_, G>, &[u8])],
+    rng: &mut R,
+) -> Result<(), Vec<Result<(), DecryptError>>> {
+    let per_item = || items.iter().map(|(st, proof)| verify(st, proof)).collect();
+    let mut parsed = Vec::with_capacity(items.len());
+    for (st, proof) in items {
+        match parse(st, proof) {
+            Ok(p) => parsed.push(p),
+            Err(_) => return Err(per_item()),
+        }
+    }
+    let zero = G::scalar_from_u16(0);
+    let mut scalars = Vec::with_capacity(1 + 5 * items.len());
+    let mut points = Vec::with_capacity(1 + 5 * items.len());
+    let mut base = zero;
+    for ((st, _), p) in items.iter().zip(&parsed) {
+        let r = random_scalar::<G, R>(rng);
+        let u = random_scalar::<G, R>(rng);
+        base = base + r * p.z;
+        scalars.extend([zero - r * p.c, zero - r, u * p.z, zero - u * p.c, zero - u]);
+        points.extend([*st.y, p.a1, *st.e, *st.d, p.a2]);
+    }
+    scalars.push(base);
+    points.push(G::mul_base(&G::scalar_from_u16(1)));
+    let sum = G::vartime_multiscalar(&scalars, &points);
+    if G::is_identity(&G::clear_cofactor(&sum)) {
+        Ok(())
+    } else {
+        Err(per_item())
+    }
+}
+
+fn random_scalar<G: PrimeGroup, R: RngCore + CryptoRng>(rng: &mut R) -> G::Scalar {
+    let mut wide = [0u8; 64];
+    rng.fill_bytes(&mut wide);
+    G::scalar_from_wide(&wide)
 }
 
 /// Decodes one canonical scalar of a proof; non-canonical encodings would make proofs malleable.
@@ -120,6 +197,9 @@ fn scalar<G: PrimeGroup>(bytes: &[u8]) -> Result<G::Scalar, DecryptError> {
 #[cfg(test)]
 mod tests {
     use rand_core::OsRng;
+
+    use curve25519_dalek::edwards::EdwardsPoint;
+    use curve25519_dalek::scalar::Scalar;
 
     use super::super::secp256k1::Secp256k1;
     use super::super::x25519::Ed25519;
@@ -146,12 +226,16 @@ mod tests {
         assert_eq!(verify(&st, &proof), Ok(()));
 
         // Every bit of the proof matters.
-        for i in [0, 31, 32, 63] {
-            let mut bad = proof;
+        let last = proof.len() - 1;
+        for i in [0, 31, G::POINT_LEN, 2 * G::POINT_LEN, last] {
+            let mut bad = proof.clone();
             bad[i] ^= 1;
             assert!(verify(&st, &bad).is_err(), "flipped byte {i} accepted");
         }
-        assert_eq!(verify(&st, &proof[..63]), Err(DecryptError::MalformedProof));
+        assert_eq!(
+            verify(&st, &proof[..last]),
+            Err(DecryptError::MalformedProof)
+        );
 
         // Another point, another verifying share, another base.
         let (_, other, _, _) = instance::<G>();
@@ -210,8 +294,8 @@ mod tests {
             hex_literal("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010");
         let mut carry = 0u16;
         for i in 0..32 {
-            let sum = u16::from(proof[32 + i]) + u16::from(l[i]) + carry;
-            proof[32 + i] = sum as u8;
+            let sum = u16::from(proof[64 + i]) + u16::from(l[i]) + carry;
+            proof[64 + i] = sum as u8;
             carry = sum >> 8;
         }
         assert_eq!(carry, 0, "z + l < 2^254 always fits");
@@ -222,11 +306,11 @@ mod tests {
         hex::decode(s).unwrap().try_into().unwrap()
     }
 
-    /// DESIGN.md §6: a cheating node can grind a proof for D + T (T of order 8) by retrying its
-    /// nonce until the torsion term drops out of the verification equation (1 try in 8). The
-    /// bare DLEQ check accepts such a proof; the partial check must not.
+    /// DESIGN.md §6: a cheating node may send D + T (T of order 8). The cofactored DLEQ check
+    /// cannot see T, so a proof made for D + T with the honest s passes it; the partial check,
+    /// which decodes D in the prime-order subgroup only, must not.
     #[test]
-    fn ground_proof_for_torsion_partial_passes_dleq_but_not_verify_partial() {
+    fn torsion_partial_passes_dleq_but_not_verify_partial() {
         use curve25519_dalek::montgomery::MontgomeryPoint;
         use curve25519_dalek::traits::IsIdentity;
 
@@ -246,30 +330,16 @@ mod tests {
             e: &e,
             d: &cheat,
         };
-        let mut forged = None;
-        for _ in 0..500 {
-            let mut wide = [0u8; 64];
-            OsRng.fill_bytes(&mut wide);
-            let k = Ed25519::scalar_from_wide(&wide);
-            let (a1, a2) = (Ed25519::mul_base(&k), e * k);
-            let c = challenge(&st, &a1, &a2);
-            // The verifier multiplies D + T by the integer l − c, and l ≡ 5 mod 8, so the
-            // torsion term vanishes when (l − c)·T = 0, i.e. for c ≡ 5 mod 8.
-            if (t * -c).is_identity() {
-                let z = k + c * s;
-                let mut proof = [0u8; PROOF_LEN];
-                proof[..32].copy_from_slice(&c.to_bytes());
-                proof[32..].copy_from_slice(&z.to_bytes());
-                forged = Some(proof);
-                break;
-            }
-        }
-        let proof = forged.expect("each try succeeds with probability 1/8");
-        assert_eq!(verify(&st, &proof), Ok(()), "the grinding attack is real");
+        let proof = prove(&s, &st, &mut OsRng);
+        assert_eq!(
+            verify(&st, &proof),
+            Ok(()),
+            "the torsion component is invisible here"
+        );
 
         let partial = PartialDecryption {
             point: cheat.compress().to_bytes().to_vec(),
-            proof: proof.to_vec(),
+            proof,
         };
         assert_eq!(
             threshold::verify::<Ed25519>(&y.compress().to_bytes(), &e, &partial),
@@ -277,6 +347,132 @@ mod tests {
                 what: "partial decryption point"
             })
         );
+    }
+
+    /// A commitment with a small-order component changes the challenge, so the proof no longer
+    /// verifies: the component cannot be used to make one proof into another that passes.
+    #[test]
+    fn commitment_with_torsion_is_refused() {
+        use curve25519_dalek::montgomery::MontgomeryPoint;
+        let u8_order =
+            hex_literal("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800");
+        let t = MontgomeryPoint(u8_order).to_edwards(0).unwrap();
+        let (s, y, e, d) = instance::<Ed25519>();
+        let st = Statement::<Ed25519> {
+            y: &y,
+            e: &e,
+            d: &d,
+        };
+        let mut proof = prove(&s, &st, &mut OsRng);
+        let a1 = Ed25519::decode_commitment(&proof[..32]).unwrap();
+        proof[..32].copy_from_slice(&(a1 + t).compress().to_bytes());
+        assert_eq!(verify(&st, &proof), Err(DecryptError::InvalidProof));
+    }
+
+    /// A statement (Y, E, D) with its proof.
+    type Proven<G> = (
+        <G as PrimeGroup>::Point,
+        <G as PrimeGroup>::Point,
+        <G as PrimeGroup>::Point,
+        Vec<u8>,
+    );
+
+    fn batch_of<G: PrimeGroup>(n: usize) -> Vec<Proven<G>> {
+        (0..n)
+            .map(|_| {
+                let (s, y, e, d) = instance::<G>();
+                let st = Statement::<G> {
+                    y: &y,
+                    e: &e,
+                    d: &d,
+                };
+                let proof = prove(&s, &st, &mut OsRng);
+                (y, e, d, proof)
+            })
+            .collect()
+    }
+
+    fn check_batch<G: PrimeGroup>(
+        batch: &[Proven<G>],
+    ) -> Result<(), Vec<Result<(), DecryptError>>> {
+        let items: Vec<(Statement<'_, G>, &[u8])> = batch
+            .iter()
+            .map(|(y, e, d, proof)| (Statement { y, e, d }, proof.as_slice()))
+            .collect();
+        verify_batch(&items, &mut OsRng)
+    }
+
+    fn batch_names_the_one_bad_proof<G: PrimeGroup>(n: usize, bad: usize) {
+        let mut batch = batch_of::<G>(n);
+        assert_eq!(check_batch::<G>(&batch), Ok(()));
+        // A valid proof, but of another statement: each proof alone is well formed.
+        let (_, _, _, other) = batch_of::<G>(1).remove(0);
+        batch[bad].3 = other;
+        let results = check_batch::<G>(&batch).expect_err("one bad proof fails the batch");
+        let failed: Vec<usize> = (0..n).filter(|i| results[*i].is_err()).collect();
+        assert_eq!(failed, vec![bad]);
+        assert_eq!(results[bad], Err(DecryptError::InvalidProof));
+    }
+
+    #[test]
+    fn batch_of_1000_names_its_one_bad_proof_ed25519() {
+        batch_names_the_one_bad_proof::<Ed25519>(1000, 617);
+    }
+
+    #[test]
+    fn batch_names_its_one_bad_proof_secp256k1() {
+        batch_names_the_one_bad_proof::<Secp256k1>(50, 0);
+    }
+
+    /// A proof whose first equation is off by `offset`: A1 = k·G + offset, with c and z made
+    /// honestly over that A1.
+    fn prove_off_by(s: &Scalar, st: &Statement<'_, Ed25519>, offset: &EdwardsPoint) -> Vec<u8> {
+        let k = Ed25519::scalar_from_wide(&[9u8; 64]);
+        let a1 = (Ed25519::mul_base(&k) + offset).compress().to_bytes();
+        let a2 = (st.e * k).compress().to_bytes();
+        let c = challenge(st, &a1, &a2);
+        [&a1[..], &a2[..], &(k + c * s).to_bytes()[..]].concat()
+    }
+
+    /// Two bad proofs whose errors cancel in an unweighted sum (−Δ and +Δ): the random weights
+    /// keep the batch honest.
+    #[test]
+    fn batch_refuses_errors_that_cancel_in_a_plain_sum() {
+        let delta = Ed25519::mul_base(&Ed25519::scalar_from_u16(7));
+        let mut batch = batch_of::<Ed25519>(2);
+        for (i, offset) in [(0usize, delta), (1, -delta)] {
+            let mut wide = [0u8; 64];
+            OsRng.fill_bytes(&mut wide);
+            let s = Ed25519::scalar_from_wide(&wide);
+            let (y, e) = (Ed25519::mul_base(&s), batch[i].1);
+            let d = e * s;
+            let st = Statement::<Ed25519> {
+                y: &y,
+                e: &e,
+                d: &d,
+            };
+            batch[i] = (y, e, d, prove_off_by(&s, &st, &offset));
+        }
+        // The residuals z·G − c·Y − A1 are −Δ and +Δ: a plain sum would be the identity.
+        let residual = |(y, e, d, proof): &Proven<Ed25519>| {
+            let p = parse::<Ed25519>(&Statement { y, e, d }, proof).unwrap();
+            Ed25519::mul_base(&p.z) - y * p.c - p.a1
+        };
+        assert!(Ed25519::is_identity(
+            &(residual(&batch[0]) + residual(&batch[1]))
+        ));
+        let results = check_batch::<Ed25519>(&batch).expect_err("both proofs are bad");
+        assert_eq!(results, vec![Err(DecryptError::InvalidProof); 2]);
+    }
+
+    #[test]
+    fn batch_with_a_malformed_proof_reports_each() {
+        let mut batch = batch_of::<Ed25519>(3);
+        batch[1].3.truncate(10);
+        let results = check_batch::<Ed25519>(&batch).expect_err("malformed");
+        assert_eq!(results[0], Ok(()));
+        assert_eq!(results[1], Err(DecryptError::MalformedProof));
+        assert_eq!(results[2], Ok(()));
     }
 
     #[test]

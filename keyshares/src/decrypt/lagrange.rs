@@ -53,7 +53,11 @@ mod tests {
             for (l, &i) in lambdas.iter().zip(&ids) {
                 acc = acc + *l * f(i);
             }
-            assert!(G::scalar_eq(&acc, &a[0]), "ids {ids:?}");
+            assert_eq!(
+                G::scalar_to_bytes(&acc),
+                G::scalar_to_bytes(&a[0]),
+                "ids {ids:?}"
+            );
         }
     }
 

@@ -22,6 +22,7 @@
 //!
 //! Sans-IO: nothing here does I/O, keeps state, or reads a clock.
 
+mod batch;
 mod dleq;
 mod ecies;
 mod error;
@@ -45,6 +46,7 @@ use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+pub use batch::PartialBatch;
 pub use error::DecryptError;
 pub use share::ShareScalar;
 
@@ -69,6 +71,15 @@ impl Scheme {
         match self {
             Scheme::HpkeX25519 => "hpke-x25519",
             Scheme::EciesSecp256k1 => "ecies-secp256k1",
+        }
+    }
+
+    /// Length of a partial's DLEQ proof, A1 ‖ A2 ‖ z: 96 bytes for Edwards points, 98 for
+    /// compressed SEC1 points.
+    pub fn proof_len(self) -> usize {
+        match self {
+            Scheme::HpkeX25519 => dleq::proof_len::<Ed25519>(),
+            Scheme::EciesSecp256k1 => dleq::proof_len::<Secp256k1>(),
         }
     }
 
@@ -202,8 +213,9 @@ impl Ciphertext {
 
 /// One node's partial decryption of one ephemeral point, with its DLEQ proof.
 ///
-/// `point` is D_i (32-byte Edwards, or 33-byte compressed SEC1); `proof` is 64 bytes
-/// (challenge ‖ response). t partials reveal the DH output: send them sealed.
+/// `point` is D_i (32-byte Edwards, or 33-byte compressed SEC1); `proof` is A1 ‖ A2 ‖ z, the
+/// DLEQ commitments and response ([`Scheme::proof_len`] bytes). t partials reveal the DH output:
+/// send them sealed.
 #[derive(
     Clone, Serialize, Deserialize, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop,
 )]

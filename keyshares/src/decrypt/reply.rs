@@ -7,10 +7,7 @@
 
 use rand_core::{CryptoRng, RngCore};
 
-use super::{DecryptError, PartialDecryption};
-
-/// Length of a DLEQ proof (challenge ‖ response).
-const PROOF_LEN: usize = 64;
+use super::{DecryptError, PartialDecryption, Scheme};
 
 /// What a sealed partial is bound to: the key, the requesting client and the nonce of its
 /// signed request (unique per request), the holder, and the item's index in the request.
@@ -18,29 +15,38 @@ pub fn reply_context(key: &str, client: &str, nonce: &str, holder: u16, item: us
     format!("keyquorum/decrypt/reply/v1|{key}|{client}|{nonce}|{holder}|{item}").into_bytes()
 }
 
-/// Seals `partial` (proof ‖ point) to the requester's `reply_to` key under `context`.
+/// Seals `partial` (proof ‖ point) to the requester's `reply_to` key under `context`. The proof
+/// has the scheme's fixed length ([`Scheme::proof_len`]), so the plaintext splits one way only.
 pub fn seal_partial<R: RngCore + CryptoRng>(
     reply_to: &[u8; 32],
     context: &[u8],
     partial: &PartialDecryption,
     rng: &mut R,
 ) -> Result<Vec<u8>, DecryptError> {
-    let mut plain = zeroize::Zeroizing::new(Vec::with_capacity(PROOF_LEN + partial.point.len()));
+    let mut plain = zeroize::Zeroizing::new(Vec::with_capacity(
+        partial.proof.len() + partial.point.len(),
+    ));
     plain.extend_from_slice(&partial.proof);
     plain.extend_from_slice(&partial.point);
     crate::seal::seal(reply_to, context, &plain, rng)
         .map_err(|_| DecryptError::Encrypt("cannot seal to the reply_to key"))
 }
 
-/// Opens what [`seal_partial`] sealed; `None` if it does not open under this key and context
-/// or is too short to hold a proof.
-pub fn open_partial(secret: &[u8; 32], context: &[u8], sealed: &[u8]) -> Option<PartialDecryption> {
+/// Opens what [`seal_partial`] sealed for a key of `scheme`; `None` if it does not open under
+/// this key and context or is too short to hold a proof and a point.
+pub fn open_partial(
+    scheme: Scheme,
+    secret: &[u8; 32],
+    context: &[u8],
+    sealed: &[u8],
+) -> Option<PartialDecryption> {
     let plain = crate::seal::open(secret, context, sealed).ok()?;
-    if plain.len() <= PROOF_LEN {
+    let proof_len = scheme.proof_len();
+    if plain.len() <= proof_len {
         return None;
     }
     Some(PartialDecryption {
-        proof: plain[..PROOF_LEN].to_vec(),
-        point: plain[PROOF_LEN..].to_vec(),
+        proof: plain[..proof_len].to_vec(),
+        point: plain[proof_len..].to_vec(),
     })
 }

@@ -186,7 +186,7 @@ fn check_partial(
     ephemeral: &[u8],
     sealed: &[u8],
 ) -> Result<PartialDecryption, String> {
-    let partial = open_partial(reply_secret, context, sealed)
+    let partial = open_partial(view.scheme, reply_secret, context, sealed)
         .ok_or("sealed partial does not open with the reply key (tampered, or sealed to another key or request)")?;
     let share = view
         .verifying_shares

@@ -6,7 +6,6 @@ use k256::elliptic_curve::ops::{LinearCombination, MulByGenerator, Reduce};
 use k256::elliptic_curve::sec1::ToEncodedPoint;
 use k256::elliptic_curve::PrimeField;
 use k256::{AffinePoint, ProjectivePoint, PublicKey, Scalar};
-use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::group::PrimeGroup;
@@ -25,6 +24,7 @@ impl PrimeGroup for Secp256k1 {
     type Point = ProjectivePoint;
 
     const LABEL: &'static [u8] = b"ecies-secp256k1";
+    const POINT_LEN: usize = COMPRESSED_LEN;
 
     fn mul_base(s: &Scalar) -> ProjectivePoint {
         ProjectivePoint::mul_by_generator(s)
@@ -45,6 +45,35 @@ impl PrimeGroup for Secp256k1 {
         q: &ProjectivePoint,
     ) -> ProjectivePoint {
         ProjectivePoint::lincomb(p, a, q, b)
+    }
+
+    fn vartime_multiscalar(scalars: &[Scalar], points: &[ProjectivePoint]) -> ProjectivePoint {
+        // k256 0.13 combines two terms at a time; pairs still share their doublings.
+        let mut acc = ProjectivePoint::IDENTITY;
+        let mut pairs = scalars.chunks_exact(2).zip(points.chunks_exact(2));
+        for (s, p) in pairs.by_ref() {
+            acc += ProjectivePoint::lincomb(&p[0], &s[0], &p[1], &s[1]);
+        }
+        if scalars.len() % 2 == 1 {
+            acc += points[points.len() - 1] * scalars[scalars.len() - 1];
+        }
+        acc
+    }
+
+    fn clear_cofactor(p: &ProjectivePoint) -> ProjectivePoint {
+        // Cofactor 1.
+        *p
+    }
+
+    fn is_identity(p: &ProjectivePoint) -> bool {
+        bool::from(p.to_affine().is_identity())
+    }
+
+    fn decode_commitment(bytes: &[u8]) -> Result<ProjectivePoint, DecryptError> {
+        if bytes.len() != COMPRESSED_LEN {
+            return Err(DecryptError::MalformedProof);
+        }
+        Self::decode_point(bytes, "proof commitment")
     }
 
     fn encode_point(p: &ProjectivePoint) -> Vec<u8> {
@@ -98,10 +127,6 @@ impl PrimeGroup for Secp256k1 {
 
     fn scalar_from_canonical(bytes: &[u8; 32]) -> Option<Scalar> {
         Scalar::from_repr((*bytes).into()).into()
-    }
-
-    fn scalar_eq(a: &Scalar, b: &Scalar) -> bool {
-        a.ct_eq(b).into()
     }
 
     fn scalar_from_u16(x: u16) -> Scalar {

@@ -22,7 +22,7 @@ pub(crate) fn partial<G: PrimeGroup, R: RngCore + CryptoRng>(
     let proof = dleq::prove(s, &Statement::<G> { y: &y, e, d: &d }, rng);
     PartialDecryption {
         point: G::encode_point(&d),
-        proof: proof.to_vec(),
+        proof,
     }
 }
 

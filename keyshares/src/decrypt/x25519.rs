@@ -29,6 +29,7 @@ impl PrimeGroup for Ed25519 {
     type Point = EdwardsPoint;
 
     const LABEL: &'static [u8] = b"hpke-x25519";
+    const POINT_LEN: usize = 32;
 
     fn mul_base(s: &Scalar) -> EdwardsPoint {
         EdwardsPoint::mul_base(s)
@@ -46,8 +47,33 @@ impl PrimeGroup for Ed25519 {
         EdwardsPoint::vartime_multiscalar_mul([a, b], [p, q])
     }
 
+    fn vartime_multiscalar(scalars: &[Scalar], points: &[EdwardsPoint]) -> EdwardsPoint {
+        EdwardsPoint::vartime_multiscalar_mul(scalars, points)
+    }
+
+    fn clear_cofactor(p: &EdwardsPoint) -> EdwardsPoint {
+        p.mul_by_cofactor()
+    }
+
+    fn is_identity(p: &EdwardsPoint) -> bool {
+        p.is_identity()
+    }
+
     fn encode_point(p: &EdwardsPoint) -> Vec<u8> {
         p.compress().to_bytes().to_vec()
+    }
+
+    fn decode_commitment(bytes: &[u8]) -> Result<EdwardsPoint, DecryptError> {
+        let what = "proof commitment";
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| DecryptError::MalformedProof)?;
+        let point = CompressedEdwardsY(arr)
+            .decompress()
+            .ok_or(DecryptError::EdwardsEncoding { what })?;
+        // One byte string per commitment, as for every other point (no malleable proofs).
+        if point.compress().to_bytes() != arr {
+            return Err(DecryptError::EdwardsEncoding { what });
+        }
+        Ok(point)
     }
 
     fn decode_point(bytes: &[u8], what: &'static str) -> Result<EdwardsPoint, DecryptError> {
@@ -82,10 +108,6 @@ impl PrimeGroup for Ed25519 {
 
     fn scalar_from_canonical(bytes: &[u8; 32]) -> Option<Scalar> {
         Scalar::from_canonical_bytes(*bytes).into()
-    }
-
-    fn scalar_eq(a: &Scalar, b: &Scalar) -> bool {
-        a.ct_eq(b).into()
     }
 
     fn scalar_from_u16(x: u16) -> Scalar {

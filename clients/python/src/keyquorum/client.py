@@ -19,8 +19,8 @@ from .records import (
     b64,
     ciphertext_item,
     open_plaintext,
-    unb64,
 )
+from .modes import Auto, CoordinatorCombines, DecryptMode, DecryptRound, Decrypted, EndToEnd
 from .types import (
     BatchSignResponse,
     ChangeApplied,
@@ -28,13 +28,13 @@ from .types import (
     ClientList,
     CiphertextItem,
     CreateKeyRequest,
-    DecryptRequest,
-    DecryptResponse,
+    DecryptReport,
     Excluded,
     Health,
     KeyInfo,
     KeyList,
     KeyPolicy,
+    ReportAccepted,
     SealState,
     Signature,
     SignItem,
@@ -59,6 +59,7 @@ PATHS = [
     ("post", "/v1/keys"), ("get", "/v1/keys"), ("get", "/v1/keys/{name}"), ("delete", "/v1/keys/{name}"),
     ("post", "/v1/keys/{name}/refresh"), ("put", "/v1/keys/{name}/policy"), ("post", "/v1/keys/{name}/sign"),
     ("post", "/v1/keys/{name}/verify"), ("post", "/v1/keys/{name}/decrypt"),
+    ("post", "/v1/keys/{name}/decrypt/report"),
 ]
 #: Query parameters this client sends, per path.
 QUERY = {"/v1/keys": ["limit", "after"]}
@@ -91,38 +92,13 @@ class PreparedRequest:
         return ApprovalRequest(self.signature.client, self.signature.nonce, self.method, self.path, self.body)
 
 
-class DecryptMode:
-    """How a decryption is asked for and its answer read. The default,
-    :class:`CoordinatorCombines`, lets the coordinating node combine the partial decryptions.
-    An end-to-end mode (the requester combines partials sealed to its own key, ``reply_to``
-    in the body) subclasses this: it adds fields in :meth:`request_body` and combines in
-    :meth:`plaintexts`."""
+@dataclass
+class PreparedDecrypt(PreparedRequest):
+    """A prepared decryption request: :meth:`Client.send_decrypt` sends it and reads the
+    answer with its ``round`` (end to end: opens the sealed partials with the round's key)."""
 
-    def request_body(self, items: List[CiphertextItem]) -> Dict[str, Any]:
-        raise NotImplementedError
-
-    def plaintexts(self, response: Dict[str, Any], items: List[CiphertextItem]) -> List[Union[bytes, str]]:
-        """One entry per item: the plaintext bytes, or an error message."""
-        raise NotImplementedError
-
-
-class CoordinatorCombines(DecryptMode):
-    def request_body(self, items: List[CiphertextItem]) -> Dict[str, Any]:
-        return DecryptRequest(ciphertexts=list(items)).to_json()
-
-    def plaintexts(self, response: Dict[str, Any], items: List[CiphertextItem]) -> List[Union[bytes, str]]:
-        answer = DecryptResponse.from_json(response)
-        out: List[Union[bytes, str]] = []
-        for i in range(len(items)):
-            r = answer.results[i] if i < len(answer.results) else None
-            if r is not None and r.plaintext is not None:
-                try:
-                    out.append(unb64(r.plaintext))
-                except ValueError:
-                    out.append("the node sent invalid base64")
-            else:
-                out.append((r.error if r is not None else None) or "no plaintext in the answer")
-        return out
+    round: Optional[DecryptRound] = None
+    key_name: str = ""
 
 
 def _never_sent(e: requests.exceptions.RequestException) -> bool:
@@ -298,11 +274,26 @@ class Client:
         idempotent: bool = False,
         approvers: Sequence[Approver] = (),
     ) -> Any:
+        return self._call_signed(method, path, body, query=query, idempotent=idempotent, approvers=approvers)[0]
+
+    def _call_signed(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        query: str = "",
+        idempotent: bool = False,
+        approvers: Sequence[Approver] = (),
+    ) -> Tuple[Any, Optional[PreparedRequest]]:
+        """:meth:`_call`, also giving the signed request that was answered (its nonce binds
+        end-to-end partials), ``None`` with bearer-token auth."""
         raw = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         rounds = 1 + (self.read_retries if idempotent else 0)
         failures: List[Exception] = []
         for round_ in range(rounds):
             for node in self._order():
+                prepared: Optional[PreparedRequest] = None
                 try:
                     if self.client_key is not None:
                         prepared = self._prepare_on(node, method, path, raw or b"")
@@ -323,7 +314,7 @@ class Client:
                     failures.append(e)
                     continue
                 self._current = self._nodes.index(node)
-                return result
+                return result, prepared
             if round_ + 1 < rounds:
                 time.sleep(self.retry_delay)
         if len(self._nodes) == 1:
@@ -349,11 +340,25 @@ class Client:
     def prepare_decrypt(
         self, name: str, ciphertexts: Sequence[Union[CiphertextItem, Mapping[str, Any]]],
         mode: Optional[DecryptMode] = None,
-    ) -> PreparedRequest:
-        """A decryption request for approvers to approve: ``ciphertexts`` are API items or
-        sealed records."""
+    ) -> PreparedDecrypt:
+        """A decryption request for approvers to approve (``ciphertexts`` are API items or
+        sealed records); send it with :meth:`send_decrypt` (or :meth:`send` for the raw
+        answer). End to end by default, as :meth:`decrypt`."""
         items = [c if isinstance(c, CiphertextItem) else _item_of(c) for c in ciphertexts]
-        return self.prepare("POST", f"/v1/keys/{_seg(name)}/decrypt", (mode or CoordinatorCombines()).request_body(items))
+        round_ = (mode or Auto()).begin(self.key(name), items, self._signer())
+        p = self.prepare("POST", f"/v1/keys/{_seg(name)}/decrypt", round_.body)
+        return PreparedDecrypt(p.method, p.path, p.body, p.node_url, p.node_id, p.signature, round_, name)
+
+    def send_decrypt(self, prepared: PreparedDecrypt, approvals: Sequence[Approval] = ()) -> Decrypted:
+        """Sends a prepared decryption with its approvals and reads the answer: per item the
+        plaintext or an error. End to end, holders whose partials fail the checks are
+        reported to the node and listed in ``culprits``; the request is not sent again (its
+        approvals are for this request only)."""
+        if prepared.round is None:
+            raise ValueError("prepare the request with prepare_decrypt")
+        answer = self.send(prepared, approvals)
+        out = prepared.round.finish(answer, prepared.signature.nonce)
+        return self._settle_culprits(prepared.key_name, prepared.round, answer, prepared.signature.nonce, out)
 
     def send(self, prepared: PreparedRequest, approvals: Sequence[Approval] = ()) -> Any:
         """Sends a prepared request with its approvals to the node it is addressed to."""
@@ -490,7 +495,10 @@ class Client:
         body = VerifyRequest(b64(message), sig_hex).to_json()
         return VerifyResponse.from_json(self._call("POST", f"/v1/keys/{_seg(key_name)}/verify", body, idempotent=True)).valid
 
-    # ---- decryption -------------------------------------------------------------------------
+    # ---- decryption ----------------------------------------------------------------------
+
+    def _signer(self) -> Optional[str]:
+        return self.client_key.name if self.client_key is not None else None
 
     def decrypt(
         self,
@@ -499,11 +507,72 @@ class Client:
         approvals: Sequence[Approver] = (),
         mode: Optional[DecryptMode] = None,
     ) -> List[Union[bytes, str]]:
-        """Decrypts API ciphertext items in one request: per item the plaintext or an error."""
-        mode = mode or CoordinatorCombines()
+        """Decrypts API ciphertext items in one request: per item the plaintext or an error.
+        See :meth:`decrypt_items` for who combines."""
+        return self.decrypt_items(name, ciphertexts, approvals, mode).results
+
+    def decrypt_items(
+        self,
+        name: str,
+        ciphertexts: Sequence[Union[CiphertextItem, Mapping[str, Any]]],
+        approvals: Sequence[Approver] = (),
+        mode: Optional[DecryptMode] = None,
+    ) -> Decrypted:
+        """:meth:`decrypt` with the whole outcome: results, contributors, excluded nodes and
+        who combined. ``mode`` defaults to :class:`Auto`: end to end (this client combines
+        partials sealed to it; no node sees a plaintext) whenever the key and the node
+        support it, else :class:`CoordinatorCombines`."""
         items = [c if isinstance(c, CiphertextItem) else CiphertextItem.from_json(dict(c)) for c in ciphertexts]
-        answer = self._call("POST", f"/v1/keys/{_seg(name)}/decrypt", mode.request_body(items), approvers=approvals)
-        return mode.plaintexts(answer, items)
+        return self._decrypt_rounds(self.key(name), items, approvals, mode or Auto())
+
+    def report_decrypt(self, name: str, request_nonce: str, culprits: Sequence[Excluded]) -> ReportAccepted:
+        """Names holders whose end-to-end partials failed this client's checks in the answer
+        to the request signed with ``request_nonce``; the node audits the report
+        (``decrypt.report``). Done by the decryption calls themselves."""
+        body = DecryptReport(request_nonce, list(culprits)).to_json()
+        return ReportAccepted.from_json(self._call("POST", f"/v1/keys/{_seg(name)}/decrypt/report", body))
+
+    def _decrypt_rounds(
+        self, info: KeyInfo, items: List[CiphertextItem], approvals: Sequence[Approver], mode: DecryptMode,
+    ) -> Decrypted:
+        """One request, then again without the holders whose partials failed while some item
+        lacks t valid partials and there are new culprits to leave out (as the Rust client)."""
+        path = f"/v1/keys/{_seg(info.name)}/decrypt"
+        exclude: List[int] = []
+        reported: List[Excluded] = []
+        while True:
+            round_ = mode.begin(info, items, self._signer(), exclude)
+            answer, sent = self._call_signed("POST", path, round_.body, approvers=approvals)
+            nonce = sent.signature.nonce if sent is not None else ""
+            out = self._settle_culprits(info.name, round_, answer, nonce, round_.finish(answer, nonce))
+            info = self._key_cache.get(info.name, info)  # re-read while settling culprits
+            fresh = [c.node for c in out.culprits if c.node not in exclude]
+            reported.extend(out.culprits)
+            if out.short and fresh:
+                exclude.extend(fresh)
+                continue
+            out.excluded = [e for e in out.excluded if e not in out.culprits] + reported
+            out.culprits = reported
+            return out
+
+    def _settle_culprits(self, name: str, round_: DecryptRound, answer: Any, nonce: str, out: Decrypted) -> Decrypted:
+        """Before naming holders: if the key changed since the round began (new shares after
+        a refresh have new verifying shares), the answer is read again with its fresh data.
+        Culprits that remain are reported to the node (best effort: the report is for the
+        audit trail, the decryption goes on)."""
+        if not out.culprits:
+            return out
+        fresh = self.key(name)
+        began = round_.key
+        if began is not None and (fresh.generation, fresh.verifying_shares) != (began.generation, began.verifying_shares):
+            out = round_.finish(answer, nonce, fresh)
+            if not out.culprits:
+                return out
+        try:
+            self.report_decrypt(name, nonce, out.culprits)
+        except (E.KeyquorumError, requests.exceptions.RequestException):
+            pass
+        return out
 
     def open_records(
         self,
@@ -513,44 +582,48 @@ class Client:
         batch_size: int = 500,
         progress: Optional[Progress] = None,
         mode: Optional[DecryptMode] = None,
+        on_excluded: Optional[Callable[[List[Excluded]], None]] = None,
     ) -> List[RecordResult]:
         """Decrypts sealed records through the cluster, ``batch_size`` per request (one peer
-        round trip each). Returns one :class:`RecordResult` per record, in order: a record that
-        is malformed, sealed to another key or moved to another video or frame gets an
-        ``error`` and the others still open. ``approvals``: one approver per approval the
-        key's policy needs — each is asked to approve every batch's request (a
-        :class:`ClientKey`, or a function sending the :class:`ApprovalRequest` to an approver).
-        ``progress(done, total)`` is called after each batch. Errors of the whole request
-        (:class:`Forbidden`, :class:`ApprovalsRequired`, no node) are raised."""
-        mode = mode or CoordinatorCombines()
+        round trip each), end to end by default (see :meth:`decrypt_items`). Returns one
+        :class:`RecordResult` per record, in order: a record that is malformed, sealed to
+        another key or moved to another video or frame gets an ``error`` and the others still
+        open. ``approvals``: one approver per approval the key's policy needs — each is asked
+        to approve every request (a :class:`ClientKey`, or a function sending the
+        :class:`ApprovalRequest` to an approver). ``progress(done, total)`` is called after
+        each batch; ``on_excluded(nodes)`` with the nodes a batch left out (culprits
+        included). Errors of the whole request (:class:`Forbidden`,
+        :class:`ApprovalsRequired`, no node) are raised."""
+        mode = mode or Auto()
         records = list(sealed)
         total = len(records)
         results: List[Optional[RecordResult]] = [None] * total
-        algorithm = self._cached_key(name).algorithm
+        info = self.key(name)
         todo: List[Tuple[int, CiphertextItem]] = []
         for i, s in enumerate(records):
             try:
-                if isinstance(s, Mapping) and s.get("algorithm") != algorithm:
-                    raise RecordError(f"the record is sealed for {s.get('algorithm')}, key {name} is {algorithm}")
+                if isinstance(s, Mapping) and s.get("algorithm") != info.algorithm:
+                    raise RecordError(f"the record is sealed for {s.get('algorithm')}, key {name} is {info.algorithm}")
                 todo.append((i, ciphertext_item(s)))
             except RecordError as e:
                 results[i] = RecordResult(i, s, error=str(e))
         done = total - len(todo)
         size = max(1, min(batch_size, MAX_DECRYPT_BATCH))
         for start in range(0, len(todo), size):
-            self._open_batch(name, records, todo[start : start + size], approvals, mode, results)
+            self._open_batch(info, records, todo[start : start + size], approvals, mode, results, on_excluded)
             done += len(todo[start : start + size])
             if progress is not None:
                 progress(done, total)
         return [r if r is not None else RecordResult(i, records[i], error="not decrypted") for i, r in enumerate(results)]
 
     def _open_batch(
-        self, name: str, records: List[Mapping[str, Any]], batch: List[Tuple[int, CiphertextItem]],
+        self, info: KeyInfo, records: List[Mapping[str, Any]], batch: List[Tuple[int, CiphertextItem]],
         approvals: Sequence[Approver], mode: DecryptMode, results: List[Optional[RecordResult]],
+        on_excluded: Optional[Callable[[List[Excluded]], None]],
     ) -> None:
         items = [item for _, item in batch]
         try:
-            answer = self._call("POST", f"/v1/keys/{_seg(name)}/decrypt", mode.request_body(items), approvers=approvals)
+            out = self._decrypt_rounds(info, items, approvals, mode)
         except E.InvalidRequest as e:
             # The node refused the whole request for an item it could not parse: split the
             # batch until the bad record stands alone, so it alone fails.
@@ -559,10 +632,12 @@ class Client:
                 results[i] = RecordResult(i, records[i], error=e.message)
                 return
             half = len(batch) // 2
-            self._open_batch(name, records, batch[:half], approvals, mode, results)
-            self._open_batch(name, records, batch[half:], approvals, mode, results)
+            self._open_batch(info, records, batch[:half], approvals, mode, results, on_excluded)
+            self._open_batch(info, records, batch[half:], approvals, mode, results, on_excluded)
             return
-        for (i, _), outcome in zip(batch, mode.plaintexts(answer, items)):
+        if out.excluded and on_excluded is not None:
+            on_excluded(out.excluded)
+        for (i, _), outcome in zip(batch, out.results):
             if isinstance(outcome, str):
                 results[i] = RecordResult(i, records[i], error=outcome)
                 continue
@@ -582,4 +657,5 @@ def _item_of(sealed: Mapping[str, Any]) -> CiphertextItem:
     return CiphertextItem.from_json(dict(sealed))
 
 
-__all__ = ["Client", "PreparedRequest", "DecryptMode", "CoordinatorCombines", "verify_local", "Approver", "Excluded"]
+__all__ = ["Client", "PreparedRequest", "PreparedDecrypt", "DecryptMode", "DecryptRound", "Decrypted", "Auto",
+           "EndToEnd", "CoordinatorCombines", "verify_local", "Approver", "Excluded"]

@@ -77,6 +77,9 @@ class KeyPolicy(Wire):
     manage: List[str] = field(default_factory=list)
     approve: List[str] = field(default_factory=list)
     decrypt_approvals: int = 0
+    #: ``"end_to_end"`` makes every holder refuse coordinator-combine decryptions (a request
+    #: without ``reply_to``); ``None`` (the node's ``"any"``) allows both.
+    decrypt_mode: Optional[str] = None
 
 
 @dataclass
@@ -195,6 +198,10 @@ class CiphertextItem(Wire):
 class DecryptRequest(Wire):
     SCHEMA: ClassVar[str] = "DecryptRequest"
     ciphertexts: List[CiphertextItem] = field(default_factory=list)
+    #: End-to-end mode: the requester's ephemeral X25519 public key, hex.
+    reply_to: Optional[str] = None
+    #: Holders the coordinator must not ask (their partials failed an earlier check).
+    exclude: Optional[List[int]] = None
 
 
 @dataclass
@@ -205,13 +212,51 @@ class DecryptResult(Wire):
 
 
 @dataclass
+class SealedItem(Wire):
+    """A holder's partial and proof for one ciphertext sealed to ``reply_to`` (base64 of
+    ``enc ‖ ciphertext``), or why it gave none."""
+
+    SCHEMA: ClassVar[str] = "SealedItem"
+    sealed: Optional[str] = None
+    error: Optional[str] = None
+
+
+@dataclass
+class HolderPartials(Wire):
+    SCHEMA: ClassVar[str] = "HolderPartials"
+    NESTED: ClassVar[Dict[str, Any]] = {"items": SealedItem}
+    node: int = 0
+    items: List[SealedItem] = field(default_factory=list)
+
+
+@dataclass
 class DecryptResponse(Wire):
     SCHEMA: ClassVar[str] = "DecryptResponse"
-    NESTED: ClassVar[Dict[str, Any]] = {"results": DecryptResult, "excluded": Excluded}
+    NESTED: ClassVar[Dict[str, Any]] = {"results": DecryptResult, "excluded": Excluded,
+                                        "sealed_partials": HolderPartials}
     results: List[DecryptResult] = field(default_factory=list)
     contributors: List[int] = field(default_factory=list)
     excluded: List[Excluded] = field(default_factory=list)
     stats: Optional[Dict[str, Any]] = None
+    #: ``"end_to_end"`` or ``"coordinator"``.
+    mode: Optional[str] = None
+    sealed_partials: List[HolderPartials] = field(default_factory=list)
+
+
+@dataclass
+class DecryptReport(Wire):
+    """Holders whose end-to-end partials failed this client's checks (``/decrypt/report``)."""
+
+    SCHEMA: ClassVar[str] = "DecryptReport"
+    NESTED: ClassVar[Dict[str, Any]] = {"culprits": Excluded}
+    request_nonce: str = ""
+    culprits: List[Excluded] = field(default_factory=list)
+
+
+@dataclass
+class ReportAccepted(Wire):
+    SCHEMA: ClassVar[str] = "ReportAccepted"
+    recorded: bool = False
 
 
 @dataclass
