@@ -35,6 +35,10 @@ pub struct Decrypted {
     pub cost: Cost,
 }
 
+/// Fewest proofs checked in one batch: below that, splitting over cores costs more than the
+/// multiscalar multiplication saves.
+const MIN_BATCH: usize = 16;
+
 /// One holder's answer for one item, once checked.
 pub enum Checked {
     /// Its partial, proof verified (or computed by this node), decoded for combining.
@@ -129,26 +133,64 @@ fn check_answer(
         None => return Err("has no verifying share for this key".into()),
     };
     let scheme = prepared.scheme;
-    outcomes
-        .into_par_iter()
-        .zip(prepared.ephemerals.par_iter())
-        .enumerate()
-        .map(|(i, (outcome, e))| match outcome {
-            PartialOutcome::Error(message) => Ok(Checked::Refused(message)),
-            PartialOutcome::Partial(p) => {
-                let checked = match (share, e) {
-                    (None, _) => CheckedPartial::own(scheme, &p).map_err(|e| e.to_string()),
-                    (Some(share), Ok(e)) => {
-                        CheckedPartial::verify(share, e, &p).map_err(|e| e.to_string())
-                    }
-                    // A partial of a point every honest holder refuses.
-                    (Some(_), Err(why)) => Err(why.clone()),
-                };
-                checked
+    let Some(share) = share else {
+        return outcomes
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, outcome)| match outcome {
+                PartialOutcome::Error(message) => Ok(Checked::Refused(message)),
+                PartialOutcome::Partial(p) => CheckedPartial::own(scheme, &p)
                     .map(Checked::Partial)
-                    .map_err(|err| format!("invalid partial decryption for item {i}: {err}"))
+                    .map_err(|err| format!("invalid partial decryption for item {i}: {err}")),
+            })
+            .collect();
+    };
+    // Every proof checked, a batch at a time (one multiscalar multiplication each, DESIGN.md
+    // §6), the batches on all cores.
+    let mut to_check = Vec::new();
+    for (i, (outcome, e)) in outcomes.iter().zip(prepared.ephemerals.iter()).enumerate() {
+        match (outcome, e) {
+            (PartialOutcome::Partial(p), Ok(e)) => to_check.push((i, (e, p))),
+            // A partial of a point every honest holder refuses.
+            (PartialOutcome::Partial(_), Err(why)) => {
+                return Err(format!("invalid partial decryption for item {i}: {why}"))
             }
+            (PartialOutcome::Error(_), _) => {}
+        }
+    }
+    let per_batch = to_check
+        .len()
+        .div_ceil(rayon::current_num_threads().max(1))
+        .max(MIN_BATCH);
+    let verified: Vec<(usize, Result<CheckedPartial, String>)> = to_check
+        .par_chunks(per_batch)
+        .flat_map_iter(|chunk| {
+            let items: Vec<_> = chunk.iter().map(|(_, item)| *item).collect();
+            let results = CheckedPartial::verify_many(share, &items, &mut rand::rngs::OsRng);
+            chunk
+                .iter()
+                .map(|(i, _)| *i)
+                .zip(results.into_iter().map(|r| r.map_err(|e| e.to_string())))
+                .collect::<Vec<_>>()
         })
+        .collect();
+    let mut checked: Vec<Option<Checked>> = outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            PartialOutcome::Error(message) => Some(Checked::Refused(message)),
+            PartialOutcome::Partial(_) => None,
+        })
+        .collect();
+    for (i, result) in verified {
+        match result {
+            Ok(partial) => checked[i] = Some(Checked::Partial(partial)),
+            Err(err) => return Err(format!("invalid partial decryption for item {i}: {err}")),
+        }
+    }
+    checked
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| c.ok_or_else(|| format!("item {i} was not checked")))
         .collect()
 }
 

@@ -133,7 +133,7 @@ fn partial<G: PrimeGroup, R: RngCore + CryptoRng>(
     let proof = dleq::prove(s, &Statement::<G> { y, e, d: &d }, rng);
     PartialDecryption {
         point: G::encode_point(&d),
-        proof: proof.to_vec(),
+        proof,
     }
 }
 
@@ -178,6 +178,39 @@ impl CheckedPartial {
         Ok(CheckedPartial(d))
     }
 
+    /// Checks many partials of one holder at once: every point decoded as in [`Self::verify`],
+    /// every proof checked in one multiscalar multiplication (`dleq::verify_batch`), and each
+    /// proof alone only when the batch fails, so that every bad item is named. One result per
+    /// item, in order; the batch's random weights come from `rng`.
+    pub fn verify_many<R: RngCore + CryptoRng>(
+        share: &VerifyingShare,
+        items: &[(&Ephemeral, &PartialDecryption)],
+        rng: &mut R,
+    ) -> Vec<Result<CheckedPartial, DecryptError>> {
+        match share.0 {
+            Point::Ed25519(y) => many::<Ed25519, R>(
+                &y,
+                items,
+                rng,
+                |p| match p {
+                    Point::Ed25519(p) => Some(*p),
+                    Point::Secp256k1(_) => None,
+                },
+                Point::Ed25519,
+            ),
+            Point::Secp256k1(y) => many::<Secp256k1, R>(
+                &y,
+                items,
+                rng,
+                |p| match p {
+                    Point::Secp256k1(p) => Some(*p),
+                    Point::Ed25519(_) => None,
+                },
+                Point::Secp256k1,
+            ),
+        }
+    }
+
     /// A partial this node computed itself, from a validated point and its own share: decoded
     /// only. Its proof (if any) is not checked and its point not validated again: a proof
     /// convinces others, and this node knows how it made the point.
@@ -208,6 +241,48 @@ impl CheckedPartial {
             }
         }
     }
+}
+
+fn many<G: PrimeGroup, R: RngCore + CryptoRng>(
+    y: &G::Point,
+    items: &[(&Ephemeral, &PartialDecryption)],
+    rng: &mut R,
+    point: impl Fn(&Point) -> Option<G::Point>,
+    wrap: impl Fn(G::Point) -> Point,
+) -> Vec<Result<CheckedPartial, DecryptError>> {
+    let scheme = items.first().map(|(e, _)| e.0.scheme());
+    let decoded: Vec<Result<(G::Point, G::Point), DecryptError>> = items
+        .iter()
+        .map(|(e, partial)| {
+            let e = point(&e.0)
+                .ok_or_else(|| mismatch(scheme.unwrap_or(Scheme::HpkeX25519), e.0.scheme()))?;
+            let d = G::decode_point(&partial.point, "partial decryption point")?;
+            Ok((e, d))
+        })
+        .collect();
+    let statements: Vec<(Statement<'_, G>, &[u8])> = decoded
+        .iter()
+        .zip(items)
+        .filter_map(|(d, (_, partial))| {
+            let (e, d) = d.as_ref().ok()?;
+            Some((Statement { y, e, d }, partial.proof.as_slice()))
+        })
+        .collect();
+    let mut checked = match dleq::verify_batch(&statements, rng) {
+        Ok(()) => vec![Ok(()); statements.len()],
+        Err(each) => each,
+    }
+    .into_iter();
+    decoded
+        .into_iter()
+        .map(|d| {
+            let (_, d) = d?;
+            checked.next().unwrap_or(Err(DecryptError::Internal(
+                "batch verification lost a result",
+            )))?;
+            Ok(CheckedPartial(wrap(d)))
+        })
+        .collect()
 }
 
 /// The Lagrange coefficients at 0 of one set of holders, in identifier order.
@@ -401,6 +476,20 @@ mod tests {
                 let opened = combiner.open(&coefficients, &refs, &ct).unwrap();
                 assert_eq!(*opened, *expected);
                 assert_eq!(*opened, vec![i; 20]);
+                // Checked together, the same partials pass; a corrupted proof fails alone.
+                let vs = VerifyingShare::decode(scheme, &verifying[&2]).unwrap();
+                let good = &plain[&2];
+                let mut bad = good.clone();
+                // The response z, not a commitment: still decodes, no longer verifies.
+                let z = bad.proof.len() - 32;
+                bad.proof[z] ^= 1;
+                let many = CheckedPartial::verify_many(
+                    &vs,
+                    &[(&e, good), (&e, &bad), (&e, good)],
+                    &mut rng,
+                );
+                assert!(many[0].is_ok() && many[2].is_ok());
+                assert!(many[1].is_err());
                 // A holder's unproven partial for its own combination opens the same way.
                 let own = Holder::new(&scalar(&shares[1]))
                     .unwrap()
