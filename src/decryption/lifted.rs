@@ -20,7 +20,10 @@ const CAPACITY: usize = 1024;
 
 /// Decryption session id → the points of its batch.
 #[derive(Default)]
-pub struct OwnPoints(Mutex<HashMap<String, (Points, Instant)>>);
+pub struct OwnPoints(Mutex<HashMap<String, Kept>>);
+
+/// A batch's points and when they were kept.
+type Kept = (Points, Instant);
 
 impl crate::sessions::RoleState for OwnPoints {
     fn expire(&self, timeouts: &crate::config::Timeouts) {

@@ -17,9 +17,12 @@ use crate::node::Node;
 /// Most packages kept; beyond that a package is simply parsed again by its users.
 const CAPACITY: usize = 4096;
 
-/// Package bytes → the parsed package and when it was built.
+/// The parsed package and when it was built.
+type Built = (Arc<Package>, Instant);
+
+/// Package bytes → the package as built.
 #[derive(Default)]
-pub struct BuiltPackages(Mutex<HashMap<Vec<u8>, (Arc<Package>, Instant)>>);
+pub struct BuiltPackages(Mutex<HashMap<Vec<u8>, Built>>);
 
 impl crate::sessions::RoleState for BuiltPackages {
     fn expire(&self, timeouts: &crate::config::Timeouts) {

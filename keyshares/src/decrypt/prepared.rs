@@ -243,6 +243,9 @@ impl CheckedPartial {
     }
 }
 
+/// An item's ephemeral point and partial point, decoded, or why not.
+type Decoded<G> = Result<(<G as PrimeGroup>::Point, <G as PrimeGroup>::Point), DecryptError>;
+
 fn many<G: PrimeGroup, R: RngCore + CryptoRng>(
     y: &G::Point,
     items: &[(&Ephemeral, &PartialDecryption)],
@@ -251,7 +254,7 @@ fn many<G: PrimeGroup, R: RngCore + CryptoRng>(
     wrap: impl Fn(G::Point) -> Point,
 ) -> Vec<Result<CheckedPartial, DecryptError>> {
     let scheme = items.first().map(|(e, _)| e.0.scheme());
-    let decoded: Vec<Result<(G::Point, G::Point), DecryptError>> = items
+    let decoded: Vec<Decoded<G>> = items
         .iter()
         .map(|(e, partial)| {
             let e = point(&e.0)
