@@ -82,6 +82,23 @@ impl BenchCluster {
             .collect()
     }
 
+    /// The nodes' counts once the background traffic the warm-up started (a pool refill) has
+    /// stopped, at most 2 s later: a refill answered across the start of the timed requests
+    /// would be counted as received but not as sent.
+    fn settled_wire(&self) -> Vec<NodeWire> {
+        let totals = |w: &[NodeWire]| w.iter().map(|n| (n.sent, n.received)).collect::<Vec<_>>();
+        let mut last = self.wire();
+        for _ in 0..40 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let now = self.wire();
+            if totals(&now) == totals(&last) {
+                return now;
+            }
+            last = now;
+        }
+        last
+    }
+
     /// One warm-up request, then `samples` timed ones, with what each node sent and received
     /// during the timed ones.
     fn sequential<T, F, Fut>(
@@ -95,7 +112,7 @@ impl BenchCluster {
         Fut: std::future::Future<Output = anyhow::Result<(api::OperationStats, T)>>,
     {
         rt.block_on(load::sequential(1, 0, &mut f));
-        let before = self.wire();
+        let before = self.settled_wire();
         let phase = rt.block_on(load::sequential(0, samples, &mut f));
         let after = self.wire();
         let delta = after
