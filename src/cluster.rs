@@ -83,6 +83,24 @@ pub struct InitOptions {
     /// Off by default: a passphrase beside the store it unseals protects nothing from whoever
     /// copies the directory (DESIGN.md §8).
     pub passphrase_files: bool,
+    /// Seal every node by a PKCS#11 token instead of a passphrase (`[seal] kind = "pkcs11"`).
+    pub hsm: Option<HsmOptions>,
+}
+
+/// `cluster init --hsm-module … --hsm-token …`: each node's data key is wrapped by its own key
+/// on the token, labelled `node-<i>-seal`.
+#[derive(Debug, Clone)]
+pub struct HsmOptions {
+    pub module: PathBuf,
+    pub token_label: String,
+    /// Written into each config as `[seal] pin_file`; absent: the nodes read
+    /// `KEYQUORUM_SEAL_PIN`.
+    pub pin_file: Option<PathBuf>,
+    /// Generate each node's Ed25519 peer-signing key on the token too (`identity_on_token`);
+    /// needs the PIN now, from `pin_file` or `KEYQUORUM_SEAL_PIN`.
+    pub identity: bool,
+    /// Keys are labelled `<prefix>-<i>-seal` and `<prefix>-<i>-identity`.
+    pub key_prefix: String,
 }
 
 /// Writes the configuration of an `n`-node loopback cluster into `dir`, which must be empty or
@@ -131,7 +149,32 @@ pub fn init_with(
         roles: vec![api::Role::Admin, api::Role::KeyCreator, api::Role::Auditor],
     };
 
-    let identities: Vec<Identity> = (1..=n as u16).map(Identity::generate).collect();
+    let identities: Vec<Identity> = match &options.hsm {
+        Some(hsm) if hsm.identity => {
+            let pin = match std::env::var("KEYQUORUM_SEAL_PIN") {
+                Ok(p) if !p.is_empty() => zeroize::Zeroizing::new(p),
+                _ => {
+                    let path = hsm.pin_file.as_ref().context(
+                        "identities on the token need its PIN: --hsm-pin-file or KEYQUORUM_SEAL_PIN",
+                    )?;
+                    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path)?);
+                    zeroize::Zeroizing::new(text.trim_end_matches(['\n', '\r']).to_string())
+                }
+            };
+            (1..=n as u16)
+                .map(|i| {
+                    let token = crate::pkcs11::TokenSeal {
+                        module: hsm.module.clone(),
+                        token_label: hsm.token_label.clone(),
+                        key_label: format!("{}-{i}-identity", hsm.key_prefix),
+                        pin: pin.clone(),
+                    };
+                    Identity::generate_on_token(i, token)
+                })
+                .collect::<anyhow::Result<_>>()?
+        }
+        _ => (1..=n as u16).map(Identity::generate).collect(),
+    };
     let members: Vec<Member> = identities
         .iter()
         .zip(ports)
@@ -214,6 +257,17 @@ pub fn init_with(
             decryption: Default::default(),
             bootstrap_clients: vec![bootstrap.clone()],
             tls,
+            seal: match &options.hsm {
+                Some(hsm) => crate::config::SealSettings {
+                    kind: crate::config::SealKind::Pkcs11,
+                    module: Some(hsm.module.clone()),
+                    token_label: Some(hsm.token_label.clone()),
+                    key_label: Some(format!("{}-{i}-seal", hsm.key_prefix)),
+                    pin_file: hsm.pin_file.clone(),
+                    identity_on_token: hsm.identity,
+                },
+                None => Default::default(),
+            },
             members: members.clone(),
         };
         let path = dir.join(format!("node-{i}.toml"));
@@ -352,7 +406,7 @@ impl LocalCluster {
             .name(format!("node-{id}"))
             .spawn(move || {
                 actix_web::rt::System::new().block_on(async move {
-                    let node = match Node::open(config) {
+                    let node = match open_when_unlocked(config) {
                         Ok(n) => Arc::new(n),
                         Err(e) => {
                             let _ = tx.send(Err(anyhow::anyhow!(e)));
@@ -465,5 +519,24 @@ impl LocalCluster {
 impl Drop for LocalCluster {
     fn drop(&mut self) {
         self.stop_all();
+    }
+}
+
+/// Opens a node's store, waiting up to 30 s while its file lock is still held: a node stopped a
+/// moment ago in this process releases the lock when its last worker thread lets go of it,
+/// which on a loaded machine can take seconds.
+fn open_when_unlocked(config: NodeConfig) -> Result<Node, crate::store::StoreError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match Node::open(config.clone()) {
+            Err(crate::store::StoreError::Other(e))
+                if e.chain()
+                    .any(|cause| cause.to_string().contains("could not acquire lock"))
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            other => return other,
+        }
     }
 }

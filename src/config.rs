@@ -121,7 +121,73 @@ pub struct NodeConfig {
     /// Absent: plain HTTP (loopback or behind a TLS-terminating proxy only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
+    /// What wraps the store's data key: the passphrase (the default) or a PKCS#11 token.
+    #[serde(default, skip_serializing_if = "SealSettings::is_default")]
+    pub seal: SealSettings,
     pub members: Vec<Member>,
+}
+
+/// What wraps the store's data key at rest (DESIGN.md §8).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SealKind {
+    /// A key derived from the passphrase (`passphrase_file`, `KEYQUORUM_PASSPHRASE`).
+    #[default]
+    Passphrase,
+    /// A non-extractable AES-256 key on a PKCS#11 token; no passphrase.
+    Pkcs11,
+}
+
+impl SealKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SealKind::Passphrase => "passphrase",
+            SealKind::Pkcs11 => "pkcs11",
+        }
+    }
+}
+
+impl std::str::FromStr for SealKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "passphrase" => Ok(SealKind::Passphrase),
+            "pkcs11" => Ok(SealKind::Pkcs11),
+            other => Err(format!(
+                "{other:?} is not a seal kind: passphrase or pkcs11"
+            )),
+        }
+    }
+}
+
+/// `[seal]`: the PKCS#11 settings are read whatever the kind, so `store rewrap` can move a
+/// store to the token before the kind says so.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SealSettings {
+    pub kind: SealKind,
+    /// The PKCS#11 library, e.g. `/usr/lib/softhsm/libsofthsm2.so`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub module: Option<PathBuf>,
+    /// The token's label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_label: Option<String>,
+    /// The label of the AES key that wraps the data key; created on first use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_label: Option<String>,
+    /// File holding the token's user PIN; `KEYQUORUM_SEAL_PIN` takes precedence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin_file: Option<PathBuf>,
+    /// The node's Ed25519 peer-signing key is on the same token (the identity file names it),
+    /// whatever the kind: a copied volume cannot speak for the node.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub identity_on_token: bool,
+}
+
+impl SealSettings {
+    fn is_default(&self) -> bool {
+        *self == SealSettings::default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,6 +320,19 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("KEYQUORUM_ADMIN_QUORUM", "admin.quorum"),
     ("KEYQUORUM_SIGNING_PRESIGN_POOL", "signing.presign_pool"),
     ("KEYQUORUM_SIGNING_PRESIGN_BATCH", "signing.presign_batch"),
+    ("KEYQUORUM_SEAL_KIND", "seal.kind (passphrase or pkcs11)"),
+    ("KEYQUORUM_SEAL_MODULE", "seal.module"),
+    ("KEYQUORUM_SEAL_TOKEN_LABEL", "seal.token_label"),
+    ("KEYQUORUM_SEAL_KEY_LABEL", "seal.key_label"),
+    ("KEYQUORUM_SEAL_PIN_FILE", "seal.pin_file"),
+    (
+        "KEYQUORUM_SEAL_IDENTITY_ON_TOKEN",
+        "seal.identity_on_token (true or false)",
+    ),
+    (
+        "KEYQUORUM_SEAL_PIN",
+        "the token PIN itself (takes precedence over seal.pin_file)",
+    ),
 ];
 
 fn default_workers() -> usize {
@@ -284,6 +363,15 @@ impl NodeConfig {
         abs(&mut self.identity_file);
         if let Some(p) = self.passphrase_file.as_mut() {
             abs(p);
+        }
+        if let Some(p) = self.seal.pin_file.as_mut() {
+            abs(p);
+        }
+        // A bare library name is left to the dynamic loader's search path.
+        if let Some(p) = self.seal.module.as_mut() {
+            if p.components().count() > 1 {
+                abs(p);
+            }
         }
         if let Some(tls) = self.tls.as_mut() {
             abs(&mut tls.cert);
@@ -389,6 +477,24 @@ impl NodeConfig {
                 *field = parse(name, &v)?;
             }
         }
+        if let Some(v) = get("KEYQUORUM_SEAL_KIND") {
+            self.seal.kind = v.parse().map_err(|e| anyhow!("KEYQUORUM_SEAL_KIND: {e}"))?;
+        }
+        if let Some(v) = get("KEYQUORUM_SEAL_MODULE") {
+            self.seal.module = Some(v.into());
+        }
+        if let Some(v) = get("KEYQUORUM_SEAL_TOKEN_LABEL") {
+            self.seal.token_label = Some(v);
+        }
+        if let Some(v) = get("KEYQUORUM_SEAL_KEY_LABEL") {
+            self.seal.key_label = Some(v);
+        }
+        if let Some(v) = get("KEYQUORUM_SEAL_PIN_FILE") {
+            self.seal.pin_file = Some(v.into());
+        }
+        if let Some(v) = get("KEYQUORUM_SEAL_IDENTITY_ON_TOKEN") {
+            self.seal.identity_on_token = parse("KEYQUORUM_SEAL_IDENTITY_ON_TOKEN", &v)?;
+        }
         let (cert, key, ca) = (
             get("KEYQUORUM_TLS_CERT"),
             get("KEYQUORUM_TLS_KEY"),
@@ -461,6 +567,12 @@ impl NodeConfig {
                 );
             }
         }
+        if self.seal.kind == SealKind::Pkcs11 {
+            self.token_settings()?;
+        }
+        if self.seal.identity_on_token {
+            self.token_location()?;
+        }
         if self.client_token_sha256.is_empty() {
             bail!("client_token_sha256 is empty: no client could ever authenticate");
         }
@@ -485,6 +597,37 @@ impl NodeConfig {
 
     pub fn members_by_id(&self) -> BTreeMap<u16, Member> {
         self.members.iter().map(|m| (m.id, m.clone())).collect()
+    }
+
+    /// `[seal]`'s module and token label; an error names the first one missing.
+    pub fn token_location(&self) -> anyhow::Result<(PathBuf, String)> {
+        let missing = |field: &str| {
+            anyhow!(
+                "[seal] {field} is not set: a key on a PKCS#11 token needs module and token_label"
+            )
+        };
+        let module = self.seal.module.clone().ok_or_else(|| missing("module"))?;
+        let token = self.seal.token_label.clone().filter(|t| !t.is_empty());
+        Ok((module, token.ok_or_else(|| missing("token_label"))?))
+    }
+
+    /// `[seal]`'s module, token and key labels; an error names the first one missing.
+    pub fn token_settings(&self) -> anyhow::Result<(PathBuf, String, String)> {
+        let s = &self.seal;
+        let missing = |field: &str| {
+            anyhow!(
+                "[seal] {field} is not set: a PKCS#11 seal needs module, token_label and \
+                 key_label"
+            )
+        };
+        let module = s.module.clone().ok_or_else(|| missing("module"))?;
+        let token = s.token_label.clone().filter(|t| !t.is_empty());
+        let key = s.key_label.clone().filter(|k| !k.is_empty());
+        Ok((
+            module,
+            token.ok_or_else(|| missing("token_label"))?,
+            key.ok_or_else(|| missing("key_label"))?,
+        ))
     }
 
     /// The passphrase: `KEYQUORUM_PASSPHRASE` if set, else the passphrase file.
@@ -539,8 +682,56 @@ mod tests {
             decryption: DecryptionSettings::default(),
             bootstrap_clients: vec![],
             tls: None,
+            seal: SealSettings::default(),
             members,
         }
+    }
+
+    #[test]
+    fn a_token_seal_names_the_setting_it_lacks_and_the_environment_sets_it() {
+        let mut c = config(3, None);
+        assert_eq!(c.seal.kind, SealKind::Passphrase);
+        // An identity on the token needs the token, whatever the seal kind.
+        c.apply_overrides(|name| {
+            (name == "KEYQUORUM_SEAL_IDENTITY_ON_TOKEN").then(|| "true".to_string())
+        })
+        .unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("[seal] module is not set"), "{e}");
+        c.seal.identity_on_token = false;
+        // The default writes no [seal] at all, so existing configs read back unchanged.
+        assert!(!toml::to_string(&c).unwrap().contains("[seal]"));
+        c.seal.kind = SealKind::Pkcs11;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("[seal] module is not set"), "{e}");
+        let env: BTreeMap<&str, &str> = [
+            ("KEYQUORUM_SEAL_MODULE", "/usr/lib/softhsm/libsofthsm2.so"),
+            ("KEYQUORUM_SEAL_TOKEN_LABEL", "keyquorum"),
+        ]
+        .into();
+        c.apply_overrides(|name| env.get(name).map(|v| v.to_string()))
+            .unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("[seal] key_label is not set"), "{e}");
+        c.apply_overrides(|name| {
+            (name == "KEYQUORUM_SEAL_KEY_LABEL").then(|| "node-1-seal".to_string())
+        })
+        .unwrap();
+        c.validate().unwrap();
+        // Parsed back from TOML with the same settings.
+        let text = toml::to_string(&c).unwrap();
+        let back: NodeConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back.seal, c.seal);
+        assert!(text.contains("kind = \"pkcs11\""), "{text}");
+        let e = c
+            .apply_overrides(|name| (name == "KEYQUORUM_SEAL_KIND").then(|| "hsm".to_string()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("passphrase or pkcs11"), "{e}");
+        let e = toml::from_str::<SealSettings>("kind = \"pkcs11\"\nmodul = \"x\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("modul"), "{e}");
     }
 
     #[test]

@@ -41,6 +41,11 @@ struct PeerLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SealKindLabels {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: &'static str,
 }
@@ -63,6 +68,7 @@ pub struct Metrics {
     peer_bytes: Family<OperationLabels, Counter>,
     peer_bytes_per_op: Family<OperationLabels, Histogram>,
     sealed: Gauge,
+    seal_kind: Family<SealKindLabels, Gauge>,
     keys: Gauge,
     peer_up: Family<PeerLabels, Gauge>,
     presign_pool: Family<PeerLabels, Gauge>,
@@ -128,6 +134,12 @@ impl Metrics {
             "1 while the node's store is sealed (no share usable), 0 when unsealed",
             sealed.clone(),
         );
+        let seal_kind = Family::<SealKindLabels, Gauge>::default();
+        registry.register(
+            "seal_kind",
+            "1 for what wraps the store's data key: passphrase or pkcs11 (a token)",
+            seal_kind.clone(),
+        );
         let keys = Gauge::default();
         registry.register("keys", "Keys this node holds a share of", keys.clone());
         let presign_pool = Family::<PeerLabels, Gauge>::default();
@@ -182,6 +194,7 @@ impl Metrics {
             peer_bytes,
             peer_bytes_per_op,
             sealed,
+            seal_kind,
             keys,
             peer_up,
             presign_pool,
@@ -251,6 +264,13 @@ impl Metrics {
                 kind,
             })
             .inc();
+    }
+
+    /// Records what wraps the data key: `keyquorum_seal_kind{kind="pkcs11"} 1`.
+    pub fn set_seal_kind(&self, kind: &'static str) {
+        self.seal_kind
+            .get_or_create(&SealKindLabels { kind })
+            .set(1);
     }
 
     pub fn set_sealed(&self, sealed: bool) {

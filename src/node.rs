@@ -218,6 +218,9 @@ pub struct Node {
     pub started: Instant,
     pub metrics: crate::metrics::Metrics,
     local_router: std::sync::OnceLock<LocalRouter>,
+    /// The PKCS#11 seal (with its PIN) when `[seal] kind = "pkcs11"`: unsealing goes through
+    /// the token, with no passphrase.
+    token: Option<crate::store::TokenSeal>,
 }
 
 fn load_active_keys(
@@ -262,7 +265,17 @@ fn load_policies(store: &Store) -> anyhow::Result<BTreeMap<String, api::KeyPolic
 impl Node {
     /// Loads the identity, unseals the store and loads every key into memory.
     pub fn open(config: NodeConfig) -> Result<Node, StoreError> {
-        let identity = Identity::load(&config.identity_file)?;
+        let identity_token = crate::sealing::identity_token(&config)?;
+        // A token's own refusal (wrong PIN, token absent) keeps its exact message.
+        let load_identity = || {
+            Identity::load_with(&config.identity_file, identity_token.as_ref()).map_err(|e| {
+                match e.downcast::<crate::pkcs11::TokenError>() {
+                    Ok(e) => StoreError::from(e),
+                    Err(e) => StoreError::Other(e),
+                }
+            })
+        };
+        let identity = load_identity()?;
         if identity.id != config.id {
             return Err(anyhow::anyhow!(
                 "identity file belongs to node {}, config says node {}",
@@ -281,8 +294,13 @@ impl Node {
             )
             .into());
         }
-        let passphrase = config.passphrase()?;
-        let store = Store::open(&config.data_dir, &passphrase)?;
+        let unsealer = crate::sealing::unsealer(&config, config.seal.kind)?;
+        let store = Store::open_with(&config.data_dir, &unsealer)?;
+        // The token seal is kept to unseal again after a seal; a passphrase never is.
+        let token = match unsealer {
+            crate::store::Unsealer::Token(token) => Some(token),
+            crate::store::Unsealer::Passphrase(_) => None,
+        };
         let keys = load_active_keys(&store, config.id)?;
         let previous_keys = load_previous_keys(&store)?;
         let clients = crate::store::clients::load(&store, &config.bootstrap_clients)?;
@@ -292,7 +310,7 @@ impl Node {
         let audit = Audit::open(
             store.audit().clone(),
             store.audit_heads().clone(),
-            Identity::load(&config.identity_file)?,
+            load_identity()?,
         )?;
         let admin = crate::state::admin_log::AdminState::new(store.admin_head()?);
         let verifier = EnvelopeVerifier::new(
@@ -314,8 +332,9 @@ impl Node {
             .build()
             .map_err(|e| anyhow::anyhow!("HTTP client: {e}"))?;
         let metrics = crate::metrics::Metrics::new(&config.members, config.id);
-        // Opening the store unsealed it with the passphrase.
+        // Opening the store unsealed it.
         metrics.set_sealed(false);
+        metrics.set_seal_kind(config.seal.kind.as_str());
         let node = Node {
             metrics,
             identity,
@@ -350,6 +369,7 @@ impl Node {
             wire: Wire::default(),
             started: Instant::now(),
             local_router: std::sync::OnceLock::new(),
+            token,
             config,
         };
         Ok(node)
@@ -418,9 +438,20 @@ impl Node {
         self.sessions.clear();
     }
 
-    /// Unwraps the data key with `passphrase` and loads the shares again.
+    /// `passphrase` or `pkcs11`: what wraps this node's data key.
+    pub fn seal_kind(&self) -> &'static str {
+        self.config.seal.kind.as_str()
+    }
+
+    /// Unwraps the data key (with `passphrase`, or through the token of a PKCS#11 seal, which
+    /// needs none) and loads the shares again.
     pub fn unseal(&self, passphrase: &str) -> Result<(), StoreError> {
-        self.store.unseal(passphrase)?;
+        match &self.token {
+            Some(token) => self
+                .store
+                .unseal_with(&crate::store::Unsealer::Token(token.clone()))?,
+            None => self.store.unseal(passphrase)?,
+        }
         match load_active_keys(&self.store, self.id())
             .and_then(|keys| Ok((keys, load_previous_keys(&self.store)?)))
         {

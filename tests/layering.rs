@@ -11,10 +11,13 @@ const LAYERS: &[(&str, &[&str])] = &[
         "wire types and stored state",
         &[
             "clock", "request", "fsutil", "validate", "config", "identity", "tls", "metrics",
-            "audit", "error", "state", "store", "peer",
+            "audit", "error", "state", "store", "peer", "pkcs11",
         ],
     ),
-    ("the node's shared state", &["sessions", "node", "keyview"]),
+    (
+        "the node's shared state",
+        &["sessions", "node", "keyview", "sealing"],
+    ),
     (
         "transport and protocol roles",
         &[

@@ -172,3 +172,83 @@ pub(crate) async fn decrypt(
         });
     }
 }
+
+/// Executes the approved request `id` end to end, in one round: an execution happens once,
+/// so holders whose partials fail are reported but not asked around.
+pub(crate) async fn execute(client: &Client, id: &str) -> Result<DecryptResponse, ClientError> {
+    let signer = client
+        .signer()
+        .ok_or_else(|| invalid("executing a request needs the requester's client key"))?
+        .name
+        .clone();
+    let shown = client.get_decrypt_request(id).await?;
+    let info = client.get_key(&shown.key).await?;
+    let view = key_view(&info)?;
+    let items: Vec<_> = shown
+        .ciphertexts
+        .iter()
+        .map(|item| parse_ciphertext(view.scheme, item))
+        .collect();
+    let (secret, public) = keyshares::seal::generate(&mut rand::rngs::OsRng);
+    let nonce = random_nonce();
+    let body = serde_json::to_vec(&crate::requests::ExecuteDecryptRequest {
+        reply_to: Some(hex::encode(public)),
+        exclude: vec![],
+    })
+    .map_err(|e| invalid(format!("cannot encode the request: {e}")))?;
+    let answer: DecryptResponse = client
+        .call_with_nonce(
+            reqwest::Method::POST,
+            &format!("/v1/decrypt-requests/{id}/execute"),
+            Some(body),
+            &[],
+            Some(&nonce),
+        )
+        .await?;
+    let binding = Binding {
+        key: &shown.key,
+        client: &signer,
+        nonce: &nonce,
+    };
+    let answers = holder_answers(&answer.sealed_partials);
+    let opened = open_answers(&view, binding, &secret, &items, &answers)
+        .map_err(|e| invalid(format!("the coordinator relayed a malformed answer: {e}")))?;
+    let culprits: Vec<Excluded> = opened
+        .culprits
+        .iter()
+        .map(|(node, reason)| Excluded {
+            node: *node,
+            reason: reason.clone(),
+        })
+        .collect();
+    if !culprits.is_empty() {
+        let report = DecryptReport {
+            request_nonce: nonce.clone(),
+            culprits: culprits.clone(),
+        };
+        let _ = client.report_decrypt(&shown.key, &report).await;
+    }
+    let mut excluded = answer.excluded;
+    excluded.extend(culprits);
+    Ok(DecryptResponse {
+        results: opened
+            .results
+            .into_iter()
+            .map(|r| match r {
+                Ok(plain) => DecryptResult {
+                    plaintext: Some(b64(&plain)),
+                    error: None,
+                },
+                Err(e) => DecryptResult {
+                    plaintext: None,
+                    error: Some(e),
+                },
+            })
+            .collect(),
+        contributors: opened.contributors,
+        excluded,
+        stats: answer.stats,
+        mode: Some(DecryptMode::EndToEnd),
+        sealed_partials: vec![],
+    })
+}

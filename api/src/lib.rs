@@ -10,8 +10,10 @@ pub mod ciphertexts;
 pub mod client;
 pub mod e2e;
 pub mod openapi;
+pub mod requests;
 pub mod types;
 
 pub use auth::{ClientKey, RequestSignature};
 pub use client::{Client, ClientError};
+pub use requests::*;
 pub use types::*;

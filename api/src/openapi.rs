@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
+use crate::requests::*;
 use crate::types::*;
 
 /// The answer to `POST /v1/keys/{name}/sign`: its shape follows the request (`message` or
@@ -71,6 +72,12 @@ ErrorBody and a 4xx/5xx status.",
         encrypt,
         decrypt,
         decrypt_report,
+        create_decrypt_request,
+        list_decrypt_requests,
+        get_decrypt_request,
+        approve_decrypt_request,
+        deny_decrypt_request,
+        execute_decrypt_request,
         set_policy,
         list_clients,
         put_client,
@@ -90,6 +97,11 @@ ErrorBody and a 4xx/5xx status.",
 it: refresh, repair, reshare; and retirement. Each is a ceremony with the same guarantees as key \
 generation and needs the `manage` permission of the key's policy."),
         (name = "operations", description = "Signing, verification, encryption, decryption"),
+        (name = "requests", description = "Decryption requests that approvers review: every \
+step is a signed request that every node checks against its own copy of the request and logs \
+(README, Decryption requests). Refusals name the broken rule: `self_approval`, \
+`not_an_approver`, `duplicate_approval`, `content_mismatch`, `request_denied`, \
+`request_expired`, `not_approved`, `not_requester`, `already_executed`, `no_such_request`."),
         (name = "access", description = "Clients, key policies, the audit trail, sealing. \
 Calls that create, use or change something need a signed request: `Authorization: KQ-Ed25519 \
 client=NAME,node=ID,ts=MS,nonce=NONCE,sig=HEX` over `KQ-REQUEST-V2\\nCLIENT\\nNODE\\nMETHOD\\n\
@@ -353,6 +365,99 @@ fn decrypt() {}
     )
 )]
 fn decrypt_report() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{name}/decrypt-requests",
+    tag = "requests",
+    params(("name" = String, Path, description = "A decryption key")),
+    request_body(content = CreateDecryptRequest, description = "1 to 4096 records and the reason; signed by the requester, who must be in the key policy's `decrypt` list"),
+    responses(
+        (status = 201, description = "Logged on every node; `id` is derived from the requester and the request's nonce", body = DecryptRequestCreated),
+        (status = 400, description = "Malformed request or record", body = ErrorBody),
+        (status = 401, description = "Not a valid signed request", body = ErrorBody),
+        (status = 403, description = "The client may not decrypt with this key", body = ErrorBody),
+        (status = 404, description = "No such key", body = ErrorBody),
+        (status = 503, description = "Fewer than the admin quorum of nodes accepted it (`change_not_applied`), or another change went first (`retry`)", body = ErrorBody)
+    )
+)]
+fn create_decrypt_request() {}
+
+#[utoipa::path(
+    get,
+    path = "/v1/decrypt-requests",
+    tag = "requests",
+    params(("state" = Option<String>, Query, description = "pending, approved, denied, expired or executed")),
+    responses(
+        (status = 200, description = "The requests this node holds that the caller may see, newest first", body = DecryptRequestList),
+        (status = 400, description = "Unknown state", body = ErrorBody),
+        (status = 401, description = "Missing or unknown credentials", body = ErrorBody)
+    )
+)]
+fn list_decrypt_requests() {}
+
+#[utoipa::path(
+    get,
+    path = "/v1/decrypt-requests/{id}",
+    tag = "requests",
+    params(("id" = String, Path, description = "The request's id")),
+    responses(
+        (status = 200, description = "The request with its records, labels, approvals and refusals", body = DecryptRequestInfo),
+        (status = 401, description = "Missing or unknown credentials", body = ErrorBody),
+        (status = 403, description = "The caller may not see this request", body = ErrorBody),
+        (status = 404, description = "No such request on this node", body = ErrorBody)
+    )
+)]
+fn get_decrypt_request() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/decrypt-requests/{id}/approve",
+    tag = "requests",
+    params(("id" = String, Path, description = "The request's id")),
+    request_body(content = ReviewDecryptRequest, description = "Signed by an approver: the signature covers the id (path) and `content_sha256` (body)"),
+    responses(
+        (status = 200, description = "The request after the approval, logged on every node", body = DecryptRequestInfo),
+        (status = 401, description = "Not a valid signed request (an approval signed for another request's path fails here: `bad_signature`)", body = ErrorBody),
+        (status = 403, description = "`self_approval` or `not_an_approver`", body = ErrorBody),
+        (status = 404, description = "No such request", body = ErrorBody),
+        (status = 409, description = "`duplicate_approval`, `content_mismatch`, `request_denied`, `request_expired` or `already_executed`", body = ErrorBody)
+    )
+)]
+fn approve_decrypt_request() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/decrypt-requests/{id}/deny",
+    tag = "requests",
+    params(("id" = String, Path, description = "The request's id")),
+    request_body(content = ReviewDecryptRequest, description = "Signed by an approver, as an approval"),
+    responses(
+        (status = 200, description = "The request after the refusal (`denied` when the policy's `deny_closes`)", body = DecryptRequestInfo),
+        (status = 401, description = "Not a valid signed request", body = ErrorBody),
+        (status = 403, description = "`self_approval` or `not_an_approver`", body = ErrorBody),
+        (status = 404, description = "No such request", body = ErrorBody),
+        (status = 409, description = "As for approve", body = ErrorBody)
+    )
+)]
+fn deny_decrypt_request() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/decrypt-requests/{id}/execute",
+    tag = "requests",
+    params(("id" = String, Path, description = "The request's id")),
+    request_body(content = ExecuteDecryptRequest, description = "Signed by the requester; `reply_to` for end-to-end mode. The records are the approved ones"),
+    responses(
+        (status = 200, description = "The decrypt answer, as `POST /v1/keys/{name}/decrypt` gives it", body = DecryptResponse),
+        (status = 401, description = "Not a valid signed request", body = ErrorBody),
+        (status = 403, description = "`not_requester`, or the key allows only end-to-end decryption and `reply_to` is missing", body = ErrorBody),
+        (status = 404, description = "No such request", body = ErrorBody),
+        (status = 409, description = "`not_approved`, `request_denied`, `request_expired` or `already_executed`", body = ErrorBody),
+        (status = 503, description = "Fewer than t holders gave partials", body = ErrorBody)
+    )
+)]
+fn execute_decrypt_request() {}
 
 #[utoipa::path(
     put,

@@ -247,6 +247,14 @@ pub struct Status {
     /// then it refuses key operations with 503 `catching_up`.
     #[serde(default)]
     pub admin_caught_up: bool,
+    /// What wraps the node's data key: `passphrase`, or `pkcs11` (a key on an HSM token that
+    /// unseals the node with no passphrase).
+    #[serde(default = "default_seal")]
+    pub seal: String,
+}
+
+fn default_seal() -> String {
+    "passphrase".into()
 }
 
 /// One node's view of a key between two generations.
@@ -497,7 +505,7 @@ pub struct ErrorBody {
 /// Per-key policy, enforced by every participant before it contributes. Lists hold client
 /// names; `"*"` stands for every registered client. Clients with the `admin` role may always
 /// read a key and manage its policy, but sign or decrypt only when the policy names them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyPolicy {
     #[serde(default)]
@@ -521,6 +529,52 @@ pub struct KeyPolicy {
     /// names no `reply_to` (DESIGN.md §6). Default: either mode.
     #[serde(default, skip_serializing_if = "DecryptMode::is_any")]
     pub decrypt_mode: DecryptMode,
+    /// Decryption requests (`/v1/keys/{name}/decrypt-requests`): whether one approver's
+    /// refusal closes the request. Default true.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub deny_closes: bool,
+    /// Decryption requests: seconds from creation until a request expires unexecuted.
+    /// Default 86400 (24 h); 1 to 31 536 000.
+    #[serde(
+        default = "default_request_ttl",
+        skip_serializing_if = "is_default_request_ttl"
+    )]
+    pub request_ttl_seconds: u64,
+}
+
+/// A decryption request's lifetime unless the policy says otherwise: 24 h.
+pub const DEFAULT_REQUEST_TTL_SECONDS: u64 = 86_400;
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn default_request_ttl() -> u64 {
+    DEFAULT_REQUEST_TTL_SECONDS
+}
+
+fn is_default_request_ttl(s: &u64) -> bool {
+    *s == DEFAULT_REQUEST_TTL_SECONDS
+}
+
+impl Default for KeyPolicy {
+    fn default() -> Self {
+        KeyPolicy {
+            sign: vec![],
+            decrypt: vec![],
+            read: vec![],
+            manage: vec![],
+            decrypt_approvals: 0,
+            approve: vec![],
+            decrypt_mode: DecryptMode::default(),
+            deny_closes: true,
+            request_ttl_seconds: DEFAULT_REQUEST_TTL_SECONDS,
+        }
+    }
 }
 
 /// Cluster-wide roles of a client.
@@ -686,6 +740,9 @@ pub struct AuditPage {
 )]
 #[serde(deny_unknown_fields)]
 pub struct UnsealRequest {
+    /// The store passphrase. Empty or absent for a node sealed by a PKCS#11 token, which
+    /// unseals through the token and needs the request signed by an admin instead.
+    #[serde(default)]
     pub passphrase: String,
 }
 

@@ -14,6 +14,7 @@
 pub mod coordinator;
 pub mod participant;
 pub mod proposal;
+pub mod requests;
 pub mod sync;
 pub mod vote;
 
@@ -41,6 +42,27 @@ pub enum Change {
     },
     /// Erase every share of the key; its public data stays, marked retired.
     RetireKey(String),
+    /// A decryption request for approvers to review; `id` and `content_sha256` are derived
+    /// from the signed request ([`api::request_id`], [`api::content_sha256`]).
+    CreateDecryptRequest {
+        key: String,
+        id: String,
+        create: api::CreateDecryptRequest,
+        content_sha256: String,
+        at_ms: u64,
+    },
+    ReviewDecryptRequest {
+        id: String,
+        approve: bool,
+        review: api::ReviewDecryptRequest,
+        at_ms: u64,
+    },
+    /// The requester's execution, named by its signed request's nonce.
+    ExecuteDecryptRequest {
+        id: String,
+        nonce: String,
+        at_ms: u64,
+    },
 }
 
 impl Change {
@@ -59,6 +81,37 @@ impl Change {
                     policy,
                 })
                 .map_err(|e| format!("invalid policy: {e}")),
+            ("POST", ["v1", "keys", key, "decrypt-requests"]) => {
+                let create = crate::state::decrypt_requests::parse_create(
+                    &request.body,
+                    crate::state::decrypt_requests::MAX_RECORDS,
+                )?;
+                let sig = &request.authorization;
+                Ok(Change::CreateDecryptRequest {
+                    key: key.to_string(),
+                    id: api::request_id(&sig.client, &sig.nonce),
+                    create,
+                    content_sha256: api::content_sha256(key, &request.body),
+                    at_ms: sig.timestamp_ms,
+                })
+            }
+            ("POST", ["v1", "decrypt-requests", id, verb @ ("approve" | "deny")]) => {
+                Ok(Change::ReviewDecryptRequest {
+                    id: id.to_string(),
+                    approve: *verb == "approve",
+                    review: crate::state::decrypt_requests::parse_review(&request.body)?,
+                    at_ms: request.authorization.timestamp_ms,
+                })
+            }
+            ("POST", ["v1", "decrypt-requests", id, "execute"]) => {
+                let _: api::ExecuteDecryptRequest = serde_json::from_slice(&request.body)
+                    .map_err(|e| format!("invalid execute request: {e}"))?;
+                Ok(Change::ExecuteDecryptRequest {
+                    id: id.to_string(),
+                    nonce: request.authorization.nonce.clone(),
+                    at_ms: request.authorization.timestamp_ms,
+                })
+            }
             (method, _) => Err(format!(
                 "{method} {} is not a client or policy change",
                 request.path
@@ -72,6 +125,10 @@ impl Change {
             Change::RemoveClient(_) => "client.remove",
             Change::SetPolicy { .. } => "policy.set",
             Change::RetireKey(_) => "key.retire",
+            Change::CreateDecryptRequest { .. } => "decrypt_request.create",
+            Change::ReviewDecryptRequest { approve: true, .. } => "decrypt_request.approve",
+            Change::ReviewDecryptRequest { approve: false, .. } => "decrypt_request.deny",
+            Change::ExecuteDecryptRequest { .. } => "decrypt_request.execute",
         }
     }
 }
@@ -121,6 +178,9 @@ pub fn authorize(node: &Node, caller: &Caller, change: &Change) -> Result<(), Au
             may_manage(node, caller, key)
         }
         Change::RetireKey(key) => may_manage(node, caller, key),
+        Change::CreateDecryptRequest { .. }
+        | Change::ReviewDecryptRequest { .. }
+        | Change::ExecuteDecryptRequest { .. } => requests::authorize(node, caller, change),
     }
 }
 
@@ -411,6 +471,7 @@ fn apply(
 ) -> anyhow::Result<()> {
     let store = &node.store;
     let mut key = None;
+    let mut more = serde_json::Value::Null;
     match change {
         Change::PutClient(client) => {
             registry::put(store, client)?;
@@ -435,6 +496,11 @@ fn apply(
             retire(node, name, entry.request.authorization.timestamp_ms)?;
             key = Some(name.clone());
         }
+        Change::CreateDecryptRequest { .. }
+        | Change::ReviewDecryptRequest { .. }
+        | Change::ExecuteDecryptRequest { .. } => {
+            (key, more) = requests::apply(node, entry.seq, caller, change)?;
+        }
     }
     let logged = CertifiedEntry {
         entry: entry.clone(),
@@ -450,19 +516,23 @@ fn apply(
     // The position is decided: any vote held at or below it is moot.
     vote::release_through(store, entry.seq)?;
     store.flush()?;
+    let mut details = serde_json::json!({
+        "admin_seq": entry.seq,
+        "request_sha256": hex_sha256(&entry.request.body),
+        "entry_sha256": entry.hash(),
+        "coordinator": certificate.coordinator,
+        "voters": certificate.votes.keys().collect::<Vec<_>>(),
+        "path": entry.request.path,
+    });
+    if let (Some(all), serde_json::Value::Object(extra)) = (details.as_object_mut(), more) {
+        all.extend(extra);
+    }
     node.audit.append(Record {
         client: Some(caller.to_string()),
         action: change.action(),
         key,
         role,
-        details: serde_json::json!({
-            "admin_seq": entry.seq,
-            "request_sha256": hex_sha256(&entry.request.body),
-            "entry_sha256": entry.hash(),
-            "coordinator": certificate.coordinator,
-            "voters": certificate.votes.keys().collect::<Vec<_>>(),
-            "path": entry.request.path,
-        }),
+        details,
         outcome: "ok",
         culprits: vec![],
     })?;

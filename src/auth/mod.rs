@@ -36,6 +36,9 @@ pub enum AuthError {
     /// This node's client and policy state differs from the coordinator's.
     #[error("{0}")]
     AdminSeq(String),
+    /// A decryption request's rule (README, "Decryption requests").
+    #[error("{}", .0.message)]
+    Rule(crate::state::decrypt_requests::RuleError),
 }
 
 impl AuthError {
@@ -51,6 +54,7 @@ impl AuthError {
             AuthError::Forbidden(_) => "forbidden",
             AuthError::ApprovalsRequired(_) => "approvals_required",
             AuthError::AdminSeq(_) => "stale_policy",
+            AuthError::Rule(r) => r.code,
         }
     }
 
@@ -59,6 +63,7 @@ impl AuthError {
         match self {
             AuthError::Forbidden(_) | AuthError::ApprovalsRequired(_) => 403,
             AuthError::AdminSeq(_) => 503,
+            AuthError::Rule(r) => r.status,
             _ => 401,
         }
     }

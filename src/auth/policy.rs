@@ -40,6 +40,7 @@ pub fn initial(request: &CreateKeyRequest, creator: &str) -> KeyPolicy {
             decrypt_approvals: 0,
             approve: vec![],
             decrypt_mode: Default::default(),
+            ..Default::default()
         }
     })
 }
@@ -106,6 +107,9 @@ pub fn validate(policy: &KeyPolicy) -> Result<(), String> {
         if name != "*" {
             crate::validate::client_name(name)?;
         }
+    }
+    if !(1..=31_536_000).contains(&policy.request_ttl_seconds) {
+        return Err("request_ttl_seconds must be 1 to 31536000 (a year)".into());
     }
     if policy.decrypt_approvals > 16 {
         return Err("decrypt_approvals is at most 16".into());

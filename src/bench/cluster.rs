@@ -82,16 +82,20 @@ impl BenchCluster {
             .collect()
     }
 
-    /// The nodes' counts once the background traffic the warm-up started (a pool refill) has
-    /// stopped, at most 2 s later: a refill answered across the start of the timed requests
-    /// would be counted as received but not as sent.
-    fn settled_wire(&self) -> Vec<NodeWire> {
-        let totals = |w: &[NodeWire]| w.iter().map(|n| (n.sent, n.received)).collect::<Vec<_>>();
+    /// The counts once background traffic (preprocessed-nonce refills) has stopped: two reads
+    /// 50 ms apart that agree, or the last read after 3 s. A refill in flight at a snapshot
+    /// would count its request before the window and its answer inside it.
+    fn quiet_wire(&self) -> Vec<NodeWire> {
+        let same = |a: &[NodeWire], b: &[NodeWire]| {
+            a.iter()
+                .zip(b)
+                .all(|(x, y)| (x.sent, x.received) == (y.sent, y.received))
+        };
         let mut last = self.wire();
-        for _ in 0..40 {
+        for _ in 0..60 {
             std::thread::sleep(std::time::Duration::from_millis(50));
             let now = self.wire();
-            if totals(&now) == totals(&last) {
+            if same(&last, &now) {
                 return now;
             }
             last = now;
@@ -100,7 +104,7 @@ impl BenchCluster {
     }
 
     /// One warm-up request, then `samples` timed ones, with what each node sent and received
-    /// during the timed ones.
+    /// during the timed ones, background refills they caused included.
     fn sequential<T, F, Fut>(
         &self,
         rt: &tokio::runtime::Runtime,
@@ -112,9 +116,9 @@ impl BenchCluster {
         Fut: std::future::Future<Output = anyhow::Result<(api::OperationStats, T)>>,
     {
         rt.block_on(load::sequential(1, 0, &mut f));
-        let before = self.settled_wire();
+        let before = self.quiet_wire();
         let phase = rt.block_on(load::sequential(0, samples, &mut f));
-        let after = self.wire();
+        let after = self.quiet_wire();
         let delta = after
             .into_iter()
             .map(|a| {

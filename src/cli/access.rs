@@ -120,6 +120,12 @@ pub(crate) struct PolicyArgs {
     /// `end_to_end` forbids coordinator-combine decryption of the key (DESIGN.md §6).
     #[arg(long, value_parser = ["any", "end_to_end"])]
     decrypt_mode: Option<String>,
+    /// Whether one approver's refusal closes a decryption request (default true).
+    #[arg(long)]
+    deny_closes: Option<bool>,
+    /// Seconds until a decryption request expires unexecuted (default 86400).
+    #[arg(long)]
+    request_ttl_seconds: Option<u64>,
 }
 
 impl PolicyArgs {
@@ -131,7 +137,9 @@ impl PolicyArgs {
             || self.manage.is_some()
             || self.approve.is_some()
             || self.decrypt_approvals.is_some()
-            || self.decrypt_mode.is_some();
+            || self.decrypt_mode.is_some()
+            || self.deny_closes.is_some()
+            || self.request_ttl_seconds.is_some();
         given.then(|| KeyPolicy {
             sign: self.sign.clone().unwrap_or_default(),
             decrypt: self.decrypt.clone().unwrap_or_default(),
@@ -143,6 +151,10 @@ impl PolicyArgs {
                 Some("end_to_end") => api::DecryptMode::EndToEnd,
                 _ => api::DecryptMode::Any,
             },
+            deny_closes: self.deny_closes.unwrap_or(true),
+            request_ttl_seconds: self
+                .request_ttl_seconds
+                .unwrap_or(api::DEFAULT_REQUEST_TTL_SECONDS),
         })
     }
 }
@@ -299,6 +311,8 @@ pub(crate) fn unseal(
     passphrase_file: Option<&PathBuf>,
     client: &ClientOpts,
 ) -> Result<ExitCode, Failure> {
+    // A node sealed by a PKCS#11 token needs no passphrase: the request goes empty, signed by
+    // the client key (it must be an admin's).
     let passphrase = match passphrase_file {
         Some(path) => zeroize::Zeroizing::new(
             std::fs::read_to_string(path)
@@ -306,10 +320,7 @@ pub(crate) fn unseal(
                 .trim_end_matches(['\n', '\r'])
                 .to_string(),
         ),
-        None => zeroize::Zeroizing::new(
-            std::env::var("KEYQUORUM_PASSPHRASE")
-                .map_err(|_| usage("give --passphrase-file or set KEYQUORUM_PASSPHRASE"))?,
-        ),
+        None => zeroize::Zeroizing::new(std::env::var("KEYQUORUM_PASSPHRASE").unwrap_or_default()),
     };
     let state = runtime()?.block_on(client.client()?.unseal(&passphrase))?;
     println!("sealed: {}", state.sealed);

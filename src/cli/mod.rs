@@ -4,6 +4,8 @@
 
 mod access;
 mod audit_peers;
+mod requests;
+mod store;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -188,6 +190,9 @@ keyquorum encrypt --key reid --in detections.ndjson --out sealed.ndjson"
     /// Register, list and remove clients (admin-signed, applied on every node).
     #[command(subcommand, visible_alias = "clients")]
     Client(access::ClientCommand),
+    /// Decryption requests that approvers review: create, list, show, approve, deny, execute.
+    #[command(subcommand)]
+    Requests(requests::RequestsCommand),
     /// Read a node's audit trail, or check a stopped node's trail for edits.
     #[command(subcommand)]
     Audit(access::AuditCommand),
@@ -198,9 +203,12 @@ keyquorum encrypt --key reid --in detections.ndjson --out sealed.ndjson"
         #[command(flatten)]
         client: ClientOpts,
     },
-    /// Unseal a node with its passphrase (from a file, or KEYQUORUM_PASSPHRASE).
+    /// Unseal a node with its passphrase (from a file, or KEYQUORUM_PASSPHRASE). A node sealed
+    /// by a PKCS#11 token unseals through its token: give no passphrase, sign with an admin's
+    /// --client-key.
     ///
     /// Example: keyquorum unseal --url http://127.0.0.1:7102 --passphrase-file cluster/node-2/passphrase
+    /// Example: keyquorum unseal --url http://127.0.0.1:7102 --client-key cluster/admin.key
     Unseal {
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
@@ -210,6 +218,9 @@ keyquorum encrypt --key reid --in detections.ndjson --out sealed.ndjson"
     /// Change a stopped node's store passphrase.
     #[command(subcommand)]
     Passphrase(access::PassphraseCommand),
+    /// A stopped node's store: move its data key between a passphrase and a PKCS#11 token.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     /// Check that a node answers `/v1/health` (no token needed): exit 0 if it does, 4 if not.
     /// The container image's HEALTHCHECK.
     #[command(after_help = "Example:\n  keyquorum health --url http://127.0.0.1:7100")]
@@ -265,6 +276,26 @@ keyquorum cluster init --nodes 3 --dir /cluster --tls --hosts node-1,node-2,node
         /// its own as KEYQUORUM_PASSPHRASE and keep it apart from the node's files.
         #[arg(long = "passphrase-files", alias = "passphrase-file")]
         passphrase_files: bool,
+        /// Seal every node by a PKCS#11 token: this module (e.g.
+        /// /usr/lib/softhsm/libsofthsm2.so) in each config's [seal], node i's key labelled
+        /// node-<i>-seal. Needs --hsm-token.
+        #[arg(long, requires = "hsm_token")]
+        hsm_module: Option<PathBuf>,
+        /// The token's label.
+        #[arg(long, requires = "hsm_module")]
+        hsm_token: Option<String>,
+        /// The token's PIN file, named in each config; without it the nodes read
+        /// KEYQUORUM_SEAL_PIN.
+        #[arg(long, requires = "hsm_module")]
+        hsm_pin_file: Option<PathBuf>,
+        /// Also generate each node's Ed25519 peer-signing key on the token ([seal]
+        /// identity_on_token): the identity files then hold no signing secret. Needs the PIN
+        /// now (--hsm-pin-file or KEYQUORUM_SEAL_PIN).
+        #[arg(long, requires = "hsm_module")]
+        hsm_identity: bool,
+        /// Label prefix of the nodes' keys on the token: <prefix>-<i>-seal, <prefix>-<i>-identity.
+        #[arg(long, default_value = "node", requires = "hsm_module")]
+        hsm_key_prefix: String,
     },
 }
 
@@ -493,6 +524,11 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
             hosts,
             json,
             passphrase_files,
+            hsm_module,
+            hsm_token,
+            hsm_pin_file,
+            hsm_identity,
+            hsm_key_prefix,
         }) => {
             // Distinct hosts can share ports; on one loopback address every node needs its own.
             let ports = match &hosts {
@@ -505,15 +541,32 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
                 ],
                 None => crate::cluster::ports_from_base(nodes, base_port)?,
             };
+            let hsm = match (hsm_module, hsm_token) {
+                (Some(module), Some(token_label)) => Some(crate::cluster::HsmOptions {
+                    module,
+                    token_label,
+                    pin_file: hsm_pin_file
+                        .map(|p| std::path::absolute(&p))
+                        .transpose()
+                        .context("--hsm-pin-file")?,
+                    identity: hsm_identity,
+                    key_prefix: hsm_key_prefix,
+                }),
+                _ => None,
+            };
+            let by_token = hsm.is_some();
             let options = crate::cluster::InitOptions {
                 tls,
                 hosts,
                 passphrase_files,
+                hsm,
             };
             let files = crate::cluster::init_with(&dir, &ports, &options)?;
             let ca = tls.then(|| dir.join("tls").join("ca.crt"));
-            // Printed once, never stored unless --passphrase-files asked for it.
-            let passphrases: std::collections::BTreeMap<u16, &str> = if passphrase_files {
+            // Printed once, never stored unless --passphrase-files asked for it; a node sealed
+            // by a token has no use for one.
+            let passphrases: std::collections::BTreeMap<u16, &str> = if passphrase_files || by_token
+            {
                 Default::default()
             } else {
                 files
@@ -608,8 +661,13 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
                 print_json(&status);
             } else {
                 println!(
-                    "node {} ({}), {} keys, sealed: {}, admin log caught up: {}",
-                    status.node, status.name, status.keys, status.sealed, status.admin_caught_up
+                    "node {} ({}), {} keys, sealed: {} (by {}), admin log caught up: {}",
+                    status.node,
+                    status.name,
+                    status.keys,
+                    status.sealed,
+                    status.seal,
+                    status.admin_caught_up
                 );
                 for p in &status.peers {
                     match &p.error {
@@ -635,12 +693,14 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
         Command::Demo { keep } => crate::demo::run(keep).map_err(Failure::from),
         Command::Client(cmd) => access::client(cmd),
         Command::Audit(cmd) => access::audit(cmd),
+        Command::Requests(cmd) => requests::run(cmd),
         Command::Seal { client } => access::seal(&client),
         Command::Unseal {
             passphrase_file,
             client,
         } => access::unseal(passphrase_file.as_ref(), &client),
         Command::Passphrase(cmd) => access::passphrase(cmd),
+        Command::Store(cmd) => store::run(cmd),
         Command::Bench(args) => bench(args),
         Command::Encrypt {
             public_key,

@@ -1,8 +1,9 @@
 //! Threshold decryption (DESIGN.md §6): the coordinator that gathers verified partial
 //! decryptions from a quorum for a whole batch in one round trip, and the participant side.
 
+pub mod approved;
 pub mod coordinator;
-pub mod digest;
+pub use crate::state::item_digest as digest;
 pub mod gather;
 pub mod lifted;
 pub mod participant;

@@ -174,15 +174,34 @@ pub async fn seal(
     Ok(HttpResponse::Ok().json(SealState { sealed: true }))
 }
 
-/// Unsealing needs the passphrase and nothing else, as an operator at the console would;
-/// Argon2id makes each guess cost, and guesses are taken one at a time.
+/// Unsealing a passphrase node needs the passphrase and nothing else, as an operator at the
+/// console would; Argon2id makes each guess cost, and guesses are taken one at a time. A node
+/// sealed by a PKCS#11 token unseals through the token with no secret in the request, so the
+/// request must be signed by an admin, as sealing is.
 pub async fn unseal(
+    req: HttpRequest,
     node: web::Data<Node>,
-    body: web::Json<UnsealRequest>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let node = node.into_inner();
-    let mut body = body.into_inner();
-    let passphrase = zeroize::Zeroizing::new(std::mem::take(&mut body.passphrase));
+    let mut request: UnsealRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid unseal request: {e}")))?;
+    let passphrase = zeroize::Zeroizing::new(std::mem::take(&mut request.passphrase));
+    let by_token = node.seal_kind() == "pkcs11";
+    let mut client = None;
+    if by_token {
+        let (caller, signed) = super::auth::signed(&req, &node, &body, "unseal", None)?;
+        if !caller.has_role(Role::Admin) {
+            let e = AuthError::Forbidden(format!("client {} is not an admin", caller.name()));
+            audit_denial(&node, &signed, None, "unseal", "coordinator", &e);
+            return Err(e.into());
+        }
+        client = Some(caller.name().to_string());
+    } else if passphrase.is_empty() {
+        return Err(ApiError::bad_request(
+            "this node is sealed by a passphrase: give it in \"passphrase\"",
+        ));
+    }
     static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _one = ONE_AT_A_TIME.lock().await;
     if !node.is_sealed() {
@@ -197,9 +216,10 @@ pub async fn unseal(
     let outcome = if result.is_ok() { "ok" } else { "denied" };
     node.audit
         .append(Record {
+            client,
             action: "unseal",
             role: "coordinator",
-            details: serde_json::json!({}),
+            details: serde_json::json!({ "seal": node.seal_kind() }),
             outcome,
             ..Default::default()
         })
@@ -207,13 +227,23 @@ pub async fn unseal(
     match result {
         Ok(()) => {
             node.metrics.set_sealed(false);
-            tracing::info!("node unsealed");
+            tracing::info!(seal = node.seal_kind(), "node unsealed");
             Ok(HttpResponse::Ok().json(SealState { sealed: false }))
         }
         Err(StoreError::WrongPassphrase) => Err(ApiError::new(
             actix_web::http::StatusCode::FORBIDDEN,
             "wrong_passphrase",
             "the passphrase does not unwrap this node's data key; the node stays sealed",
+        )),
+        Err(e @ StoreError::WrongPin { .. }) => Err(ApiError::new(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "wrong_pin",
+            format!("{e}; the node stays sealed"),
+        )),
+        Err(StoreError::Seal(message)) => Err(ApiError::new(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "seal_unavailable",
+            format!("{message}; the node stays sealed"),
         )),
         Err(e) => Err(ApiError::internal(e.to_string())),
     }

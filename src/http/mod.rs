@@ -5,12 +5,14 @@
 pub mod admin;
 pub mod auth;
 pub mod body;
+pub mod console;
 pub mod keys;
 pub mod lifecycle;
 pub mod ops;
 pub mod peer;
 pub mod reject;
 pub mod report;
+pub mod requests;
 pub mod status;
 
 use std::sync::Arc;
@@ -33,6 +35,7 @@ pub fn client_routes(cfg: &mut web::ServiceConfig) {
         .app_data(web::PayloadConfig::new(CLIENT_BODY_LIMIT))
         .app_data(error::path_config())
         .app_data(error::query_config())
+        .configure(console::routes)
         .route("/v1/health", web::get().to(status::health))
         .route("/v1/openapi.json", web::get().to(status::openapi))
         .route("/metrics", web::get().to(status::metrics))
@@ -58,6 +61,24 @@ pub fn client_routes(cfg: &mut web::ServiceConfig) {
             web::post().to(report::decrypt_report),
         )
         .route("/v1/keys/{name}/encrypt", web::post().to(ops::encrypt))
+        .route(
+            "/v1/keys/{name}/decrypt-requests",
+            web::post().to(requests::create),
+        )
+        .route("/v1/decrypt-requests", web::get().to(requests::list))
+        .route("/v1/decrypt-requests/{id}", web::get().to(requests::show))
+        .route(
+            "/v1/decrypt-requests/{id}/approve",
+            web::post().to(requests::approve),
+        )
+        .route(
+            "/v1/decrypt-requests/{id}/deny",
+            web::post().to(requests::deny),
+        )
+        .route(
+            "/v1/decrypt-requests/{id}/execute",
+            web::post().to(requests::execute),
+        )
         .route("/v1/keys/{name}/policy", web::put().to(admin::set_policy))
         .route("/v1/clients", web::get().to(admin::list_clients))
         .route("/v1/clients", web::post().to(admin::put_client))
@@ -196,6 +217,10 @@ pub async fn serve_bound(node: Arc<Node>, servers: Servers) -> std::io::Result<(
             loop {
                 actix_web::rt::time::sleep(PEER_PROBE_INTERVAL).await;
                 status::ping_peers(&node).await;
+                // Each node audits the requests that expired on its own clock.
+                if let Err(e) = crate::admin::requests::audit_expired(&node) {
+                    tracing::warn!(error = %e, "auditing expired decryption requests failed");
+                }
             }
         })
     };

@@ -19,7 +19,7 @@ use crate::node::{ActiveKey, Node};
 use crate::store::{curve_of, KeyRecord};
 use keyshares::PublicKeys;
 
-fn key_for(node: &Node, name: &str) -> Result<std::sync::Arc<ActiveKey>, ApiError> {
+pub(crate) fn key_for(node: &Node, name: &str) -> Result<std::sync::Arc<ActiveKey>, ApiError> {
     if node.is_sealed() {
         return Err(ApiError::sealed(node.id()));
     }
@@ -151,7 +151,7 @@ pub async fn verify(
     Ok(HttpResponse::Ok().json(VerifyResponse { valid }))
 }
 
-fn decryption_scheme(algorithm: api::Algorithm, name: &str) -> Result<Scheme, ApiError> {
+pub(crate) fn decryption_scheme(algorithm: api::Algorithm, name: &str) -> Result<Scheme, ApiError> {
     scheme_of(algorithm).ok_or_else(|| {
         ApiError::bad_request(format!(
             "key {name} is a {algorithm} signing key; it cannot encrypt or decrypt"
@@ -192,6 +192,20 @@ pub async fn decrypt(
             "key {name}'s policy allows only end-to-end decryption: name reply_to"
         )));
     }
+    run_decrypt(&node, &audit, &name, scheme, parsed, &request).await
+}
+
+/// Runs an admitted decryption in the mode the request names and audits it: the decrypt
+/// endpoint's and an approved request's execution.
+pub(crate) async fn run_decrypt(
+    node: &std::sync::Arc<Node>,
+    audit: &AuditedOperation<'_>,
+    name: &str,
+    scheme: Scheme,
+    parsed: crate::decryption::wire::ParsedRequest,
+    request: &crate::auth::ClientRequest,
+) -> Result<HttpResponse, ApiError> {
+    let mode = parsed.mode();
     let digests = parsed.digests.clone();
     let failed = |e: ApiError| -> Result<HttpResponse, ApiError> {
         node.metrics.observe_culprits("decrypt", &e.body.culprits);
@@ -201,18 +215,18 @@ pub async fn decrypt(
             "error": e.body.message,
         });
         audit
-            .record(&node, "failed", culprit_ids(&e), details)
+            .record(node, "failed", culprit_ids(&e), details)
             .map_err(audit_failed)?;
         Err(e)
     };
     if mode == api::DecryptMode::EndToEnd {
         let out = match crate::decryption::relay::relay(
-            &node,
-            &name,
+            node,
+            name,
             scheme,
             &parsed.items,
             &parsed.exclude,
-            &request,
+            request,
         )
         .await
         {
@@ -220,7 +234,7 @@ pub async fn decrypt(
             Err(e) => return failed(e),
         };
         let contributors: Vec<u16> = out.holders.iter().map(|h| h.node).collect();
-        let stats = finish_decrypt(&node, &audit, &out.excluded, &out.cost, || {
+        let stats = finish_decrypt(node, audit, &out.excluded, &out.cost, || {
             serde_json::json!({
                 "items_sha256": parsed.digests,
                 "mode": mode.as_str(),
@@ -237,11 +251,11 @@ pub async fn decrypt(
         }));
     }
     let out = match crate::decryption::coordinator::decrypt(
-        &node,
-        &name,
+        node,
+        name,
         parsed.items,
         &parsed.exclude,
-        &request,
+        request,
     )
     .await
     {
@@ -249,7 +263,7 @@ pub async fn decrypt(
         Err(e) => return failed(e),
     };
     let opened = out.results.iter().filter(|r| r.is_ok()).count();
-    let stats = finish_decrypt(&node, &audit, &out.excluded, &out.cost, || {
+    let stats = finish_decrypt(node, audit, &out.excluded, &out.cost, || {
         serde_json::json!({
             "items_sha256": parsed.digests,
             "mode": mode.as_str(),

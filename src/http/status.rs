@@ -58,6 +58,7 @@ pub async fn status(req: HttpRequest, node: web::Data<Node>) -> Result<HttpRespo
         admin_caught_up: node.admin.caught_up(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         unsettled_keys,
+        seal: node.seal_kind().to_string(),
     }))
 }
 

@@ -3,7 +3,9 @@
 //! with a certificate it verified itself, whichever peer handed it over.
 
 pub mod admin_log;
+pub mod decrypt_requests;
 pub mod generation;
+pub mod item_digest;
 pub mod nonces;
 pub mod ratelimit;
 pub mod rejections;

@@ -24,16 +24,18 @@ pub enum Tagged {
     AdminLog,
     Pending,
     Previous,
+    DecryptRequests,
 }
 
 impl Tagged {
-    const ALL: [Tagged; 6] = [
+    const ALL: [Tagged; 7] = [
         Tagged::Keys,
         Tagged::Policies,
         Tagged::Clients,
         Tagged::AdminLog,
         Tagged::Pending,
         Tagged::Previous,
+        Tagged::DecryptRequests,
     ];
 
     fn label(self) -> &'static str {
@@ -44,6 +46,7 @@ impl Tagged {
             Tagged::AdminLog => "admin_log",
             Tagged::Pending => "pending",
             Tagged::Previous => "previous",
+            Tagged::DecryptRequests => "decrypt_requests",
         }
     }
 
@@ -55,6 +58,7 @@ impl Tagged {
             Tagged::AdminLog => "admin log entry",
             Tagged::Pending => "the pending generation of key",
             Tagged::Previous => "the previous generation of key",
+            Tagged::DecryptRequests => "decryption request",
         }
     }
 
@@ -70,7 +74,7 @@ impl Tagged {
 /// One MAC key per tagged tree, as long as SHA-256's block (RFC 2104 §3), in
 /// [`Tagged::ALL`]'s order.
 pub struct MacKeys {
-    keys: [Zeroizing<[u8; 64]>; 6],
+    keys: [Zeroizing<[u8; 64]>; 7],
 }
 
 impl MacKeys {

@@ -1,8 +1,9 @@
 //! The node's store: one sled database, shares sealed at rest (DESIGN.md §8).
 //!
 //! A random 32-byte data key (DEK) seals every share with XChaCha20-Poly1305; the DEK itself is
-//! wrapped by a key-encryption key derived from the operator's passphrase with Argon2id. A wrong
-//! passphrase fails to unwrap the DEK before anything is written, so the store is left as it was.
+//! wrapped by a key-encryption key derived from the operator's passphrase with Argon2id, or by a
+//! non-extractable key on a PKCS#11 token (`seal`). A wrong passphrase or PIN fails to unwrap
+//! the DEK before anything is written, so the store is left as it was.
 //! Each sealed share is bound (AEAD associated data) to the SHA-256 of its key's full record —
 //! name, algorithm, threshold, participants, public keys, generation and ceremony — so a sealed
 //! blob cannot be moved to another key or generation, nor its record edited beside it. Public
@@ -23,13 +24,14 @@ use zeroize::Zeroizing;
 pub mod clients;
 mod generations;
 mod integrity;
-mod seal;
+pub mod seal;
 
 pub use generations::{Activated, PendingGeneration};
 
 use integrity::MacKeys;
 pub use integrity::Tagged;
-use seal::{unwrap_dek, wrap_dek, SEAL_HEADER};
+use seal::SEAL_HEADER;
+pub use seal::{header_kind, TokenSeal, Unsealer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -37,8 +39,27 @@ pub enum StoreError {
         "wrong passphrase: the store's data key does not unwrap with it (nothing was changed)"
     )]
     WrongPassphrase,
+    /// The token refused the PIN; the message is the operator's contract (README, "Running
+    /// with an HSM").
+    #[error("wrong PIN for token {token}")]
+    WrongPin { token: String },
+    /// The seal cannot unwrap or wrap the data key: module, token or key missing, or a key
+    /// that is not the one that wrapped this store. The message names what is wrong.
+    #[error("{0}")]
+    Seal(String),
     #[error("store error: {0}")]
     Other(#[from] anyhow::Error),
+}
+
+impl From<crate::pkcs11::TokenError> for StoreError {
+    fn from(e: crate::pkcs11::TokenError) -> Self {
+        use crate::pkcs11::TokenError;
+        match e {
+            TokenError::WrongPin { token } => StoreError::WrongPin { token },
+            TokenError::Failed(message) => StoreError::Seal(message),
+            TokenError::CorruptHeader => StoreError::Other(anyhow::anyhow!("corrupt seal header")),
+        }
+    }
 }
 
 impl From<sled::Error> for StoreError {
@@ -108,6 +129,7 @@ pub struct Store {
     certificates: sled::Tree,
     /// Ceremony sessions this node promised never to confirm or commit.
     refused: sled::Tree,
+    decrypt_requests: sled::Tree,
     /// Ceremony session → key name, for ceremonies this node committed as coordinator and
     /// whose members have not all acknowledged yet.
     coordinated: sled::Tree,
@@ -150,21 +172,54 @@ pub fn curve_of(algorithm: api::Algorithm) -> Curve {
 impl Store {
     /// Opens (or creates) the store in `dir` and unseals it with `passphrase`.
     pub fn open(dir: &Path, passphrase: &str) -> Result<Store, StoreError> {
-        if passphrase.is_empty() {
-            return Err(anyhow::anyhow!("the passphrase is empty").into());
+        Self::open_with(
+            dir,
+            &Unsealer::Passphrase(Zeroizing::new(passphrase.into())),
+        )
+    }
+
+    /// Opens (or creates) the store in `dir` and unseals it with `unsealer`. A new store's data
+    /// key is wrapped by it; an existing one must have been, or nothing is opened.
+    pub fn open_with(dir: &Path, unsealer: &Unsealer) -> Result<Store, StoreError> {
+        if let Unsealer::Passphrase(p) = unsealer {
+            if p.is_empty() {
+                return Err(anyhow::anyhow!("the passphrase is empty").into());
+            }
         }
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let db = sled::open(dir).with_context(|| format!("cannot open store {}", dir.display()))?;
         let dek = match db.get(SEAL_HEADER)? {
-            Some(header) => unwrap_dek(passphrase, &header)?,
+            Some(header) => unsealer.unwrap(&header)?,
             None => {
                 let mut dek = Zeroizing::new([0u8; 32]);
                 rand::rngs::OsRng.fill_bytes(dek.as_mut());
-                db.insert(SEAL_HEADER, wrap_dek(passphrase, &dek)?)?;
+                db.insert(SEAL_HEADER, unsealer.wrap(&dek)?)?;
                 db.flush()?;
                 dek
             }
         };
+        Self::with_key(db, dek)
+    }
+
+    /// Opens the existing store in `dir`, unsealed by what `unsealer_for` gives for the kind
+    /// that wraps its data key (`passphrase`, `pkcs11`): `store rewrap` reads the old
+    /// wrapping whatever the config now says. Creates nothing.
+    pub fn open_existing(
+        dir: &Path,
+        unsealer_for: impl FnOnce(&'static str) -> Result<Unsealer, StoreError>,
+    ) -> Result<Store, StoreError> {
+        if !dir.exists() {
+            return Err(anyhow::anyhow!("no store at {}", dir.display()).into());
+        }
+        let db = sled::open(dir).with_context(|| format!("cannot open store {}", dir.display()))?;
+        let header = db
+            .get(SEAL_HEADER)?
+            .ok_or_else(|| anyhow::anyhow!("the store at {} has no seal header", dir.display()))?;
+        let dek = unsealer_for(header_kind(&header)?)?.unwrap(&header)?;
+        Self::with_key(db, dek)
+    }
+
+    fn with_key(db: sled::Db, dek: Zeroizing<[u8; 32]>) -> Result<Store, StoreError> {
         Ok(Store {
             keys: db.open_tree("keys")?,
             shares: db.open_tree("shares")?,
@@ -181,6 +236,7 @@ impl Store {
             previous: db.open_tree("previous")?,
             certificates: db.open_tree("certificates")?,
             refused: db.open_tree("refused")?,
+            decrypt_requests: db.open_tree("decrypt_requests")?,
             coordinated: db.open_tree("coordinated")?,
             db,
             macs: MacKeys::derive(&dek),
@@ -193,13 +249,44 @@ impl Store {
         if new_passphrase.is_empty() {
             return Err(anyhow::anyhow!("the new passphrase is empty").into());
         }
-        let wrapped = {
-            let dek = self.dek.read();
-            wrap_dek(new_passphrase, dek.as_ref().ok_or_else(sealed_error)?)?
-        };
-        self.db.insert(SEAL_HEADER, wrapped)?;
+        self.rewrap(&Unsealer::Passphrase(Zeroizing::new(new_passphrase.into())))
+    }
+
+    /// Wraps the data key by `to` instead (a passphrase, a token). The new header is staged
+    /// beside the old one and unwrapped again before it replaces it in one write, so any
+    /// failure leaves the old wrapping in force.
+    pub fn rewrap(&self, to: &Unsealer) -> Result<(), StoreError> {
+        const STAGED: &[u8] = b"seal/staged";
+        let dek = self.dek.read().as_ref().ok_or_else(sealed_error)?.clone();
+        let wrapped = to.wrap(&dek)?;
+        self.db.insert(STAGED, wrapped.as_slice())?;
+        self.db.flush()?;
+        let staged = self
+            .db
+            .get(STAGED)?
+            .ok_or_else(|| anyhow::anyhow!("the staged seal header vanished"))?;
+        let checked = to.unwrap(&staged);
+        if !matches!(&checked, Ok(k) if **k == *dek) {
+            self.db.remove(STAGED)?;
+            self.db.flush()?;
+            return Err(match checked {
+                Err(e) => e,
+                Ok(_) => anyhow::anyhow!("the new wrapping does not give the data key back").into(),
+            });
+        }
+        self.db.insert(SEAL_HEADER, staged)?;
+        self.db.remove(STAGED)?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// What wraps the data key now: `passphrase` or `pkcs11`.
+    pub fn seal_kind(&self) -> Result<&'static str, StoreError> {
+        let header = self
+            .db
+            .get(SEAL_HEADER)?
+            .ok_or_else(|| anyhow::anyhow!("the store has no seal header"))?;
+        header_kind(&header)
     }
 
     /// Forgets the data key: nothing sealed can be read or written until [`Store::unseal`].
@@ -209,11 +296,16 @@ impl Store {
 
     /// Unwraps the data key again; a wrong passphrase changes nothing.
     pub fn unseal(&self, passphrase: &str) -> Result<(), StoreError> {
+        self.unseal_with(&Unsealer::Passphrase(Zeroizing::new(passphrase.into())))
+    }
+
+    /// Unwraps the data key again with `unsealer`; a failure changes nothing.
+    pub fn unseal_with(&self, unsealer: &Unsealer) -> Result<(), StoreError> {
         let header = self
             .db
             .get(SEAL_HEADER)?
             .ok_or_else(|| anyhow::anyhow!("the store has no seal header"))?;
-        let dek = unwrap_dek(passphrase, &header)?;
+        let dek = unsealer.unwrap(&header)?;
         *self.dek.write() = Some(dek);
         Ok(())
     }
@@ -297,6 +389,11 @@ impl Store {
 
     pub fn admin_proposals(&self) -> &sled::Tree {
         &self.admin_proposals
+    }
+
+    /// Decryption requests by id, as applied from the admin log (tagged).
+    pub fn decrypt_requests(&self) -> &sled::Tree {
+        &self.decrypt_requests
     }
 
     pub fn admin_applied(&self) -> &sled::Tree {

@@ -13,9 +13,9 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::StoreError;
+use crate::store::StoreError;
 
-pub const SEAL_HEADER: &[u8] = b"seal/v1";
+use super::SEAL_HEADER;
 
 /// Argon2id cost: OWASP's recommended m=19 MiB, t=2, p=1. Unsealing happens once per start (or
 /// unseal), so ~30 ms is cheap there and expensive for an attacker guessing passphrases.
