@@ -202,6 +202,9 @@ pub struct Node {
     /// Each key's policy; public, kept while sealed.
     pub policies: RwLock<BTreeMap<String, api::KeyPolicy>>,
     pub nonces: NonceCache,
+    /// Client signatures verified here already: the coordinator's own participant check of a
+    /// request it admitted is not a second Ed25519 verification.
+    pub verified: crate::state::verified::VerifiedSignatures,
     pub rate: RateLimiter,
     /// Unauthenticated and badly signed requests, per source address.
     pub rejections: crate::state::rejections::Rejections,
@@ -345,6 +348,7 @@ impl Node {
             clients: RwLock::new(clients),
             policies: RwLock::new(policies),
             nonces: NonceCache::new(config.limits.replay_cache_entries),
+            verified: Default::default(),
             rate: RateLimiter::new(
                 f64::from(config.auth.client_requests_per_second),
                 config.auth.client_burst,

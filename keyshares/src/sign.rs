@@ -52,16 +52,76 @@ pub fn commit<R: RngCore + CryptoRng>(
 fn package_of<C: Ciphersuite>(
     commitments: &BTreeMap<u16, Vec<u8>>,
     message: &[u8],
-) -> Result<Vec<u8>, ProtocolError> {
+) -> Result<(Vec<u8>, SigningPackage<C>), ProtocolError> {
     let mut parsed = BTreeMap::new();
     for (id, bytes) in commitments {
         let c = SigningCommitments::<C>::deserialize(bytes)
             .map_err(|e| ProtocolError::culprit(*id, format!("malformed commitments: {e}")))?;
         parsed.insert(identifier::<C>(*id)?, c);
     }
-    SigningPackage::new(parsed, message)
-        .serialize()
-        .map_err(from_frost)
+    let package = SigningPackage::new(parsed, message);
+    Ok((package.serialize().map_err(from_frost)?, package))
+}
+
+/// A signing package in both forms: the bytes sent to the signers and frost's parsed form, so
+/// that whoever built or already parsed it never parses (and validates every point of) it
+/// again.
+pub struct Package {
+    bytes: Vec<u8>,
+    parsed: Parsed,
+}
+
+enum Parsed {
+    Ed25519(SigningPackage<Ed25519>),
+    Secp256k1(SigningPackage<Secp256k1>),
+}
+
+impl Package {
+    /// Parses a package received from a coordinator, checking every commitment.
+    pub fn parse(curve: Curve, bytes: &[u8]) -> Result<Package, ProtocolError> {
+        let parsed = match curve {
+            Curve::Ed25519 => {
+                Parsed::Ed25519(SigningPackage::deserialize(bytes).map_err(from_frost)?)
+            }
+            Curve::Secp256k1 => {
+                Parsed::Secp256k1(SigningPackage::deserialize(bytes).map_err(from_frost)?)
+            }
+        };
+        Ok(Package {
+            bytes: bytes.to_vec(),
+            parsed,
+        })
+    }
+
+    /// The encoding sent to the signers.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// Coordinator: the signing package for the chosen signers' commitments and the message, in
+/// both forms.
+pub fn build_package(
+    curve: Curve,
+    commitments: &BTreeMap<u16, Vec<u8>>,
+    message: &[u8],
+) -> Result<Package, ProtocolError> {
+    Ok(match curve {
+        Curve::Ed25519 => {
+            let (bytes, p) = package_of::<Ed25519>(commitments, message)?;
+            Package {
+                bytes,
+                parsed: Parsed::Ed25519(p),
+            }
+        }
+        Curve::Secp256k1 => {
+            let (bytes, p) = package_of::<Secp256k1>(commitments, message)?;
+            Package {
+                bytes,
+                parsed: Parsed::Secp256k1(p),
+            }
+        }
+    })
 }
 
 /// Coordinator: the signing package for the chosen signers' commitments and the message.
@@ -70,10 +130,7 @@ pub fn signing_package(
     commitments: &BTreeMap<u16, Vec<u8>>,
     message: &[u8],
 ) -> Result<Vec<u8>, ProtocolError> {
-    match curve {
-        Curve::Ed25519 => package_of::<Ed25519>(commitments, message),
-        Curve::Secp256k1 => package_of::<Secp256k1>(commitments, message),
-    }
+    build_package(curve, commitments, message).map(|p| p.bytes)
 }
 
 /// What a signer needs to check in a signing package before it signs: the message and the
@@ -106,10 +163,9 @@ pub fn summarize(curve: Curve, signing_package: &[u8]) -> Result<PackageSummary,
 fn sign_of<C: Ciphersuite, E: From<ProtocolError>>(
     key: &frost_core::keys::KeyPackage<C>,
     nonces: SigningNonces<C>,
-    bytes: &[u8],
+    package: &SigningPackage<C>,
     approve: impl FnOnce(&PackageSummary) -> Result<(), E>,
 ) -> Result<Vec<u8>, E> {
-    let package = SigningPackage::<C>::deserialize(bytes).map_err(from_frost)?;
     approve(&PackageSummary {
         message: package.message().clone(),
         signers: package
@@ -118,7 +174,7 @@ fn sign_of<C: Ciphersuite, E: From<ProtocolError>>(
             .filter_map(identifier_to_u16)
             .collect(),
     })?;
-    Ok(frost_core::round2::sign(&package, &nonces, key)
+    Ok(frost_core::round2::sign(package, &nonces, key)
         .map_err(from_frost)?
         .serialize())
 }
@@ -132,10 +188,23 @@ pub fn sign<E: From<ProtocolError>>(
     signing_package: &[u8],
     approve: impl FnOnce(&PackageSummary) -> Result<(), E>,
 ) -> Result<Vec<u8>, E> {
-    match (share, nonces) {
-        (KeyShare::Ed25519(k), Nonces::Ed25519(n)) => sign_of(k, n, signing_package, approve),
-        (KeyShare::Secp256k1(k), Nonces::Secp256k1(n)) => sign_of(k, n, signing_package, approve),
-        _ => Err(ProtocolError::invalid("nonces belong to another curve").into()),
+    let package = Package::parse(share.curve(), signing_package)?;
+    sign_package(share, nonces, &package, approve)
+}
+
+/// [`sign`] with a package already parsed.
+pub fn sign_package<E: From<ProtocolError>>(
+    share: &KeyShare,
+    nonces: Nonces,
+    package: &Package,
+    approve: impl FnOnce(&PackageSummary) -> Result<(), E>,
+) -> Result<Vec<u8>, E> {
+    match (share, nonces, &package.parsed) {
+        (KeyShare::Ed25519(k), Nonces::Ed25519(n), Parsed::Ed25519(p)) => sign_of(k, n, p, approve),
+        (KeyShare::Secp256k1(k), Nonces::Secp256k1(n), Parsed::Secp256k1(p)) => {
+            sign_of(k, n, p, approve)
+        }
+        _ => Err(ProtocolError::invalid("nonces or package belong to another curve").into()),
     }
 }
 
@@ -151,10 +220,9 @@ pub enum AggregateError {
 
 fn aggregate_of<C: Ciphersuite>(
     public: &frost_core::keys::PublicKeyPackage<C>,
-    signing_package: &[u8],
+    package: &SigningPackage<C>,
     shares: &BTreeMap<u16, Vec<u8>>,
 ) -> Result<Vec<u8>, AggregateError> {
-    let package = SigningPackage::<C>::deserialize(signing_package).map_err(from_frost)?;
     let mut parsed = BTreeMap::new();
     let mut malformed = Vec::new();
     for (id, bytes) in shares {
@@ -170,7 +238,7 @@ fn aggregate_of<C: Ciphersuite>(
     }
     // frost verifies the group signature and, only when it fails, checks each share: the
     // cheap path for honest signers, every culprit named otherwise.
-    match frost_core::aggregate_custom(&package, &parsed, public, CheaterDetection::AllCheaters) {
+    match frost_core::aggregate_custom(package, &parsed, public, CheaterDetection::AllCheaters) {
         Ok(sig) => {
             // Verified once more, independently of frost's internal check, before it leaves.
             public
@@ -192,9 +260,20 @@ pub fn aggregate(
     signing_package: &[u8],
     shares: &BTreeMap<u16, Vec<u8>>,
 ) -> Result<Vec<u8>, AggregateError> {
-    match public {
-        PublicKeys::Ed25519(p) => aggregate_of(p, signing_package, shares),
-        PublicKeys::Secp256k1(p) => aggregate_of(p, signing_package, shares),
+    let package = Package::parse(public.curve(), signing_package)?;
+    aggregate_package(public, &package, shares)
+}
+
+/// [`aggregate`] with the package the coordinator built.
+pub fn aggregate_package(
+    public: &PublicKeys,
+    package: &Package,
+    shares: &BTreeMap<u16, Vec<u8>>,
+) -> Result<Vec<u8>, AggregateError> {
+    match (public, &package.parsed) {
+        (PublicKeys::Ed25519(k), Parsed::Ed25519(p)) => aggregate_of(k, p, shares),
+        (PublicKeys::Secp256k1(k), Parsed::Secp256k1(p)) => aggregate_of(k, p, shares),
+        _ => Err(ProtocolError::invalid("the package belongs to another curve").into()),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod policy;
 use api::{ClientInfo, Role};
 
 use crate::node::Node;
+use crate::state::verified::SignedInput;
 
 pub use crate::request::ClientRequest;
 
@@ -119,13 +120,30 @@ pub fn authenticate(
         .get(&sig.client)
         .cloned()
         .ok_or_else(|| AuthError::UnknownClient(sig.client.clone()))?;
-    sig.verify(
-        &public_key_of(&client)?,
-        &request.method,
-        &request.path,
-        &request.body,
-    )
-    .map_err(AuthError::BadSignature)?;
+    let public_key = public_key_of(&client)?;
+    let node_field = sig.node.map_or([0u8; 3], |n| {
+        let b = n.to_be_bytes();
+        [1, b[0], b[1]]
+    });
+    let timestamp = sig.timestamp_ms.to_be_bytes();
+    let signed = SignedInput {
+        public_key: &public_key,
+        fields: &[
+            b"request",
+            request.method.as_bytes(),
+            request.path.as_bytes(),
+            sig.client.as_bytes(),
+            &node_field,
+            &timestamp,
+            sig.nonce.as_bytes(),
+        ],
+        body: &request.body,
+        signature: &sig.signature,
+    };
+    node.verified.check(&signed, || {
+        sig.verify(&public_key, &request.method, &request.path, &request.body)
+            .map_err(AuthError::BadSignature)
+    })?;
     // Only the node the client addressed may coordinate the request.
     if sig.node != Some(coordinator) {
         return Err(AuthError::Misaddressed(format!(
@@ -174,9 +192,33 @@ pub fn authenticate(
             path: &request.path,
             body: &request.body,
         };
-        approval
-            .verify_approval(&public_key_of(&approver)?, &approved)
-            .map_err(|e| AuthError::BadSignature(format!("approval: {e}")))?;
+        let approver_key = public_key_of(&approver)?;
+        let node_field = approval.node.map_or([0u8; 3], |n| {
+            let b = n.to_be_bytes();
+            [1, b[0], b[1]]
+        });
+        let timestamp = approval.timestamp_ms.to_be_bytes();
+        let signed = SignedInput {
+            public_key: &approver_key,
+            fields: &[
+                b"approval",
+                approval.client.as_bytes(),
+                &node_field,
+                sig.client.as_bytes(),
+                sig.nonce.as_bytes(),
+                request.method.as_bytes(),
+                request.path.as_bytes(),
+                &timestamp,
+                approval.nonce.as_bytes(),
+            ],
+            body: &request.body,
+            signature: &approval.signature,
+        };
+        node.verified.check(&signed, || {
+            approval
+                .verify_approval(&approver_key, &approved)
+                .map_err(|e| AuthError::BadSignature(format!("approval: {e}")))
+        })?;
         if approval.timestamp_ms > now + skew || approval.timestamp_ms + ttl < now {
             return Err(AuthError::Stale(format!(
                 "the approval of {} is older than {ttl} ms or from the future",

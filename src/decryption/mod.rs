@@ -5,6 +5,7 @@ pub mod approved;
 pub mod coordinator;
 pub use crate::state::item_digest as digest;
 pub mod gather;
+pub mod lifted;
 pub mod participant;
 pub mod relay;
 pub mod reply;

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use keyshares::decrypt::{partial_decrypt, ShareScalar};
+use keyshares::decrypt::prepared::{Ephemeral, Holder};
+use keyshares::decrypt::ShareScalar;
 use keyshares::KeyShare;
 
 use super::{partials_context, scheme_of};
@@ -110,23 +111,48 @@ pub fn partials(
     };
     let faults = node.faults();
     let mut rng = rand::rngs::OsRng;
-    let outcomes: Vec<PartialOutcome> = ephemerals
+    // Y_i = s_i·G once for the batch, not once per proof.
+    let holder = match Holder::new(&share) {
+        Ok(h) => h,
+        Err(e) => return error(e.to_string()),
+    };
+    let points: Vec<Result<Ephemeral, String>> = ephemerals
         .iter()
-        .map(|e| match partial_decrypt(scheme, &share, e, &mut rng) {
-            Ok(_) if faults.refuse_decrypt_items => {
-                PartialOutcome::Error("refused (a censoring holder)".into())
-            }
-            Ok(mut p) => {
-                if faults.corrupt_partials {
-                    if let Some(b) = p.proof.first_mut() {
-                        *b ^= 1;
-                    }
+        .map(|e| Ephemeral::parse(scheme, e).map_err(|e| e.to_string()))
+        .collect();
+    // This node coordinates the batch and combines it here: its own partials are never shown
+    // to anyone, and a proof would only convince others.
+    let own_combination = from == node.id() && parsed.reply_to.is_none();
+    let outcomes: Vec<PartialOutcome> = points
+        .iter()
+        .map(|point| {
+            let partial = point.as_ref().map_err(Clone::clone).and_then(|e| {
+                let made = if own_combination {
+                    holder.unproven_partial(e)
+                } else {
+                    holder.partial(e, &mut rng)
+                };
+                made.map_err(|e| e.to_string())
+            });
+            match partial {
+                Ok(_) if faults.refuse_decrypt_items => {
+                    PartialOutcome::Error("refused (a censoring holder)".into())
                 }
-                PartialOutcome::Partial(p)
+                Ok(mut p) => {
+                    if faults.corrupt_partials {
+                        if let Some(b) = p.proof.first_mut() {
+                            *b ^= 1;
+                        }
+                    }
+                    PartialOutcome::Partial(p)
+                }
+                Err(e) => PartialOutcome::Error(e),
             }
-            Err(e) => PartialOutcome::Error(e.to_string()),
         })
         .collect();
+    if own_combination {
+        super::lifted::remember(node, session, Arc::new(points));
+    }
     if let Some(reply_to) = parsed.reply_to {
         let binding = super::reply::Binding {
             key,

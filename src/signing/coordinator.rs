@@ -13,7 +13,7 @@ use std::time::Instant;
 use actix_web::http::StatusCode;
 use api::{Excluded, Purpose};
 use futures::stream::{FuturesUnordered, StreamExt};
-use keyshares::sign::{self, AggregateError};
+use keyshares::sign::{self, AggregateError, Package};
 
 use crate::auth::ClientRequest;
 use crate::ceremony::coordinator::Cost;
@@ -132,7 +132,7 @@ async fn attempt(
     let packages = packages_for(node, curve, &chosen, messages, excluded)?;
     let signers: Vec<u16> = chosen.keys().copied().collect();
     let round2 = PeerRequest::SignShare {
-        packages: packages.clone(),
+        packages: package_bytes(&packages),
     };
     let request_for = |_: u16| round2.clone();
     let shares = collect_shares(
@@ -145,30 +145,39 @@ async fn attempt(
         excluded,
     )
     .await;
-    aggregate_all(node, active, &packages, shares, excluded).map(|s| (s, signers))
+    let signed = aggregate_all(node, active, &packages, shares, excluded);
+    super::packages::forget(node, &packages);
+    signed.map(|s| (s, signers))
 }
 
-/// One FROST signing package per message, from each chosen signer's commitment to it.
+/// One FROST signing package per message, from each chosen signer's commitment to it, kept
+/// parsed for this node's own signer and the aggregation.
 fn packages_for(
     node: &Node,
     curve: keyshares::Curve,
     chosen: &BTreeMap<u16, Vec<Vec<u8>>>,
     messages: &[Vec<u8>],
     excluded: &mut Vec<Excluded>,
-) -> Option<Vec<Vec<u8>>> {
+) -> Option<Vec<Arc<Package>>> {
     let mut packages = Vec::with_capacity(messages.len());
     for (i, message) in messages.iter().enumerate() {
         let commitments: BTreeMap<u16, Vec<u8>> =
             chosen.iter().map(|(p, c)| (*p, c[i].clone())).collect();
-        match sign::signing_package(curve, &commitments, message) {
-            Ok(p) => packages.push(p),
+        match sign::build_package(curve, &commitments, message) {
+            Ok(p) => packages.push(Arc::new(p)),
             Err(e) => {
                 exclude(excluded, e.culprit_id().unwrap_or(node.id()), e.to_string());
                 return None;
             }
         }
     }
+    super::packages::remember(node, &packages);
     Some(packages)
+}
+
+/// The packages as the signers receive them.
+fn package_bytes(packages: &[Arc<Package>]) -> Vec<Vec<u8>> {
+    packages.iter().map(|p| p.bytes().to_vec()).collect()
 }
 
 /// Asks every signer for its signature shares (`request_for` it) and keeps the complete
@@ -210,7 +219,7 @@ async fn collect_shares(
 fn aggregate_all(
     node: &Node,
     active: &ActiveKey,
-    packages: &[Vec<u8>],
+    packages: &[Arc<Package>],
     shares: BTreeMap<u16, Vec<Vec<u8>>>,
     excluded: &mut Vec<Excluded>,
 ) -> Option<Vec<Vec<u8>>> {
@@ -220,7 +229,7 @@ fn aggregate_all(
     let mut signatures = Vec::with_capacity(packages.len());
     for (i, package) in packages.iter().enumerate() {
         let item: BTreeMap<u16, Vec<u8>> = shares.iter().map(|(p, s)| (*p, s[i].clone())).collect();
-        match sign::aggregate(&active.public, package, &item) {
+        match sign::aggregate_package(&active.public, package, &item) {
             Ok(sig) => signatures.push(sig),
             Err(AggregateError::InvalidShares(culprits)) => {
                 for c in culprits {
@@ -261,12 +270,13 @@ async fn attempt_preprocessed(
         excluded,
     )?;
     let signers: Vec<u16> = taken.keys().copied().collect();
+    let bytes = package_bytes(&packages);
     let request_for = |p: u16| PeerRequest::SignPresigned {
         key: record.name.clone(),
         key_session: record.session.clone(),
         request: request.clone(),
         commitment_ids: taken[&p].iter().map(|(id, _)| id.clone()).collect(),
-        packages: packages.clone(),
+        packages: bytes.clone(),
     };
     let session = crate::random_id();
     let mut failed = Vec::new();
@@ -289,7 +299,9 @@ async fn attempt_preprocessed(
             excluded.push(f);
         }
     }
-    aggregate_all(node, active, &packages, shares, excluded).map(|s| (s, signers))
+    let signed = aggregate_all(node, active, &packages, shares, excluded);
+    super::packages::forget(node, &packages);
+    signed.map(|s| (s, signers))
 }
 
 /// Signs every message of the client's signed `request` with the key, one FROST session

@@ -2,6 +2,7 @@
 //! quorum and retries around failed signers, and the participant side.
 
 pub mod coordinator;
+pub mod packages;
 pub mod participant;
 pub mod pool;
 

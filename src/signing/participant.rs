@@ -277,7 +277,10 @@ fn sign_packages(
             }
             Ok(())
         };
-        match sign::sign(&active.share, nonces, package, approve) {
+        let signed = super::packages::parsed(node, curve, package)
+            .map_err(Refusal::from)
+            .and_then(|package| sign::sign_package(&active.share, nonces, &package, approve));
+        match signed {
             Ok(share) if corrupt => {
                 drop(share);
                 shares.push(sign::faults::random_share(curve, &mut rand::rngs::OsRng));

@@ -128,8 +128,9 @@ pub fn forget(node: &Node, active: &ActiveKey, signer: u16) {
     }
 }
 
-/// Refills, in the background, every signer's pool of `active` that is below
-/// `signing.presign_pool`, in batches of `signing.presign_batch`.
+/// Refills, in the background, every signer's pool of `active` that fell to
+/// `signing.presign_pool` − `signing.presign_batch` or below, up to `signing.presign_pool`, in
+/// batches of `signing.presign_batch`.
 pub fn spawn_refill(node: &Arc<Node>, active: &Arc<ActiveKey>) {
     let settings = &node.config.signing;
     if settings.presign_pool == 0 || settings.presign_batch == 0 {
@@ -159,15 +160,20 @@ async fn refill(node: &Arc<Node>, active: &ActiveKey, signer: u16) {
         node.config.signing.presign_pool as usize,
         node.config.signing.presign_batch,
     );
+    // Only a pool down to its low-water mark is refilled, and in whole batches: topping up
+    // after every signature would cost a round trip per signature for one commitment each.
+    let low_water = target.saturating_sub(batch as usize);
+    let mut first = true;
     loop {
         let level = pools(node)
             .held
             .lock()
             .get(&pool_key)
             .map_or(0, VecDeque::len);
-        if level >= target {
+        if level >= target || (first && level > low_water) {
             return;
         }
+        first = false;
         let count = batch.min((target - level) as u32);
         let request = PeerRequest::SignPresign {
             key: record.name.clone(),

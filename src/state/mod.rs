@@ -10,3 +10,4 @@ pub mod nonces;
 pub mod ratelimit;
 pub mod rejections;
 pub mod statement;
+pub mod verified;

@@ -30,6 +30,7 @@ mod group;
 pub(crate) mod hpke_schedule;
 mod hpke_seal;
 mod lagrange;
+pub mod prepared;
 pub mod reply;
 pub mod requester;
 mod secp256k1;

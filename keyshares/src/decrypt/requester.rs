@@ -10,10 +10,11 @@ use std::collections::BTreeMap;
 
 use zeroize::Zeroizing;
 
+use rand_core::{CryptoRng, RngCore};
+
+use super::prepared::{CheckedPartial, Coefficients, Combiner, Ephemeral, VerifyingShare};
 use super::reply::{open_partial, reply_context};
-use super::{
-    check_ephemeral, combine_and_open, verify_partial, Ciphertext, PartialDecryption, Scheme,
-};
+use super::{Ciphertext, PartialDecryption, Scheme};
 
 /// The public data of a decryption key, as `GET /v1/keys/{name}` gives it.
 #[derive(Clone, Debug)]
@@ -77,6 +78,7 @@ pub struct Opened {
 }
 
 /// Checks and combines the relayed answers for `ciphertexts` (each parsed, or why not).
+/// The random weights of the batched proof checks come from the OS.
 pub fn open_answers(
     view: &KeyView,
     binding: Binding<'_>,
@@ -84,60 +86,63 @@ pub fn open_answers(
     ciphertexts: &[Result<Ciphertext, String>],
     answers: &[HolderAnswer],
 ) -> Result<Opened, RelayError> {
+    open_answers_with(
+        view,
+        binding,
+        reply_secret,
+        ciphertexts,
+        answers,
+        &mut rand_core::OsRng,
+    )
+}
+
+/// [`open_answers`] with the random weights of the batched proof checks from `rng`. Every
+/// ephemeral point and verifying share is decoded once, and each holder's proofs are checked
+/// in one batch (each alone only when the batch fails, to find the first bad one).
+pub fn open_answers_with<R: RngCore + CryptoRng>(
+    view: &KeyView,
+    binding: Binding<'_>,
+    reply_secret: &[u8; 32],
+    ciphertexts: &[Result<Ciphertext, String>],
+    answers: &[HolderAnswer],
+    rng: &mut R,
+) -> Result<Opened, RelayError> {
     check_shape(view, ciphertexts.len(), answers)?;
     let t = usize::from(view.threshold);
-    let mut culprits: BTreeMap<u16, String> = BTreeMap::new();
+    let points: Vec<Result<Ephemeral, String>> = ciphertexts
+        .iter()
+        .map(|ct| {
+            let ct = ct.as_ref().map_err(Clone::clone)?;
+            let ephemeral = match ct.ephemeral() {
+                Ok(e) if ct.scheme() == view.scheme => e,
+                Ok(_) => return Err(format!("not a {} ciphertext", view.scheme)),
+                Err(e) => return Err(e.to_string()),
+            };
+            // An invalid ephemeral point is refused by every honest holder: nobody to blame.
+            Ephemeral::parse(view.scheme, ephemeral).map_err(|e| e.to_string())
+        })
+        .collect();
+    let checked: Vec<HolderChecked> = answers
+        .iter()
+        .map(|answer| check_holder(view, binding, reply_secret, &points, answer, rng))
+        .collect();
+    let combiner = Combiner::new(view.scheme, &view.group_key).map_err(|e| e.to_string());
+    let mut coefficients: BTreeMap<Vec<u16>, Result<Coefficients, String>> = BTreeMap::new();
     let mut contributors = std::collections::BTreeSet::new();
     let mut short = false;
     let mut results = Vec::with_capacity(ciphertexts.len());
-    for (i, ct) in ciphertexts.iter().enumerate() {
-        let ct = match ct {
-            Ok(ct) => ct,
-            Err(e) => {
-                results.push(Err(e.clone()));
-                continue;
-            }
-        };
-        let ephemeral = match ct.ephemeral() {
-            Ok(e) if ct.scheme() == view.scheme => e,
-            Ok(_) => {
-                results.push(Err(format!("not a {} ciphertext", view.scheme)));
-                continue;
-            }
-            Err(e) => {
-                results.push(Err(e.to_string()));
-                continue;
-            }
-        };
-        // An invalid ephemeral point is refused by every honest holder: nobody to blame.
-        if let Err(e) = check_ephemeral(view.scheme, ephemeral) {
-            results.push(Err(e.to_string()));
+    for (i, (ct, point)) in ciphertexts.iter().zip(&points).enumerate() {
+        let (Ok(ct), Ok(_)) = (ct, point) else {
+            results.push(Err(point.as_ref().err().cloned().unwrap_or_default()));
             continue;
-        }
-        let mut valid: BTreeMap<u16, PartialDecryption> = BTreeMap::new();
-        for answer in answers {
-            if culprits.contains_key(&answer.node) {
-                continue;
-            }
-            let context = reply_context(binding.key, binding.client, binding.nonce, answer.node, i);
-            let checked = match &answer.items[i] {
-                HolderItem::Error(e) => Err(format!("refused item {i}, a valid ciphertext: {e}")),
-                HolderItem::Sealed(sealed) => {
-                    check_partial(view, reply_secret, &context, answer.node, ephemeral, sealed)
-                        .map_err(|e| format!("item {i}: {e}"))
-                }
-            };
-            match checked {
-                Ok(p) => {
-                    valid.insert(answer.node, p);
-                }
-                Err(reason) => {
-                    culprits.insert(answer.node, reason);
-                }
-            }
-        }
-        // A holder found bad on a later item is not combined on this one either.
-        valid.retain(|node, _| !culprits.contains_key(node));
+        };
+        // By holder id, as a map would order them; a holder found bad on this item or an
+        // earlier one is not combined.
+        let mut valid: Vec<(u16, &CheckedPartial)> = checked
+            .iter()
+            .filter_map(|h| Some((h.node, h.partials.get(i)?.as_ref()?)))
+            .collect();
+        valid.sort_by_key(|(node, _)| *node);
         if valid.len() < t {
             short = true;
             results.push(Err(format!(
@@ -146,16 +151,113 @@ pub fn open_answers(
             )));
             continue;
         }
-        let chosen: BTreeMap<u16, PartialDecryption> = valid.into_iter().take(t).collect();
-        contributors.extend(chosen.keys().copied());
-        results.push(combine_and_open(&view.group_key, &chosen, ct).map_err(|e| e.to_string()));
+        valid.truncate(t);
+        let ids: Vec<u16> = valid.iter().map(|(node, _)| *node).collect();
+        contributors.extend(ids.iter().copied());
+        let partials: Vec<&CheckedPartial> = valid.iter().map(|(_, p)| *p).collect();
+        let lambdas = coefficients
+            .entry(ids.clone())
+            .or_insert_with(|| Coefficients::new(view.scheme, &ids).map_err(|e| e.to_string()));
+        let opened = match (&combiner, &*lambdas) {
+            (Ok(combiner), Ok(lambdas)) => combiner
+                .open(lambdas, &partials, ct)
+                .map_err(|e| e.to_string()),
+            (Err(e), _) | (_, Err(e)) => Err(e.clone()),
+        };
+        results.push(opened);
     }
+    let culprits = checked
+        .into_iter()
+        .filter_map(|h| Some((h.node, h.failure?)))
+        .collect();
     Ok(Opened {
         results,
         contributors: contributors.into_iter().collect(),
         culprits,
         short,
     })
+}
+
+/// One holder's answer, checked: its verified partial for each item before its first bad
+/// one, and why that one is bad.
+struct HolderChecked {
+    node: u16,
+    /// By item; `None` where there is nothing usable.
+    partials: Vec<Option<CheckedPartial>>,
+    failure: Option<String>,
+}
+
+/// Opens a holder's sealed partials in item order up to its first refusal of a valid item or
+/// unopenable partial, then checks their proofs in one batch: whatever precedes the first
+/// failure is usable, as if the items were checked one by one.
+fn check_holder<R: RngCore + CryptoRng>(
+    view: &KeyView,
+    binding: Binding<'_>,
+    reply_secret: &[u8; 32],
+    points: &[Result<Ephemeral, String>],
+    answer: &HolderAnswer,
+    rng: &mut R,
+) -> HolderChecked {
+    let mut partials: Vec<Option<CheckedPartial>> = points.iter().map(|_| None).collect();
+    let mut failure: Option<(usize, String)> = None;
+    let mut opened: Vec<(usize, PartialDecryption)> = Vec::new();
+    for (i, point) in points.iter().enumerate() {
+        if point.is_err() {
+            continue;
+        }
+        let context = reply_context(binding.key, binding.client, binding.nonce, answer.node, i);
+        match &answer.items[i] {
+            HolderItem::Error(e) => {
+                failure = Some((i, format!("refused item {i}, a valid ciphertext: {e}")));
+                break;
+            }
+            HolderItem::Sealed(sealed) => {
+                match open_partial(view.scheme, reply_secret, &context, sealed) {
+                    Some(p) => opened.push((i, p)),
+                    None => {
+                        let why = "sealed partial does not open with the reply key (tampered, or sealed to another key or request)";
+                        failure = Some((i, format!("item {i}: {why}")));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let share = view
+        .verifying_shares
+        .get(&answer.node)
+        .ok_or_else(|| "has no verifying share for this key".to_string())
+        .and_then(|b| VerifyingShare::decode(view.scheme, b).map_err(|e| e.to_string()));
+    let verified: Vec<Result<CheckedPartial, String>> = match &share {
+        Ok(share) => {
+            let items: Vec<(&Ephemeral, &PartialDecryption)> = opened
+                .iter()
+                .filter_map(|(i, p)| Some((points[*i].as_ref().ok()?, p)))
+                .collect();
+            CheckedPartial::verify_many(share, &items, rng)
+                .into_iter()
+                .map(|r| r.map_err(|e| format!("invalid partial decryption: {e}")))
+                .collect()
+        }
+        Err(e) => opened.iter().map(|_| Err(e.clone())).collect(),
+    };
+    for ((i, _), result) in opened.iter().zip(verified) {
+        if failure.as_ref().is_some_and(|(f, _)| f < i) {
+            break;
+        }
+        match result {
+            Ok(p) => partials[*i] = Some(p),
+            Err(reason) => {
+                failure = Some((*i, format!("item {i}: {reason}")));
+                break;
+            }
+        }
+    }
+    HolderChecked {
+        node: answer.node,
+        partials,
+        failure: failure.map(|(_, reason)| reason),
+    }
 }
 
 fn check_shape(view: &KeyView, items: usize, answers: &[HolderAnswer]) -> Result<(), RelayError> {
@@ -176,23 +278,4 @@ fn check_shape(view: &KeyView, items: usize, answers: &[HolderAnswer]) -> Result
         }
     }
     Ok(())
-}
-
-fn check_partial(
-    view: &KeyView,
-    reply_secret: &[u8; 32],
-    context: &[u8],
-    node: u16,
-    ephemeral: &[u8],
-    sealed: &[u8],
-) -> Result<PartialDecryption, String> {
-    let partial = open_partial(view.scheme, reply_secret, context, sealed)
-        .ok_or("sealed partial does not open with the reply key (tampered, or sealed to another key or request)")?;
-    let share = view
-        .verifying_shares
-        .get(&node)
-        .ok_or("has no verifying share for this key")?;
-    verify_partial(view.scheme, share, ephemeral, &partial)
-        .map_err(|e| format!("invalid partial decryption: {e}"))?;
-    Ok(partial)
 }
