@@ -7,7 +7,9 @@
 3. The dataset manifest (hashes of the sealed records and of the anonymised frames) is signed
    by a quorum (FROST, plain Ed25519 signature).
 4. Later an investigator re-identifies one frame: two data-protection officers approve that one
-   request, and the cluster decrypts it.
+   request, and the cluster decrypts it. Then the reviewed way: the investigator files a
+   decryption request with a reason, each officer reads and approves it on their own client,
+   and the investigator executes it once, end to end.
 5. Anyone checks the manifest's signature with the public key alone.
 
 Usage:
@@ -113,6 +115,20 @@ def main() -> int:
         return 1
     assert result.record is not None
     print(f"re-identified frame {wanted} with approvals of {', '.join(o.name for o in officers)}: {result.record['boxes']}")
+
+    # 4b. The reviewed way: a decryption request that officers read and approve, then execute.
+    asked = [s for s in sealed if s["frame"] in (0, wanted)]
+    created = kq.create_decrypt_request(reid.name, asked, "complaint 17: identify the person in two frames")
+    for officer in officers:
+        with keyquorum.Client(urls, client_key=officer, ca=args.ca) as dpo:
+            shown = dpo.decrypt_request(created.id)
+            frames_shown = [label.frame for label in shown.labels]
+            dpo.approve_request(shown, f"{officer.name}: reason and frames {frames_shown} checked")
+    opened = kq.execute_request(created.id)  # end to end: no node sees the records
+    if [r.record for r in opened] != [d for d in detections if d["frame"] in (0, wanted)]:
+        print(f"error: request {created.id} did not open: {[r.error for r in opened]}", file=sys.stderr)
+        return 1
+    print(f"request {created.id}: approved by both officers, executed end to end, {len(opened)} records opened")
 
     # 5. Anyone verifies the manifest with the public key alone (and the cluster agrees).
     manifest_on_disk = (out / "manifest.json").read_bytes()

@@ -123,7 +123,17 @@ def test_error_codes_cover_the_node():
     codes |= set(re.findall(r'AuthError::\w+\(_\)\s*=>\s*"([a-z_]+)"', text))
     codes |= set(re.findall(r'ApiError::new\(\s*[^,]+,\s*"([a-z_]+)"', text))
     codes |= {"sealed", "catching_up", "halted", "retry"} & set(re.findall(r'"([a-z_]+)"', text))
+    # Refusals of the decryption-request rules (src/state/decrypt_requests.rs and the holders').
+    codes |= set(re.findall(r'refuse\(\s*"([a-z_]+)"', text))
+    codes |= set(re.findall(r'\bcode:\s*"([a-z_]+)"', text))
+    # And every code the README documents with its status ("| 409 `not_approved` |").
+    readme = (src.parent / "README.md").read_text()
+    documented = set(re.findall(r'\b[45]\d\d `([a-z_]+)`', readme))
+    assert {"not_an_approver", "self_approval", "no_such_request", "request_denied"} <= documented, documented
+    codes |= documented
     assert {"forbidden", "approvals_required", "quorum_unavailable", "rate_limited", "sealed"} <= codes, codes
+    assert {"duplicate_approval", "content_mismatch", "not_requester", "already_executed", "not_executed",
+            "request_expired", "not_approved"} <= codes, codes
     missing = codes - set(keyquorum.ERRORS)
     assert not missing, f"error codes without a class: {missing}"
 

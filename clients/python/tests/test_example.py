@@ -17,5 +17,6 @@ def test_pipeline_example_end_to_end(healthy_cluster, tmp_path):
     assert "pipeline ok" in out.stdout
     assert "without approvals: refused (approvals_required)" in out.stdout
     assert "local True, cluster True, tampered copy False" in out.stdout
+    assert "executed end to end, 2 records opened" in out.stdout
     assert (tmp_path / "dataset" / "manifest.sig").read_text().strip()
     assert len((tmp_path / "dataset" / "sealed.ndjson").read_text().splitlines()) == 5

@@ -16,7 +16,9 @@ from .auth import Approval, ApprovalRequest, ClientKey, RequestSignature
 from .records import (
     RecordError,
     RecordResult,
+    HPKE,
     b64,
+    binding,
     ciphertext_item,
     open_plaintext,
 )
@@ -27,8 +29,14 @@ from .types import (
     ClientInfo,
     ClientList,
     CiphertextItem,
+    CreateDecryptRequest,
     CreateKeyRequest,
     DecryptReport,
+    DecryptRequestCreated,
+    DecryptRequestInfo,
+    DecryptRequestList,
+    ExecuteDecryptRequest,
+    ReviewDecryptRequest,
     Excluded,
     Health,
     KeyInfo,
@@ -60,9 +68,14 @@ PATHS = [
     ("post", "/v1/keys/{name}/refresh"), ("put", "/v1/keys/{name}/policy"), ("post", "/v1/keys/{name}/sign"),
     ("post", "/v1/keys/{name}/verify"), ("post", "/v1/keys/{name}/decrypt"),
     ("post", "/v1/keys/{name}/decrypt/report"),
+    ("post", "/v1/keys/{name}/decrypt-requests"), ("get", "/v1/decrypt-requests"),
+    ("get", "/v1/decrypt-requests/{id}"), ("post", "/v1/decrypt-requests/{id}/approve"),
+    ("post", "/v1/decrypt-requests/{id}/deny"), ("post", "/v1/decrypt-requests/{id}/execute"),
 ]
 #: Query parameters this client sends, per path.
-QUERY = {"/v1/keys": ["limit", "after"]}
+QUERY = {"/v1/keys": ["limit", "after"], "/v1/decrypt-requests": ["state"]}
+#: The states of a decryption request.
+REQUEST_STATES = ("pending", "approved", "denied", "expired", "executed")
 
 MAX_SIGN_BATCH = 256
 MAX_DECRYPT_BATCH = 4096
@@ -645,6 +658,123 @@ class Client:
                 results[i] = RecordResult(i, records[i], record=open_plaintext(records[i], outcome))
             except RecordError as err:
                 results[i] = RecordResult(i, records[i], error=str(err))
+
+    # ---- decryption requests (README, "Decryption requests and the console") ----------------
+
+    def create_decrypt_request(
+        self, key: str, records: Sequence[Union[CiphertextItem, Mapping[str, Any]]], reason: str,
+    ) -> DecryptRequestCreated:
+        """Asks for the decryption of ``records`` (1 to 4096) with a ``reason`` approvers read
+        (1 to 2000 characters). Records are sealed records (from :func:`seal_records` or
+        ``keyquorum encrypt``; their video and frame are sent as labels, as the CLI does), API
+        :class:`CiphertextItem` s, or item dicts with optional ``video`` / ``frame``. Signed by
+        a client in the key's ``decrypt`` list; the answer carries the request's ``id``."""
+        body = CreateDecryptRequest([_requested(r) for r in records], reason).to_json()
+        return DecryptRequestCreated.from_json(self._call("POST", f"/v1/keys/{_seg(key)}/decrypt-requests", body))
+
+    def decrypt_requests(self, state: Optional[str] = None) -> List[DecryptRequestInfo]:
+        """The requests the caller may see, newest first; only those in ``state``
+        (``pending``, ``approved``, ``denied``, ``expired`` or ``executed``) when given.
+        Listed requests carry no ``ciphertexts`` (:meth:`decrypt_request` has them)."""
+        if state is not None and state not in REQUEST_STATES:
+            raise ValueError(f"unknown state {state!r}; one of {', '.join(REQUEST_STATES)}")
+        query = f"?state={state}" if state is not None else ""
+        return DecryptRequestList.from_json(
+            self._call("GET", "/v1/decrypt-requests", query=query, idempotent=True)).requests
+
+    def decrypt_request(self, id: str) -> DecryptRequestInfo:
+        """One request with its records, labels, reviews and ``content_sha256``."""
+        return DecryptRequestInfo.from_json(self._call("GET", f"/v1/decrypt-requests/{_seg(id)}", idempotent=True))
+
+    def approve_request(self, request: Union[str, DecryptRequestInfo], comment: str = "") -> DecryptRequestInfo:
+        """Approves a request for the content the approver read: pass the
+        :class:`DecryptRequestInfo` that was reviewed (its ``content_sha256`` is signed), or an
+        id, which reads the request first (as the CLI). Returns the request after it."""
+        return self._review(request, "approve", comment)
+
+    def deny_request(self, request: Union[str, DecryptRequestInfo], comment: str = "") -> DecryptRequestInfo:
+        """Refuses a request (see :meth:`approve_request`); with the policy's ``deny_closes``
+        (the default) this closes it."""
+        return self._review(request, "deny", comment)
+
+    def _review(self, request: Union[str, DecryptRequestInfo], verb: str, comment: str) -> DecryptRequestInfo:
+        shown = request if isinstance(request, DecryptRequestInfo) else self.decrypt_request(request)
+        body = ReviewDecryptRequest(comment, shown.content_sha256).to_json()
+        return DecryptRequestInfo.from_json(self._call("POST", f"/v1/decrypt-requests/{_seg(shown.id)}/{verb}", body))
+
+    def execute_request_items(self, id: str, mode: Optional[DecryptMode] = None) -> Tuple[DecryptRequestInfo, Decrypted]:
+        """Executes an approved request (its requester, once) and reads the answer: the request
+        as read before, and per record the plaintext or an error. ``mode`` defaults to
+        :class:`EndToEnd`: holders seal their partials to a fresh ``reply_to`` key of this
+        client, which checks every DLEQ proof and combines, so no node sees a plaintext;
+        :class:`CoordinatorCombines` lets the node combine. One round only (an execution
+        happens once): holders whose partials fail the checks are reported and listed in
+        ``culprits``, not left out of a second try."""
+        shown = self.decrypt_request(id)
+        info = self.key(shown.key)
+        round_ = (mode or EndToEnd()).begin(info, shown.ciphertexts, self._signer())
+        reply_to = round_.body.get("reply_to")
+        body = ExecuteDecryptRequest(reply_to=str(reply_to) if reply_to is not None else None).to_json()
+        answer, sent = self._call_signed("POST", f"/v1/decrypt-requests/{_seg(shown.id)}/execute", body)
+        nonce = sent.signature.nonce if sent is not None else ""
+        out = self._settle_culprits(shown.key, round_, answer, nonce, round_.finish(answer, nonce))
+        return shown, out
+
+    def execute_request(
+        self, id: str, *, mode: Optional[DecryptMode] = None, combine_on_node: bool = False,
+    ) -> List[RecordResult]:
+        """Executes an approved request (see :meth:`execute_request_items`; end to end unless
+        ``combine_on_node`` or another ``mode``) and opens its records as
+        :meth:`open_records` does: one :class:`RecordResult` per record, in order, each
+        record checked against the video and frame it was requested with. A record sent
+        without labels opens to ``{"index", "plaintext"}`` (base64), as the CLI prints it."""
+        if combine_on_node:
+            mode = CoordinatorCombines()
+        shown, out = self.execute_request_items(id, mode)
+        algorithm = self._cached_key(shown.key).algorithm
+        results: List[RecordResult] = []
+        for i, item in enumerate(shown.ciphertexts):
+            label = shown.labels[i] if i < len(shown.labels) else None
+            outcome = out.results[i] if i < len(out.results) else "no result"
+            if label is None or label.video is None or label.frame is None:
+                sealed: Dict[str, Any] = {"index": i, **item.to_json()}
+                if isinstance(outcome, str):
+                    results.append(RecordResult(i, sealed, error=outcome))
+                else:
+                    results.append(RecordResult(i, sealed, record={"index": i, "plaintext": b64(outcome)}))
+                continue
+            sealed = {"video": label.video, "frame": label.frame, "algorithm": algorithm,
+                      "ciphertext": item.ciphertext}
+            if item.enc is not None:
+                sealed["enc"] = item.enc
+            if item.aead is not None:
+                sealed["aead"] = item.aead
+            if isinstance(outcome, str):
+                results.append(RecordResult(i, sealed, error=outcome))
+                continue
+            try:
+                if algorithm == HPKE and item.info != b64(binding(label.video, label.frame)):
+                    raise RecordError("the record was sealed for another video or frame than its label")
+                results.append(RecordResult(i, sealed, record=open_plaintext(sealed, outcome)))
+            except RecordError as err:
+                results.append(RecordResult(i, sealed, error=str(err)))
+        return results
+
+
+def _requested(record: Union[CiphertextItem, Mapping[str, Any]]) -> Dict[str, Any]:
+    """One record of a decryption request: the decrypt item, with the sealed record's video
+    and frame as labels."""
+    if isinstance(record, CiphertextItem):
+        return record.to_json()
+    if "algorithm" in record:  # a sealed record
+        out = ciphertext_item(record).to_json()
+        out["video"], out["frame"] = record["video"], record["frame"]
+        return out
+    out = CiphertextItem.from_json(dict(record)).to_json()
+    for label in ("video", "frame"):
+        if record.get(label) is not None:
+            out[label] = record[label]
+    return out
 
 
 def _seg(name: str) -> str:

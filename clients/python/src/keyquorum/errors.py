@@ -74,6 +74,49 @@ class NotAParticipant(Conflict):
     code = "not_a_participant"
 
 
+# Decryption requests (README, "Decryption requests and the console"): the broken rule.
+class NoSuchRequest(NotFound):
+    code = "no_such_request"
+
+
+class DuplicateApproval(Conflict):
+    """This approver reviewed the request already (one review per approver)."""
+
+    code = "duplicate_approval"
+
+
+class ContentMismatch(Conflict):
+    """The review names another content hash than the request's."""
+
+    code = "content_mismatch"
+
+
+class RequestDenied(Conflict):
+    """An approver refused the request and the policy's ``deny_closes`` closed it."""
+
+    code = "request_denied"
+
+
+class RequestExpired(Conflict):
+    code = "request_expired"
+
+
+class NotApproved(Conflict):
+    """Executing a request that lacks its ``approvals_needed`` approvals."""
+
+    code = "not_approved"
+
+
+class AlreadyExecuted(Conflict):
+    code = "already_executed"
+
+
+class NotExecuted(Conflict):
+    """A holder found no logged execution of the request for this signed execute request."""
+
+    code = "not_executed"
+
+
 class PayloadTooLarge(ApiError):
     code = "payload_too_large"
 
@@ -124,6 +167,24 @@ class WrongPassphrase(Forbidden):
     code = "wrong_passphrase"
 
 
+class NotAnApprover(Forbidden):
+    """The reviewer is not in the key policy's approvers (as at the request's creation)."""
+
+    code = "not_an_approver"
+
+
+class SelfApproval(Forbidden):
+    """The requester reviewing its own request."""
+
+    code = "self_approval"
+
+
+class NotRequester(Forbidden):
+    """Only the requester executes its request."""
+
+    code = "not_requester"
+
+
 # 429
 class RateLimited(ApiError):
     """``retry_after`` holds the seconds of the ``Retry-After`` header."""
@@ -170,6 +231,18 @@ class Halted(Unavailable):
     code = "halted"
 
 
+class WrongPin(Unavailable):
+    """Unseal: the hardware seal refused the PIN; the node stays sealed."""
+
+    code = "wrong_pin"
+
+
+class SealUnavailable(Unavailable):
+    """Unseal: the hardware seal could not be used; the node stays sealed."""
+
+    code = "seal_unavailable"
+
+
 class CeremonyFailed(ApiError):
     """A key ceremony failed; 503 for a node down, 502 for misbehaviour (``culprits``)."""
 
@@ -187,6 +260,9 @@ __all__ = [
     "StaleRequest", "ReplayedRequest", "MisaddressedRequest", "Forbidden", "ApprovalsRequired",
     "WrongPassphrase", "RateLimited", "Internal", "Unavailable", "QuorumUnavailable", "Sealed",
     "CatchingUp", "StalePolicy", "ChangeNotApplied", "Retry", "Halted", "CeremonyFailed", "TimedOut",
+    "WrongPin", "SealUnavailable", "NoSuchRequest", "DuplicateApproval", "ContentMismatch", "RequestDenied",
+    "RequestExpired", "NotApproved", "AlreadyExecuted", "NotExecuted", "NotAnApprover", "SelfApproval",
+    "NotRequester",
 ]
 
 ERRORS: Dict[str, Type[ApiError]] = {
@@ -196,7 +272,9 @@ ERRORS: Dict[str, Type[ApiError]] = {
         UnsupportedMediaType, Unauthorized, MalformedSignature, UnknownClient, BadSignature,
         StaleRequest, ReplayedRequest, MisaddressedRequest, Forbidden, ApprovalsRequired,
         WrongPassphrase, RateLimited, Internal, QuorumUnavailable, Sealed, CatchingUp,
-        StalePolicy, ChangeNotApplied, Retry, Halted, CeremonyFailed, TimedOut,
+        StalePolicy, ChangeNotApplied, Retry, Halted, CeremonyFailed, TimedOut, WrongPin, SealUnavailable,
+        NoSuchRequest, DuplicateApproval, ContentMismatch, RequestDenied, RequestExpired, NotApproved,
+        AlreadyExecuted, NotExecuted, NotAnApprover, SelfApproval, NotRequester,
     ]
 }
 

@@ -80,6 +80,11 @@ class KeyPolicy(Wire):
     #: ``"end_to_end"`` makes every holder refuse coordinator-combine decryptions (a request
     #: without ``reply_to``); ``None`` (the node's ``"any"``) allows both.
     decrypt_mode: Optional[str] = None
+    #: Decryption requests: one refusal closes the request (with ``False`` refusals are
+    #: recorded and approvals still count).
+    deny_closes: bool = True
+    #: Decryption requests expire this many seconds after creation (1 to 31 536 000).
+    request_ttl_seconds: int = 86400
 
 
 @dataclass
@@ -314,6 +319,107 @@ class ErrorBody(Wire):
     error: str = ""
     message: str = ""
     culprits: List[Excluded] = field(default_factory=list)
+
+
+@dataclass
+class CreateDecryptRequest(Wire):
+    """``POST /v1/keys/{name}/decrypt-requests``: each record is a decrypt item with its
+    ``video`` and ``frame`` labels where known (shown to approvers, not checked)."""
+
+    SCHEMA: ClassVar[str] = "CreateDecryptRequest"
+    ciphertexts: List[Dict[str, Any]] = field(default_factory=list)
+    reason: str = ""
+
+
+@dataclass
+class DecryptRequestCreated(Wire):
+    SCHEMA: ClassVar[str] = "DecryptRequestCreated"
+    id: str = ""
+    #: ``"pending"`` (``"approved"`` when the key's policy needs no approvals).
+    state: str = ""
+    approvals_needed: int = 0
+    expires_at: str = ""
+    content_sha256: str = ""
+
+
+@dataclass
+class Review(Wire):
+    """One approval or refusal of a decryption request."""
+
+    SCHEMA: ClassVar[str] = "Review"
+    client: str = ""
+    comment: str = ""
+    #: RFC 3339, UTC: when the reviewer signed.
+    at: str = ""
+    #: The admin log entry that recorded it.
+    admin_seq: int = 0
+
+
+@dataclass
+class RecordLabel(Wire):
+    """The video and frame of one requested record, where the requester sent them."""
+
+    SCHEMA: ClassVar[str] = "RecordLabel"
+    index: int = 0
+    video: Optional[str] = None
+    frame: Optional[int] = None
+    #: SHA-256 of the ciphertext item, as the audit trail names it.
+    sha256: str = ""
+
+
+@dataclass
+class DecryptRequestInfo(Wire):
+    """A decryption request as the answering node holds it (``GET /v1/decrypt-requests/{id}``).
+    ``state`` is ``pending``, ``approved``, ``denied``, ``expired`` or ``executed``."""
+
+    SCHEMA: ClassVar[str] = "DecryptRequestInfo"
+    NESTED: ClassVar[Dict[str, Any]] = {"labels": RecordLabel, "approvals": Review, "refusals": Review,
+                                        "ciphertexts": CiphertextItem}
+    id: str = ""
+    key: str = ""
+    requester: str = ""
+    reason: str = ""
+    state: str = ""
+    records: int = 0
+    labels: List[RecordLabel] = field(default_factory=list)
+    approvals_needed: int = 0
+    #: Who may approve, from the key's policy when the request was created.
+    approvers: List[str] = field(default_factory=list)
+    deny_closes: bool = True
+    approvals: List[Review] = field(default_factory=list)
+    refusals: List[Review] = field(default_factory=list)
+    created_at: str = ""
+    expires_at: str = ""
+    content_sha256: str = ""
+    executed_at: Optional[str] = None
+    #: The records themselves (only in ``GET /v1/decrypt-requests/{id}``, not in lists).
+    ciphertexts: List[CiphertextItem] = field(default_factory=list)
+
+
+@dataclass
+class DecryptRequestList(Wire):
+    SCHEMA: ClassVar[str] = "DecryptRequestList"
+    NESTED: ClassVar[Dict[str, Any]] = {"requests": DecryptRequestInfo}
+    requests: List[DecryptRequestInfo] = field(default_factory=list)
+
+
+@dataclass
+class ReviewDecryptRequest(Wire):
+    """``POST /v1/decrypt-requests/{id}/approve`` and ``/deny``."""
+
+    SCHEMA: ClassVar[str] = "ReviewDecryptRequest"
+    comment: str = ""
+    #: The content hash the reviewer read: the review counts only for exactly that content.
+    content_sha256: str = ""
+
+
+@dataclass
+class ExecuteDecryptRequest(Wire):
+    """``POST /v1/decrypt-requests/{id}/execute``: end to end with ``reply_to``."""
+
+    SCHEMA: ClassVar[str] = "ExecuteDecryptRequest"
+    reply_to: Optional[str] = None
+    exclude: Optional[List[int]] = None
 
 
 @dataclass
