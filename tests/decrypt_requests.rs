@@ -415,17 +415,12 @@ fn every_rule_is_enforced_with_its_error_through_every_node() {
     }
     let pending_after = review(&w, 2, &w.dpo, &other.id, true);
     assert!(pending_after.is_ok(), "{pending_after:?}");
-    // An unknown request.
-    assert_eq!(
-        code(
-            h.rt.block_on(
-                h.client(2)
-                    .get_decrypt_request("00112233445566778899aabbccddeeff")
-            )
-        )
-        .0,
-        404
-    );
+    // An unknown request, to read or to review.
+    let unknown = "00112233445566778899aabbccddeeff";
+    let read = code(h.rt.block_on(h.client(2).get_decrypt_request(unknown)));
+    assert_eq!((read.0, read.1.as_str()), (404, "no_such_request"));
+    let reviewed = review(&w, 2, &w.dpo, unknown, true);
+    assert_eq!(code(reviewed).1, "no_such_request");
 }
 
 /// The refusal a node gives at the peer protocol level.

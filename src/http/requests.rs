@@ -48,7 +48,13 @@ async fn log_step(
 fn stored(node: &Node, id: &str) -> Result<StoredRequest, ApiError> {
     requests::load(&node.store, id)
         .map_err(internal)?
-        .ok_or_else(|| ApiError::not_found(format!("no decryption request {id} on this node")))
+        .ok_or_else(|| {
+            ApiError::new(
+                actix_web::http::StatusCode::NOT_FOUND,
+                "no_such_request",
+                format!("no decryption request {id} on this node"),
+            )
+        })
 }
 
 pub async fn create(

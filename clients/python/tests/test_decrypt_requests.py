@@ -153,14 +153,13 @@ def test_deny_closes(healthy_cluster, workflow):
 def test_no_such_request_and_bad_state(healthy_cluster, workflow):
     _, analyst, _, _ = workflow
     c = _as(healthy_cluster, analyst)
-    # The node you talk to answers an unknown id with its plain 404 `not_found`, for reads and
-    # steps alike (`no_such_request` is the rule's code when a voting node lacks the request);
-    # NoSuchRequest derives from NotFound, so `except NotFound` covers both.
-    with pytest.raises(keyquorum.NotFound) as e:
+    # An unknown id is 404 `no_such_request` for reads and steps alike; NoSuchRequest derives
+    # from NotFound, so `except NotFound` covers it too.
+    with pytest.raises(keyquorum.NoSuchRequest) as e:
         c.decrypt_request("0" * 32)
     assert e.value.status == 404
     ghost = keyquorum.DecryptRequestInfo(id="0" * 32, content_sha256="0" * 64)
-    with pytest.raises(keyquorum.NotFound):
+    with pytest.raises(keyquorum.NoSuchRequest):
         _as(healthy_cluster, workflow[3][0]).approve_request(ghost, "who?")
     e = keyquorum.errors.from_response(404, {"error": "no_such_request", "message": "m"}, None, "u")
     assert type(e) is keyquorum.NoSuchRequest and isinstance(e, keyquorum.NotFound)
