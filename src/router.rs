@@ -75,7 +75,9 @@ pub async fn dispatch(node: &Arc<Node>, envelope: Envelope) -> Result<Envelope, 
 /// Runs the participant logic for an authenticated request from `from`.
 pub fn handle(node: &Arc<Node>, from: u16, session: &str, request: PeerRequest) -> PeerResponse {
     match request {
-        PeerRequest::Ping => PeerResponse::Pong,
+        PeerRequest::Ping => PeerResponse::Pong {
+            sealed: node.is_sealed(),
+        },
         PeerRequest::AuditHead { head } => crate::witness::answer(node, from, &head),
         PeerRequest::AuditHeadAt { seq } => crate::witness::head_at(node, seq),
         PeerRequest::DkgStart { spec, request } => {

@@ -548,6 +548,10 @@ fn a_sealed_node_refuses_key_operations_while_the_others_sign() {
     let state = h.rt.block_on(h.client(3).seal()).unwrap();
     assert!(state.sealed);
     assert!(h.rt.block_on(h.client(3).status()).unwrap().sealed);
+    // Its peers see it sealed, and themselves not.
+    let seen = h.rt.block_on(h.client(1).status()).unwrap().peers;
+    let sealed: Vec<(u16, Option<bool>)> = seen.iter().map(|p| (p.node, p.sealed)).collect();
+    assert_eq!(sealed, vec![(2, Some(false)), (3, Some(true))]);
     assert!(
         h.cluster.node(3).unwrap().keys.read().is_empty(),
         "shares dropped from memory"

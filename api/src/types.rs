@@ -225,6 +225,9 @@ pub struct PeerStatus {
     pub node: u16,
     pub name: String,
     pub reachable: bool,
+    /// Whether the peer said it is sealed; absent when it did not answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }

@@ -672,6 +672,9 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
                 );
                 for p in &status.peers {
                     match &p.error {
+                        None if p.sealed == Some(true) => {
+                            println!("  peer {} ({}): reachable, SEALED", p.node, p.name)
+                        }
                         None => println!("  peer {} ({}): reachable", p.node, p.name),
                         Some(e) => println!("  peer {} ({}): UNREACHABLE: {e}", p.node, p.name),
                     }

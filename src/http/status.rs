@@ -96,8 +96,12 @@ pub async fn ping_peers(node: &Arc<Node>) -> Vec<PeerStatus> {
             let session = &session;
             async move {
                 let ping = transport::call(node, m.id, session, &PeerRequest::Ping, None);
+                let mut sealed = None;
                 let outcome = match tokio::time::timeout(Duration::from_secs(2), ping).await {
-                    Ok(Ok(PeerResponse::Pong)) => None,
+                    Ok(Ok(PeerResponse::Pong { sealed: s })) => {
+                        sealed = Some(s);
+                        None
+                    }
                     Ok(Ok(_)) => Some("unexpected answer".to_string()),
                     Ok(Err(e)) => Some(e.to_string()),
                     Err(_) => {
@@ -111,6 +115,7 @@ pub async fn ping_peers(node: &Arc<Node>) -> Vec<PeerStatus> {
                     node: m.id,
                     name: m.name.clone(),
                     reachable: outcome.is_none(),
+                    sealed,
                     error: outcome,
                 }
             }

@@ -316,7 +316,11 @@ pub enum PeerErrorCode {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum PeerResponse {
-    Pong,
+    /// Alive, and whether the answering node is sealed (it answers pings either way).
+    Pong {
+        #[serde(default)]
+        sealed: bool,
+    },
     /// The answering node's signed audit head.
     AuditHead {
         head: api::AuditHead,

@@ -118,6 +118,8 @@ def main():
         wait.until(lambda d: d.execute_script("return document.body.dataset.loaded") == "status")
         status = d.find_element(By.ID, "nodes").text
         assert status.count("yes") >= 2, status
+        # This node and each answering peer say whether they are sealed.
+        assert status.count("unsealed") >= 3, status
         shot("6-cluster-status.png")
         d.find_element(By.ID, "nav-keys").click()
         wait.until(lambda d: d.execute_script("return document.body.dataset.loaded") == "keys")

@@ -171,6 +171,13 @@ async function api(method, pathAndQuery, payload) {
 
 // ---- pages ---------------------------------------------------------------------------------
 
+// A peer that did not answer has no known seal state.
+function sealedCell(sealed) {
+  if (sealed === true) return el("td", { class: "bad" }, "sealed");
+  if (sealed === false) return el("td", { class: "ok" }, "unsealed");
+  return el("td", {}, "unknown");
+}
+
 async function renderStatus() {
   const s = await api("GET", "/v1/status");
   const body = document.getElementById("status-body");
@@ -179,10 +186,12 @@ async function renderStatus() {
       el("span", { class: s.sealed ? "bad" : "ok" }, s.sealed ? "sealed" : "unsealed"),
       `, ${s.keys} keys, `, s.admin_caught_up ? "caught up with the cluster." : "catching up with the cluster."),
     el("table", { id: "nodes" },
-      el("tr", {}, el("th", {}, "Node"), el("th", {}, "Name"), el("th", {}, "Reachable"), el("th", {}, "Problem")),
-      el("tr", {}, el("td", {}, s.node), el("td", {}, s.name), el("td", { class: "ok" }, "this node"), el("td", {}, s.sealed ? "sealed" : "")),
+      el("tr", {}, el("th", {}, "Node"), el("th", {}, "Name"), el("th", {}, "Reachable"), el("th", {}, "Sealed"), el("th", {}, "Problem")),
+      el("tr", {}, el("td", {}, s.node), el("td", {}, s.name), el("td", { class: "ok" }, "this node"),
+        sealedCell(s.sealed), el("td", {}, "")),
       s.peers.map((p) => el("tr", {}, el("td", {}, p.node), el("td", {}, p.name),
-        el("td", { class: p.reachable ? "ok" : "bad" }, p.reachable ? "yes" : "no"), el("td", {}, p.error || "")))),
+        el("td", { class: p.reachable ? "ok" : "bad" }, p.reachable ? "yes" : "no"),
+        sealedCell(p.sealed), el("td", {}, p.error || "")))),
   );
 }
 
