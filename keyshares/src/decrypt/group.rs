@@ -40,6 +40,9 @@ pub(crate) trait PrimeGroup {
         q: &Self::Point,
     ) -> Self::Point;
 
+    /// `Σ scalars[i]·points[i]` in constant time: for secret sums such as the combination of
+    /// partial decryptions. The slices have the same length.
+    fn multiscalar(scalars: &[Self::Scalar], points: &[Self::Point]) -> Self::Point;
     /// `Σ scalars[i]·points[i]`, possibly in variable time: only for public inputs (batch proof
     /// verification). The slices have the same length.
     fn vartime_multiscalar(scalars: &[Self::Scalar], points: &[Self::Point]) -> Self::Point;

@@ -387,22 +387,25 @@ impl Combiner {
     }
 }
 
-/// Σ λ_i·D_i, with constant-time multiplications: the sum is the secret s·E.
+/// Σ λ_i·D_i, in constant time: the sum is the secret s·E.
 fn sum<G: PrimeGroup>(
     lambdas: &[G::Scalar],
     partials: &[&CheckedPartial],
     point: impl Fn(&Point) -> Option<&G::Point>,
 ) -> Result<Zeroizing<G::Point>, DecryptError> {
-    let mut acc: Option<Zeroizing<G::Point>> = None;
-    for (partial, lambda) in partials.iter().zip(lambdas) {
-        let d = point(&partial.0).ok_or(DecryptError::Internal("partial of another group"))?;
-        let term = Zeroizing::new(G::mul(d, lambda));
-        acc = Some(match acc {
-            None => term,
-            Some(sum) => Zeroizing::new(*sum + *term),
-        });
+    if partials.is_empty() {
+        return Err(DecryptError::NoPartials);
     }
-    acc.ok_or(DecryptError::NoPartials)
+    // t partials are as sensitive as their sum: the copies are zeroized too.
+    let mut points: Zeroizing<Vec<G::Point>> = Zeroizing::new(Vec::with_capacity(partials.len()));
+    for partial in partials {
+        let d = point(&partial.0).ok_or(DecryptError::Internal("partial of another group"))?;
+        points.push(*d);
+    }
+    Ok(Zeroizing::new(G::multiscalar(
+        &lambdas[..points.len()],
+        &points,
+    )))
 }
 
 #[cfg(test)]

@@ -47,6 +47,14 @@ impl PrimeGroup for Secp256k1 {
         ProjectivePoint::lincomb(p, a, q, b)
     }
 
+    fn multiscalar(scalars: &[Scalar], points: &[ProjectivePoint]) -> ProjectivePoint {
+        // One constant-time multiplication per term; k256 0.13 has no constant-time sum of many.
+        scalars
+            .iter()
+            .zip(points)
+            .fold(ProjectivePoint::IDENTITY, |acc, (s, p)| acc + *p * s)
+    }
+
     fn vartime_multiscalar(scalars: &[Scalar], points: &[ProjectivePoint]) -> ProjectivePoint {
         // k256 0.13 combines two terms at a time; pairs still share their doublings.
         let mut acc = ProjectivePoint::IDENTITY;

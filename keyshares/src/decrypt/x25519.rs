@@ -11,7 +11,7 @@
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use curve25519_dalek::scalar::Scalar;
-use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
+use curve25519_dalek::traits::{IsIdentity, MultiscalarMul, VartimeMultiscalarMul};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -45,6 +45,11 @@ impl PrimeGroup for Ed25519 {
 
     fn vartime_lincomb(a: &Scalar, p: &EdwardsPoint, b: &Scalar, q: &EdwardsPoint) -> EdwardsPoint {
         EdwardsPoint::vartime_multiscalar_mul([a, b], [p, q])
+    }
+
+    fn multiscalar(scalars: &[Scalar], points: &[EdwardsPoint]) -> EdwardsPoint {
+        // dalek's constant-time Straus: the terms share their doublings.
+        EdwardsPoint::multiscalar_mul(scalars, points)
     }
 
     fn vartime_multiscalar(scalars: &[Scalar], points: &[EdwardsPoint]) -> EdwardsPoint {
