@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use keyshares::decrypt::requester::{open_answers, Binding, HolderAnswer, HolderItem, KeyView};
+use keyshares::decrypt::requester::{
+    open_answers, Binding, HolderAnswer, HolderItem, KeyView, Opened,
+};
 use keyshares::decrypt::Scheme;
 
 use crate::auth::{random_nonce, ClientKey};
@@ -147,29 +149,7 @@ pub(crate) async fn decrypt(
             exclude.extend(fresh);
             continue;
         }
-        let mut excluded = answer.excluded;
-        excluded.extend(reported);
-        return Ok(DecryptResponse {
-            results: opened
-                .results
-                .into_iter()
-                .map(|r| match r {
-                    Ok(plain) => DecryptResult {
-                        plaintext: Some(b64(&plain)),
-                        error: None,
-                    },
-                    Err(e) => DecryptResult {
-                        plaintext: None,
-                        error: Some(e),
-                    },
-                })
-                .collect(),
-            contributors: opened.contributors,
-            excluded,
-            stats: answer.stats,
-            mode: Some(DecryptMode::EndToEnd),
-            sealed_partials: vec![],
-        });
+        return Ok(end_to_end_answer(opened, answer, reported));
     }
 }
 
@@ -228,9 +208,19 @@ pub(crate) async fn execute(client: &Client, id: &str) -> Result<DecryptResponse
         };
         let _ = client.report_decrypt(&shown.key, &report).await;
     }
+    Ok(end_to_end_answer(opened, answer, culprits))
+}
+
+/// The answer a client gives its caller after combining itself: the node's answer with the
+/// plaintexts filled in and the holders this client found bad added to `excluded`.
+fn end_to_end_answer(
+    opened: Opened,
+    answer: DecryptResponse,
+    culprits: Vec<Excluded>,
+) -> DecryptResponse {
     let mut excluded = answer.excluded;
     excluded.extend(culprits);
-    Ok(DecryptResponse {
+    DecryptResponse {
         results: opened
             .results
             .into_iter()
@@ -250,5 +240,5 @@ pub(crate) async fn execute(client: &Client, id: &str) -> Result<DecryptResponse
         stats: answer.stats,
         mode: Some(DecryptMode::EndToEnd),
         sealed_partials: vec![],
-    })
+    }
 }

@@ -89,6 +89,18 @@ impl Caller {
 
 pub use crate::clock::now_ms;
 
+/// The registered client of that name and its Ed25519 public key.
+pub fn registered_client(node: &Node, name: &str) -> Result<(ClientInfo, [u8; 32]), AuthError> {
+    let client = node
+        .clients
+        .read()
+        .get(name)
+        .cloned()
+        .ok_or_else(|| AuthError::UnknownClient(name.to_string()))?;
+    let public_key = public_key_of(&client)?;
+    Ok((client, public_key))
+}
+
 fn public_key_of(client: &ClientInfo) -> Result<[u8; 32], AuthError> {
     hex::decode(&client.public_key)
         .ok()
@@ -114,13 +126,7 @@ pub fn authenticate(
         )));
     }
     let sig = &request.authorization;
-    let client = node
-        .clients
-        .read()
-        .get(&sig.client)
-        .cloned()
-        .ok_or_else(|| AuthError::UnknownClient(sig.client.clone()))?;
-    let public_key = public_key_of(&client)?;
+    let (client, public_key) = registered_client(node, &sig.client)?;
     let node_field = sig.node.map_or([0u8; 3], |n| {
         let b = n.to_be_bytes();
         [1, b[0], b[1]]

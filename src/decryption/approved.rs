@@ -61,18 +61,7 @@ fn check(
         ))
     })?;
     let sig = &request.authorization;
-    let client = node
-        .clients
-        .read()
-        .get(&sig.client)
-        .cloned()
-        .ok_or_else(|| AuthError::UnknownClient(sig.client.clone()))?;
-    let public: [u8; 32] = hex::decode(&client.public_key)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| {
-            AuthError::BadSignature(format!("client {} has no valid key", client.name))
-        })?;
+    let (client, public) = crate::auth::registered_client(node, &sig.client)?;
     sig.verify(&public, &request.method, &request.path, &request.body)
         .map_err(AuthError::BadSignature)?;
     // Only the node the requester addressed coordinates its execution, and only now.
