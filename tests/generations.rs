@@ -141,8 +141,9 @@ fn a_signer_in_doubt_settles_with_the_coordinator_that_asks_it() {
     });
     refresh(&h, 1, "manifests").unwrap();
     assert_eq!(info(&h, 3, "manifests").pending_generation, Some(1));
-    set_faults(&h, 3, &|f| f.unresponsive_kinds.clear());
-    // Node 2, on generation 1, needs node 3 (3-of-3): node 3 settles with node 2 first.
+    // Node 1's commit still cannot reach node 3 (its reconciler retries at once, and could
+    // otherwise win the race): node 2, on generation 1, needs node 3 (3-of-3), and node 3
+    // settles with node 2 first.
     signs_everywhere(&h, &[2], &key);
     let three = info(&h, 3, "manifests");
     assert_eq!((three.generation, three.pending_generation), (1, None));
@@ -157,6 +158,7 @@ fn a_signer_in_doubt_settles_with_the_coordinator_that_asks_it() {
         "{:?}",
         activated.details
     );
+    set_faults(&h, 3, &|f| f.unresponsive_kinds.clear());
 }
 
 /// The coordinator stops dead after it collected every confirmation, before it committed:
