@@ -321,11 +321,12 @@ fn every_rule_is_enforced_with_its_error_through_every_node() {
         content_sha256: first.content_sha256.clone(),
     })
     .unwrap();
-    for node in NODES {
+    // Posts `body` to `other`'s approve path, signed for the approve path of `signed_for`.
+    let approve_other = |node: u16, signed_for: &str| {
         let signature = w.dpo2.sign_request(
             Some(node),
             "POST",
-            &format!("/v1/decrypt-requests/{}/approve", first.id),
+            &format!("/v1/decrypt-requests/{signed_for}/approve"),
             &body,
         );
         let resp = reqwest::blocking::Client::new()
@@ -339,33 +340,19 @@ fn every_rule_is_enforced_with_its_error_through_every_node() {
             .body(body.clone())
             .send()
             .unwrap();
-        assert_eq!(resp.status(), 401);
+        let status = resp.status().as_u16();
+        (status, resp.json::<api::ErrorBody>().unwrap().error)
+    };
+    for node in NODES {
+        // Signed for `first`, posted to `other`.
         assert_eq!(
-            resp.json::<api::ErrorBody>().unwrap().error,
-            "bad_signature"
+            approve_other(node, &first.id),
+            (401, "bad_signature".to_string())
         );
         // Signed for `other` but naming `first`'s content: it approves no request.
-        let signature = w.dpo2.sign_request(
-            Some(node),
-            "POST",
-            &format!("/v1/decrypt-requests/{}/approve", other.id),
-            &body,
-        );
-        let resp = reqwest::blocking::Client::new()
-            .post(format!(
-                "{}/v1/decrypt-requests/{}/approve",
-                h.cluster.client_url(node),
-                other.id
-            ))
-            .header("content-type", "application/json")
-            .header("authorization", signature.to_header())
-            .body(body.clone())
-            .send()
-            .unwrap();
-        assert_eq!(resp.status(), 409);
         assert_eq!(
-            resp.json::<api::ErrorBody>().unwrap().error,
-            "content_mismatch"
+            approve_other(node, &other.id),
+            (409, "content_mismatch".to_string())
         );
     }
     assert_eq!(state_everywhere(&w, &other.id), RequestState::Pending);

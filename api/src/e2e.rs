@@ -120,25 +120,8 @@ pub(crate) async fn decrypt(
             client: &signer,
             nonce: &nonce,
         };
-        let answers = holder_answers(&answer.sealed_partials);
-        let opened = open_answers(&view, binding, &secret, &items, &answers)
-            .map_err(|e| invalid(format!("the coordinator relayed a malformed answer: {e}")))?;
-        let culprits: Vec<Excluded> = opened
-            .culprits
-            .iter()
-            .map(|(node, reason)| Excluded {
-                node: *node,
-                reason: reason.clone(),
-            })
-            .collect();
-        if !culprits.is_empty() {
-            // Best effort: the report is for the audit trail; the decryption goes on.
-            let report = DecryptReport {
-                request_nonce: nonce.clone(),
-                culprits: culprits.clone(),
-            };
-            let _ = client.report_decrypt(key, &report).await;
-        }
+        let (opened, culprits) =
+            open_and_report(client, &view, binding, &secret, &items, &answer).await?;
         let fresh: Vec<u16> = culprits
             .iter()
             .map(|c| c.node)
@@ -190,8 +173,23 @@ pub(crate) async fn execute(client: &Client, id: &str) -> Result<DecryptResponse
         client: &signer,
         nonce: &nonce,
     };
+    let (opened, culprits) =
+        open_and_report(client, &view, binding, &secret, &items, &answer).await?;
+    Ok(end_to_end_answer(opened, answer, culprits))
+}
+
+/// Opens the sealed partials of `answer` and reports the holders found bad to the node, with
+/// the request's nonce as evidence of which request they spoiled.
+async fn open_and_report(
+    client: &Client,
+    view: &KeyView,
+    binding: Binding<'_>,
+    secret: &[u8; 32],
+    items: &[Result<keyshares::decrypt::Ciphertext, String>],
+    answer: &DecryptResponse,
+) -> Result<(Opened, Vec<Excluded>), ClientError> {
     let answers = holder_answers(&answer.sealed_partials);
-    let opened = open_answers(&view, binding, &secret, &items, &answers)
+    let opened = open_answers(view, binding, secret, items, &answers)
         .map_err(|e| invalid(format!("the coordinator relayed a malformed answer: {e}")))?;
     let culprits: Vec<Excluded> = opened
         .culprits
@@ -202,13 +200,14 @@ pub(crate) async fn execute(client: &Client, id: &str) -> Result<DecryptResponse
         })
         .collect();
     if !culprits.is_empty() {
+        // Best effort: the report is for the audit trail; the decryption goes on.
         let report = DecryptReport {
-            request_nonce: nonce.clone(),
+            request_nonce: binding.nonce.to_string(),
             culprits: culprits.clone(),
         };
-        let _ = client.report_decrypt(&shown.key, &report).await;
+        let _ = client.report_decrypt(binding.key, &report).await;
     }
-    Ok(end_to_end_answer(opened, answer, culprits))
+    Ok((opened, culprits))
 }
 
 /// The answer a client gives its caller after combining itself: the node's answer with the
