@@ -1,11 +1,15 @@
-//! Batch verification of partial decryptions through the public API (DESIGN.md §6): a request's
-//! partials are checked together, and one bad partial among many is named by its position.
+//! Batch verification of partial decryptions as the node runs it (`decrypt::prepared`,
+//! DESIGN.md §6): a holder's partials are checked together, and one bad partial among many is
+//! named by its position.
 
 mod decrypt_support;
 
+use std::collections::BTreeSet;
+
 use decrypt_support::{ed25519_key, secp256k1_key, TestKey};
+use keyshares::decrypt::prepared::{CheckedPartial, Ephemeral, VerifyingShare};
 use keyshares::decrypt::{
-    encrypt, partial_decrypt, verify_partial, Ciphertext, DecryptError, HpkeAead, PartialBatch,
+    encrypt, partial_decrypt, verify_partial, Ciphertext, DecryptError, HpkeAead,
     PartialDecryption, Scheme,
 };
 use rand::rngs::OsRng;
@@ -50,18 +54,35 @@ fn partials(
     out
 }
 
+/// Each holder's partials checked in one batch, as the node checks them; results in the
+/// order of `partials`.
 fn batch_results(
     key: &TestKey,
     cts: &[Ciphertext],
     partials: &[(u16, usize, PartialDecryption)],
 ) -> Vec<Result<(), DecryptError>> {
-    let mut batch = PartialBatch::new(key.scheme);
-    for (holder, item, partial) in partials {
-        let e = cts[*item].ephemeral().unwrap();
-        batch.push(&key.public.verifying_shares[holder], e, partial);
+    let points: Vec<Ephemeral> = cts
+        .iter()
+        .map(|ct| Ephemeral::parse(key.scheme, ct.ephemeral().unwrap()).unwrap())
+        .collect();
+    let mut results = vec![Ok(()); partials.len()];
+    let holders: BTreeSet<u16> = partials.iter().map(|(h, _, _)| *h).collect();
+    for holder in holders {
+        let share =
+            VerifyingShare::decode(key.scheme, &key.public.verifying_shares[&holder]).unwrap();
+        let positions: Vec<usize> = (0..partials.len())
+            .filter(|i| partials[*i].0 == holder)
+            .collect();
+        let items: Vec<(&Ephemeral, &PartialDecryption)> = positions
+            .iter()
+            .map(|i| (&points[partials[*i].1], &partials[*i].2))
+            .collect();
+        let checked = CheckedPartial::verify_many(&share, &items, &mut OsRng);
+        for (i, result) in positions.into_iter().zip(checked) {
+            results[i] = result.map(|_| ());
+        }
     }
-    assert_eq!(batch.len(), partials.len());
-    batch.verify(&mut OsRng)
+    results
 }
 
 /// 500 ciphertexts, two holders each: 1,000 partials. Holder 3's partial for record 321 is a

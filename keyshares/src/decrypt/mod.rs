@@ -13,7 +13,8 @@
 //! 2. Each node checks E and returns [`partial_decrypt`]: D_i = s_i·E with a Chaum-Pedersen
 //!    proof that log_G(Y_i) = log_E(D_i) for its verifying share Y_i. The checks on E are what
 //!    stop a small-order `enc` from leaking s_i mod 8.
-//! 3. The combiner checks each partial with [`verify_partial`], drops and names bad ones, and
+//! 3. The combiner checks each partial with [`verify_partial`] (or a holder's many at once
+//!    with [`prepared::CheckedPartial::verify_many`]), drops and names bad ones, and
 //!    calls [`combine_and_open`] with at least t good ones: s·E = Σ λ_i·D_i is the DH output,
 //!    and the usual HPKE key schedule or ECIES KDF opens the AEAD.
 //!
@@ -22,7 +23,6 @@
 //!
 //! Sans-IO: nothing here does I/O, keeps state, or reads a clock.
 
-mod batch;
 mod dleq;
 mod ecies;
 mod error;
@@ -46,7 +46,6 @@ use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-pub use batch::PartialBatch;
 pub use error::DecryptError;
 pub use share::ShareScalar;
 
