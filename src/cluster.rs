@@ -408,7 +408,7 @@ impl LocalCluster {
             .name(format!("node-{id}"))
             .spawn(move || {
                 actix_web::rt::System::new().block_on(async move {
-                    let node = match open_when_unlocked(config) {
+                    let node = match Node::open(config) {
                         Ok(n) => Arc::new(n),
                         Err(e) => {
                             let _ = tx.send(Err(anyhow::anyhow!(e)));
@@ -521,24 +521,5 @@ impl LocalCluster {
 impl Drop for LocalCluster {
     fn drop(&mut self) {
         self.stop_all();
-    }
-}
-
-/// Opens a node's store, waiting up to 30 s while its file lock is still held: a node stopped a
-/// moment ago in this process releases the lock when its last worker thread lets go of it,
-/// which on a loaded machine can take seconds.
-fn open_when_unlocked(config: NodeConfig) -> Result<Node, crate::store::StoreError> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        match Node::open(config.clone()) {
-            Err(crate::store::StoreError::Other(e))
-                if e.chain()
-                    .any(|cause| cause.to_string().contains("could not acquire lock"))
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            other => return other,
-        }
     }
 }

@@ -438,18 +438,15 @@ pub fn run(opts: &SoakOptions, command: String) -> anyhow::Result<SoakReport> {
 /// (entries, bytes of keys and values) of the audit trail in the stopped node's store.
 fn audit_bytes(data: &Path) -> (u64, u64) {
     // A node killed a moment ago: its lock goes with the process.
-    for _ in 0..50 {
-        if let Ok(db) = crate::store::sled_config(data, 1 << 20).open() {
-            let Ok(tree) = db.open_tree("audit") else {
-                break;
-            };
-            return tree.iter().flatten().fold((0, 0), |(n, b), (k, v)| {
-                (n + 1, b + (k.len() + v.len()) as u64)
-            });
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    (0, 0)
+    let Ok(db) = crate::store::open_db(data, 1 << 20) else {
+        return (0, 0);
+    };
+    let Ok(tree) = db.open_tree("audit") else {
+        return (0, 0);
+    };
+    tree.iter().flatten().fold((0, 0), |(n, b), (k, v)| {
+        (n + 1, b + (k.len() + v.len()) as u64)
+    })
 }
 
 fn mb(bytes: u64) -> String {

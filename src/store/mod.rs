@@ -187,6 +187,38 @@ pub fn sled_config(dir: &Path, cache_bytes: u64) -> sled::Config {
     sled::Config::new().path(dir).cache_capacity(cache_bytes)
 }
 
+/// How long opening waits for the database's file lock.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Opens the database in `dir`, waiting up to [`LOCK_PATIENCE`] while its file lock is held:
+/// a store dropped a moment ago in this process (a restarted node, a rewrap, a test) keeps
+/// the lock until sled's background threads let go of it, which on a loaded machine can take
+/// seconds. Another process that keeps it longer gets a plain "in use" error.
+pub fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+    let deadline = std::time::Instant::now() + LOCK_PATIENCE;
+    loop {
+        match sled_config(dir, cache_bytes).open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(anyhow::anyhow!(
+                        "the store {} is in use by another process (its lock was held for {} s)",
+                        dir.display(),
+                        LOCK_PATIENCE.as_secs()
+                    )
+                    .into());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("cannot open store {}", dir.display()))
+                    .into())
+            }
+        }
+    }
+}
+
 impl Store {
     /// Opens (or creates) the store in `dir` and unseals it with `passphrase`.
     pub fn open(dir: &Path, passphrase: &str) -> Result<Store, StoreError> {
@@ -212,9 +244,7 @@ impl Store {
             }
         }
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let db = sled_config(dir, cache_bytes)
-            .open()
-            .with_context(|| format!("cannot open store {}", dir.display()))?;
+        let db = open_db(dir, cache_bytes)?;
         let dek = match db.get(SEAL_HEADER)? {
             Some(header) => unsealer.unwrap(&header)?,
             None => {
@@ -239,9 +269,7 @@ impl Store {
             return Err(anyhow::anyhow!("no store at {}", dir.display()).into());
         }
         let limits = crate::config::Limits::default();
-        let db = sled_config(dir, limits.store_cache_bytes)
-            .open()
-            .with_context(|| format!("cannot open store {}", dir.display()))?;
+        let db = open_db(dir, limits.store_cache_bytes)?;
         let header = db
             .get(SEAL_HEADER)?
             .ok_or_else(|| anyhow::anyhow!("the store at {} has no seal header", dir.display()))?;
@@ -638,16 +666,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn opening_waits_for_a_lock_that_is_let_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = open_db(dir.path(), 1 << 20).unwrap();
+        assert!(sled_config(dir.path(), 1 << 20).open().is_err());
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            drop(held);
+        });
+        assert!(open_db(dir.path(), 1 << 20).is_ok());
+        releaser.join().unwrap();
+    }
+
+    #[test]
     fn wrong_passphrase_is_refused_and_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(dir.path(), "right").unwrap();
             store.flush().unwrap();
         }
-        assert!(matches!(
-            Store::open(dir.path(), "wrong"),
-            Err(StoreError::WrongPassphrase)
-        ));
+        let r = Store::open(dir.path(), "wrong");
+        assert!(
+            matches!(r, Err(StoreError::WrongPassphrase)),
+            "{:?}",
+            r.err()
+        );
         let store = Store::open(dir.path(), "right").unwrap();
         store.change_passphrase("new").unwrap();
         drop(store);
