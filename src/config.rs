@@ -322,8 +322,10 @@ pub struct Limits {
     /// (client, nonce) claims kept for replay protection; past it the oldest are dropped and
     /// requests as old as them are refused as stale.
     pub replay_cache_entries: usize,
-    /// Ceremony sessions this node keeps a refusal of; past it the oldest are forgotten.
-    pub refused_ceremonies: usize,
+    /// Live ceremony refusals one peer may hold this node to (DESIGN.md §11): a refusal is
+    /// kept while its ceremony could still be confirmed here, and past this many a peer's
+    /// further requests for one go unanswered until some expire.
+    pub refusals_per_peer: usize,
 }
 
 impl Default for Limits {
@@ -331,7 +333,7 @@ impl Default for Limits {
         Limits {
             store_cache_bytes: 16 * 1024 * 1024,
             replay_cache_entries: 65_536,
-            refused_ceremonies: 4096,
+            refusals_per_peer: 256,
         }
     }
 }
@@ -424,8 +426,8 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "limits.replay_cache_entries",
     ),
     (
-        "KEYQUORUM_LIMITS_REFUSED_CEREMONIES",
-        "limits.refused_ceremonies",
+        "KEYQUORUM_LIMITS_REFUSALS_PER_PEER",
+        "limits.refusals_per_peer",
     ),
 ];
 
@@ -631,8 +633,8 @@ impl NodeConfig {
                 &mut l.replay_cache_entries,
             ),
             (
-                "KEYQUORUM_LIMITS_REFUSED_CEREMONIES",
-                &mut l.refused_ceremonies,
+                "KEYQUORUM_LIMITS_REFUSALS_PER_PEER",
+                &mut l.refusals_per_peer,
             ),
         ] {
             if let Some(v) = get(name) {

@@ -66,6 +66,9 @@ pub struct Faults {
     /// `"confirmations"` (every confirmation collected, nothing committed) or `"commit"`
     /// (the certificate stored, not yet sent to anyone).
     pub halt_coordinator_at: Option<&'static str>,
+    /// As a ceremony's coordinator, mint session ids this many milliseconds in the past: a
+    /// coordinator that kept a session (one a member refused long ago, say) to run it now.
+    pub mint_sessions_ago_ms: u64,
     /// Hold every peer request this long before handling it: the benchmark's simulated
     /// network distance (`keyquorum bench --rtt-ms`).
     pub added_rtt_ms: u64,

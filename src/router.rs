@@ -102,7 +102,7 @@ pub fn handle(node: &Arc<Node>, from: u16, session: &str, request: PeerRequest) 
             crate::ceremony::participant::close(node, session, &key, &acks)
         }
         PeerRequest::GenerationStatus { key, session } => {
-            crate::ceremony::participant::status(node, &key, &session)
+            crate::ceremony::participant::status(node, from, &key, &session)
         }
         PeerRequest::Unsettled => PeerResponse::Unsettled {
             keys: crate::ceremony::activation::unsettled(node),

@@ -324,3 +324,79 @@ fn a_repair_interrupted_at_the_repaired_node_leaves_nothing_and_can_run_again() 
     assert_eq!(share_of(&h, 2, "manifests").unwrap(), before);
     signs_everywhere(&h, &[2], &key);
 }
+
+/// A member that wants a ceremony's certificate and a refusal of it to both exist (DESIGN.md
+/// §11) gets node 2's refusal of a session it means to coordinate, then asks node 2 to refuse
+/// more made-up sessions than it may, to push the first out before running it. The first stays
+/// refused; the flood costs only the flooder's own share of refusals; sessions outside their
+/// window are refused without being kept (or, from the future, not at all); and the cluster
+/// goes on refreshing keys.
+#[test]
+fn a_member_cannot_push_out_a_refusal_that_still_matters() {
+    use keyquorum::ceremony::window;
+    use keyquorum::peer::{messages::GenerationAnswer, PeerRequest, PeerResponse};
+    let h = Harness::start_with(3, |c| c.limits.refusals_per_peer = 4);
+    h.create(1, "k", Algorithm::FrostEd25519, 2, None).unwrap();
+    let node2 = h.cluster.node(2).unwrap();
+    let ask = |from: u16, session: &str| -> Option<u16> {
+        let request = PeerRequest::GenerationStatus {
+            key: "k".into(),
+            session: session.into(),
+        };
+        let asker = h.cluster.node(from).unwrap();
+        let answer =
+            h.rt.block_on(keyquorum::transport::call(
+                &asker,
+                2,
+                &keyquorum::random_id(),
+                &request,
+                None,
+            ))
+            .unwrap();
+        match answer {
+            PeerResponse::Generation(a) => {
+                let GenerationAnswer { refusal, .. } = *a;
+                refusal.map(|r| r.signer)
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    let now = keyquorum::clock::now_ms();
+    let target = window::mint(now);
+    assert_eq!(ask(1, &target), Some(2));
+    let granted = (0..10)
+        .filter(|_| ask(1, &window::mint(now)).is_some())
+        .count();
+    assert_eq!(granted, 3, "node 1 holds at most 4 live refusals");
+    assert!(node2.store.is_refused(&target).unwrap());
+    // Node 3's requests have their own share.
+    assert_eq!(ask(3, &window::mint(now)), Some(2));
+    assert_eq!(node2.store.refusals(), 5);
+    // A ceremony that can no longer run is refused without being kept, even past the limit.
+    assert_eq!(ask(1, &window::mint(now - 3_600_000)), Some(2));
+    assert_eq!(ask(1, &keyquorum::random_id()), Some(2));
+    // One minted ahead of node 2's clock could be kept for as long as the asker chose.
+    assert_eq!(ask(3, &window::mint(now + 3_600_000)), None);
+    assert_eq!(node2.store.refusals(), 5);
+    // Ceremonies the coordinator mints itself are not affected.
+    let refreshed = refresh(&h, 1, "k").unwrap();
+    assert_eq!(refreshed.generation, 1);
+    eventually("every node on generation 1", || {
+        settled_on(&h, &[1, 2, 3], "k", 1)
+    });
+}
+
+/// A coordinator that runs a session minted outside the members' window (kept back, perhaps,
+/// until a refusal of it was forgotten) gets no member to join: the ceremony fails naming the
+/// reason, and the key stays on its generation.
+#[test]
+fn members_refuse_to_join_a_ceremony_minted_outside_their_window() {
+    let h = Harness::start(3);
+    h.create(1, "k", Algorithm::FrostEd25519, 2, None).unwrap();
+    set_faults(&h, 1, &|f| f.mint_sessions_ago_ms = 120_000);
+    let err = refresh(&h, 1, "k").unwrap_err();
+    assert!(err.to_string().contains("minted at"), "{err}");
+    set_faults(&h, 1, &|f| f.mint_sessions_ago_ms = 0);
+    assert!(settled_on(&h, &[1, 2, 3], "k", 0));
+    assert_eq!(refresh(&h, 1, "k").unwrap().generation, 1);
+}

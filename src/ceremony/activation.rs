@@ -40,6 +40,7 @@ pub(super) fn seal_pending(
         &statement,
         spec.purpose.action(),
         share,
+        super::window::confirm_by(session, &node.config.timeouts).unwrap_or(0),
     ) {
         tracing::error!(key = %record.name, session, error = %e, "sealing a ceremony's result failed");
         return PeerResponse::error(

@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use crate::node::{Counters, Node};
 use crate::peer::messages::CeremonyPurpose;
 use crate::peer::{CeremonySpec, Envelope, PeerErrorCode, PeerRequest, PeerResponse};
-use crate::state::generation::{self, GenerationCertificate, Refusal};
+use crate::state::generation::{self, GenerationCertificate};
 use crate::store::KeyRecord;
 use crate::transport;
 use crate::transport::CallError;
@@ -563,7 +563,8 @@ pub async fn run(
     spec: &CeremonySpec,
     client_request: &ClientRequest,
 ) -> Result<(KeyRecord, Cost), ApiError> {
-    let session = crate::random_id();
+    let minted = crate::clock::now_ms().saturating_sub(node.faults().mint_sessions_ago_ms);
+    let session = super::window::mint(minted);
     node.coordinating.lock().insert(session.clone());
     let outcome = coordinate(node, spec, client_request, &session).await;
     node.coordinating.lock().remove(&session);
@@ -597,7 +598,10 @@ async fn coordinate(
     }
     let committed = outcome.and_then(|confirmed| {
         node.store
-            .commit_coordinated(&confirmed.certificate)
+            .commit_coordinated(
+                &confirmed.certificate,
+                super::window::confirm_by(session, &node.config.timeouts).unwrap_or(0),
+            )
             .map(|()| confirmed)
             .map_err(|e| Failure::Invalid(format!("committing the ceremony: {e}")))
     });
@@ -666,13 +670,7 @@ async fn abort(node: &Arc<Node>, spec: &CeremonySpec, session: &str, reason: &st
             super::activation::discard(node, &p, "its coordinator (this node) aborted it");
         }
     }
-    let refusal = match node.store.refuse(&spec.name, session) {
-        Ok(()) => Some(Refusal::sign(&node.identity, &spec.name, session)),
-        Err(e) => {
-            tracing::error!(session, error = %e, "recording the refusal of an aborted ceremony failed");
-            None
-        }
-    };
+    let refusal = super::participant::refuse(node, &spec.name, session, node.id());
     let abort = PeerRequest::DkgAbort {
         reason: reason.to_string(),
         refusal,

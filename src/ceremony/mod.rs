@@ -17,6 +17,7 @@ mod permit;
 pub mod protocol;
 pub mod reconcile;
 pub mod renewal;
+pub mod window;
 
 use crate::peer::messages::CeremonyPurpose;
 use crate::store::KeyRecord;

@@ -24,7 +24,7 @@ use crate::peer::messages::CeremonyPurpose;
 use crate::peer::messages::GenerationAnswer;
 use crate::peer::{CeremonySpec, Envelope, PeerErrorCode, PeerResponse};
 use crate::state::generation::{GenerationCertificate, Refusal};
-use crate::store::{curve_of, KeyRecord};
+use crate::store::{curve_of, KeyRecord, Refused};
 
 pub struct DkgSession {
     pub spec: CeremonySpec,
@@ -154,6 +154,12 @@ pub fn start(
         return peer_refusal(node, &e);
     }
     if let Err(e) = crate::validate::key_name(&spec.name) {
+        return PeerResponse::error(PeerErrorCode::Invalid, e, None);
+    }
+    // Only inside its window, or a refusal forgotten after it could be contradicted.
+    if let Err(e) =
+        super::window::check_start(session, crate::clock::now_ms(), &node.config.timeouts)
+    {
         return PeerResponse::error(PeerErrorCode::Invalid, e, None);
     }
     if let Some(p) = spec
@@ -708,7 +714,7 @@ pub fn abort(
 /// this node's acknowledgement once it activated it), or a refusal when this node never
 /// confirmed it and now promises never to, or nothing while it is in doubt or the ceremony
 /// runs.
-pub fn status(node: &Arc<Node>, key: &str, session: &str) -> PeerResponse {
+pub fn status(node: &Arc<Node>, asker: u16, key: &str, session: &str) -> PeerResponse {
     let answer = |a| PeerResponse::Generation(Box::new(a));
     let failed = |e: crate::store::StoreError| {
         PeerResponse::error(PeerErrorCode::Invalid, e.to_string(), None)
@@ -741,12 +747,34 @@ pub fn status(node: &Arc<Node>, key: &str, session: &str) -> PeerResponse {
         }
         activation::discard(node, &p, "its coordinator (this node) never committed it");
     }
-    match node.store.refuse(key, session) {
-        Ok(()) => answer(GenerationAnswer {
-            refusal: Some(Refusal::sign(&node.identity, key, session)),
-            ..Default::default()
-        }),
+    answer(GenerationAnswer {
+        refusal: refuse(node, key, session, asker),
+        ..Default::default()
+    })
+}
+
+/// Promises, durably, never to confirm ceremony `session` of `key`, on `asker`'s request, and
+/// signs the promise; `None` when it cannot be given (already confirmed here, a session
+/// minted ahead of this node's clock, or an asker that already holds its share of live
+/// refusals), which leaves the asker in doubt: it asks again later (DESIGN.md §11).
+pub(super) fn refuse(node: &Node, key: &str, session: &str, asker: u16) -> Option<Refusal> {
+    use super::window::RefusalKeeping;
+    let until = match super::window::refusal_keeping(
+        session,
+        crate::clock::now_ms(),
+        &node.config.timeouts,
+    ) {
+        RefusalKeeping::Until(t) => Some(t),
+        RefusalKeeping::Closed => None,
+        RefusalKeeping::FromTheFuture => return None,
+    };
+    match node.store.refuse(key, session, asker, until) {
+        Ok(Refused::Kept | Refused::Closed) => Some(Refusal::sign(&node.identity, key, session)),
+        Ok(Refused::AskerAtLimit) => {
+            tracing::warn!(key, session, asker, "not refusing a ceremony: the asker holds as many live refusals as it may ([limits] refusals_per_peer)");
+            None
+        }
         // Confirmed meanwhile: in doubt after all.
-        Err(_) => answer(GenerationAnswer::default()),
+        Err(_) => None,
     }
 }

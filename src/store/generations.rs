@@ -48,13 +48,25 @@ fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     Ok(serde_json::to_vec(value).context("encoding stored state")?)
 }
 
-fn tx_error(what: &str, e: impl std::fmt::Debug) -> StoreError {
+pub(super) fn tx_error(what: &str, e: impl std::fmt::Debug) -> StoreError {
     StoreError::Other(anyhow::anyhow!("{what}: {e:?}"))
+}
+
+/// A transaction that aborted for a stated reason, or failed underneath.
+fn tx_refusal(what: &str, e: sled::transaction::TransactionError<&'static str>) -> StoreError {
+    match e {
+        sled::transaction::TransactionError::Abort(reason) => {
+            StoreError::Other(anyhow::anyhow!("{what}: {reason}"))
+        }
+        sled::transaction::TransactionError::Storage(e) => e.into(),
+    }
 }
 
 impl Store {
     /// Seals `share` beside the live one as the pending result of the ceremony `statement`
-    /// describes. Refused when this node promised never to confirm that ceremony.
+    /// describes. Refused when this node promised never to confirm that ceremony, or when it
+    /// is past `confirm_by_ms`, the end of the ceremony's window (the instant from which a
+    /// refusal of it is no longer kept).
     pub fn put_pending(
         &self,
         record: &KeyRecord,
@@ -62,6 +74,7 @@ impl Store {
         statement: &GenerationStatement,
         action: &str,
         share: Option<&KeyShare>,
+        confirm_by_ms: u64,
     ) -> Result<(), StoreError> {
         let sealed_share = share
             .map(|s| self.seal_share(record, s).map(hex::encode))
@@ -77,15 +90,20 @@ impl Store {
                 sealed_share,
             },
         )?;
-        (&self.pending, &self.refused)
-            .transaction(|(pending_tree, refused)| {
-                if refused.get(statement.session.as_bytes())?.is_some() {
-                    return Err(ConflictableTransactionError::Abort(()));
+        (&self.pending, &self.refusals)
+            .transaction(|(pending_tree, refusals)| {
+                if refusals.get(statement.session.as_bytes())?.is_some() {
+                    return Err(ConflictableTransactionError::Abort("refused here"));
+                }
+                // Read after the refusals: a refusal forgotten before that read expired
+                // before this clock reading too.
+                if crate::clock::now_ms() > confirm_by_ms {
+                    return Err(ConflictableTransactionError::Abort("past its window"));
                 }
                 pending_tree.insert(record.name.as_bytes(), pending.as_slice())?;
                 Ok(())
             })
-            .map_err(|e| tx_error("refused ceremony, or storing its result failed", e))?;
+            .map_err(|e| tx_refusal("ceremony not confirmed", e))?;
         self.db.flush()?;
         Ok(())
     }
@@ -275,23 +293,28 @@ impl Store {
     }
 
     /// Records a certificate this node assembled as a coordinator, with the ceremony as one
-    /// still to close. Refused when this node promised never to commit it.
+    /// still to close. Refused when this node promised never to commit it, or past
+    /// `confirm_by_ms` (as [`Store::put_pending`]).
     pub fn commit_coordinated(
         &self,
         certificate: &GenerationCertificate,
+        confirm_by_ms: u64,
     ) -> Result<(), StoreError> {
         let s = &certificate.statement;
         let cert_json = json(certificate)?;
-        (&self.certificates, &self.coordinated, &self.refused)
-            .transaction(|(certs, coordinated, refused)| {
-                if refused.get(s.session.as_bytes())?.is_some() {
-                    return Err(ConflictableTransactionError::Abort(()));
+        (&self.certificates, &self.coordinated, &self.refusals)
+            .transaction(|(certs, coordinated, refusals)| {
+                if refusals.get(s.session.as_bytes())?.is_some() {
+                    return Err(ConflictableTransactionError::Abort("refused here"));
+                }
+                if crate::clock::now_ms() > confirm_by_ms {
+                    return Err(ConflictableTransactionError::Abort("past its window"));
                 }
                 certs.insert(s.session.as_bytes(), cert_json.as_slice())?;
                 coordinated.insert(s.session.as_bytes(), s.key.as_bytes())?;
                 Ok(())
             })
-            .map_err(|e| tx_error("refused ceremony, or storing its certificate failed", e))?;
+            .map_err(|e| tx_refusal("ceremony not committed", e))?;
         self.db.flush()?;
         Ok(())
     }
@@ -314,63 +337,5 @@ impl Store {
         self.coordinated.remove(session)?;
         self.db.flush()?;
         Ok(())
-    }
-
-    /// Promises, durably, never to confirm or commit ceremony `session`. Fails when this node
-    /// already holds its certificate or a pending result of it (then it is too late).
-    pub fn refuse(&self, name: &str, session: &str) -> Result<(), StoreError> {
-        // Refused already, so nothing of it could be confirmed since: ordered once.
-        if self.refused.contains_key(session.as_bytes())? {
-            return Ok(());
-        }
-        (&self.refused, &self.certificates, &self.pending)
-            .transaction(|(refused, certs, pending)| {
-                if certs.get(session.as_bytes())?.is_some() {
-                    return Err(ConflictableTransactionError::Abort(()));
-                }
-                if let Some(v) = pending.get(name.as_bytes())? {
-                    let p: PendingGeneration = self
-                        .read_tagged(Tagged::Pending, name.as_bytes(), &v)
-                        .map_err(|_| ConflictableTransactionError::Abort(()))?;
-                    if p.statement.session == session {
-                        return Err(ConflictableTransactionError::Abort(()));
-                    }
-                }
-                refused.insert(session.as_bytes(), name.as_bytes())?;
-                Ok(())
-            })
-            .map_err(|e| tx_error("ceremony already confirmed here", e))?;
-        self.remember_refusal(session)?;
-        self.db.flush()?;
-        Ok(())
-    }
-
-    /// Orders a new refusal and forgets the oldest past `[limits] refused_ceremonies`: any
-    /// member may ask for refusals of ceremony ids it makes up. A refusal matters while its
-    /// ceremony can still run (its participants drop a ceremony at its deadline); the oldest
-    /// go first.
-    fn remember_refusal(&self, session: &str) -> Result<(), StoreError> {
-        use std::sync::atomic::Ordering;
-        let id = self.db.generate_id()?;
-        self.refused_order
-            .insert(id.to_be_bytes(), session.as_bytes())?;
-        let mut count = self.refused_count.fetch_add(1, Ordering::SeqCst) + 1;
-        while count > self.refused_limit {
-            let Some((_, oldest)) = self.refused_order.pop_min()? else {
-                break;
-            };
-            self.refused.remove(&oldest)?;
-            count = self.refused_count.fetch_sub(1, Ordering::SeqCst) - 1;
-        }
-        Ok(())
-    }
-
-    /// Refusals this node keeps.
-    pub fn refusals(&self) -> usize {
-        self.refused.len()
-    }
-
-    pub fn is_refused(&self, session: &str) -> Result<bool, StoreError> {
-        Ok(self.refused.contains_key(session)?)
     }
 }

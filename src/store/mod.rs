@@ -24,12 +24,14 @@ use zeroize::Zeroizing;
 pub mod clients;
 mod generations;
 mod integrity;
+mod refusals;
 pub mod seal;
 
 pub use generations::{Activated, PendingGeneration};
 
 use integrity::MacKeys;
 pub use integrity::Tagged;
+pub use refusals::Refused;
 use seal::SEAL_HEADER;
 pub use seal::{header_kind, TokenSeal, Unsealer};
 
@@ -129,14 +131,15 @@ pub struct Store {
     previous: sled::Tree,
     /// Ceremony session → its [`crate::state::generation::GenerationCertificate`].
     certificates: sled::Tree,
-    /// Ceremony sessions this node promised never to confirm or commit.
-    refused: sled::Tree,
+    /// Ceremony session → (until, asker, key): sessions this node promised never to confirm
+    /// or commit, kept until their ceremony could no longer be confirmed (`refusals`).
+    refusals: sled::Tree,
+    /// (until, session) → asker: the refusals in the order they may be forgotten.
+    refusal_expiry: sled::Tree,
+    /// Live refusals per asker, and how many one asker may hold.
+    refusals_by_asker: parking_lot::Mutex<std::collections::HashMap<u16, usize>>,
+    refusals_per_asker: usize,
     decrypt_requests: sled::Tree,
-    /// Big-endian id (in the order they were made) → session: which refusals are oldest.
-    refused_order: sled::Tree,
-    /// Refusals in `refused_order`, and how many are kept at most.
-    refused_count: std::sync::atomic::AtomicUsize,
-    refused_limit: usize,
     /// The page cache the database was opened with, bytes.
     cache_bytes: u64,
     /// Ceremony session → key name, for ceremonies this node committed as coordinator and
@@ -283,6 +286,11 @@ impl Store {
         limits: &crate::config::Limits,
     ) -> Result<Store, StoreError> {
         let cache_bytes = limits.store_cache_bytes;
+        // Refusals of sessions minted before they carried their time: such a ceremony can
+        // no longer start (`crate::ceremony::window`), so the promise holds without them.
+        for legacy in ["refused", "refused_order"] {
+            db.drop_tree(legacy)?;
+        }
         Ok(Store {
             keys: db.open_tree("keys")?,
             shares: db.open_tree("shares")?,
@@ -299,13 +307,13 @@ impl Store {
             pending: db.open_tree("pending")?,
             previous: db.open_tree("previous")?,
             certificates: db.open_tree("certificates")?,
-            refused: db.open_tree("refused")?,
+            refusals: db.open_tree("refusals")?,
+            refusal_expiry: db.open_tree("refusal_expiry")?,
+            refusals_by_asker: parking_lot::Mutex::new(refusals::count_by_asker(
+                &db.open_tree("refusal_expiry")?,
+            )?),
+            refusals_per_asker: limits.refusals_per_peer.max(1),
             decrypt_requests: db.open_tree("decrypt_requests")?,
-            refused_count: std::sync::atomic::AtomicUsize::new(
-                db.open_tree("refused_order")?.len(),
-            ),
-            refused_order: db.open_tree("refused_order")?,
-            refused_limit: limits.refused_ceremonies.max(1),
             cache_bytes,
             coordinated: db.open_tree("coordinated")?,
             db,
@@ -809,52 +817,115 @@ mod tests {
         assert!(e.contains("client alice"), "{e}");
     }
 
-    #[test]
-    fn the_page_cache_and_the_refusals_kept_are_bounded_by_the_limits() {
-        let dir = tempfile::tempdir().unwrap();
+    fn open_limited(dir: &Path) -> Store {
         let limits = crate::config::Limits {
             store_cache_bytes: 1 << 20,
-            refused_ceremonies: 8,
+            refusals_per_peer: 8,
             ..Default::default()
         };
-        assert_eq!(sled_config(dir.path(), 1 << 20).cache_capacity, 1 << 20);
-        let store = Store::open_with(
-            dir.path(),
+        Store::open_with(
+            dir,
             &Unsealer::Passphrase(Zeroizing::new("pass".into())),
             &limits,
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn the_page_cache_and_each_peers_refusals_are_bounded_by_the_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(sled_config(dir.path(), 1 << 20).cache_capacity, 1 << 20);
+        let store = open_limited(dir.path());
         assert_eq!(store.cache_bytes(), 1 << 20);
-        for i in 0..20 {
-            store.refuse("k", &format!("s{i}")).unwrap();
-            // Asked again: kept once.
-            store.refuse("k", &format!("s{i}")).unwrap();
-        }
-        assert_eq!(store.refusals(), 8);
-        assert!(!store.is_refused("s11").unwrap());
-        assert!(store.is_refused("s12").unwrap() && store.is_refused("s19").unwrap());
-        drop(store);
-        // The count and the order survive a restart.
-        // sled's flusher lets go of the dropped database's lock a moment later.
-        let mut reopened = Store::open_with(
-            dir.path(),
-            &Unsealer::Passphrase(Zeroizing::new("pass".into())),
-            &limits,
-        );
-        for _ in 0..100 {
-            if reopened.is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            reopened = Store::open_with(
-                dir.path(),
-                &Unsealer::Passphrase(Zeroizing::new("pass".into())),
-                &limits,
+        let until = crate::clock::now_ms() + 600_000;
+        for i in 0..8 {
+            assert_eq!(
+                store.refuse("k", &format!("s{i}"), 3, Some(until)).unwrap(),
+                Refused::Kept
+            );
+            // Asked again: kept once, and counted once.
+            assert_eq!(
+                store.refuse("k", &format!("s{i}"), 3, Some(until)).unwrap(),
+                Refused::Kept
             );
         }
-        let store = reopened.unwrap();
-        store.refuse("k", "s20").unwrap();
-        assert_eq!(store.refusals(), 8);
-        assert!(!store.is_refused("s12").unwrap() && store.is_refused("s20").unwrap());
+        // Peer 3 is at its limit: its next request is not granted, and nothing it asked for
+        // before is pushed out to make room.
+        assert_eq!(
+            store.refuse("k", "s8", 3, Some(until)).unwrap(),
+            Refused::AskerAtLimit
+        );
+        assert!(!store.is_refused("s8").unwrap());
+        assert!((0..8).all(|i| store.is_refused(&format!("s{i}")).unwrap()));
+        // Another peer has a share of its own.
+        assert_eq!(
+            store.refuse("k", "t0", 2, Some(until)).unwrap(),
+            Refused::Kept
+        );
+        // A ceremony that can no longer be confirmed is refused without being remembered.
+        assert_eq!(store.refuse("k", "old", 3, None).unwrap(), Refused::Closed);
+        assert_eq!(store.refusals(), 9);
+        drop(store);
+        // The counts survive a restart.
+        let store = open_limited(dir.path());
+        assert_eq!(
+            store.refuse("k", "s8", 3, Some(until)).unwrap(),
+            Refused::AskerAtLimit
+        );
+        // Expired refusals go, and free their asker's share.
+        store.forget_expired_refusals(until + 1).unwrap();
+        assert_eq!(store.refusals(), 0);
+        assert_eq!(
+            store.refuse("k", "s8", 3, Some(until + 600_000)).unwrap(),
+            Refused::Kept
+        );
+    }
+
+    #[test]
+    fn a_refused_or_closed_ceremony_is_never_confirmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_limited(dir.path());
+        let record = one_key(&store);
+        let statement = |session: &str| crate::state::generation::GenerationStatement {
+            key: "k".into(),
+            generation: 1,
+            session: session.into(),
+            coordinator: 1,
+            members: vec![1, 2],
+            record_sha256: String::new(),
+            spec_sha256: String::new(),
+        };
+        let later = crate::clock::now_ms() + 600_000;
+        let policy = api::KeyPolicy::default();
+        store.refuse("k", "refused", 2, Some(later)).unwrap();
+        let err = store
+            .put_pending(
+                &record,
+                &policy,
+                &statement("refused"),
+                "key.refresh",
+                None,
+                later,
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("refused here"), "{err}");
+        let err = store
+            .put_pending(&record, &policy, &statement("late"), "key.refresh", None, 1)
+            .unwrap_err();
+        assert!(err.to_string().contains("past its window"), "{err}");
+        assert!(store.pending("k").unwrap().is_none());
+        store
+            .put_pending(
+                &record,
+                &policy,
+                &statement("fine"),
+                "key.refresh",
+                None,
+                later,
+            )
+            .unwrap();
+        // Confirmed here: too late to refuse it.
+        assert!(store.refuse("k", "fine", 2, Some(later)).is_err());
+        assert!(store.refuse("k", "fine", 2, None).is_err());
     }
 }
