@@ -38,8 +38,25 @@ fn random_hex(bytes: usize) -> String {
 /// no outgoing connection is given a node's port between choosing it and binding it.
 const LOCAL_PORTS: std::ops::Range<u16> = 20_000..32_000;
 
+/// Ports this process has handed out: a port is free only from its check until its node binds
+/// it, and clusters started side by side (tests run in parallel threads) must not be given the
+/// same one in that window.
+static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+fn hand_out(ports: impl IntoIterator<Item = u16>) -> bool {
+    let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let ports: Vec<u16> = ports.into_iter().collect();
+    if ports.iter().any(|p| handed.contains(p)) {
+        return false;
+    }
+    handed.extend(ports);
+    true
+}
+
 /// `count` distinct free loopback ports (checked by binding them, then released for the
-/// nodes), drawn at random outside the ephemeral range.
+/// nodes), drawn at random outside the ephemeral range, none handed out before by this
+/// process.
 pub fn free_ports(count: usize) -> anyhow::Result<Vec<u16>> {
     use rand::Rng;
     let mut rng = rand::thread_rng();
@@ -49,6 +66,9 @@ pub fn free_ports(count: usize) -> anyhow::Result<Vec<u16>> {
             break;
         }
         let port = rng.gen_range(LOCAL_PORTS);
+        if !hand_out([port]) {
+            continue;
+        }
         if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
             held.push(listener);
         }
@@ -64,7 +84,9 @@ pub fn free_port_range(count: u16) -> anyhow::Result<u16> {
     let mut rng = rand::thread_rng();
     for _ in 0..500 {
         let base = rng.gen_range(LOCAL_PORTS.start..LOCAL_PORTS.end - count);
-        if (base..base + count).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+        if (base..base + count).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok())
+            && hand_out(base..base + count)
+        {
             return Ok(base);
         }
     }
