@@ -56,16 +56,20 @@ fn transcript<G: PrimeGroup>(dst: &[u8]) -> Sha512 {
     h
 }
 
-fn absorb_statement<G: PrimeGroup>(h: &mut Sha512, st: &Statement<'_, G>) {
-    h.update(G::encode_point(st.y));
-    h.update(G::encode_point(st.e));
-    h.update(G::encode_point(st.d));
+/// Y ‖ E ‖ D as the transcripts absorb them. Callers that already hold these encodings (a
+/// point received as bytes, a verifying share used for many proofs) pass them to the
+/// `*_encoded` functions instead: an Edwards encoding costs a field inversion.
+pub(crate) fn encode_statement<G: PrimeGroup>(st: &Statement<'_, G>) -> Vec<u8> {
+    let mut encoded = G::encode_point(st.y);
+    encoded.extend_from_slice(&G::encode_point(st.e));
+    encoded.extend_from_slice(&G::encode_point(st.d));
+    encoded
 }
 
-/// The challenge over the statement and the commitments as encoded in the proof.
-fn challenge<G: PrimeGroup>(st: &Statement<'_, G>, a1: &[u8], a2: &[u8]) -> G::Scalar {
+/// The challenge over the encoded statement and the commitments as encoded in the proof.
+fn challenge<G: PrimeGroup>(encoded: &[u8], a1: &[u8], a2: &[u8]) -> G::Scalar {
     let mut h = transcript::<G>(CHALLENGE_DST);
-    absorb_statement(&mut h, st);
+    h.update(encoded);
     h.update(a1);
     h.update(a2);
     let wide: [u8; 64] = h.finalize().into();
@@ -78,6 +82,17 @@ pub(crate) fn prove<G: PrimeGroup, R: RngCore + CryptoRng>(
     st: &Statement<'_, G>,
     rng: &mut R,
 ) -> Vec<u8> {
+    prove_encoded(s, st, &encode_statement(st), rng)
+}
+
+/// [`prove`] with the statement's encoding (`encode_statement`) given.
+pub(crate) fn prove_encoded<G: PrimeGroup, R: RngCore + CryptoRng>(
+    s: &G::Scalar,
+    st: &Statement<'_, G>,
+    encoded: &[u8],
+    rng: &mut R,
+) -> Vec<u8> {
+    debug_assert_eq!(encoded, encode_statement(st).as_slice());
     let mut fresh = Zeroizing::new([0u8; 32]);
     rng.fill_bytes(fresh.as_mut());
     let s_bytes = Zeroizing::new(G::scalar_to_bytes(s));
@@ -85,7 +100,7 @@ pub(crate) fn prove<G: PrimeGroup, R: RngCore + CryptoRng>(
     let mut h = transcript::<G>(NONCE_DST);
     h.update(s_bytes.as_ref());
     h.update(fresh.as_ref());
-    absorb_statement(&mut h, st);
+    h.update(encoded);
     let mut wide = Zeroizing::new([0u8; 64]);
     // Straight into the zeroizing buffer, so no copy of the nonce seed is left on the stack.
     h.finalize_into(GenericArray::from_mut_slice(wide.as_mut()));
@@ -93,7 +108,7 @@ pub(crate) fn prove<G: PrimeGroup, R: RngCore + CryptoRng>(
 
     let a1 = G::encode_point(&G::mul_base(&k));
     let a2 = G::encode_point(&G::mul(st.e, &k));
-    let c = challenge(st, &a1, &a2);
+    let c = challenge::<G>(encoded, &a1, &a2);
     let z = *k + c * *s;
 
     let mut proof = Vec::with_capacity(proof_len::<G>());
@@ -111,7 +126,7 @@ struct Parsed<G: PrimeGroup> {
     z: G::Scalar,
 }
 
-fn parse<G: PrimeGroup>(st: &Statement<'_, G>, proof: &[u8]) -> Result<Parsed<G>, DecryptError> {
+fn parse<G: PrimeGroup>(encoded: &[u8], proof: &[u8]) -> Result<Parsed<G>, DecryptError> {
     if proof.len() != proof_len::<G>() {
         return Err(DecryptError::MalformedProof);
     }
@@ -120,7 +135,7 @@ fn parse<G: PrimeGroup>(st: &Statement<'_, G>, proof: &[u8]) -> Result<Parsed<G>
     Ok(Parsed {
         a1: G::decode_commitment(a1_bytes)?,
         a2: G::decode_commitment(a2_bytes)?,
-        c: challenge(st, a1_bytes, a2_bytes),
+        c: challenge::<G>(encoded, a1_bytes, a2_bytes),
         z: scalar::<G>(z_bytes)?,
     })
 }
@@ -130,7 +145,17 @@ pub(crate) fn verify<G: PrimeGroup>(
     st: &Statement<'_, G>,
     proof: &[u8],
 ) -> Result<(), DecryptError> {
-    let p = parse(st, proof)?;
+    verify_encoded(st, &encode_statement(st), proof)
+}
+
+/// [`verify`] with the statement's encoding (`encode_statement`) given.
+pub(crate) fn verify_encoded<G: PrimeGroup>(
+    st: &Statement<'_, G>,
+    encoded: &[u8],
+    proof: &[u8],
+) -> Result<(), DecryptError> {
+    debug_assert_eq!(encoded, encode_statement(st).as_slice());
+    let p = parse::<G>(encoded, proof)?;
     let minus_c = G::scalar_from_u16(0) - p.c;
     // z·G − c·Y − A1 and z·E − c·D − A2 must vanish (up to a small-order component).
     let r1 = G::vartime_mul_add_base(&minus_c, st.y, &p.z) - p.a1;
@@ -149,14 +174,45 @@ pub(crate) fn verify<G: PrimeGroup>(
 ///   Σ r_i·(z_i·G − c_i·Y_i − A1_i) + u_i·(z_i·E_i − c_i·D_i − A2_i) = 0
 /// after clearing the cofactor. A batch that holds a bad proof passes with probability at most
 /// 1/ℓ (ℓ the group order), since the weights are drawn after the proofs are fixed.
+#[cfg(test)]
 pub(crate) fn verify_batch<G: PrimeGroup, R: RngCore + CryptoRng>(
     items: &[(Statement<'_, G>, &[u8])],
     rng: &mut R,
 ) -> Result<(), Vec<Result<(), DecryptError>>> {
-    let per_item = || items.iter().map(|(st, proof)| verify(st, proof)).collect();
+    let encoded: Vec<Vec<u8>> = items.iter().map(|(st, _)| encode_statement(st)).collect();
+    let items: Vec<(Statement<'_, G>, &[u8], &[u8])> = items
+        .iter()
+        .zip(&encoded)
+        .map(|((st, proof), enc)| {
+            (
+                Statement {
+                    y: st.y,
+                    e: st.e,
+                    d: st.d,
+                },
+                enc.as_slice(),
+                *proof,
+            )
+        })
+        .collect();
+    verify_batch_encoded(&items, rng)
+}
+
+/// [`verify_batch`] over (statement, its encoding, proof) items.
+pub(crate) fn verify_batch_encoded<G: PrimeGroup, R: RngCore + CryptoRng>(
+    items: &[(Statement<'_, G>, &[u8], &[u8])],
+    rng: &mut R,
+) -> Result<(), Vec<Result<(), DecryptError>>> {
+    let per_item = || {
+        items
+            .iter()
+            .map(|(st, encoded, proof)| verify_encoded(st, encoded, proof))
+            .collect()
+    };
     let mut parsed = Vec::with_capacity(items.len());
-    for (st, proof) in items {
-        match parse(st, proof) {
+    for (st, encoded, proof) in items {
+        debug_assert_eq!(*encoded, encode_statement(st).as_slice());
+        match parse::<G>(encoded, proof) {
             Ok(p) => parsed.push(p),
             Err(_) => return Err(per_item()),
         }
@@ -165,7 +221,7 @@ pub(crate) fn verify_batch<G: PrimeGroup, R: RngCore + CryptoRng>(
     let mut scalars = Vec::with_capacity(1 + 5 * items.len());
     let mut points = Vec::with_capacity(1 + 5 * items.len());
     let mut base = zero;
-    for ((st, _), p) in items.iter().zip(&parsed) {
+    for ((st, _, _), p) in items.iter().zip(&parsed) {
         let r = random_scalar::<G, R>(rng);
         let u = random_scalar::<G, R>(rng);
         base = base + r * p.z;
@@ -430,7 +486,7 @@ mod tests {
         let k = Ed25519::scalar_from_wide(&[9u8; 64]);
         let a1 = (Ed25519::mul_base(&k) + offset).compress().to_bytes();
         let a2 = (st.e * k).compress().to_bytes();
-        let c = challenge(st, &a1, &a2);
+        let c = challenge::<Ed25519>(&encode_statement(st), &a1, &a2);
         [&a1[..], &a2[..], &(k + c * s).to_bytes()[..]].concat()
     }
 
@@ -455,7 +511,8 @@ mod tests {
         }
         // The residuals z·G − c·Y − A1 are −Δ and +Δ: a plain sum would be the identity.
         let residual = |(y, e, d, proof): &Proven<Ed25519>| {
-            let p = parse::<Ed25519>(&Statement { y, e, d }, proof).unwrap();
+            let p = parse::<Ed25519>(&encode_statement::<Ed25519>(&Statement { y, e, d }), proof)
+                .unwrap();
             Ed25519::mul_base(&p.z) - y * p.c - p.a1
         };
         assert!(Ed25519::is_identity(

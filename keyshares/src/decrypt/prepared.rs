@@ -39,6 +39,25 @@ impl Point {
             Scheme::EciesSecp256k1 => Point::Secp256k1(Secp256k1::decode_point(bytes, what)?),
         })
     }
+
+    /// The encoding the proofs' transcripts absorb (`dleq::encode_statement`).
+    fn encode(&self) -> Vec<u8> {
+        match self {
+            Point::Ed25519(p) => Ed25519::encode_point(p),
+            Point::Secp256k1(p) => Secp256k1::encode_point(p),
+        }
+    }
+
+    /// [`Point::encode`] of this point, decoded from `given`: `given` itself when it is that
+    /// encoding (decoding an Edwards point insists on the canonical one; SEC1 also allows the
+    /// uncompressed form), which spares a field inversion.
+    fn encode_as_given(&self, given: &[u8]) -> Vec<u8> {
+        match self {
+            Point::Ed25519(_) => given.to_vec(),
+            Point::Secp256k1(_) if given.len() == Secp256k1::POINT_LEN => given.to_vec(),
+            Point::Secp256k1(_) => self.encode(),
+        }
+    }
 }
 
 impl Zeroize for Point {
@@ -58,25 +77,34 @@ fn mismatch(expected: Scheme, got: Scheme) -> DecryptError {
 }
 
 /// A ciphertext's ephemeral point, checked as every holder checks it
-/// ([`super::check_ephemeral`]).
-#[derive(Clone, Copy)]
-pub struct Ephemeral(Point);
+/// ([`super::check_ephemeral`]), with its group encoding for the proofs.
+#[derive(Clone)]
+pub struct Ephemeral {
+    point: Point,
+    encoded: Vec<u8>,
+}
 
 impl Ephemeral {
     pub fn parse(scheme: Scheme, bytes: &[u8]) -> Result<Ephemeral, DecryptError> {
-        Ok(Ephemeral(match scheme {
+        let point = match scheme {
             Scheme::HpkeX25519 => Point::Ed25519(x25519::lift_enc(bytes)?),
             Scheme::EciesSecp256k1 => {
                 Point::Secp256k1(Secp256k1::decode_point(bytes, "ephemeral public key")?)
             }
-        }))
+        };
+        Ok(Ephemeral {
+            encoded: point.encode(),
+            point,
+        })
     }
 }
 
-/// A holder's share with its verifying share Y_i = s_i·G computed once, for many partials.
+/// A holder's share with its verifying share Y_i = s_i·G computed (and encoded) once, for
+/// many partials.
 pub struct Holder<'a> {
     share: &'a ShareScalar,
     y: Point,
+    y_encoded: Vec<u8>,
 }
 
 impl<'a> Holder<'a> {
@@ -85,7 +113,11 @@ impl<'a> Holder<'a> {
             Scheme::HpkeX25519 => Point::Ed25519(Ed25519::mul_base(share.ed25519()?)),
             Scheme::EciesSecp256k1 => Point::Secp256k1(Secp256k1::mul_base(share.secp256k1()?)),
         };
-        Ok(Holder { share, y })
+        Ok(Holder {
+            share,
+            y_encoded: y.encode(),
+            y,
+        })
     }
 
     /// D_i = s_i·E with its proof, as [`super::partial_decrypt`] computes it.
@@ -94,14 +126,26 @@ impl<'a> Holder<'a> {
         e: &Ephemeral,
         rng: &mut R,
     ) -> Result<PartialDecryption, DecryptError> {
-        match (&self.y, &e.0) {
-            (Point::Ed25519(y), Point::Ed25519(e)) => {
-                Ok(partial::<Ed25519, R>(self.share.ed25519()?, y, e, rng))
-            }
-            (Point::Secp256k1(y), Point::Secp256k1(e)) => {
-                Ok(partial::<Secp256k1, R>(self.share.secp256k1()?, y, e, rng))
-            }
-            _ => Err(mismatch(e.0.scheme(), self.y.scheme())),
+        let known = Known {
+            y: &self.y_encoded,
+            e: &e.encoded,
+        };
+        match (&self.y, &e.point) {
+            (Point::Ed25519(y), Point::Ed25519(p)) => Ok(partial::<Ed25519, R>(
+                self.share.ed25519()?,
+                y,
+                p,
+                known,
+                rng,
+            )),
+            (Point::Secp256k1(y), Point::Secp256k1(p)) => Ok(partial::<Secp256k1, R>(
+                self.share.secp256k1()?,
+                y,
+                p,
+                known,
+                rng,
+            )),
+            _ => Err(mismatch(e.point.scheme(), self.y.scheme())),
         }
     }
 }
@@ -110,7 +154,7 @@ impl Holder<'_> {
     /// D_i = s_i·E without a proof, for a holder that combines the partials itself: nobody
     /// else sees this partial, and a proof only convinces others.
     pub fn unproven_partial(&self, e: &Ephemeral) -> Result<PartialDecryption, DecryptError> {
-        let point = match &e.0 {
+        let point = match &e.point {
             Point::Ed25519(e) => Ed25519::encode_point(&Ed25519::mul(e, self.share.ed25519()?)),
             Point::Secp256k1(e) => {
                 Secp256k1::encode_point(&Secp256k1::mul(e, self.share.secp256k1()?))
@@ -123,27 +167,48 @@ impl Holder<'_> {
     }
 }
 
+/// Encodings of Y and E already at hand.
+#[derive(Clone, Copy)]
+struct Known<'a> {
+    y: &'a [u8],
+    e: &'a [u8],
+}
+
+impl Known<'_> {
+    /// Y ‖ E ‖ D, as `dleq::encode_statement` gives it.
+    fn statement(&self, d: &[u8]) -> Vec<u8> {
+        [self.y, self.e, d].concat()
+    }
+}
+
 fn partial<G: PrimeGroup, R: RngCore + CryptoRng>(
     s: &G::Scalar,
     y: &G::Point,
     e: &G::Point,
+    known: Known<'_>,
     rng: &mut R,
 ) -> PartialDecryption {
     let d = G::mul(e, s);
-    let proof = dleq::prove(s, &Statement::<G> { y, e, d: &d }, rng);
-    PartialDecryption {
-        point: G::encode_point(&d),
-        proof,
-    }
+    let point = G::encode_point(&d);
+    let st = Statement::<G> { y, e, d: &d };
+    let proof = dleq::prove_encoded(s, &st, &known.statement(&point), rng);
+    PartialDecryption { point, proof }
 }
 
 /// A holder's verifying share, decoded and validated once.
-#[derive(Clone, Copy)]
-pub struct VerifyingShare(Point);
+#[derive(Clone)]
+pub struct VerifyingShare {
+    point: Point,
+    encoded: Vec<u8>,
+}
 
 impl VerifyingShare {
     pub fn decode(scheme: Scheme, bytes: &[u8]) -> Result<VerifyingShare, DecryptError> {
-        Point::decode(scheme, bytes, "verifying share").map(VerifyingShare)
+        let point = Point::decode(scheme, bytes, "verifying share")?;
+        Ok(VerifyingShare {
+            encoded: point.encode_as_given(bytes),
+            point,
+        })
     }
 }
 
@@ -165,15 +230,28 @@ impl CheckedPartial {
         e: &Ephemeral,
         partial: &PartialDecryption,
     ) -> Result<CheckedPartial, DecryptError> {
-        let d = Point::decode(share.0.scheme(), &partial.point, "partial decryption point")?;
-        match (&share.0, &e.0, &d) {
+        let d = Point::decode(
+            share.point.scheme(),
+            &partial.point,
+            "partial decryption point",
+        )?;
+        let encoded = Known {
+            y: &share.encoded,
+            e: &e.encoded,
+        }
+        .statement(&d.encode_as_given(&partial.point));
+        match (&share.point, &e.point, &d) {
             (Point::Ed25519(y), Point::Ed25519(e), Point::Ed25519(d)) => {
-                dleq::verify(&Statement::<Ed25519> { y, e, d }, &partial.proof)?
+                dleq::verify_encoded(&Statement::<Ed25519> { y, e, d }, &encoded, &partial.proof)?
             }
             (Point::Secp256k1(y), Point::Secp256k1(e), Point::Secp256k1(d)) => {
-                dleq::verify(&Statement::<Secp256k1> { y, e, d }, &partial.proof)?
+                dleq::verify_encoded(
+                    &Statement::<Secp256k1> { y, e, d },
+                    &encoded,
+                    &partial.proof,
+                )?
             }
-            _ => return Err(mismatch(share.0.scheme(), e.0.scheme())),
+            _ => return Err(mismatch(share.point.scheme(), e.point.scheme())),
         }
         Ok(CheckedPartial(d))
     }
@@ -187,9 +265,9 @@ impl CheckedPartial {
         items: &[(&Ephemeral, &PartialDecryption)],
         rng: &mut R,
     ) -> Vec<Result<CheckedPartial, DecryptError>> {
-        match share.0 {
+        match share.point {
             Point::Ed25519(y) => many::<Ed25519, R>(
-                &y,
+                (&y, &share.encoded),
                 items,
                 rng,
                 |p| match p {
@@ -199,7 +277,7 @@ impl CheckedPartial {
                 Point::Ed25519,
             ),
             Point::Secp256k1(y) => many::<Secp256k1, R>(
-                &y,
+                (&y, &share.encoded),
                 items,
                 rng,
                 |p| match p {
@@ -243,35 +321,46 @@ impl CheckedPartial {
     }
 }
 
-/// An item's ephemeral point and partial point, decoded, or why not.
-type Decoded<G> = Result<(<G as PrimeGroup>::Point, <G as PrimeGroup>::Point), DecryptError>;
+/// An item's ephemeral point and partial point, decoded, and its statement's encoding; or
+/// why not.
+type Decoded<G> =
+    Result<(<G as PrimeGroup>::Point, <G as PrimeGroup>::Point, Vec<u8>), DecryptError>;
 
 fn many<G: PrimeGroup, R: RngCore + CryptoRng>(
-    y: &G::Point,
+    (y, y_encoded): (&G::Point, &[u8]),
     items: &[(&Ephemeral, &PartialDecryption)],
     rng: &mut R,
     point: impl Fn(&Point) -> Option<G::Point>,
     wrap: impl Fn(G::Point) -> Point,
 ) -> Vec<Result<CheckedPartial, DecryptError>> {
-    let scheme = items.first().map(|(e, _)| e.0.scheme());
+    let scheme = items.first().map(|(e, _)| e.point.scheme());
     let decoded: Vec<Decoded<G>> = items
         .iter()
         .map(|(e, partial)| {
-            let e = point(&e.0)
-                .ok_or_else(|| mismatch(scheme.unwrap_or(Scheme::HpkeX25519), e.0.scheme()))?;
+            let e_point = point(&e.point)
+                .ok_or_else(|| mismatch(scheme.unwrap_or(Scheme::HpkeX25519), e.point.scheme()))?;
             let d = G::decode_point(&partial.point, "partial decryption point")?;
-            Ok((e, d))
+            let known = Known {
+                y: y_encoded,
+                e: &e.encoded,
+            };
+            let encoded = known.statement(&wrap(d).encode_as_given(&partial.point));
+            Ok((e_point, d, encoded))
         })
         .collect();
-    let statements: Vec<(Statement<'_, G>, &[u8])> = decoded
+    let statements: Vec<(Statement<'_, G>, &[u8], &[u8])> = decoded
         .iter()
         .zip(items)
         .filter_map(|(d, (_, partial))| {
-            let (e, d) = d.as_ref().ok()?;
-            Some((Statement { y, e, d }, partial.proof.as_slice()))
+            let (e, d, encoded) = d.as_ref().ok()?;
+            Some((
+                Statement { y, e, d },
+                encoded.as_slice(),
+                partial.proof.as_slice(),
+            ))
         })
         .collect();
-    let mut checked = match dleq::verify_batch(&statements, rng) {
+    let mut checked = match dleq::verify_batch_encoded(&statements, rng) {
         Ok(()) => vec![Ok(()); statements.len()],
         Err(each) => each,
     }
@@ -279,7 +368,7 @@ fn many<G: PrimeGroup, R: RngCore + CryptoRng>(
     decoded
         .into_iter()
         .map(|d| {
-            let (_, d) = d?;
+            let (_, d, _) = d?;
             checked.next().unwrap_or(Err(DecryptError::Internal(
                 "batch verification lost a result",
             )))?;

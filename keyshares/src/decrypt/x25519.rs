@@ -71,14 +71,13 @@ impl PrimeGroup for Ed25519 {
     fn decode_commitment(bytes: &[u8]) -> Result<EdwardsPoint, DecryptError> {
         let what = "proof commitment";
         let arr: [u8; 32] = bytes.try_into().map_err(|_| DecryptError::MalformedProof)?;
-        let point = CompressedEdwardsY(arr)
-            .decompress()
-            .ok_or(DecryptError::EdwardsEncoding { what })?;
         // One byte string per commitment, as for every other point (no malleable proofs).
-        if point.compress().to_bytes() != arr {
+        if !is_canonical_encoding(&arr) {
             return Err(DecryptError::EdwardsEncoding { what });
         }
-        Ok(point)
+        CompressedEdwardsY(arr)
+            .decompress()
+            .ok_or(DecryptError::EdwardsEncoding { what })
     }
 
     fn decode_point(bytes: &[u8], what: &'static str) -> Result<EdwardsPoint, DecryptError> {
@@ -87,17 +86,17 @@ impl PrimeGroup for Ed25519 {
             expected: 32,
             got: bytes.len(),
         })?;
+        // decompress() accepts y ≥ p and a sign bit set on x = 0; insisting on the canonical
+        // encoding keeps one byte string per point (no malleable partials or keys).
+        if !is_canonical_encoding(&arr) {
+            return Err(DecryptError::EdwardsEncoding { what });
+        }
         let point = CompressedEdwardsY(arr)
             .decompress()
             .ok_or(DecryptError::EdwardsEncoding { what })?;
-        // decompress() accepts y ≥ p and a sign bit set on x = 0; insisting on the canonical
-        // encoding keeps one byte string per point (no malleable partials or keys).
-        if point.compress().to_bytes() != arr {
-            return Err(DecryptError::EdwardsEncoding { what });
-        }
         // Small order covers the identity; a torsion component would let a cheating node pass a
         // proof for D + T (DESIGN.md §6).
-        if point.is_small_order() || !point.is_torsion_free() {
+        if point.is_small_order() || !is_torsion_free_vartime(&point) {
             return Err(DecryptError::EdwardsNotPrimeOrder { what });
         }
         Ok(point)
@@ -149,10 +148,40 @@ pub(crate) fn lift_enc(enc: &[u8]) -> Result<EdwardsPoint, DecryptError> {
     if point.to_montgomery().to_bytes() != arr {
         return Err(DecryptError::EncNotCanonical);
     }
-    if !point.is_torsion_free() {
+    if !is_torsion_free_vartime(&point) {
         return Err(DecryptError::EncNotTorsionFree);
     }
     Ok(point)
+}
+
+/// Whether `bytes` is the encoding `compress()` gives for the point they decode to, without
+/// the field inversion that re-encoding costs (RFC 8032 §5.1.3 decoding, made strict): y < p,
+/// and no sign bit on x = 0, i.e. on y = ±1.
+fn is_canonical_encoding(bytes: &[u8; 32]) -> bool {
+    // p − 1 = 2^255 − 20 and 1, little-endian, without the sign bit.
+    const P_MINUS_1: [u8; 32] = {
+        let mut b = [0xff; 32];
+        b[0] = 0xec;
+        b[31] = 0x7f;
+        b
+    };
+    const ONE: [u8; 32] = {
+        let mut b = [0; 32];
+        b[0] = 1;
+        b
+    };
+    let mut y = *bytes;
+    let sign = y[31] >> 7;
+    y[31] &= 0x7f;
+    // y < p ⟺ y ≤ p − 1, compared from the most significant byte.
+    let below_p = y.iter().rev().cmp(P_MINUS_1.iter().rev()) != core::cmp::Ordering::Greater;
+    below_p && !(sign == 1 && (y == ONE || y == P_MINUS_1))
+}
+
+/// [ℓ]P = 0, computed as [ℓ − 1]P + P in variable time: only for public points (an ephemeral
+/// key, a peer's partial), where it saves a third of the constant-time check.
+fn is_torsion_free_vartime(p: &EdwardsPoint) -> bool {
+    (EdwardsPoint::vartime_multiscalar_mul([-Scalar::ONE], [*p]) + p).is_identity()
 }
 
 /// The X25519 public key (RFC 7748 u-coordinate) of an Edwards group key.
@@ -209,6 +238,57 @@ mod tests {
             Ed25519::decode_point(&identity, "x"),
             Err(DecryptError::EdwardsNotPrimeOrder { what: "x" })
         );
+    }
+
+    #[test]
+    fn the_canonical_check_agrees_with_reencoding() {
+        use rand_core::{OsRng, RngCore};
+        let agrees = |bytes: [u8; 32]| {
+            let reencoded = CompressedEdwardsY(bytes)
+                .decompress()
+                .map(|p| p.compress().to_bytes() == bytes);
+            // Bytes that do not decode are refused by decompress() either way.
+            if let Some(same) = reencoded {
+                assert_eq!(is_canonical_encoding(&bytes), same, "{bytes:02x?}");
+            }
+        };
+        // y = 0, ±1 with either sign bit, p − 1 + k and 2^255 − 1 (non-canonical y).
+        for low in [0u8, 1, 2, 0xec, 0xed, 0xee, 0xff] {
+            for high in [0u8, 0x7f, 0x80, 0xff] {
+                for middle in [0u8, 0xff] {
+                    let mut b = [middle; 32];
+                    b[0] = low;
+                    b[31] = high;
+                    agrees(b);
+                }
+            }
+        }
+        let mut b = [0u8; 32];
+        for _ in 0..2000 {
+            OsRng.fill_bytes(&mut b);
+            agrees(b);
+        }
+        for k in 1..200u64 {
+            let p = EdwardsPoint::mul_base(&Scalar::from(k));
+            agrees(p.compress().to_bytes());
+            let mut flipped = p.compress().to_bytes();
+            flipped[31] ^= 0x80;
+            agrees(flipped);
+        }
+    }
+
+    #[test]
+    fn the_vartime_torsion_check_agrees_with_dalek() {
+        use curve25519_dalek::constants::EIGHT_TORSION;
+        for k in 1..20u64 {
+            let p = EdwardsPoint::mul_base(&Scalar::from(k * 7919));
+            assert!(is_torsion_free_vartime(&p));
+            for t in EIGHT_TORSION.iter().skip(1) {
+                let q = p + t;
+                assert_eq!(is_torsion_free_vartime(&q), q.is_torsion_free());
+                assert!(!is_torsion_free_vartime(&q));
+            }
+        }
     }
 
     #[test]
