@@ -1,10 +1,12 @@
 //! Nodes witness each other's audit trails (DESIGN.md §11): each sends its signed audit head
 //! to every peer at start and then periodically, and records the head each peer answers with.
-//! A peer's head older than one recorded before (rollback, e.g. a trail truncated on disk) or
-//! with another hash at the same seq (fork, a rewritten trail) is reported once: an audit
-//! entry naming the peer as culprit and `keyquorum_audit_trail_conflicts_total{node,kind}`.
-//! When a peer's head moves on, the peer is asked for its signed head at the entry recorded
-//! before: a trail rewritten past that point shows another hash there (a fork).
+//! A peer's head with another hash at a seq it signed before (fork, a rewritten trail), or a
+//! peer that no longer holds an entry it signed (rollback, e.g. a trail truncated on disk), is
+//! reported once: an audit entry naming the peer as culprit and
+//! `keyquorum_audit_trail_conflicts_total{node,kind}`. When a peer's head moves on, the peer is
+//! asked for its signed head at the entry recorded before: a trail rewritten past that point
+//! shows another hash there (a fork). A head older than the one recorded is no evidence by
+//! itself (two answers can cross on the wire), so the peer is asked for the recorded entry.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,18 +79,28 @@ fn report(node: &Node, from: u16, conflict: &AuditConflict) {
 }
 
 /// A participant's answer to a head sent by `from`: records it, answers with its own. A head
-/// that moved on is checked against the one recorded before in the background.
+/// that moved on, or an older one, is checked against the one recorded in the background.
 pub fn answer(node: &Arc<Node>, from: u16, head: &AuditHead) -> PeerResponse {
-    if let Some(Seen::Advanced { previous }) = note(node, from, head) {
+    if let Some(seen) = note(node, from, head) {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let node = node.clone();
+            let (node, head) = (node.clone(), head.clone());
             runtime.spawn(async move {
-                check_extends(&node, from, &crate::random_id(), &previous).await;
+                follow_up(&node, from, &crate::random_id(), seen, &head).await;
             });
         }
     }
     PeerResponse::AuditHead {
         head: node.audit.head(),
+    }
+}
+
+/// What a head `shown` by `peer` calls for: the peer must still hold the head recorded before
+/// it (when it moved on) or the later one recorded (when it showed an older one).
+async fn follow_up(node: &Arc<Node>, peer: u16, session: &str, seen: Seen, shown: &AuditHead) {
+    match seen {
+        Seen::Advanced { previous } => check_holds(node, peer, session, &previous, shown).await,
+        Seen::Older { recorded } => check_holds(node, peer, session, &recorded, shown).await,
+        Seen::Consistent | Seen::Conflict(_) | Seen::Known => {}
     }
 }
 
@@ -104,8 +116,14 @@ pub fn head_at(node: &Node, seq: u64) -> PeerResponse {
     }
 }
 
-/// After peer `peer` moved on from `previous`: its trail must still hold `previous`.
-async fn check_extends(node: &Arc<Node>, peer: u16, session: &str, previous: &AuditHead) {
+/// `peer`'s trail must still hold `previous`, a head it signed, now that it showed `shown`.
+async fn check_holds(
+    node: &Arc<Node>,
+    peer: u16,
+    session: &str,
+    previous: &AuditHead,
+    shown: &AuditHead,
+) {
     if previous.seq == 0 {
         return;
     }
@@ -124,8 +142,9 @@ async fn check_extends(node: &Arc<Node>, peer: u16, session: &str, previous: &Au
         Some(h) if h.hash == previous.hash => return,
         Some(_) => "fork",
     };
-    // Evidence only when the peer signed what it showed; an absent entry is its word alone,
-    // set against the later head it signed.
+    // Evidence only when the peer signed what it showed; an absent entry is its own word
+    // (no honest trail loses an entry it signed: a compacted one answers with its signed
+    // checkpoint), set against the head it showed.
     let seen = match seen {
         Some(h) => {
             let verified =
@@ -136,10 +155,7 @@ async fn check_extends(node: &Arc<Node>, peer: u16, session: &str, previous: &Au
             }
             h
         }
-        None => match node.audit.peers.get(peer) {
-            Ok(Some(r)) => r.head,
-            _ => return,
-        },
+        None => shown.clone(),
     };
     match node.audit.peers.conflict(kind, previous, &seen) {
         Ok(Seen::Conflict(c)) => report(node, peer, &c),
@@ -164,8 +180,8 @@ pub async fn exchange(node: &Arc<Node>) {
                 let call = crate::transport::call(node, m.id, session, request, None);
                 match tokio::time::timeout(Duration::from_secs(5), call).await {
                     Ok(Ok(PeerResponse::AuditHead { head })) => {
-                        if let Some(Seen::Advanced { previous }) = note(node, m.id, &head) {
-                            check_extends(node, m.id, session, &previous).await;
+                        if let Some(seen) = note(node, m.id, &head) {
+                            follow_up(node, m.id, session, seen, &head).await;
                         }
                     }
                     Ok(Ok(other)) => {

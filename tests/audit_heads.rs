@@ -219,3 +219,47 @@ fn a_trail_rewritten_past_the_recorded_head_is_a_fork() {
     assert_eq!(conflict.seen.seq, own.seq);
     assert_ne!(conflict.seen.hash, own.hash);
 }
+
+/// Two answers of node 2 that cross on the wire (its later head arrives first) are no evidence
+/// against it: node 1 keeps the later head recorded, asks node 2 for that entry, finds it, and
+/// names nobody.
+#[test]
+fn heads_that_cross_on_the_wire_accuse_nobody() {
+    use keyquorum::peer::{PeerRequest, PeerResponse};
+    let h = Harness::start(3);
+    let node2 = h.cluster.node(2).unwrap();
+    for name in ["k1", "k2"] {
+        h.create(1, name, Algorithm::FrostEd25519, 2, None).unwrap();
+    }
+    let later = eventually("node 2 audits both creations", || {
+        let head = node2.audit.head();
+        (head.seq >= 2).then_some(head)
+    });
+    let earlier = node2.audit.head_at(later.seq - 1).unwrap().unwrap();
+    for head in [later.clone(), earlier] {
+        let answer =
+            h.rt.block_on(keyquorum::transport::call(
+                &node2,
+                1,
+                &keyquorum::random_id(),
+                &PeerRequest::AuditHead { head },
+                None,
+            ))
+            .unwrap();
+        assert!(
+            matches!(answer, PeerResponse::AuditHead { .. }),
+            "{answer:?}"
+        );
+    }
+    // Node 1's check of the recorded entry runs in the background: give it time to conclude.
+    std::thread::sleep(Duration::from_secs(2));
+    let heads = h.rt.block_on(h.client(1).audit_heads()).unwrap();
+    let recorded = heads.peers.iter().find(|r| r.head.node == 2).unwrap();
+    assert!(recorded.head.seq >= later.seq);
+    assert_eq!(recorded.conflict, None);
+    let trail = h.rt.block_on(h.client(1).audit(None, 1000)).unwrap();
+    assert!(trail
+        .entries
+        .iter()
+        .all(|e| e.action != "audit.peer_conflict"));
+}

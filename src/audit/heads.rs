@@ -1,8 +1,9 @@
 //! Signed audit heads (DESIGN.md §11, "believe a certificate, never a peer's word"): a node
 //! signs every entry's (seq, hash) with its identity key, and records the latest signed head
-//! each peer showed it. A peer's head older than one recorded (rollback) or with another hash
-//! at the same seq (fork) cannot come from an append-only trail: it is kept as evidence, both
-//! heads signed by that peer.
+//! each peer showed it. Another hash at the same seq (fork) cannot come from an append-only
+//! trail: it is kept as evidence, both heads signed by that peer. A head older than the one
+//! recorded proves nothing by itself (answers cross on the wire); the caller asks the peer
+//! for the recorded entry, which an honest peer still holds.
 
 use api::{AuditConflict, AuditHead, RecordedHead};
 
@@ -46,6 +47,9 @@ pub enum Seen {
     /// A later head, now recorded; `previous` was recorded before. Whether the new trail
     /// extends it is for the caller to ask the peer (its entry at `previous.seq`).
     Advanced { previous: AuditHead },
+    /// An older head than the one recorded, which stays recorded: the peer must still hold
+    /// `recorded`, and the caller asks it.
+    Older { recorded: AuditHead },
     /// The first conflict with the recorded head, now stored; report it.
     Conflict(AuditConflict),
     /// A conflict, but not the first: already reported.
@@ -55,11 +59,16 @@ pub enum Seen {
 /// The latest signed head of each peer: node id (big-endian) → JSON [`RecordedHead`].
 pub struct PeerHeads {
     tree: sled::Tree,
+    /// One observation at a time: two answers crossing must not record the older last.
+    updating: parking_lot::Mutex<()>,
 }
 
 impl PeerHeads {
     pub fn new(tree: sled::Tree) -> PeerHeads {
-        PeerHeads { tree }
+        PeerHeads {
+            tree,
+            updating: parking_lot::Mutex::new(()),
+        }
     }
 
     pub fn get(&self, node: u16) -> anyhow::Result<Option<RecordedHead>> {
@@ -81,6 +90,7 @@ impl PeerHeads {
     pub fn observe(&self, signers: &Signers, head: &AuditHead) -> anyhow::Result<Seen> {
         verify(signers, head.node, head.seq, &head.hash, &head.signature)
             .map_err(anyhow::Error::msg)?;
+        let _one = self.updating.lock();
         let Some(mut recorded) = self.get(head.node)? else {
             self.put(&RecordedHead {
                 head: head.clone(),
@@ -88,28 +98,36 @@ impl PeerHeads {
             })?;
             return Ok(Seen::Consistent);
         };
-        let kind = if head.seq < recorded.head.seq {
-            Some("rollback")
-        } else if head.seq == recorded.head.seq && head.hash != recorded.head.hash {
-            Some("fork")
-        } else {
-            None
-        };
-        let Some(kind) = kind else {
-            if head.seq > recorded.head.seq {
+        match head.seq.cmp(&recorded.head.seq) {
+            std::cmp::Ordering::Less => Ok(Seen::Older {
+                recorded: recorded.head,
+            }),
+            std::cmp::Ordering::Greater => {
                 let previous = std::mem::replace(&mut recorded.head, head.clone());
                 self.put(&recorded)?;
-                return Ok(Seen::Advanced { previous });
+                Ok(Seen::Advanced { previous })
             }
-            return Ok(Seen::Consistent);
-        };
-        let previous = recorded.head.clone();
-        self.conflict(kind, &previous, head)
+            std::cmp::Ordering::Equal if head.hash == recorded.head.hash => Ok(Seen::Consistent),
+            std::cmp::Ordering::Equal => {
+                let previous = recorded.head.clone();
+                self.record_conflict("fork", &previous, head)
+            }
+        }
     }
 
     /// Stores the first conflict of a peer: `recorded` and `seen`, both signed by it, cannot
     /// belong to one append-only trail. The recorded head stays as it is.
     pub fn conflict(
+        &self,
+        kind: &'static str,
+        recorded: &AuditHead,
+        seen: &AuditHead,
+    ) -> anyhow::Result<Seen> {
+        let _one = self.updating.lock();
+        self.record_conflict(kind, recorded, seen)
+    }
+
+    fn record_conflict(
         &self,
         kind: &'static str,
         recorded: &AuditHead,
@@ -192,7 +210,7 @@ mod tests {
     }
 
     #[test]
-    fn a_rollback_or_fork_is_reported_once_and_a_forged_head_refused() {
+    fn a_fork_is_reported_once_an_older_head_is_no_evidence_and_a_forged_head_refused() {
         let db = sled::Config::new().temporary(true).open().unwrap();
         let heads = PeerHeads::new(db.open_tree("h").unwrap());
         let two = Identity::generate(2);
@@ -206,14 +224,22 @@ mod tests {
             }
         );
         assert_eq!(seen(&head(&two, 5, "e")), Seen::Consistent);
-        let Seen::Conflict(c) = seen(&head(&two, 4, "d")) else {
-            panic!("a rollback was not reported");
+        // An answer that crossed a later one: the later stays recorded, to be asked for.
+        assert_eq!(
+            seen(&head(&two, 4, "d")),
+            Seen::Older {
+                recorded: head(&two, 5, "e")
+            }
+        );
+        assert_eq!(heads.get(2).unwrap().unwrap().conflict, None);
+        let Seen::Conflict(c) = seen(&head(&two, 5, "x")) else {
+            panic!("a fork was not reported");
         };
         assert_eq!(
             (c.kind.as_str(), c.recorded.seq, c.seen.seq),
-            ("rollback", 5, 4)
+            ("fork", 5, 5)
         );
-        assert_eq!(seen(&head(&two, 5, "x")), Seen::Known);
+        assert_eq!(seen(&head(&two, 5, "y")), Seen::Known);
         let mut forged = head(&two, 9, "i");
         forged.hash = "j".into();
         assert!(heads.observe(&signers, &forged).is_err());
