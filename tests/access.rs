@@ -524,7 +524,7 @@ fn the_audit_trail_records_operations_and_verify_names_an_edited_entry() {
         let data = keyquorum::config::NodeConfig::load(&config)
             .unwrap()
             .data_dir;
-        let db = sled::open(data).unwrap();
+        let db = keyquorum::store::open_db(&data, 1 << 20).unwrap();
         let tree = db.open_tree("audit").unwrap();
         let mut entry: serde_json::Value =
             serde_json::from_slice(&tree.get(2u64.to_be_bytes()).unwrap().unwrap()).unwrap();

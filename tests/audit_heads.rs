@@ -42,7 +42,8 @@ fn audit_tree(config: &Path) -> (sled::Db, sled::Tree) {
     let data = keyquorum::config::NodeConfig::load(config)
         .unwrap()
         .data_dir;
-    let db = sled::open(data).unwrap();
+    // A node stopped a moment ago: its lock goes when sled's threads let go.
+    let db = keyquorum::store::open_db(&data, 1 << 20).unwrap();
     let tree = db.open_tree("audit").unwrap();
     (db, tree)
 }
@@ -178,7 +179,7 @@ fn a_trail_rewritten_past_the_recorded_head_is_a_fork() {
     h.cluster.stop(2);
     {
         let config = keyquorum::config::NodeConfig::load(&config2).unwrap();
-        let db = sled::open(&config.data_dir).unwrap();
+        let db = keyquorum::store::open_db(&config.data_dir, 1 << 20).unwrap();
         let tree = db.open_tree("audit").unwrap();
         for seq in [own.seq, own.seq - 1] {
             assert!(tree.remove(seq.to_be_bytes()).unwrap().is_some());

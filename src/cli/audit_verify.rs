@@ -63,16 +63,20 @@ pub(crate) fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The trail needs no passphrase: it holds hashes, never secrets.
+/// The trail needs no passphrase: it holds hashes, never secrets. A node stopped a moment ago
+/// may hold its lock a few seconds more; a running one, for good.
 fn open_stopped(config: &NodeConfig) -> anyhow::Result<sled::Db> {
-    crate::store::sled_config(&config.data_dir, crate::store::DEFAULT_CACHE_BYTES)
-        .open()
-        .with_context(|| {
-            format!(
-                "cannot open {} (is the node still running?)",
-                config.data_dir.display()
-            )
-        })
+    crate::store::open_db_within(
+        &config.data_dir,
+        crate::store::DEFAULT_CACHE_BYTES,
+        std::time::Duration::from_secs(5),
+    )
+    .with_context(|| {
+        format!(
+            "is the node of {} still running?",
+            config.data_dir.display()
+        )
+    })
 }
 
 fn span(v: &Verified) -> String {

@@ -190,15 +190,24 @@ pub fn sled_config(dir: &Path, cache_bytes: u64) -> sled::Config {
     sled::Config::new().path(dir).cache_capacity(cache_bytes)
 }
 
-/// How long opening waits for the database's file lock.
+/// How long a node's store waits for the database's file lock.
 const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Opens the database in `dir`, waiting up to [`LOCK_PATIENCE`] while its file lock is held:
-/// a store dropped a moment ago in this process (a restarted node, a rewrap, a test) keeps
-/// the lock until sled's background threads let go of it, which on a loaded machine can take
-/// seconds. Another process that keeps it longer gets a plain "in use" error.
+/// Opens the database in `dir`, waiting up to 30 s while its file lock is held: a store
+/// dropped a moment ago in this process (a restarted node, a rewrap, a test) keeps the lock
+/// until sled's background threads let go of it, which on a loaded machine can take seconds.
+/// Another process that keeps it longer gets a plain "in use" error.
 pub fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
-    let deadline = std::time::Instant::now() + LOCK_PATIENCE;
+    open_db_within(dir, cache_bytes, LOCK_PATIENCE)
+}
+
+/// [`open_db`], waiting at most `patience` for the lock.
+pub fn open_db_within(
+    dir: &Path,
+    cache_bytes: u64,
+    patience: std::time::Duration,
+) -> Result<sled::Db, StoreError> {
+    let deadline = std::time::Instant::now() + patience;
     loop {
         match sled_config(dir, cache_bytes).open() {
             Ok(db) => return Ok(db),
@@ -207,7 +216,7 @@ pub fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
                     return Err(anyhow::anyhow!(
                         "the store {} is in use by another process (its lock was held for {} s)",
                         dir.display(),
-                        LOCK_PATIENCE.as_secs()
+                        patience.as_secs()
                     )
                     .into());
                 }
