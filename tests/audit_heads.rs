@@ -237,6 +237,9 @@ fn heads_that_cross_on_the_wire_accuse_nobody() {
         (head.seq >= 2).then_some(head)
     });
     let earlier = node2.audit.head_at(later.seq - 1).unwrap().unwrap();
+    // Node 1's wire, to see it ask node 2 for the entry it recorded.
+    let tap = std::sync::Arc::new(parking_lot::Mutex::new(Vec::<Vec<u8>>::new()));
+    h.cluster.node(1).unwrap().faults.write().tap = Some(tap.clone());
     for head in [later.clone(), earlier] {
         let answer =
             h.rt.block_on(keyquorum::transport::call(
@@ -252,8 +255,16 @@ fn heads_that_cross_on_the_wire_accuse_nobody() {
             "{answer:?}"
         );
     }
-    // Node 1's check of the recorded entry runs in the background: give it time to conclude.
-    std::thread::sleep(Duration::from_secs(2));
+    // Node 1's check runs in the background: the tap holds its question once the answer is in,
+    // and the comparison that follows is a few lines of code.
+    eventually("node 1 asks node 2 for the recorded entry", || {
+        let bodies = tap.lock();
+        bodies
+            .iter()
+            .any(|b| String::from_utf8_lossy(b).contains("\"kind\":\"audit.head_at\""))
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(300));
     let heads = h.rt.block_on(h.client(1).audit_heads()).unwrap();
     let recorded = heads.peers.iter().find(|r| r.head.node == 2).unwrap();
     assert!(recorded.head.seq >= later.seq);
