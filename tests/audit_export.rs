@@ -9,17 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use api::Algorithm;
-use common::Harness;
-
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    for _ in 0..300 {
-        if let Some(v) = check() {
-            return v;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("never happened: {what}");
-}
+use common::{eventually, Harness};
 
 fn verify(args: &[&str]) -> (Option<i32>, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyquorum"))

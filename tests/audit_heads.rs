@@ -9,18 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use api::{Algorithm, AuditEntry};
-use common::Harness;
-
-/// Polls `check` every 200 ms for at most 60 s; panics naming `what` when it never holds.
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    for _ in 0..300 {
-        if let Some(v) = check() {
-            return v;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("never happened: {what}");
-}
+use common::{eventually, Harness};
 
 fn verify(config: &Path, extra: &[&str]) -> (Option<i32>, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyquorum"))

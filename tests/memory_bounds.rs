@@ -5,20 +5,8 @@
 
 mod common;
 
-use std::time::Duration;
-
 use api::Algorithm;
-use common::Harness;
-
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    for _ in 0..300 {
-        if let Some(v) = check() {
-            return v;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("never happened: {what}");
-}
+use common::{eventually, Harness};
 
 #[test]
 fn the_limits_bound_the_cache_the_replay_claims_and_the_presign_pools() {

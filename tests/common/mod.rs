@@ -10,6 +10,17 @@ use std::time::Duration;
 use api::{Algorithm, Client, ClientError, CreateKeyRequest, KeyInfo};
 use keyquorum::cluster::{InitOptions, LocalCluster};
 
+/// Polls `check` every 100 ms for at most 60 s; panics naming `what` when it never holds.
+pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..600 {
+        if let Some(v) = check() {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("never happened: {what}");
+}
+
 pub struct Harness {
     pub cluster: LocalCluster,
     pub rt: tokio::runtime::Runtime,
