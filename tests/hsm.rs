@@ -244,9 +244,6 @@ fn every_node_on_the_token_runs_ceremonies_signs_decrypts_restarts_and_refreshes
         String::from_utf8_lossy(&out.stderr)
     );
     h.cluster.stop_all();
-    for id in [1, 2, 3] {
-        wait_closed(&h.cluster.config(id).unwrap().data_dir);
-    }
     h.cluster.start_all().unwrap();
     signs_and_decrypts(&h, 2, b"after restarting all");
     h.rt.block_on(h.client(1).refresh_key("faces")).unwrap();
@@ -294,7 +291,6 @@ fn each_token_failure_says_what_is_wrong_exits_2_and_changes_nothing() {
     signs_and_decrypts(&h, 1, b"before");
     h.cluster.stop(1);
     let config = h.cluster.files.configs[&1].clone();
-    wait_closed(&NodeConfig::load(&config).unwrap().data_dir);
     let missing = format!("{prefix}-never-made");
     let wrong_pin = h.cluster.files.dir.join("wrong.pin");
     std::fs::write(&wrong_pin, "0000-wrong\n").unwrap();
@@ -351,27 +347,10 @@ fn each_token_failure_says_what_is_wrong_exits_2_and_changes_nothing() {
     signs_and_decrypts(&h, 1, b"after every failure");
 }
 
-/// Waits until a stopped in-process node has let go of its store (sled's lock outlives the
-/// node by a moment), as an operator waits for the process to exit.
-fn wait_closed(data_dir: &Path) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let e = Store::open_existing(data_dir, |_| Err(anyhow::anyhow!("probe").into()))
-            .err()
-            .unwrap()
-            .to_string();
-        if !e.contains("cannot open store") {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "{e}");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
-/// Stops node `id` and starts it again from its config once its store is closed.
+/// Stops node `id` and starts it again from its config (opening the store waits for the lock
+/// the stopped node's threads still hold).
 fn restart(h: &mut Harness, id: u16) {
     h.cluster.stop(id);
-    wait_closed(&h.cluster.config(id).unwrap().data_dir);
     h.cluster.start(id).unwrap();
 }
 
@@ -407,7 +386,6 @@ fn store_rewrap_moves_a_node_to_the_token_and_back_and_it_still_signs() {
     ));
     std::fs::write(&config, text).unwrap();
     let data_dir = NodeConfig::load(&config).unwrap().data_dir;
-    wait_closed(&data_dir);
 
     // A wrong PIN stops the move before anything is written: no key on the token, and the
     // passphrase still opens the store.
@@ -448,7 +426,6 @@ fn store_rewrap_moves_a_node_to_the_token_and_back_and_it_still_signs() {
     signs_and_decrypts(&h, 1, b"on the token");
 
     h.cluster.stop(1);
-    wait_closed(&data_dir);
     let out = rewrap(&config, "passphrase", &[]);
     assert!(
         out.status.success(),
@@ -623,7 +600,6 @@ fn identity_on_token_nodes_sign_peer_messages_the_others_accept_and_need_the_tok
         )),
         "{stderr}"
     );
-    wait_closed(&h.cluster.config(1).unwrap().data_dir);
     h.cluster.start(1).unwrap();
     signs_and_decrypts(&h, 1, b"back with the token");
 }
