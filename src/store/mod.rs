@@ -131,8 +131,8 @@ pub struct Store {
     previous: sled::Tree,
     /// Ceremony session → its [`crate::state::generation::GenerationCertificate`].
     certificates: sled::Tree,
-    /// Ceremony session → (until, asker, key): sessions this node promised never to confirm
-    /// or commit, kept until their ceremony could no longer be confirmed (`refusals`).
+    /// Ceremony session → key name: sessions this node promised never to confirm or commit,
+    /// kept until their ceremony could no longer be confirmed (`refusals`).
     refusals: sled::Tree,
     /// (until, session) → asker: the refusals in the order they may be forgotten.
     refusal_expiry: sled::Tree,

@@ -24,15 +24,6 @@ pub enum Refused {
     AskerAtLimit,
 }
 
-/// A refusal's entry: when it may be forgotten, who asked, for which key.
-fn entry(until_ms: u64, asker: u16, key: &str) -> Vec<u8> {
-    let mut v = Vec::with_capacity(10 + key.len());
-    v.extend_from_slice(&until_ms.to_be_bytes());
-    v.extend_from_slice(&asker.to_be_bytes());
-    v.extend_from_slice(key.as_bytes());
-    v
-}
-
 /// The expiry index's key: refusals sorted by when they may be forgotten.
 fn expiry_key(until_ms: u64, session: &str) -> Vec<u8> {
     let mut k = until_ms.to_be_bytes().to_vec();
@@ -100,7 +91,7 @@ impl Store {
                     }
                 }
                 if let Some(until) = remembered {
-                    refusals.insert(session.as_bytes(), entry(until, asker, name))?;
+                    refusals.insert(session.as_bytes(), name.as_bytes())?;
                     expiry.insert(expiry_key(until, session), &asker.to_be_bytes())?;
                 }
                 Ok(())
