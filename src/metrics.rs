@@ -179,7 +179,7 @@ impl Metrics {
         let trail_conflicts = Family::<TrailLabels, Counter>::default();
         registry.register(
             "audit_trail_conflicts",
-            "Signed audit heads of a peer that contradict one recorded before (kind rollback: an older head; fork: another hash at the same seq; bad_signature), by the peer's id",
+            "Signed audit heads of a peer that contradict one recorded before (kind fork: another hash at a seq it signed before; rollback: it no longer holds an entry it signed; bad_signature), by the peer's id",
             trail_conflicts.clone(),
         );
         Metrics {

@@ -697,11 +697,12 @@ pub struct AuditHead {
     pub signature: String,
 }
 
-/// Two signed heads of one node that cannot both belong to an append-only trail.
+/// Evidence that a node's audit trail is not append-only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditConflict {
-    /// `rollback` (a head older than one recorded before) or `fork` (another hash at the
-    /// same seq).
+    /// `fork` (`seen` has another hash at the seq of `recorded`, both signed by the node) or
+    /// `rollback` (asked for the entry of `recorded`, which it signed, the node answered that
+    /// it no longer holds it; `seen` is the head it showed meanwhile).
     pub kind: String,
     pub recorded: AuditHead,
     pub seen: AuditHead,
