@@ -12,7 +12,7 @@ use keyshares::decrypt::Scheme;
 
 use crate::auth::{random_nonce, ClientKey};
 use crate::ciphertexts::parse_ciphertext;
-use crate::client::{b64, unb64, Client, ClientError};
+use crate::client::{unb64, Client, ClientError};
 use crate::types::*;
 
 fn invalid(message: impl Into<String>) -> ClientError {
@@ -223,16 +223,7 @@ fn end_to_end_answer(
         results: opened
             .results
             .into_iter()
-            .map(|r| match r {
-                Ok(plain) => DecryptResult {
-                    plaintext: Some(b64(&plain)),
-                    error: None,
-                },
-                Err(e) => DecryptResult {
-                    plaintext: None,
-                    error: Some(e),
-                },
-            })
+            .map(DecryptResult::from)
             .collect(),
         contributors: opened.contributors,
         excluded,

@@ -385,6 +385,22 @@ pub struct DecryptResult {
     pub error: Option<String>,
 }
 
+impl<P: AsRef<[u8]>> From<Result<P, String>> for DecryptResult {
+    /// One record's outcome: its plaintext (base64), or why it did not open.
+    fn from(outcome: Result<P, String>) -> Self {
+        match outcome {
+            Ok(plain) => DecryptResult {
+                plaintext: Some(crate::client::b64(plain.as_ref())),
+                error: None,
+            },
+            Err(e) => DecryptResult {
+                plaintext: None,
+                error: Some(e),
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DecryptResponse {
     /// One result per ciphertext (coordinator-combine mode; in end-to-end mode the node sends

@@ -1,7 +1,7 @@
 //! Key operations: sign, verify, decrypt, encrypt.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use api::client::{b64, unb64};
+use api::client::unb64;
 use api::{
     BatchSignResponse, DecryptResponse, DecryptResult, EncryptRequest, EncryptResponse, Purpose,
     SignResponse, SignResult, VerifyRequest, VerifyResponse,
@@ -271,20 +271,7 @@ pub(crate) async fn run_decrypt(
             "contributors": out.contributors,
         })
     })?;
-    let results = out
-        .results
-        .into_iter()
-        .map(|r| match r {
-            Ok(plain) => DecryptResult {
-                plaintext: Some(b64(&plain)),
-                error: None,
-            },
-            Err(e) => DecryptResult {
-                plaintext: None,
-                error: Some(e),
-            },
-        })
-        .collect();
+    let results = out.results.into_iter().map(DecryptResult::from).collect();
     Ok(HttpResponse::Ok().json(DecryptResponse {
         results,
         contributors: out.contributors,
