@@ -131,7 +131,7 @@ pub fn handle(node: &Arc<Node>, from: u16, session: &str, request: PeerRequest) 
             key_session,
             request,
             commitment_ids,
-            packages,
+            signers,
         } => crate::signing::participant::sign_presigned(
             node,
             from,
@@ -140,10 +140,10 @@ pub fn handle(node: &Arc<Node>, from: u16, session: &str, request: PeerRequest) 
             &key_session,
             &request,
             &commitment_ids,
-            &packages,
+            &signers,
         ),
-        PeerRequest::SignShare { packages } => {
-            crate::signing::participant::share(node, from, session, &packages)
+        PeerRequest::SignShare { signers } => {
+            crate::signing::participant::share(node, from, session, &signers)
         }
         PeerRequest::DecryptPartial {
             key,

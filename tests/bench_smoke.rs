@@ -74,6 +74,12 @@ fn a_tiny_run_writes_the_report_and_charts() {
         assert!(r.throughput.items_per_s > 0.0, "{what}");
         assert!(r.in_process_ms_per_item > 0.0, "{what}");
         assert!(r.single_key_ms_per_item > 0.0, "{what}");
+        // The nodes' CPU and the load generator's are measured apart, and both did work.
+        let nodes = r.cpu_ms_per_item.expect("nodes' CPU measured");
+        let client = r
+            .load_generator_cpu_ms_per_item
+            .expect("client CPU measured");
+        assert!(nodes > 0.0 && client > 0.0, "{what}: {nodes} / {client}");
         // Bytes each node counted: the total is what all nodes sent; every byte received was
         // sent (a signing coordinator may stop reading before an answer comes); the API's
         // count of answered exchanges is part of it.

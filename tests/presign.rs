@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use api::{Algorithm, KeyInfo};
 use common::keys::{set_faults, verifies};
 use common::{forwarded, Harness};
-use keyquorum::peer::{PeerErrorCode, PeerRequest, PeerResponse};
+use keyquorum::peer::{PeerErrorCode, PeerRequest, PeerResponse, SignerCommitments};
 
 /// Signs `message` through node `via`; returns the rounds it took.
 fn sign_rounds(h: &Harness, via: u16, key: &KeyInfo, message: &str) -> u32 {
@@ -125,7 +125,10 @@ fn a_signer_refuses_an_unknown_or_used_commitment_and_a_bad_share_is_named() {
             key_session: session.clone(),
             request,
             commitment_ids: vec![id.to_string()],
-            packages: vec![vec![0u8; 8]],
+            signers: vec![SignerCommitments {
+                signer: 2,
+                commitments: vec![vec![0u8; 8]],
+            }],
         }
     };
     let refused = |answer: PeerResponse| match answer {
@@ -135,7 +138,7 @@ fn a_signer_refuses_an_unknown_or_used_commitment_and_a_bad_share_is_named() {
     // Unknown id: refused.
     let (code, message) = refused(call(presigned("no-such-commitment")));
     assert_eq!(code, PeerErrorCode::UnknownSession, "{message}");
-    // A real id with a malformed package: refused, and the commitment is spent all the same.
+    // A real id with malformed commitments: refused, and the commitment is spent all the same.
     let (code, _) = refused(call(presigned(&ids[0])));
     assert_ne!(code, PeerErrorCode::UnknownSession);
     let (code, message) = refused(call(presigned(&ids[0])));

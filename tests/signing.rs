@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use api::{Algorithm, ClientError};
 use common::{culprit_ids, Harness};
 use ed25519_dalek::{Signature, VerifyingKey};
-use keyquorum::peer::{PeerErrorCode, PeerRequest, PeerResponse};
+use keyquorum::peer::{PeerErrorCode, PeerRequest, PeerResponse, SignerCommitments};
 use keyquorum::transport;
 
 fn dalek_key(hex_key: &str) -> VerifyingKey {
@@ -221,10 +221,30 @@ fn two_hundred_concurrent_signatures_all_verify() {
     }
 }
 
+/// Whether `share` is node `node`'s valid signature share of the package (frost's own check).
+fn share_verifies(key: &api::KeyInfo, node: u16, package: &[u8], share: &[u8]) -> bool {
+    use frost_ed25519 as frost;
+    let verifying_share = key
+        .verifying_shares
+        .iter()
+        .find(|v| v.node == node)
+        .expect("the key names the node's verifying share");
+    let verifying_share = hex::decode(&verifying_share.verifying_share).unwrap();
+    let group_key = hex::decode(&key.group_verifying_key).unwrap();
+    frost_core::verify_signature_share(
+        frost::Identifier::try_from(node).unwrap(),
+        &frost::keys::VerifyingShare::deserialize(&verifying_share).unwrap(),
+        &frost::round2::SignatureShare::deserialize(share).unwrap(),
+        &frost::SigningPackage::deserialize(package).unwrap(),
+        &frost::VerifyingKey::deserialize(&group_key).unwrap(),
+    )
+    .is_ok()
+}
+
 #[test]
-fn signers_refuse_replayed_packages_and_substituted_messages() {
+fn signers_refuse_replays_and_commitments_they_did_not_make() {
     let h = Harness::start(3);
-    h.create(1, "k", Algorithm::FrostEd25519, 2, None).unwrap();
+    let key = h.create(1, "k", Algorithm::FrostEd25519, 2, None).unwrap();
     let coordinator = h.cluster.node(1).unwrap();
     let session = keyquorum::random_id();
     let body = serde_json::to_vec(&api::SignRequest {
@@ -250,10 +270,18 @@ fn signers_refuse_replayed_packages_and_substituted_messages() {
             other => panic!("{other:?}"),
         }
     }
-    let curve = keyshares::Curve::Ed25519;
-    // Node 3 is asked to sign a message other than the one it committed to: refused.
-    let substituted =
-        keyshares::sign::signing_package(curve, &commitments, b"substituted").unwrap();
+    let signers = |commitments: &BTreeMap<u16, Vec<u8>>| {
+        commitments
+            .iter()
+            .map(|(id, c)| SignerCommitments {
+                signer: *id,
+                commitments: vec![c.clone()],
+            })
+            .collect::<Vec<_>>()
+    };
+    // Node 3 is handed node 2's commitments as its own: refused, naming the coordinator.
+    let mut forged = commitments.clone();
+    forged.insert(3, commitments[&2].clone());
     match h
         .rt
         .block_on(transport::call(
@@ -261,32 +289,42 @@ fn signers_refuse_replayed_packages_and_substituted_messages() {
             3,
             &session,
             &PeerRequest::SignShare {
-                packages: vec![substituted],
+                signers: signers(&forged),
             },
             None,
         ))
         .unwrap()
     {
-        PeerResponse::Error { code, .. } => assert_eq!(code, PeerErrorCode::Protocol),
-        other => panic!("substituted message was signed: {other:?}"),
+        PeerResponse::Error { code, culprit, .. } => {
+            assert_eq!((code, culprit), (PeerErrorCode::Protocol, Some(1)))
+        }
+        other => panic!("commitments it did not make were signed: {other:?}"),
     }
-    // Node 2 signs the approved message once, and refuses the same package a second time.
-    let package = keyshares::sign::signing_package(curve, &commitments, b"approved").unwrap();
+    // Node 2 signs the approved message (it reads it from the client's request) once, and
+    // refuses the same request a second time.
     let share = PeerRequest::SignShare {
-        packages: vec![package],
+        signers: signers(&commitments),
     };
-    assert!(matches!(
+    let PeerResponse::Shares { shares } =
         h.rt.block_on(transport::call(&coordinator, 2, &session, &share, None))
-            .unwrap(),
-        PeerResponse::Shares { .. }
-    ));
+            .unwrap()
+    else {
+        panic!("node 2 did not sign");
+    };
+    let package =
+        keyshares::sign::signing_package(keyshares::Curve::Ed25519, &commitments, b"approved")
+            .unwrap();
+    assert!(
+        share_verifies(&key, 2, &package, &shares[0]),
+        "node 2's share is not a share of the approved message"
+    );
     match h
         .rt
         .block_on(transport::call(&coordinator, 2, &session, &share, None))
         .unwrap()
     {
         PeerResponse::Error { code, .. } => assert_eq!(code, PeerErrorCode::UnknownSession),
-        other => panic!("replayed package was signed: {other:?}"),
+        other => panic!("replayed request was signed: {other:?}"),
     }
     // Only the coordinator that opened a session may use it.
     let session2 = keyquorum::random_id();

@@ -19,9 +19,15 @@ use crate::curve::{identifier, identifier_to_u16, Curve, Ed25519, Secp256k1};
 use crate::share::{KeyShare, PublicKeys};
 use crate::{from_frost, ProtocolError};
 
-/// A signer's secret nonces for one signing session. frost zeroizes them on drop; they are
-/// consumed by [`sign`], never copied, never serialised.
-pub enum Nonces {
+/// A signer's secret nonces for one signing session, with the commitments it published for
+/// them. frost zeroizes the nonces on drop; they are consumed by [`sign`], never copied, never
+/// serialised.
+pub struct Nonces {
+    secret: Secret,
+    commitment: Commitment,
+}
+
+enum Secret {
     Ed25519(SigningNonces<Ed25519>),
     Secp256k1(SigningNonces<Secp256k1>),
 }
@@ -32,42 +38,110 @@ impl std::fmt::Debug for Nonces {
     }
 }
 
+impl Nonces {
+    /// The commitments this signer published for these nonces, as it made them.
+    pub fn commitment(&self) -> &Commitment {
+        &self.commitment
+    }
+}
+
+/// A signer's own round-1 commitments in both forms: the encoding it sent and frost's parsed
+/// form. A signer knows its own commitments from its nonces, so it never parses them back
+/// from a signing package (parsing checks every point, RFC 9591 §4.1 `DeserializeElement`).
+#[derive(Clone)]
+pub struct Commitment {
+    bytes: Vec<u8>,
+    parsed: ParsedCommitment,
+}
+
+#[derive(Clone)]
+enum ParsedCommitment {
+    Ed25519(SigningCommitments<Ed25519>),
+    Secp256k1(SigningCommitments<Secp256k1>),
+}
+
+impl Commitment {
+    /// The encoding sent to the coordinator.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl std::fmt::Debug for Commitment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Commitment").field(&self.bytes).finish()
+    }
+}
+
 /// Round 1: fresh nonces and the commitments to send to the coordinator.
 pub fn commit<R: RngCore + CryptoRng>(
     share: &KeyShare,
     rng: &mut R,
 ) -> Result<(Nonces, Vec<u8>), ProtocolError> {
-    Ok(match share {
+    let (secret, parsed, bytes) = match share {
         KeyShare::Ed25519(k) => {
             let (n, c) = frost_core::round1::commit(k.signing_share(), rng);
-            (Nonces::Ed25519(n), c.serialize().map_err(from_frost)?)
+            let bytes = c.serialize().map_err(from_frost)?;
+            (Secret::Ed25519(n), ParsedCommitment::Ed25519(c), bytes)
         }
         KeyShare::Secp256k1(k) => {
             let (n, c) = frost_core::round1::commit(k.signing_share(), rng);
-            (Nonces::Secp256k1(n), c.serialize().map_err(from_frost)?)
+            let bytes = c.serialize().map_err(from_frost)?;
+            (Secret::Secp256k1(n), ParsedCommitment::Secp256k1(c), bytes)
         }
-    })
+    };
+    let commitment = Commitment {
+        bytes: bytes.clone(),
+        parsed,
+    };
+    Ok((Nonces { secret, commitment }, bytes))
 }
 
+/// The commitments a package is built from: each signer's encoding, and for at most one of
+/// them (the builder itself) the commitment as it made it.
+struct Inputs<'a> {
+    commitments: &'a BTreeMap<u16, Vec<u8>>,
+    own: Option<(u16, &'a Commitment)>,
+}
+
+/// Builds the package, parsing (and so checking) every commitment but the builder's own,
+/// which must be the one it made.
 fn package_of<C: Ciphersuite>(
-    commitments: &BTreeMap<u16, Vec<u8>>,
+    inputs: Inputs<'_>,
     message: &[u8],
-) -> Result<(Vec<u8>, SigningPackage<C>), ProtocolError> {
+    own_parsed: impl Fn(&Commitment) -> Option<&SigningCommitments<C>>,
+) -> Result<SigningPackage<C>, ProtocolError> {
     let mut parsed = BTreeMap::new();
-    for (id, bytes) in commitments {
-        let c = SigningCommitments::<C>::deserialize(bytes)
-            .map_err(|e| ProtocolError::culprit(*id, format!("malformed commitments: {e}")))?;
+    for (id, bytes) in inputs.commitments {
+        let c = match inputs.own {
+            Some((own_id, own)) if own_id == *id => {
+                if own.bytes != *bytes {
+                    return Err(ProtocolError::invalid(format!(
+                        "the commitments given for signer {id} are not the ones it made"
+                    )));
+                }
+                own_parsed(own)
+                    .ok_or_else(|| ProtocolError::invalid("commitments of another curve"))?
+                    .clone()
+            }
+            _ => SigningCommitments::<C>::deserialize(bytes)
+                .map_err(|e| ProtocolError::culprit(*id, format!("malformed commitments: {e}")))?,
+        };
         parsed.insert(identifier::<C>(*id)?, c);
     }
-    let package = SigningPackage::new(parsed, message);
-    Ok((package.serialize().map_err(from_frost)?, package))
+    if let Some((own_id, _)) = inputs.own {
+        if !inputs.commitments.contains_key(&own_id) {
+            return Err(ProtocolError::invalid(format!(
+                "the signing package leaves out signer {own_id}"
+            )));
+        }
+    }
+    Ok(SigningPackage::new(parsed, message))
 }
 
-/// A signing package in both forms: the bytes sent to the signers and frost's parsed form, so
-/// that whoever built or already parsed it never parses (and validates every point of) it
-/// again.
+/// A signing package in frost's parsed form, built or parsed once: whoever holds it signs and
+/// aggregates with it without parsing (and validating every point of) it again.
 pub struct Package {
-    bytes: Vec<u8>,
     parsed: Parsed,
 }
 
@@ -77,7 +151,7 @@ enum Parsed {
 }
 
 impl Package {
-    /// Parses a package received from a coordinator, checking every commitment.
+    /// Parses a package received as frost's encoding, checking every commitment.
     pub fn parse(curve: Curve, bytes: &[u8]) -> Result<Package, ProtocolError> {
         let parsed = match curve {
             Curve::Ed25519 => {
@@ -87,50 +161,50 @@ impl Package {
                 Parsed::Secp256k1(SigningPackage::deserialize(bytes).map_err(from_frost)?)
             }
         };
-        Ok(Package {
-            bytes: bytes.to_vec(),
-            parsed,
-        })
+        Ok(Package { parsed })
     }
 
-    /// The encoding sent to the signers.
-    pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+    /// frost's encoding of the package.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, ProtocolError> {
+        match &self.parsed {
+            Parsed::Ed25519(p) => p.serialize().map_err(from_frost),
+            Parsed::Secp256k1(p) => p.serialize().map_err(from_frost),
+        }
     }
 }
 
-/// Coordinator: the signing package for the chosen signers' commitments and the message, in
-/// both forms.
+/// The signing package of the chosen signers' `commitments` (each signer's encoding, by id)
+/// and the message. `own` is the builder's own signer id and commitment when it is one of the
+/// signers: that one is taken as made, after checking `commitments` carries exactly it; every
+/// other commitment is parsed and checked.
 pub fn build_package(
     curve: Curve,
     commitments: &BTreeMap<u16, Vec<u8>>,
     message: &[u8],
+    own: Option<(u16, &Commitment)>,
 ) -> Result<Package, ProtocolError> {
-    Ok(match curve {
-        Curve::Ed25519 => {
-            let (bytes, p) = package_of::<Ed25519>(commitments, message)?;
-            Package {
-                bytes,
-                parsed: Parsed::Ed25519(p),
-            }
-        }
-        Curve::Secp256k1 => {
-            let (bytes, p) = package_of::<Secp256k1>(commitments, message)?;
-            Package {
-                bytes,
-                parsed: Parsed::Secp256k1(p),
-            }
-        }
-    })
+    let inputs = Inputs { commitments, own };
+    let parsed = match curve {
+        Curve::Ed25519 => Parsed::Ed25519(package_of(inputs, message, |c| match &c.parsed {
+            ParsedCommitment::Ed25519(p) => Some(p),
+            ParsedCommitment::Secp256k1(_) => None,
+        })?),
+        Curve::Secp256k1 => Parsed::Secp256k1(package_of(inputs, message, |c| match &c.parsed {
+            ParsedCommitment::Secp256k1(p) => Some(p),
+            ParsedCommitment::Ed25519(_) => None,
+        })?),
+    };
+    Ok(Package { parsed })
 }
 
-/// Coordinator: the signing package for the chosen signers' commitments and the message.
+/// Coordinator: frost's encoding of the signing package for the chosen signers' commitments
+/// and the message.
 pub fn signing_package(
     curve: Curve,
     commitments: &BTreeMap<u16, Vec<u8>>,
     message: &[u8],
 ) -> Result<Vec<u8>, ProtocolError> {
-    build_package(curve, commitments, message).map(|p| p.bytes)
+    build_package(curve, commitments, message, None)?.to_bytes()
 }
 
 /// What a signer needs to check in a signing package before it signs: the message and the
@@ -199,9 +273,9 @@ pub fn sign_package<E: From<ProtocolError>>(
     package: &Package,
     approve: impl FnOnce(&PackageSummary) -> Result<(), E>,
 ) -> Result<Vec<u8>, E> {
-    match (share, nonces, &package.parsed) {
-        (KeyShare::Ed25519(k), Nonces::Ed25519(n), Parsed::Ed25519(p)) => sign_of(k, n, p, approve),
-        (KeyShare::Secp256k1(k), Nonces::Secp256k1(n), Parsed::Secp256k1(p)) => {
+    match (share, nonces.secret, &package.parsed) {
+        (KeyShare::Ed25519(k), Secret::Ed25519(n), Parsed::Ed25519(p)) => sign_of(k, n, p, approve),
+        (KeyShare::Secp256k1(k), Secret::Secp256k1(n), Parsed::Secp256k1(p)) => {
             sign_of(k, n, p, approve)
         }
         _ => Err(ProtocolError::invalid("nonces or package belong to another curve").into()),
@@ -239,14 +313,7 @@ fn aggregate_of<C: Ciphersuite>(
     // frost verifies the group signature and, only when it fails, checks each share: the
     // cheap path for honest signers, every culprit named otherwise.
     match frost_core::aggregate_custom(package, &parsed, public, CheaterDetection::AllCheaters) {
-        Ok(sig) => {
-            // Verified once more, independently of frost's internal check, before it leaves.
-            public
-                .verifying_key()
-                .verify(package.message(), &sig)
-                .map_err(from_frost)?;
-            sig.serialize().map_err(|e| from_frost(e).into())
-        }
+        Ok(sig) => sig.serialize().map_err(|e| from_frost(e).into()),
         Err(frost_core::Error::InvalidSignatureShare { culprits }) => Err(
             AggregateError::InvalidShares(culprits.iter().filter_map(identifier_to_u16).collect()),
         ),
@@ -270,11 +337,35 @@ pub fn aggregate_package(
     package: &Package,
     shares: &BTreeMap<u16, Vec<u8>>,
 ) -> Result<Vec<u8>, AggregateError> {
-    match (public, &package.parsed) {
-        (PublicKeys::Ed25519(k), Parsed::Ed25519(p)) => aggregate_of(k, p, shares),
-        (PublicKeys::Secp256k1(k), Parsed::Secp256k1(p)) => aggregate_of(k, p, shares),
-        _ => Err(ProtocolError::invalid("the package belongs to another curve").into()),
+    let (signature, message) = match (public, &package.parsed) {
+        (PublicKeys::Ed25519(k), Parsed::Ed25519(p)) => (aggregate_of(k, p, shares)?, p.message()),
+        (PublicKeys::Secp256k1(k), Parsed::Secp256k1(p)) => {
+            (aggregate_of(k, p, shares)?, p.message())
+        }
+        _ => return Err(ProtocolError::invalid("the package belongs to another curve").into()),
+    };
+    // frost checked the group signature; it is checked once more, independently, before it
+    // leaves: an Ed25519 one by ed25519-dalek's strict RFC 8032 verifier, the one clients use.
+    let valid = match public.curve() {
+        Curve::Ed25519 => strict_ed25519(&public.group_key(), message, &signature),
+        Curve::Secp256k1 => verify(Curve::Secp256k1, &public.group_key(), message, &signature),
+    };
+    if !valid {
+        return Err(ProtocolError::invalid("the aggregate signature does not verify").into());
     }
+    Ok(signature)
+}
+
+fn strict_ed25519(group_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    let (Ok(key), Ok(sig)) = (
+        <[u8; 32]>::try_from(group_key),
+        ed25519_dalek::Signature::from_slice(signature),
+    ) else {
+        return false;
+    };
+    ed25519_dalek::VerifyingKey::from_bytes(&key)
+        .and_then(|k| k.verify_strict(message, &sig))
+        .is_ok()
 }
 
 fn verify_of<C: Ciphersuite>(group_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
@@ -363,6 +454,46 @@ mod tests {
                 Err(AggregateError::InvalidShares(c)) => assert_eq!(c, vec![3]),
                 other => panic!("expected culprit, got {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn a_signer_builds_the_package_with_its_own_commitments_as_made() {
+        for curve in [Curve::Ed25519, Curve::Secp256k1] {
+            let keys = run_in_memory(curve, 2, &[1, 2, 3], &mut OsRng).unwrap();
+            let (public, message) = (&keys[0].1, b"frame 7".as_slice());
+            let (n1, c1) = commit(&keys[0].0, &mut OsRng).unwrap();
+            let (n2, c2) = commit(&keys[1].0, &mut OsRng).unwrap();
+            let commitments = BTreeMap::from([(1u16, c1.clone()), (2u16, c2.clone())]);
+            let from_bytes = build_package(curve, &commitments, message, None).unwrap();
+            let own = Some((2, n2.commitment()));
+            let with_own = build_package(curve, &commitments, message, own).unwrap();
+            // The same package either way: same encoding, and shares from both combine.
+            assert_eq!(with_own.to_bytes().unwrap(), from_bytes.to_bytes().unwrap());
+            let approve = |_: &PackageSummary| Ok::<(), ProtocolError>(());
+            let shares = BTreeMap::from([
+                (
+                    1,
+                    sign_package(&keys[0].0, n1, &from_bytes, approve).unwrap(),
+                ),
+                (2, sign_package(&keys[1].0, n2, &with_own, approve).unwrap()),
+            ]);
+            let sig = aggregate_package(public, &with_own, &shares).unwrap();
+            assert!(verify(curve, &public.group_key(), message, &sig));
+
+            let (n3, _) = commit(&keys[1].0, &mut OsRng).unwrap();
+            // Commitments that are not the builder's own: refused.
+            let err = build_package(curve, &commitments, message, Some((2, n3.commitment())));
+            assert!(err.is_err());
+            // Commitments that leave the builder out: refused.
+            let only_one = BTreeMap::from([(1u16, c1.clone())]);
+            let err = build_package(curve, &only_one, message, Some((2, n3.commitment())));
+            assert!(err.is_err());
+            // Another signer's malformed commitments: that signer is named.
+            let mut bad = commitments.clone();
+            bad.insert(1, vec![0xff; c1.len()]);
+            let err = build_package(curve, &bad, message, Some((2, n3.commitment())));
+            assert_eq!(err.err().and_then(|e| e.culprit_id()), Some(1));
         }
     }
 }

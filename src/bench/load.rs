@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use api::OperationStats;
 
-use super::stats::{ms, process_cpu_time};
+use super::stats::{ms, CpuMark, CpuSpent};
 
 /// One answered request.
 pub struct Timed<T> {
@@ -23,8 +23,9 @@ pub struct Phase<T> {
     pub errors: usize,
     pub first_error: Option<String>,
     pub elapsed: Duration,
-    /// Process CPU time spent during the phase (None where the platform does not say).
-    pub cpu: Option<Duration>,
+    /// CPU time spent during the phase by the nodes and by the load generator (None where
+    /// the platform does not say).
+    pub cpu: CpuSpent,
 }
 
 impl<T> Phase<T> {
@@ -34,7 +35,7 @@ impl<T> Phase<T> {
             errors: 0,
             first_error: None,
             elapsed: Duration::ZERO,
-            cpu: None,
+            cpu: CpuSpent::default(),
         }
     }
 
@@ -85,7 +86,7 @@ where
         let _ = f().await;
     }
     let mut phase = Phase::new();
-    let cpu = process_cpu_time();
+    let cpu = CpuMark::now();
     let start = Instant::now();
     for _ in 0..count {
         let sent = Instant::now();
@@ -93,9 +94,7 @@ where
         phase.record(sent, outcome);
     }
     phase.elapsed = start.elapsed();
-    phase.cpu = cpu
-        .zip(process_cpu_time())
-        .map(|(a, b)| b.saturating_sub(a));
+    phase.cpu = cpu.spent();
     phase
 }
 
@@ -116,7 +115,7 @@ where
         let _ = w.await;
     }
     let next = Arc::new(AtomicUsize::new(0));
-    let cpu = process_cpu_time();
+    let cpu = CpuMark::now();
     let start = Instant::now();
     let tasks: Vec<_> = (0..concurrency)
         .map(|_| {
@@ -148,8 +147,6 @@ where
         }
     }
     all.elapsed = start.elapsed();
-    all.cpu = cpu
-        .zip(process_cpu_time())
-        .map(|(a, b)| b.saturating_sub(a));
+    all.cpu = cpu.spent();
     all
 }

@@ -149,9 +149,9 @@ pub fn render(report: &Report) -> String {
          each node counted its own traffic, as coordinator and as participant (HTTP headers and \
          TCP/IP framing not included), over the sequential requests; the total is what all \
          nodes sent, including requests the coordinator stopped waiting for, which the API's \
-         `stats.peer_bytes` (shown too) leaves out. CPU: user + system time of this \
-         whole process (every node and the load generator, so an upper bound for the nodes) \
-         during the throughput phase, divided by the items done. In-process: the same \
+         `stats.peer_bytes` (shown too) leaves out. CPU: user + system time of every node \
+         (this whole process less the load generator's threads, read from their own CPU \
+         clocks and shown apart) during the throughput phase, divided by the items done. In-process: the same \
          `keyshares` cryptography for all parties, one thread, no transport (decryption there \
          verifies all t partials; the service skips the proof of the coordinator's own, so its \
          CPU per record can be lower). Single key: the plain operation with one ordinary key \
@@ -243,19 +243,23 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(s, "\n## Computational overhead (per item)\n");
     let _ = writeln!(
         s,
-        "| operation | t-of-n | cluster p50 | cluster CPU | in-process | single key | p50 ÷ \
-         in-process | CPU ÷ in-process | p50 ÷ single key | CPU ÷ single key | throughput ÷ \
-         in-process rate |"
+        "| operation | t-of-n | cluster p50 | cluster CPU | load generator CPU | in-process | \
+         single key | p50 ÷ in-process | CPU ÷ in-process | p50 ÷ single key | CPU ÷ single key \
+         | throughput ÷ in-process rate |"
     );
-    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        s,
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for r in &report.rows {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.label(),
             size(r),
             fmt_ms(r.latency.p50_ms / r.items_per_request as f64),
             r.cpu_ms_per_item.map_or("–".into(), fmt_ms),
+            r.load_generator_cpu_ms_per_item.map_or("–".into(), fmt_ms),
             fmt_ms(r.in_process_ms_per_item),
             fmt_ms(r.single_key_ms_per_item),
             fmt_ratio(Some(r.ratios.latency_vs_in_process)),

@@ -70,6 +70,8 @@ pub fn run(opts: &Options, command: String) -> Result<Report, BenchError> {
     // Two client threads: the load generator shares the machine with every node.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .on_thread_start(|| stats::LOAD_GENERATOR.enter())
+        .on_thread_stop(|| stats::LOAD_GENERATOR.leave())
         .enable_all()
         .build()
         .context("starting the client runtime")?;

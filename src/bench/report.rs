@@ -183,8 +183,13 @@ pub struct Row {
     /// What the sequential requests wrote to the nodes' stores, all nodes, per item.
     #[serde(default)]
     pub disk: Disk,
-    /// Process CPU time (all nodes and the load generator) per item in the throughput phase.
+    /// CPU time of the nodes (every thread of the process but the load generator's) per item
+    /// in the throughput phase.
     pub cpu_ms_per_item: Option<f64>,
+    /// The load generator's CPU time per item in the same phase (client request signing,
+    /// HTTP client), left out of `cpu_ms_per_item`.
+    #[serde(default)]
+    pub load_generator_cpu_ms_per_item: Option<f64>,
     pub in_process_ms_per_item: f64,
     pub single_key_ms_per_item: f64,
     pub ratios: Ratios,
@@ -261,10 +266,12 @@ impl Row {
             .iter()
             .map(|d| d.stats.peer_requests as f64)
             .collect();
-        let cpu_ms_per_item = conc
-            .cpu
-            .filter(|_| items > 0)
-            .map(|c| c.as_secs_f64() * 1e3 / items as f64);
+        let per_item = |cpu: Option<std::time::Duration>| {
+            cpu.filter(|_| items > 0)
+                .map(|c| c.as_secs_f64() * 1e3 / items as f64)
+        };
+        let cpu_ms_per_item = per_item(conc.cpu.nodes);
+        let load_generator_cpu_ms_per_item = per_item(conc.cpu.load_generator);
         let p50 = percentile(&lat, 50.0);
         let p50_per_item = p50 / batch as f64;
         let single_ms = single.ms_per_op;
@@ -306,6 +313,7 @@ impl Row {
                 per_node,
             },
             cpu_ms_per_item,
+            load_generator_cpu_ms_per_item,
             in_process_ms_per_item,
             single_key_ms_per_item: single_ms,
             ratios: Ratios {

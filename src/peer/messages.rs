@@ -170,20 +170,20 @@ pub enum PeerRequest {
         count: u32,
     },
     /// One-round signing with commitments this node made ahead of time: the client's signed
-    /// request (each signer reads the messages from it) and, per message, the id of this
-    /// node's commitment and the signing package.
+    /// request (each signer reads the messages from it), per message the id of this node's
+    /// commitment, and every chosen signer's commitments. Each signer builds the signing
+    /// packages itself from the client's messages and these commitments.
     SignPresigned {
         key: String,
         key_session: String,
         request: ClientRequest,
         commitment_ids: Vec<String>,
-        #[serde(with = "b64::vec")]
-        packages: Vec<Vec<u8>>,
+        signers: Vec<SignerCommitments>,
     },
-    /// Signing round 2: one signing package per message, in order.
+    /// Signing round 2: every chosen signer's commitments, from which each signer builds the
+    /// signing packages of the messages it committed to.
     SignShare {
-        #[serde(with = "b64::vec")]
-        packages: Vec<Vec<u8>>,
+        signers: Vec<SignerCommitments>,
     },
     /// Threshold decryption: a partial for each ephemeral point of the client's signed
     /// request, sealed to the coordinator.
@@ -220,6 +220,14 @@ pub enum PeerRequest {
     AdminLog {
         since: u64,
     },
+}
+
+/// One chosen signer's round-1 commitments: one per message of the request, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignerCommitments {
+    pub signer: u16,
+    #[serde(with = "b64::vec")]
+    pub commitments: Vec<Vec<u8>>,
 }
 
 impl PeerRequest {

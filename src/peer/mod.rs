@@ -6,4 +6,4 @@ pub mod envelope;
 pub mod messages;
 
 pub use envelope::{Envelope, EnvelopeError, EnvelopeVerifier, Receipt};
-pub use messages::{CeremonySpec, PeerErrorCode, PeerRequest, PeerResponse};
+pub use messages::{CeremonySpec, PeerErrorCode, PeerRequest, PeerResponse, SignerCommitments};

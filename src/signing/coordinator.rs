@@ -13,13 +13,13 @@ use std::time::Instant;
 use actix_web::http::StatusCode;
 use api::{Excluded, Purpose};
 use futures::stream::{FuturesUnordered, StreamExt};
-use keyshares::sign::{self, AggregateError, Package};
+use keyshares::sign::{self, AggregateError, Commitment, Package};
 
 use crate::auth::ClientRequest;
 use crate::ceremony::coordinator::Cost;
 use crate::error::ApiError;
 use crate::node::{ActiveKey, Counters, Node};
-use crate::peer::{PeerRequest, PeerResponse};
+use crate::peer::{PeerRequest, PeerResponse, SignerCommitments};
 use crate::store::curve_of;
 use crate::transport;
 
@@ -129,10 +129,15 @@ async fn attempt(
     if chosen.len() < t {
         return None;
     }
-    let packages = packages_for(node, curve, &chosen, messages, excluded)?;
+    let own = chosen
+        .contains_key(&node.id())
+        .then(|| super::participant::session_commitments(node, &session))
+        .flatten();
+    let packages = packages_for(node, curve, &chosen, messages, own, excluded)?;
+    super::packages::remember(node, &session, &packages);
     let signers: Vec<u16> = chosen.keys().copied().collect();
     let round2 = PeerRequest::SignShare {
-        packages: package_bytes(&packages),
+        signers: signer_commitments(&chosen),
     };
     let request_for = |_: u16| round2.clone();
     let shares = collect_shares(
@@ -146,38 +151,46 @@ async fn attempt(
     )
     .await;
     let signed = aggregate_all(node, active, &packages, shares, excluded);
-    super::packages::forget(node, &packages);
+    super::packages::forget(node, &session);
     signed.map(|s| (s, signers))
 }
 
 /// One FROST signing package per message, from each chosen signer's commitment to it, kept
-/// parsed for this node's own signer and the aggregation.
+/// parsed for this node's own signer and the aggregation. `own` is this node's own
+/// commitments as it made them, when it is one of the signers: they are not parsed again.
 fn packages_for(
     node: &Node,
     curve: keyshares::Curve,
     chosen: &BTreeMap<u16, Vec<Vec<u8>>>,
     messages: &[Vec<u8>],
+    own: Option<Vec<Commitment>>,
     excluded: &mut Vec<Excluded>,
-) -> Option<Vec<Arc<Package>>> {
+) -> Option<Arc<Vec<Package>>> {
     let mut packages = Vec::with_capacity(messages.len());
     for (i, message) in messages.iter().enumerate() {
         let commitments: BTreeMap<u16, Vec<u8>> =
             chosen.iter().map(|(p, c)| (*p, c[i].clone())).collect();
-        match sign::build_package(curve, &commitments, message) {
-            Ok(p) => packages.push(Arc::new(p)),
+        let mine = own.as_ref().and_then(|o| o.get(i)).map(|c| (node.id(), c));
+        match sign::build_package(curve, &commitments, message, mine) {
+            Ok(p) => packages.push(p),
             Err(e) => {
                 exclude(excluded, e.culprit_id().unwrap_or(node.id()), e.to_string());
                 return None;
             }
         }
     }
-    super::packages::remember(node, &packages);
-    Some(packages)
+    Some(Arc::new(packages))
 }
 
-/// The packages as the signers receive them.
-fn package_bytes(packages: &[Arc<Package>]) -> Vec<Vec<u8>> {
-    packages.iter().map(|p| p.bytes().to_vec()).collect()
+/// The chosen signers' commitments as the signers receive them.
+fn signer_commitments(chosen: &BTreeMap<u16, Vec<Vec<u8>>>) -> Vec<SignerCommitments> {
+    chosen
+        .iter()
+        .map(|(signer, commitments)| SignerCommitments {
+            signer: *signer,
+            commitments: commitments.clone(),
+        })
+        .collect()
 }
 
 /// Asks every signer for its signature shares (`request_for` it) and keeps the complete
@@ -219,7 +232,7 @@ async fn collect_shares(
 fn aggregate_all(
     node: &Node,
     active: &ActiveKey,
-    packages: &[Arc<Package>],
+    packages: &[Package],
     shares: BTreeMap<u16, Vec<Vec<u8>>>,
     excluded: &mut Vec<Excluded>,
 ) -> Option<Vec<Vec<u8>>> {
@@ -262,23 +275,23 @@ async fn attempt_preprocessed(
         .iter()
         .map(|(p, c)| (*p, c.iter().map(|(_, bytes)| bytes.clone()).collect()))
         .collect();
-    let packages = packages_for(
-        node,
-        curve_of(record.algorithm),
-        &chosen,
-        messages,
-        excluded,
-    )?;
+    let own = taken
+        .get(&node.id())
+        .map(|c| c.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>())
+        .and_then(|ids| super::participant::presigned_commitments(node, &ids));
+    let curve = curve_of(record.algorithm);
+    let packages = packages_for(node, curve, &chosen, messages, own, excluded)?;
+    let session = crate::random_id();
+    super::packages::remember(node, &session, &packages);
     let signers: Vec<u16> = taken.keys().copied().collect();
-    let bytes = package_bytes(&packages);
+    let all = signer_commitments(&chosen);
     let request_for = |p: u16| PeerRequest::SignPresigned {
         key: record.name.clone(),
         key_session: record.session.clone(),
         request: request.clone(),
         commitment_ids: taken[&p].iter().map(|(id, _)| id.clone()).collect(),
-        packages: bytes.clone(),
+        signers: all.clone(),
     };
-    let session = crate::random_id();
     let mut failed = Vec::new();
     let shares = collect_shares(
         node,
@@ -300,7 +313,7 @@ async fn attempt_preprocessed(
         }
     }
     let signed = aggregate_all(node, active, &packages, shares, excluded);
-    super::packages::forget(node, &packages);
+    super::packages::forget(node, &session);
     signed.map(|s| (s, signers))
 }
 

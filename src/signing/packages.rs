@@ -1,28 +1,27 @@
-//! Signing packages this node built as a coordinator, kept parsed until the signature is
-//! aggregated: its own signer and its aggregation use them instead of parsing the bytes again
-//! (which validates every commitment point once more, the costliest step of a signature after
-//! the signing itself). The coordinator built them from commitments it had parsed and checked.
-//! A package from any other coordinator is not here and is parsed as received.
+//! Signing packages this node built as a coordinator, by signing session, kept parsed until
+//! the signature is aggregated: its own signer uses them instead of building them again (which
+//! parses and validates every other signer's commitment once more, the costliest step of a
+//! signature after the signing itself). Only this node's own signer reads them: a session id
+//! is looked up here only for a request that never left this process.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use keyshares::sign::Package;
-use keyshares::{Curve, ProtocolError};
 use parking_lot::Mutex;
 
 use crate::node::Node;
 
-/// Most packages kept; beyond that a package is simply parsed again by its users.
+/// Most sessions kept; beyond that this node's signer simply builds its packages itself.
 const CAPACITY: usize = 4096;
 
-/// The parsed package and when it was built.
-type Built = (Arc<Package>, Instant);
+/// The parsed packages, one per message, and when they were built.
+type Built = (Arc<Vec<Package>>, Instant);
 
-/// Package bytes → the package as built.
+/// Signing session → the packages this node built for it as the coordinator.
 #[derive(Default)]
-pub struct BuiltPackages(Mutex<HashMap<Vec<u8>, Built>>);
+pub struct BuiltPackages(Mutex<HashMap<String, Built>>);
 
 impl crate::sessions::RoleState for BuiltPackages {
     fn expire(&self, timeouts: &crate::config::Timeouts) {
@@ -41,32 +40,21 @@ fn table(node: &Node) -> Arc<BuiltPackages> {
     node.sessions.of::<BuiltPackages>()
 }
 
-/// Keeps `packages`, which this node just built, until [`forget`].
-pub fn remember(node: &Node, packages: &[Arc<Package>]) {
+/// Keeps the `packages` of signing `session`, which this node just built, until [`forget`].
+pub fn remember(node: &Node, session: &str, packages: &Arc<Vec<Package>>) {
     let table = table(node);
     let mut held = table.0.lock();
-    let now = Instant::now();
-    for p in packages {
-        if held.len() >= CAPACITY {
-            return;
-        }
-        held.insert(p.bytes().to_vec(), (p.clone(), now));
+    if held.len() < CAPACITY {
+        held.insert(session.to_string(), (packages.clone(), Instant::now()));
     }
 }
 
-/// Drops `packages`: their signature is aggregated or abandoned.
-pub fn forget(node: &Node, packages: &[Arc<Package>]) {
-    let table = table(node);
-    let mut held = table.0.lock();
-    for p in packages {
-        held.remove(p.bytes());
-    }
+/// Drops the packages of `session`: its signature is aggregated or abandoned.
+pub fn forget(node: &Node, session: &str) {
+    table(node).0.lock().remove(session);
 }
 
-/// The package of `bytes`: the one this node built, or else the bytes parsed and checked.
-pub fn parsed(node: &Node, curve: Curve, bytes: &[u8]) -> Result<Arc<Package>, ProtocolError> {
-    if let Some((package, _)) = table(node).0.lock().get(bytes) {
-        return Ok(package.clone());
-    }
-    Package::parse(curve, bytes).map(Arc::new)
+/// The packages this node built for `session` as its coordinator, if it still holds them.
+pub fn built(node: &Node, session: &str) -> Option<Arc<Vec<Package>>> {
+    table(node).0.lock().get(session).map(|(p, _)| p.clone())
 }

@@ -1,18 +1,19 @@
 //! A signer's side of FROST: commit to single-use nonces for the messages it is told about,
 //! then sign exactly those messages, once.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use api::Purpose;
-use keyshares::sign::{self, Nonces, PackageSummary};
+use keyshares::sign::{self, Commitment, Nonces, Package, PackageSummary};
 use keyshares::ProtocolError;
 
 use crate::audit::hex_sha256;
 use crate::auth::policy::Permission;
 use crate::auth::{admit_key_operation, AuditedOperation, ClientRequest};
 use crate::node::{ActiveKey, Node};
-use crate::peer::{PeerErrorCode, PeerResponse};
+use crate::peer::{PeerErrorCode, PeerResponse, SignerCommitments};
 use crate::store::curve_of;
 
 /// Nonces bound to one signing session and its messages. Held in memory only; removed on use
@@ -206,7 +207,12 @@ pub fn commit(
     PeerResponse::Commitments { commitments }
 }
 
-pub fn share(node: &Arc<Node>, from: u16, session: &str, packages: &[Vec<u8>]) -> PeerResponse {
+pub fn share(
+    node: &Arc<Node>,
+    from: u16,
+    session: &str,
+    signers: &[SignerCommitments],
+) -> PeerResponse {
     // Removed before anything else: whatever happens next, these nonces never sign again.
     let Some(s) = sessions(node).0.lock().remove(session) else {
         return error(
@@ -231,38 +237,118 @@ pub fn share(node: &Arc<Node>, from: u16, session: &str, packages: &[Vec<u8>]) -
             format!("key {} is gone", active.record.name),
         );
     }
-    if packages.len() != s.messages.len() {
-        return error(
-            PeerErrorCode::Invalid,
-            "one signing package per committed message is required",
-        );
-    }
-    sign_packages(node, from, &active, &s.messages, s.nonces, packages)
+    let signing = Signing {
+        from,
+        session,
+        active: &active,
+        messages: &s.messages,
+    };
+    sign_messages(node, signing, s.nonces, signers)
 }
 
-/// Signs each package with its nonces, refusing a package whose message is not the one the
-/// client's request names at that place, or whose signers are not the key's participants.
-fn sign_packages(
-    node: &Node,
+/// One signing session as a signer sees it: who coordinates it, with which generation of the
+/// key, and the messages the client's signed request names.
+struct Signing<'a> {
     from: u16,
-    active: &ActiveKey,
-    messages: &[Vec<u8>],
+    session: &'a str,
+    active: &'a ActiveKey,
+    messages: &'a [Vec<u8>],
+}
+
+/// The chosen signers' commitments to message `i`, by signer; `None` when a signer appears
+/// twice or does not have one commitment per message.
+fn commitments_to(
+    signers: &[SignerCommitments],
+    i: usize,
+    messages: usize,
+) -> Option<BTreeMap<u16, Vec<u8>>> {
+    let mut chosen = BTreeMap::new();
+    for s in signers {
+        if s.commitments.len() != messages
+            || chosen.insert(s.signer, s.commitments[i].clone()).is_some()
+        {
+            return None;
+        }
+    }
+    Some(chosen)
+}
+
+/// The signing package of each message: the ones this node built as the coordinator of the
+/// session, or else built here from the client's messages and the signers' commitments, this
+/// node's own taken from its nonces.
+fn packages_for(
+    node: &Node,
+    signing: &Signing<'_>,
+    nonces: &[Nonces],
+    signers: &[SignerCommitments],
+) -> Result<Arc<Vec<Package>>, Refusal> {
+    let count = signing.messages.len();
+    if signing.from == node.id() {
+        if let Some(built) = super::packages::built(node, signing.session) {
+            if built.len() == count {
+                return Ok(built);
+            }
+        }
+    }
+    let curve = curve_of(signing.active.record.algorithm);
+    let mut packages = Vec::with_capacity(count);
+    for (i, (message, nonces)) in signing.messages.iter().zip(nonces).enumerate() {
+        let Some(commitments) = commitments_to(signers, i, count) else {
+            return Err(Refusal(error(
+                PeerErrorCode::Invalid,
+                "one commitment per message from each signer, each signer once, is required",
+            )));
+        };
+        let own = nonces.commitment();
+        if commitments
+            .get(&node.id())
+            .is_some_and(|given| given.as_slice() != own.bytes())
+        {
+            return Err(Refusal(PeerResponse::Error {
+                code: PeerErrorCode::Protocol,
+                message: "the commitments given for this signer are not the ones it made".into(),
+                culprit: Some(signing.from),
+            }));
+        }
+        let own = Some((node.id(), own));
+        packages.push(sign::build_package(curve, &commitments, message, own)?);
+    }
+    Ok(Arc::new(packages))
+}
+
+/// Signs each message with its nonces, refusing packages whose signers are not the key's
+/// participants or do not include this node.
+fn sign_messages(
+    node: &Node,
+    signing: Signing<'_>,
     nonces: Vec<Nonces>,
-    packages: &[Vec<u8>],
+    signers: &[SignerCommitments],
 ) -> PeerResponse {
+    if nonces.len() != signing.messages.len() {
+        return error(
+            PeerErrorCode::Invalid,
+            "one set of nonces per message is required",
+        );
+    }
+    let packages = match packages_for(node, &signing, &nonces, signers) {
+        Ok(p) => p,
+        Err(Refusal(answer)) => return answer,
+    };
+    let active = signing.active;
     let curve = curve_of(active.record.algorithm);
     let corrupt = node.faults().corrupt_signature_shares;
     let mut shares = Vec::with_capacity(packages.len());
-    for ((package, nonces), message) in packages.iter().zip(nonces).zip(messages) {
+    for ((package, nonces), message) in packages.iter().zip(nonces).zip(signing.messages) {
         let approve = |summary: &PackageSummary| {
-            // The coordinator may not substitute another message for the one committed to.
+            // Built from the client's own messages; checked all the same for this node's
+            // signer, which may use the package its coordinator role built.
             if &summary.message != message {
                 return Err(Refusal(PeerResponse::Error {
                     code: PeerErrorCode::Protocol,
                     message:
                         "the signing package's message is not the one this session committed to"
                             .into(),
-                    culprit: Some(from),
+                    culprit: Some(signing.from),
                 }));
             }
             let outsider = summary
@@ -277,10 +363,7 @@ fn sign_packages(
             }
             Ok(())
         };
-        let signed = super::packages::parsed(node, curve, package)
-            .map_err(Refusal::from)
-            .and_then(|package| sign::sign_package(&active.share, nonces, &package, approve));
-        match signed {
+        match sign::sign_package(&active.share, nonces, package, approve) {
             Ok(share) if corrupt => {
                 drop(share);
                 shares.push(sign::faults::random_share(curve, &mut rand::rngs::OsRng));
@@ -369,7 +452,7 @@ pub fn sign_presigned(
     key_session: &str,
     request: &ClientRequest,
     ids: &[String],
-    packages: &[Vec<u8>],
+    signers: &[SignerCommitments],
 ) -> PeerResponse {
     let taken: Vec<(&String, Option<Prepared>)> = {
         let table = presigned(node);
@@ -380,10 +463,10 @@ pub fn sign_presigned(
         Ok(x) => x,
         Err(refusal) => return refusal,
     };
-    if ids.len() != messages.len() || packages.len() != messages.len() {
+    if ids.len() != messages.len() {
         return error(
             PeerErrorCode::Invalid,
-            "one commitment and one signing package per message of the request are required",
+            "one preprocessed commitment per message of the request is required",
         );
     }
     let mut nonces = Vec::with_capacity(taken.len());
@@ -401,5 +484,29 @@ pub fn sign_presigned(
             }
         }
     }
-    sign_packages(node, from, &active, &messages, nonces, packages)
+    let signing = Signing {
+        from,
+        session,
+        active: &active,
+        messages: &messages,
+    };
+    sign_messages(node, signing, nonces, signers)
+}
+
+/// This node's own commitments of preprocessed `ids`, as made, for its coordinator role:
+/// `None` when one is gone.
+pub fn presigned_commitments(node: &Node, ids: &[String]) -> Option<Vec<Commitment>> {
+    let table = presigned(node);
+    let held = table.0.lock();
+    ids.iter()
+        .map(|id| held.get(id).map(|p| p.nonces.commitment().clone()))
+        .collect()
+}
+
+/// This node's own commitments in signing `session`, as made, for its coordinator role.
+pub fn session_commitments(node: &Node, session: &str) -> Option<Vec<Commitment>> {
+    let table = sessions(node);
+    let held = table.0.lock();
+    let s = held.get(session)?;
+    Some(s.nonces.iter().map(|n| n.commitment().clone()).collect())
 }
