@@ -120,9 +120,8 @@ fn package_of<C: Ciphersuite>(
                         "the commitments given for signer {id} are not the ones it made"
                     )));
                 }
-                own_parsed(own)
+                *own_parsed(own)
                     .ok_or_else(|| ProtocolError::invalid("commitments of another curve"))?
-                    .clone()
             }
             _ => SigningCommitments::<C>::deserialize(bytes)
                 .map_err(|e| ProtocolError::culprit(*id, format!("malformed commitments: {e}")))?,
